@@ -1,0 +1,84 @@
+// AccessTokenValidator: RFC 9068 / RFC 7519 access token validation.
+//
+// Flow: size cap → compact JWS parse (jws.h) → header rules (alg allowlist,
+// no none, no HMAC, no embedded keys, typ) → issuer by exact iss → key by
+// exact kid → signature → claims (aud, exp, nbf, iat, lifetime) → binding
+// claims (cnf). A verified token is cached by the SHA-256 of its bytes until
+// its exp; every cache hit re-checks the time-dependent claims, so the cache
+// can never extend a token's life.
+#ifndef POPGUARD_SERVICE_ACCESS_TOKEN_H_
+#define POPGUARD_SERVICE_ACCESS_TOKEN_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "service/config.h"
+#include "service/issuers.h"
+#include "service/reason.h"
+#include "service/signature.h"
+#include "storage/lru_cache.h"
+
+namespace popguard {
+
+// The parts of a verified access token that decisions and upstream headers use.
+struct VerifiedToken {
+  std::string issuer;
+  std::string subject;    // sub, may be empty
+  std::string client_id;  // client_id, may be empty
+  std::vector<std::string> scopes;  // from scope (space-separated) or scp (array)
+  std::string cnf_jkt;    // cnf.jkt: DPoP key thumbprint, empty if unbound
+  std::string cnf_x5t;    // cnf.x5t#S256: certificate thumbprint, empty if none
+  std::string kid;
+  absl::Time exp;
+  std::optional<absl::Time> nbf;
+  std::optional<absl::Time> iat;
+  // Values of the claims named in upstream_headers, rendered as strings.
+  std::vector<std::pair<std::string, std::string>> claim_values;
+  // The token's hash (SHA-256, raw), used for the cache and logs.
+  std::string token_hash;
+
+  bool IsDpopBound() const { return !cnf_jkt.empty(); }
+  bool IsMtlsBound() const { return !cnf_x5t.empty(); }
+  std::string Principal() const { return subject.empty() ? client_id : subject; }
+  const std::string* ClaimValue(std::string_view name) const;
+};
+
+class AccessTokenValidator {
+ public:
+  // The validator keeps pointers to `issuers` and `verifier`; both must outlive it.
+  AccessTokenValidator(const Config& config, const IssuerRegistry* issuers,
+                       const SignatureVerifier* verifier);
+
+  // Validate checks `token` at time `now`. On kOk fills *out (shared, immutable);
+  // otherwise *detail says what differed (never the token itself).
+  Reason Validate(std::string_view token, absl::Time now,
+                  std::shared_ptr<const VerifiedToken>* out, std::string* detail);
+
+  // CheckTimes re-checks exp, nbf and iat of an already verified token.
+  Reason CheckTimes(const VerifiedToken& token, absl::Time now, std::string* detail) const;
+
+  const BoundedCache<VerifiedToken>& cache() const { return cache_; }
+
+ private:
+  Reason ValidateUncached(std::string_view token, std::string token_hash, absl::Time now,
+                          std::shared_ptr<const VerifiedToken>* out, std::string* detail);
+
+  absl::Duration clock_skew_;
+  size_t max_token_bytes_;
+  JsonLimits json_limits_;
+  std::vector<std::string> claims_to_render_;
+  const IssuerRegistry* issuers_;
+  const SignatureVerifier* verifier_;
+  BoundedCache<VerifiedToken> cache_;
+};
+
+// DescribeTime renders a time for denial messages: "<unix seconds> (<RFC 3339>)".
+std::string DescribeTime(absl::Time t);
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_ACCESS_TOKEN_H_

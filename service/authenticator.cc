@@ -1,0 +1,498 @@
+#include "service/authenticator.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "service/client_cert.h"
+#include "service/crypto_util.h"
+#include "service/log.h"
+#include "service/url.h"
+#include "service/strings.h"
+
+namespace popguard {
+namespace {
+
+constexpr int kSchemeBearer = 1;
+constexpr int kSchemeDpop = 2;
+
+// First element of a possibly comma-separated forwarded header value.
+std::string_view FirstListElement(std::string_view v) {
+  size_t comma = v.find(',');
+  return StripWhitespace(comma == std::string_view::npos ? v : v.substr(0, comma));
+}
+
+// Reconstructs the URL the client addressed: the gateway's view, optionally
+// corrected by trusted forwarding headers or the configured external origin
+// (when a proxy in front terminates TLS or rewrites the host, the URL popguard
+// sees is not the one the client signed in its DPoP proof).
+absl::StatusOr<NormalizedUrl> RequestUrl(const HttpRequestInfo& req, const Config& config,
+                                         const NormalizedUrl* external_origin) {
+  absl::StatusOr<NormalizedUrl> url =
+      !req.url.empty() ? NormalizeAbsoluteUrl(req.url)
+                       : NormalizeRequestTarget(req.scheme, req.authority, req.path);
+  if (!url.ok()) return url;
+  if (external_origin != nullptr) {
+    url->scheme = external_origin->scheme;
+    url->host = external_origin->host;
+    url->port = external_origin->port;
+    return url;
+  }
+  if (config.trusted_forwarded_headers) {
+    auto protos = req.HeaderValues("x-forwarded-proto");
+    auto hosts = req.HeaderValues("x-forwarded-host");
+    if (!protos.empty() || !hosts.empty()) {
+      std::string scheme = protos.empty() ? url->scheme : std::string(FirstListElement(protos[0]));
+      std::string host = hosts.empty() ? url->Origin().substr(url->scheme.size() + 3)
+                                       : std::string(FirstListElement(hosts[0]));
+      return NormalizeRequestTarget(scheme, host, url->path);
+    }
+  }
+  return url;
+}
+
+// The client certificate thumbprint, from the most trusted source available.
+// Returns nullopt when no certificate reached popguard.
+absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInfo& req,
+                                                            const Config& config) {
+  // x-forwarded-client-cert is only meaningful when the operator says the
+  // gateway sets it itself (and strips any client-sent copy): otherwise any
+  // client could claim any certificate.
+  if (config.trusted_xfcc) {
+    auto values = req.HeaderValues("x-forwarded-client-cert");
+    if (values.size() > 1) {
+      return absl::InvalidArgumentError("more than one x-forwarded-client-cert header");
+    }
+    if (values.size() == 1) {
+      auto t = ThumbprintFromXfcc(values[0]);
+      if (!t.ok()) return t.status();
+      return std::optional<std::string>(*t);
+    }
+  }
+  switch (req.cert_kind) {
+    case HttpRequestInfo::CertKind::kNone:
+      return std::optional<std::string>();
+    case HttpRequestInfo::CertKind::kPemOrDer: {
+      auto der = CertificateDer(req.cert);
+      if (!der.ok()) return der.status();
+      return std::optional<std::string>(CertificateThumbprint(*der));
+    }
+    case HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem: {
+      auto t = ThumbprintFromEnvoyCertificate(req.cert);
+      if (!t.ok()) return t.status();
+      return std::optional<std::string>(*t);
+    }
+    case HttpRequestInfo::CertKind::kThumbprint:
+      if (!IsValidThumbprint(req.cert)) {
+        return absl::InvalidArgumentError("certificate_thumbprint is not a base64url SHA-256");
+      }
+      return std::optional<std::string>(req.cert);
+  }
+  return std::optional<std::string>();
+}
+
+// The path routes are matched against. It is stricter than the htu path:
+// upstream servers often decode %2F and merge repeated slashes, so
+// "/admin%2Fusers" and "//admin" must select the /admin route, or a client
+// could pick a weaker route than the resource it reaches.
+std::string RouteMatchPath(const std::string& path) {
+  std::string out;
+  out.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 2 < path.size() && path[i + 1] == '2' &&
+        (path[i + 2] == 'F' || path[i + 2] == 'f')) {
+      out.push_back('/');
+      i += 2;
+    } else {
+      out.push_back(path[i]);
+    }
+  }
+  std::string merged;
+  merged.reserve(out.size());
+  for (char c : out) {
+    if (c == '/' && !merged.empty() && merged.back() == '/') continue;
+    merged.push_back(c);
+  }
+  std::optional<std::string> normalized = NormalizePath(merged);
+  return normalized ? *normalized : merged;
+}
+
+std::string ReadFileOr(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  *ok = static_cast<bool>(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+struct Authenticator::Pending {
+  Decision decision;
+  const RouteConfig* route;
+  std::shared_ptr<const VerifiedToken> token;
+};
+
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
+    const Config& config, const Clock* clock, ReplayStore* replay,
+    std::vector<std::string>* warnings) {
+  auto a = std::unique_ptr<Authenticator>(new Authenticator());
+  a->config_ = config;
+  a->clock_ = clock;
+  a->replay_ = replay;
+  auto issuers = IssuerRegistry::Create(config, warnings);
+  if (!issuers.ok()) return issuers.status();
+  a->issuers_ = *std::move(issuers);
+  a->verifier_ = CreateOpenSslVerifier();
+  if (!config.dpop.nonce.secret_file.empty()) {
+    bool ok = false;
+    std::string secret = ReadFileOr(ResolvePath(config.base_dir, config.dpop.nonce.secret_file), &ok);
+    if (!ok || secret.size() < 32) {
+      return absl::InvalidArgumentError(
+          "dpop.nonce.secret_file must be readable and hold at least 32 bytes");
+    }
+    a->nonces_ = std::make_unique<DpopNonces>(std::move(secret), config.dpop.nonce.step);
+  } else if (config.dpop.nonce.required) {
+    return absl::InvalidArgumentError("dpop.nonce.required needs dpop.nonce.secret_file");
+  }
+  a->tokens_ = std::make_unique<AccessTokenValidator>(config, a->issuers_.get(), a->verifier_.get());
+  a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
+                                             a->nonces_.get());
+  a->policy_ = std::make_unique<Policy>(config);
+  return a;
+}
+
+Decision Authenticator::DecideSync(const HttpRequestInfo& request) const {
+  absl::Notification done;
+  Decision result;
+  Decide(request, [&](Decision d) {
+    result = std::move(d);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+void Authenticator::Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
+                         int scheme_flags, Done done) const {
+  d.allow = false;
+  d.reason = reason;
+  d.message = std::move(detail);
+  d.http_status = HttpStatusFor(reason);
+  std::string_view error = OAuthErrorFor(reason);
+  bool server_error = d.http_status >= 500;
+  if (!server_error) {
+    // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
+    // client used; with no usable credential, every scheme the route accepts.
+    bool dpop = (scheme_flags & kSchemeDpop) != 0;
+    bool bearer = (scheme_flags & kSchemeBearer) != 0;
+    if (!dpop && !bearer) {
+      dpop = route.binding != BindingRequirement::kMtls;
+      bearer = route.binding != BindingRequirement::kDpop;
+    }
+    // A bound token presented as Bearer is told to use DPoP.
+    if (reason == Reason::kBearerDowngrade) {
+      dpop = true;
+      bearer = false;
+    }
+    auto params = [&](std::string scheme, bool with_algs) {
+      std::string c = std::move(scheme);
+      std::vector<std::string> parts;
+      if (!error.empty()) {
+        parts.push_back(absl::StrCat("error=\"", AV(error), "\""));
+        parts.push_back(absl::StrCat("error_description=\"", AV(ReasonCode(reason)), "\""));
+      }
+      if (reason == Reason::kInsufficientScope && !route.scopes.empty()) {
+        parts.push_back(absl::StrCat("scope=\"", absl::StrJoin(route.scopes, " "), "\""));
+      }
+      if (with_algs) parts.push_back(absl::StrCat("algs=\"", dpop_->algs_param(), "\""));
+      if (!parts.empty()) absl::StrAppend(&c, " ", absl::StrJoin(parts, ", "));
+      return c;
+    };
+    if (dpop) d.response_headers.emplace_back("www-authenticate", params("DPoP", true));
+    if (bearer) d.response_headers.emplace_back("www-authenticate", params("Bearer", false));
+  }
+  if (nonces_ != nullptr &&
+      (reason == Reason::kDpopNonceMissing || reason == Reason::kDpopNonceInvalid)) {
+    d.response_headers.emplace_back("dpop-nonce", nonces_->Current(clock_->Now()));
+  }
+  Finish(std::move(d), route, std::move(done));
+}
+
+void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) const {
+  d.route = route.name;
+  if (!d.allow && route.report_only) {
+    // Report-only: the full decision was computed and is logged and returned,
+    // but the gateway lets the request through. Identity headers are not set
+    // (nothing was proven); client-sent copies are still removed below.
+    LogLine(LogLevel::kWarn, "would_deny")
+        .Add("reason", ReasonCode(d.reason))
+        .Add("route", d.route)
+        .Add("issuer", d.issuer)
+        .Add("client_id", d.client_id)
+        .Add("jkt", d.jkt)
+        .Add("token_id", d.token_id)
+        .Add("detail", d.message);
+    d.allow = true;
+    d.report_only = true;
+    d.response_headers.clear();
+    d.upstream_headers.clear();
+  } else if (!d.allow) {
+    LogLine(LogLevel::kInfo, "deny")
+        .Add("reason", ReasonCode(d.reason))
+        .Add("status", static_cast<int64_t>(d.http_status))
+        .Add("route", d.route)
+        .Add("issuer", d.issuer)
+        .Add("client_id", d.client_id)
+        .Add("jkt", d.jkt)
+        .Add("token_id", d.token_id)
+        .Add("detail", d.message);
+  } else {
+    LogLine(LogLevel::kDebug, "allow")
+        .Add("route", d.route)
+        .Add("issuer", d.issuer)
+        .Add("client_id", d.client_id)
+        .Add("binding", ProvenBindingName(d.binding))
+        .Add("token_id", d.token_id);
+  }
+  if (d.allow) {
+    // Every configured identity header that popguard does not set is removed,
+    // so a client cannot smuggle its own x-popguard-sub to the upstream.
+    for (const UpstreamHeader& h : config_.upstream_headers) {
+      bool set = false;
+      for (const auto& [name, value] : d.upstream_headers) set = set || name == h.header;
+      if (!set) d.upstream_headers_to_remove.push_back(h.header);
+    }
+  }
+  std::move(done)(std::move(d));
+}
+
+void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
+  const absl::Time now = clock_->Now();
+  Decision d;
+  static const RouteConfig kNoRoute = [] {
+    RouteConfig r;
+    r.name = "none";
+    return r;
+  }();
+
+  // --- The request and its route ---
+  if (!IsHttpMethodToken(req.method)) {
+    return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
+                kNoRoute, 0, std::move(done));
+  }
+  std::optional<NormalizedUrl> origin_override;
+  if (!config_.external_origin.empty()) {
+    auto o = NormalizeAbsoluteUrl(config_.external_origin);
+    if (o.ok()) origin_override = *o;
+  }
+  auto url = RequestUrl(req, config_, origin_override ? &*origin_override : nullptr);
+  if (!url.ok()) {
+    return Deny(std::move(d), Reason::kRequestInvalid,
+                absl::StrCat("request URL: ", url.status().message()), kNoRoute, 0,
+                std::move(done));
+  }
+  const RouteConfig& route = policy_->Match(url->host, RouteMatchPath(url->path), req.route_key);
+
+  // --- Authorization: exactly one credential, Bearer or DPoP ---
+  auto auth = req.HeaderValues("authorization");
+  if (auth.empty()) {
+    return Deny(std::move(d), Reason::kTokenMissing, "no Authorization header", route, 0,
+                std::move(done));
+  }
+  // Envoy merges repeated headers with ","; a credential never contains one.
+  if (auth.size() > 1 || auth[0].find(',') != std::string_view::npos) {
+    return Deny(std::move(d), Reason::kAuthorizationMultiple,
+                "more than one Authorization credential", route, 0, std::move(done));
+  }
+  std::string_view value = StripWhitespace(auth[0]);
+  size_t space = value.find(' ');
+  std::string_view scheme = value.substr(0, space);
+  std::string_view token =
+      space == std::string_view::npos ? std::string_view() : StripWhitespace(value.substr(space));
+  int scheme_flags;
+  if (EqualsIgnoreCase(scheme, "DPoP")) {
+    scheme_flags = kSchemeDpop;
+  } else if (EqualsIgnoreCase(scheme, "Bearer")) {
+    scheme_flags = kSchemeBearer;
+  } else {
+    return Deny(std::move(d), Reason::kTokenMissing,
+                "Authorization scheme is neither Bearer nor DPoP", route, 0, std::move(done));
+  }
+  if (token.empty() || token.find_first_of(" \t") != std::string_view::npos) {
+    return Deny(std::move(d), Reason::kAuthorizationMalformed,
+                "Authorization credential is empty or contains whitespace", route, scheme_flags,
+                std::move(done));
+  }
+
+  // --- The access token ---
+  d.token_id = ShortHash(token);
+  std::shared_ptr<const VerifiedToken> vt;
+  std::string detail;
+  Reason r = tokens_->Validate(token, now, &vt, &detail);
+  if (r != Reason::kOk) {
+    return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+  }
+  d.issuer = vt->issuer;
+  d.client_id = vt->client_id;
+  d.principal = vt->Principal();
+
+  // --- Scheme and binding rules ---
+  // A DPoP-bound token sent as Bearer is exactly the stolen-token case DPoP
+  // exists for: whoever sends it cannot prove the key, so it is refused even
+  // on routes that accept bearer tokens (RFC 9449 7.1).
+  if (scheme_flags == kSchemeBearer && vt->IsDpopBound()) {
+    return Deny(std::move(d), Reason::kBearerDowngrade,
+                "token is bound to a DPoP key (cnf.jkt) but was sent with the Bearer scheme", route,
+                scheme_flags, std::move(done));
+  }
+  if (scheme_flags == kSchemeDpop && !vt->IsDpopBound()) {
+    return Deny(std::move(d), Reason::kDpopTokenUnbound,
+                "DPoP scheme used with a token that has no cnf.jkt", route, scheme_flags,
+                std::move(done));
+  }
+  bool binding_ok = true;
+  switch (route.binding) {
+    case BindingRequirement::kBearer: break;
+    case BindingRequirement::kDpop: binding_ok = vt->IsDpopBound(); break;
+    case BindingRequirement::kMtls: binding_ok = vt->IsMtlsBound(); break;
+    case BindingRequirement::kBound: binding_ok = vt->IsDpopBound() || vt->IsMtlsBound(); break;
+  }
+  if (!binding_ok) {
+    return Deny(std::move(d), Reason::kBindingRequired,
+                absl::StrCat("route ", route.name, " requires binding ",
+                             AV(BindingRequirementName(route.binding)), "; the token carries ",
+                             vt->IsDpopBound() ? "cnf.jkt" : (vt->IsMtlsBound() ? "cnf.x5t#S256" : "no cnf")),
+                route, scheme_flags, std::move(done));
+  }
+
+  // --- mTLS binding: every binding a token carries must be proven ---
+  if (vt->IsMtlsBound()) {
+    auto thumb = ClientThumbprint(req, config_);
+    if (!thumb.ok()) {
+      return Deny(std::move(d), Reason::kMtlsCertInvalid,
+                  absl::StrCat("client certificate: ", thumb.status().message()), route,
+                  scheme_flags, std::move(done));
+    }
+    if (!thumb->has_value()) {
+      return Deny(std::move(d), Reason::kMtlsCertMissing,
+                  "token is bound to a certificate (cnf.x5t#S256) but no client certificate was "
+                  "forwarded",
+                  route, scheme_flags, std::move(done));
+    }
+    if (!ConstantTimeEquals(**thumb, vt->cnf_x5t)) {
+      return Deny(std::move(d), Reason::kMtlsThumbprintMismatch,
+                  absl::StrCat("client certificate thumbprint ", **thumb,
+                               " differs from cnf.x5t#S256 ", vt->cnf_x5t),
+                  route, scheme_flags, std::move(done));
+    }
+    d.binding = ProvenBinding::kMtls;
+  }
+
+  // --- DPoP proof ---
+  DpopResult proof;
+  if (vt->IsDpopBound()) {
+    auto proofs = req.HeaderValues("dpop");
+    if (proofs.empty()) {
+      return Deny(std::move(d), Reason::kDpopProofMissing, "DPoP scheme without a DPoP header",
+                  route, scheme_flags, std::move(done));
+    }
+    // RFC 9449 4.3 (1): exactly one DPoP header. Envoy merges repeats with ",",
+    // which never occurs inside a compact JWS.
+    if (proofs.size() > 1 || proofs[0].find(',') != std::string_view::npos) {
+      return Deny(std::move(d), Reason::kDpopProofMultiple, "more than one DPoP proof", route,
+                  scheme_flags, std::move(done));
+    }
+    DpopRequest dreq;
+    dreq.proof = StripWhitespace(proofs[0]);
+    dreq.method = req.method;
+    std::string request_url = url->ToString();
+    dreq.request_url = request_url;
+    dreq.access_token = token;
+    dreq.expected_jkt = vt->cnf_jkt;
+    dreq.now = now;
+    r = dpop_->Validate(dreq, &proof, &detail);
+    if (r != Reason::kOk) {
+      return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+    }
+    d.jkt = proof.jkt;
+    d.binding = ProvenBinding::kDpop;
+  }
+
+  // --- Scopes ---
+  if (!ScopesSatisfied(route.scopes, vt->scopes)) {
+    return Deny(std::move(d), Reason::kInsufficientScope,
+                absl::StrCat("route ", route.name, " requires scopes ",
+                             absl::StrJoin(route.scopes, " ")),
+                route, scheme_flags, std::move(done));
+  }
+
+  // --- Allow (after the replay window, for DPoP) ---
+  d.allow = true;
+  d.reason = Reason::kOk;
+  d.http_status = 200;
+  for (const UpstreamHeader& h : config_.upstream_headers) {
+    const std::string* claim = nullptr;
+    std::string computed;
+    if (h.value == "@binding") {
+      computed = std::string(ProvenBindingName(d.binding));
+    } else if (h.value == "@issuer") {
+      computed = d.issuer;
+    } else if (h.value == "@principal") {
+      computed = d.principal;
+    } else if (h.value == "@route") {
+      computed = route.name;
+    } else if (h.value == "@jkt") {
+      computed = d.jkt;
+    } else {
+      claim = vt->ClaimValue(h.value);
+      if (claim != nullptr) computed = *claim;
+    }
+    if (!computed.empty()) d.upstream_headers.emplace_back(h.header, std::move(computed));
+  }
+  if (nonces_ != nullptr && config_.dpop.nonce.required && d.binding == ProvenBinding::kDpop) {
+    // Hand the client the current nonce with every success so it never has
+    // to fail once when the step rolls over.
+    d.response_headers.emplace_back("dpop-nonce", nonces_->Current(now));
+  }
+  if (d.binding != ProvenBinding::kDpop) {
+    return Finish(std::move(d), route, std::move(done));
+  }
+
+  // RFC 9449 11.1: the jti is recorded only now, after every other check, so
+  // an attacker without the key cannot burn a legitimate client's jti values.
+  const RouteConfig* route_ptr = &route;
+  replay_->CheckAndInsert(
+      proof.replay_key, now, proof.replay_until,
+      [this, d = std::move(d), route_ptr, done = std::move(done)](ReplayResult result) mutable {
+        switch (result) {
+          case ReplayResult::kFresh:
+            return Finish(std::move(d), *route_ptr, std::move(done));
+          case ReplayResult::kReplayed:
+            d.upstream_headers.clear();
+            d.response_headers.clear();
+            return Deny(std::move(d), Reason::kDpopReplayed,
+                        "proof jti was already used with this key inside the replay window",
+                        *route_ptr, kSchemeDpop, std::move(done));
+          case ReplayResult::kFull:
+            d.upstream_headers.clear();
+            d.response_headers.clear();
+            return Deny(std::move(d), Reason::kReplayStoreFull,
+                        "replay window is full; refusing rather than forgetting a jti",
+                        *route_ptr, kSchemeDpop, std::move(done));
+          case ReplayResult::kUnavailable:
+            d.upstream_headers.clear();
+            d.response_headers.clear();
+            return Deny(std::move(d), Reason::kReplayStoreUnavailable,
+                        "replay store unavailable (fail_closed)", *route_ptr, kSchemeDpop,
+                        std::move(done));
+        }
+      });
+}
+
+}  // namespace popguard

@@ -1,0 +1,78 @@
+// Authenticator: the whole per-request decision, top to bottom.
+//
+//   request URL  →  route (policy)  →  Authorization (scheme, one credential)
+//   → access token (access_token.h) → scheme/binding rules → mTLS binding
+//   → DPoP proof (dpop.h) → scopes → replay window (async) → Decision
+//
+// Every step either continues or ends the request with one Reason. The replay
+// window is the only asynchronous step; Decide calls `done` exactly once,
+// inline or from the replay store's completion thread. An Authenticator is
+// immutable after Create and safe to share between threads; a config reload
+// builds a new one around the same (long-lived) replay store.
+#ifndef POPGUARD_SERVICE_AUTHENTICATOR_H_
+#define POPGUARD_SERVICE_AUTHENTICATOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "service/access_token.h"
+#include "service/clock.h"
+#include "service/config.h"
+#include "service/decision.h"
+#include "service/dpop.h"
+#include "service/issuers.h"
+#include "service/nonce.h"
+#include "service/policy.h"
+#include "service/request.h"
+#include "service/signature.h"
+#include "storage/replay_store.h"
+
+namespace popguard {
+
+class Authenticator {
+ public:
+  using Done = absl::AnyInvocable<void(Decision) &&>;
+
+  // Create builds an Authenticator for `config`. `clock` and `replay` must
+  // outlive it. Start-up warnings (skipped keys) are appended to *warnings.
+  static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
+      const Config& config, const Clock* clock, ReplayStore* replay,
+      std::vector<std::string>* warnings);
+
+  // Decide evaluates `request` and calls `done` exactly once.
+  void Decide(const HttpRequestInfo& request, Done done) const;
+
+  // DecideSync is Decide for callers that can wait (CLI, tests); it blocks
+  // until the decision is made.
+  Decision DecideSync(const HttpRequestInfo& request) const;
+
+  const AccessTokenValidator& tokens() const { return *tokens_; }
+  const Config& config() const { return config_; }
+
+ private:
+  Authenticator() = default;
+
+  struct Pending;  // the state carried across the asynchronous replay check
+
+  // Finish applies report-only mode, builds headers and logs the decision.
+  void Finish(Decision d, const RouteConfig& route, Done done) const;
+  void Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
+            int scheme_flags, Done done) const;
+
+  Config config_;
+  const Clock* clock_ = nullptr;
+  ReplayStore* replay_ = nullptr;
+  std::unique_ptr<IssuerRegistry> issuers_;
+  std::unique_ptr<SignatureVerifier> verifier_;
+  std::unique_ptr<DpopNonces> nonces_;
+  std::unique_ptr<AccessTokenValidator> tokens_;
+  std::unique_ptr<DpopValidator> dpop_;
+  std::unique_ptr<Policy> policy_;
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_AUTHENTICATOR_H_

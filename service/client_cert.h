@@ -1,0 +1,58 @@
+// RFC 8705 certificate thumbprints from what gateways forward.
+//
+// A certificate-bound access token carries cnf {"x5t#S256": T} where T is the
+// base64url SHA-256 of the DER of the client certificate used on the mutual-TLS
+// connection (RFC 8705 section 3.1). popguard does not terminate TLS itself:
+// the gateway forwards the certificate, either as Envoy's
+// attributes.source.certificate (URL-encoded PEM) or in an
+// x-forwarded-client-cert header. The functions here turn those into T.
+//
+// Trust note: these values are only as trustworthy as the hop that set them;
+// the gateway must strip any client-supplied x-forwarded-client-cert header.
+#ifndef POPGUARD_SERVICE_CLIENT_CERT_H_
+#define POPGUARD_SERVICE_CLIENT_CERT_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace popguard {
+
+// kMaxCertificateInputBytes bounds the PEM/DER/header inputs accepted here.
+inline constexpr size_t kMaxCertificateInputBytes = 64 * 1024;
+
+// CertificateDer returns the DER bytes of a certificate given as PEM (the first
+// "CERTIFICATE" block if a chain is given; text around blocks is ignored) or as
+// raw DER. The bytes returned are exactly the ones encoded in the input (not a
+// re-encoding), and they must parse as an X.509 certificate with nothing left
+// over. Returns InvalidArgument otherwise.
+absl::StatusOr<std::string> CertificateDer(std::string_view pem_or_der);
+
+// CertificateThumbprint returns base64url(SHA-256(der)): the cnf "x5t#S256"
+// value. `der` is not parsed.
+std::string CertificateThumbprint(std::string_view der);
+
+// ThumbprintFromEnvoyCertificate decodes Envoy's attributes.source.certificate
+// (the percent-encoded PEM of the peer certificate; '+' is literal), parses it
+// and returns its thumbprint. InvalidArgument on bad encoding or certificate.
+absl::StatusOr<std::string> ThumbprintFromEnvoyCertificate(std::string_view url_encoded_pem);
+
+// ThumbprintFromXfcc returns the client certificate thumbprint from an
+// x-forwarded-client-cert header value in Envoy's format: elements separated by
+// ',', each a ';'-separated list of Key=Value pairs, a value optionally in
+// double quotes (where ',', ';' and '=' are literal and \" is a quote); keys
+// By, Hash, Cert, Chain, Subject, URI, DNS are case-insensitive, unknown keys
+// are ignored. Exactly one element is required. The thumbprint comes from Cert
+// (URL-encoded PEM) when present, else from Hash (64 hex digits of the DER's
+// SHA-256, any case); when both are present they must agree. Returns
+// InvalidArgument with a message naming the problem.
+absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value);
+
+// IsValidThumbprint reports whether `thumbprint` is 43 characters of strict
+// base64url that decode to 32 bytes (a SHA-256 thumbprint).
+bool IsValidThumbprint(std::string_view thumbprint);
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_CLIENT_CERT_H_

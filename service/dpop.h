@@ -1,0 +1,66 @@
+// DpopValidator: checks a DPoP proof (RFC 9449 section 4.3) presented with an
+// access token at a protected resource (section 7).
+//
+// Order matters: everything that can be checked from the proof alone is
+// checked first, the signature before any claim is trusted, and the replay
+// window is consulted last (by the caller, asynchronously), so that only a
+// proof that passed every other check can consume its jti.
+#ifndef POPGUARD_SERVICE_DPOP_H_
+#define POPGUARD_SERVICE_DPOP_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "service/config.h"
+#include "service/json.h"
+#include "service/nonce.h"
+#include "service/reason.h"
+#include "service/signature.h"
+
+namespace popguard {
+
+struct DpopRequest {
+  std::string_view proof;         // the DPoP header value (exactly one proof)
+  std::string_view method;        // request method, e.g. "GET"
+  std::string_view request_url;   // normalised request URL without query/fragment
+  std::string_view access_token;  // the token the proof must be bound to (ath)
+  std::string_view expected_jkt;  // the token's cnf.jkt
+  absl::Time now;
+};
+
+struct DpopResult {
+  std::string jkt;          // thumbprint of the proof key
+  std::string replay_key;   // 16 bytes: SHA-256(jkt || 0x00 || jti) truncated
+  absl::Time replay_until;  // how long the jti must be remembered
+};
+
+class DpopValidator {
+ public:
+  // `nonces` may be null when no nonce is configured; it must outlive this.
+  DpopValidator(const DpopConfig& config, const LimitsConfig& limits,
+                const SignatureVerifier* verifier, const DpopNonces* nonces);
+
+  // Validate runs every check except replay. On failure *detail says what
+  // differed; for kDpopHtuMismatch it names both URLs.
+  Reason Validate(const DpopRequest& req, DpopResult* out, std::string* detail) const;
+
+  // The algorithms accepted for proofs, space-separated (WWW-Authenticate algs).
+  const std::string& algs_param() const { return algs_param_; }
+
+ private:
+  DpopConfig config_;
+  size_t max_proof_bytes_;
+  JsonLimits json_limits_;
+  std::vector<JwsAlg> algorithms_;
+  std::string algs_param_;
+  const SignatureVerifier* verifier_;
+  const DpopNonces* nonces_;
+};
+
+// IsSafeHttpMethodToken returns true when `s` is a valid HTTP method token.
+bool IsHttpMethodToken(std::string_view s);
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_DPOP_H_

@@ -1,0 +1,504 @@
+#include "service/jwk.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "service/base64url.h"
+#include "service/crypto_util.h"
+
+namespace popguard {
+
+void EvpPkeyFree::operator()(EVP_PKEY* pkey) const { EVP_PKEY_free(pkey); }
+
+namespace {
+
+struct BnFree {
+  void operator()(BIGNUM* bn) const { BN_free(bn); }
+};
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
+};
+using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+
+// ErrorQueueGuard empties OpenSSL's thread-local error queue when it goes out
+// of scope, so a failed parse leaves nothing behind for unrelated code.
+struct ErrorQueueGuard {
+  ~ErrorQueueGuard() { ERR_clear_error(); }
+};
+
+constexpr int kMinRsaBits = 2048;
+constexpr int kMaxRsaBits = 8192;
+// A public exponent longer than 64 bits only makes verification slower (an
+// attacker-supplied DPoP key could use one as a cost amplifier); OpenSSL
+// itself refuses them above 3072-bit moduli. Real keys use 65537 or 3.
+constexpr int kMaxRsaExponentBits = 64;
+
+struct EcCurve {
+  std::string_view jwk_name;      // JWK crv
+  const char* openssl_name;       // OSSL_PKEY_PARAM_GROUP_NAME
+  size_t field_bytes;             // length of x, y (RFC 7518 section 6.2.1.2)
+  JwsAlg alg;                     // the one JWS algorithm for this curve
+};
+constexpr EcCurve kEcCurves[] = {
+    {"P-256", "prime256v1", 32, JwsAlg::kES256},
+    {"P-384", "secp384r1", 48, JwsAlg::kES384},
+    {"P-521", "secp521r1", 66, JwsAlg::kES512},
+};
+constexpr std::string_view kEd25519 = "Ed25519";
+constexpr size_t kEd25519KeyBytes = 32;
+
+const EcCurve* FindEcCurve(std::string_view crv) {
+  for (const EcCurve& c : kEcCurves) {
+    if (c.jwk_name == crv) return &c;
+  }
+  return nullptr;
+}
+
+// Av adapts a std::string_view for Abseil, whose string_view is a distinct
+// type in this Abseil build.
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status MemberError(std::string_view member, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("jwk member \"", Av(member), "\" ", Av(what)));
+}
+
+// RequiredString returns the string member `name` of `jwk`.
+absl::StatusOr<std::string> RequiredString(const JsonValue& jwk, std::string_view name) {
+  const JsonValue* v = jwk.Find(name);
+  if (v == nullptr) return MemberError(name, "is missing");
+  if (!v->is_string()) return MemberError(name, "is not a string");
+  return v->string_value();
+}
+
+// OptionalString reads the string member `name` into `*out` when present.
+absl::Status OptionalString(const JsonValue& jwk, std::string_view name,
+                            std::optional<std::string>* out) {
+  const JsonValue* v = jwk.Find(name);
+  if (v == nullptr) return absl::OkStatus();
+  if (!v->is_string()) return MemberError(name, "is not a string");
+  *out = v->string_value();
+  return absl::OkStatus();
+}
+
+// DecodeMember returns the strictly base64url-decoded string member `name`.
+absl::StatusOr<std::string> DecodeMember(const JsonValue& jwk, std::string_view name) {
+  absl::StatusOr<std::string> encoded = RequiredString(jwk, name);
+  if (!encoded.ok()) return encoded.status();
+  std::string out;
+  if (!Base64UrlDecode(*encoded, &out)) return MemberError(name, "is not strict base64url");
+  return out;
+}
+
+BnPtr BytesToBn(std::string_view bytes) {
+  return BnPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
+                         static_cast<int>(bytes.size()), nullptr));
+}
+
+// CanonicalThumbprint hashes the RFC 7638 section 3.2 canonical form: the
+// required members in lexicographic order, no whitespace. `members` must
+// already be sorted by name.
+std::string CanonicalThumbprint(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> members) {
+  std::string json = "{";
+  bool first = true;
+  for (const auto& [name, value] : members) {
+    if (!first) json.push_back(',');
+    first = false;
+    absl::StrAppend(&json, JsonQuote(name), ":", JsonQuote(value));
+  }
+  json.push_back('}');
+  return Base64UrlEncode(Sha256(json));
+}
+
+// RocaFingerprint returns true if `n` has the structure of the moduli made by
+// the Infineon RSALib (ROCA, CVE-2017-15361), whose primes are
+// k*M + (65537^a mod M) with M a primorial. Then n mod r lies in the subgroup
+// generated by 65537 modulo every prime r dividing M. For every key size
+// popguard accepts (>= 2048 bits) M contains all primes up to 701. A random
+// modulus passes all 124 odd-prime tests with probability about 2^-167, so
+// legitimate keys are not refused. Published fingerprint method: Nemec et
+// al., "The Return of Coppersmith's Attack", CCS 2017.
+bool RocaFingerprint(const BIGNUM* n) {
+  struct Table {
+    std::vector<uint16_t> primes;
+    std::vector<std::vector<bool>> in_subgroup;  // [i][x]: x in <65537> mod primes[i]
+  };
+  static const Table* const kTable = [] {
+    auto* t = new Table;
+    for (uint16_t r = 3; r <= 701; r += 2) {
+      bool prime = true;
+      for (uint16_t q = 3; q * q <= r; q += 2) {
+        if (r % q == 0) {
+          prime = false;
+          break;
+        }
+      }
+      if (!prime) continue;
+      std::vector<bool> member(r, false);
+      uint32_t g = 65537 % r, x = 1;
+      do {
+        member[x] = true;
+        x = x * g % r;
+      } while (x != 1);
+      t->primes.push_back(r);
+      t->in_subgroup.push_back(std::move(member));
+    }
+    return t;
+  }();
+  for (size_t i = 0; i < kTable->primes.size(); ++i) {
+    BN_ULONG rem = BN_mod_word(n, kTable->primes[i]);
+    if (rem == static_cast<BN_ULONG>(-1)) return false;  // error: not a fingerprint
+    if (!kTable->in_subgroup[i][rem]) return false;
+  }
+  return true;
+}
+
+// FromData builds a public EVP_PKEY of `type` ("EC", "RSA") from `params`.
+EvpPkeyPtr FromData(const char* type, OSSL_PARAM* params) {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
+  EVP_PKEY* pkey = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) return nullptr;
+  return EvpPkeyPtr(pkey);
+}
+
+absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
+                     EvpPkeyPtr* pkey) {
+  absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
+  if (!crv.ok()) return crv.status();
+  const EcCurve* curve = FindEcCurve(*crv);
+  if (curve == nullptr) return MemberError("crv", "is not a supported EC curve");
+  absl::StatusOr<std::string> x = DecodeMember(jwk, "x");
+  if (!x.ok()) return x.status();
+  absl::StatusOr<std::string> y = DecodeMember(jwk, "y");
+  if (!y.ok()) return y.status();
+  // RFC 7518 section 6.2.1.2: x and y are exactly the field length, leading
+  // zeros included; anything else is a second encoding of the same key.
+  if (x->size() != curve->field_bytes) return MemberError("x", "has the wrong length");
+  if (y->size() != curve->field_bytes) return MemberError("y", "has the wrong length");
+
+  std::string point = absl::StrCat("\x04", *x, *y);  // SEC 1 uncompressed point
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (bld == nullptr ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
+                                      curve->openssl_name, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return absl::InternalError("jwk: cannot build EC parameters");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  if (params == nullptr) return absl::InternalError("jwk: cannot build EC parameters");
+  // Decoding the point already refuses coordinates >= p and points off the
+  // curve; EVP_PKEY_public_check repeats that explicitly and also refuses the
+  // point at infinity. An off-curve key must never reach ECDSA verification
+  // (invalid-curve attacks).
+  EvpPkeyPtr key = FromData("EC", params.get());
+  if (key == nullptr) return MemberError("x", "and \"y\" are not a point on the curve");
+  PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (check == nullptr || EVP_PKEY_public_check(check.get()) != 1) {
+    return MemberError("x", "and \"y\" are not a valid public point");
+  }
+  *crv_out = *crv;
+  *thumbprint = CanonicalThumbprint({{"crv", *crv},
+                                     {"kty", "EC"},
+                                     {"x", *jwk.FindString("x")},
+                                     {"y", *jwk.FindString("y")}});
+  *pkey = std::move(key);
+  return absl::OkStatus();
+}
+
+absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
+                      EvpPkeyPtr* pkey) {
+  absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
+  if (!crv.ok()) return crv.status();
+  // X25519/X448 are key agreement keys and Ed448 is not offered: only Ed25519.
+  if (*crv != kEd25519) return MemberError("crv", "is not a supported OKP curve");
+  absl::StatusOr<std::string> x = DecodeMember(jwk, "x");
+  if (!x.ok()) return x.status();
+  if (x->size() != kEd25519KeyBytes) return MemberError("x", "has the wrong length");
+  // Any 32 bytes are accepted here; an x that is not a valid point encoding
+  // makes every verification fail.
+  EvpPkeyPtr key(EVP_PKEY_new_raw_public_key_ex(
+      nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(x->data()), x->size()));
+  if (key == nullptr) return MemberError("x", "is not an Ed25519 public key");
+  *crv_out = *crv;
+  *thumbprint = CanonicalThumbprint(
+      {{"crv", *crv}, {"kty", "OKP"}, {"x", *jwk.FindString("x")}});
+  *pkey = std::move(key);
+  return absl::OkStatus();
+}
+
+absl::Status ParseRsa(const JsonValue& jwk, std::string* thumbprint, EvpPkeyPtr* pkey) {
+  absl::StatusOr<std::string> n_bytes = DecodeMember(jwk, "n");
+  if (!n_bytes.ok()) return n_bytes.status();
+  absl::StatusOr<std::string> e_bytes = DecodeMember(jwk, "e");
+  if (!e_bytes.ok()) return e_bytes.status();
+  // RFC 7518 section 2 (Base64urlUInt): the minimum number of octets. A
+  // leading zero would give the same key a second thumbprint.
+  if (n_bytes->empty() || (*n_bytes)[0] == '\0') return MemberError("n", "is not minimal");
+  if (e_bytes->empty() || (*e_bytes)[0] == '\0') return MemberError("e", "is not minimal");
+  BnPtr n = BytesToBn(*n_bytes);
+  BnPtr e = BytesToBn(*e_bytes);
+  if (n == nullptr || e == nullptr) return absl::InternalError("jwk: out of memory");
+  int bits = BN_num_bits(n.get());
+  if (bits < kMinRsaBits) return MemberError("n", "is shorter than 2048 bits");
+  if (bits > kMaxRsaBits) return MemberError("n", "is longer than 8192 bits");
+  if (!BN_is_odd(n.get())) return MemberError("n", "is even");
+  if (!BN_is_odd(e.get()) || BN_num_bits(e.get()) < 2) {
+    return MemberError("e", "is even or less than 3");
+  }
+  if (BN_num_bits(e.get()) > kMaxRsaExponentBits) return MemberError("e", "is too large");
+  // Keys with the ROCA structure can be factored in practice.
+  if (RocaFingerprint(n.get())) return MemberError("n", "is a ROCA-vulnerable modulus");
+
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (bld == nullptr || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+    return absl::InternalError("jwk: cannot build RSA parameters");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  if (params == nullptr) return absl::InternalError("jwk: cannot build RSA parameters");
+  EvpPkeyPtr key = FromData("RSA", params.get());
+  if (key == nullptr) return MemberError("n", "is not a usable RSA modulus");
+  *thumbprint = CanonicalThumbprint({{"e", *jwk.FindString("e")},
+                                     {"kty", "RSA"},
+                                     {"n", *jwk.FindString("n")}});
+  *pkey = std::move(key);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool JwkHasPrivateMembers(const JsonValue& jwk) {
+  // RFC 7518 sections 6.2.2, 6.3.2 and 6.4; RFC 8037 section 2 (OKP d).
+  for (std::string_view name : {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}) {
+    if (jwk.Find(name) != nullptr) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> JwkThumbprint(const JsonValue& jwk) {
+  if (!jwk.is_object()) return absl::InvalidArgumentError("jwk is not an object");
+  absl::StatusOr<std::string> kty = RequiredString(jwk, "kty");
+  if (!kty.ok()) return kty.status();
+  std::vector<std::string_view> names;
+  if (*kty == "EC") {
+    names = {"crv", "kty", "x", "y"};
+  } else if (*kty == "OKP") {
+    names = {"crv", "kty", "x"};
+  } else if (*kty == "RSA") {
+    names = {"e", "kty", "n"};
+  } else {
+    return MemberError("kty", "is not a supported key type");
+  }
+  std::string json = "{";
+  for (size_t i = 0; i < names.size(); ++i) {
+    absl::StatusOr<std::string> value = RequiredString(jwk, names[i]);
+    if (!value.ok()) return value.status();
+    absl::StrAppend(&json, i == 0 ? "" : ",", JsonQuote(names[i]), ":", JsonQuote(*value));
+  }
+  json.push_back('}');
+  return Base64UrlEncode(Sha256(json));
+}
+
+absl::StatusOr<std::shared_ptr<const PublicKey>> PublicKey::FromJwk(const JsonValue& jwk) {
+  ErrorQueueGuard clear_errors;
+  if (!jwk.is_object()) return absl::InvalidArgumentError("jwk is not an object");
+  // Private material where a public key is expected means the sender leaked
+  // its key (or confused the two); never use such a key, and say so distinctly.
+  if (JwkHasPrivateMembers(jwk)) {
+    return absl::FailedPreconditionError("jwk contains private key members");
+  }
+  std::shared_ptr<PublicKey> key(new PublicKey());
+  absl::Status status = OptionalString(jwk, "alg", &key->alg_);
+  if (status.ok()) status = OptionalString(jwk, "use", &key->use_);
+  std::optional<std::string> kid;
+  if (status.ok()) status = OptionalString(jwk, "kid", &kid);
+  if (!status.ok()) return status;
+  key->kid_ = kid.value_or("");
+  if (const JsonValue* ops = jwk.Find("key_ops"); ops != nullptr) {
+    if (!ops->is_array()) return MemberError("key_ops", "is not an array");
+    std::vector<std::string> values;
+    for (const JsonValue& op : ops->array_items()) {
+      if (!op.is_string()) return MemberError("key_ops", "has a non-string element");
+      values.push_back(op.string_value());
+    }
+    key->key_ops_ = std::move(values);
+  }
+
+  absl::StatusOr<std::string> kty = RequiredString(jwk, "kty");
+  if (!kty.ok()) return kty.status();
+  if (*kty == "EC") {
+    key->kty_ = KeyType::kEc;
+    status = ParseEc(jwk, &key->crv_, &key->thumbprint_, &key->pkey_);
+  } else if (*kty == "OKP") {
+    key->kty_ = KeyType::kOkp;
+    status = ParseOkp(jwk, &key->crv_, &key->thumbprint_, &key->pkey_);
+  } else if (*kty == "RSA") {
+    key->kty_ = KeyType::kRsa;
+    status = ParseRsa(jwk, &key->thumbprint_, &key->pkey_);
+  } else {
+    return MemberError("kty", "is not a supported key type");
+  }
+  if (!status.ok()) return status;
+  return std::shared_ptr<const PublicKey>(std::move(key));
+}
+
+bool PublicKey::FitsAlg(JwsAlg alg) const {
+  bool type_fits = false;
+  switch (alg) {
+    case JwsAlg::kRS256:
+    case JwsAlg::kRS384:
+    case JwsAlg::kRS512:
+    case JwsAlg::kPS256:
+    case JwsAlg::kPS384:
+    case JwsAlg::kPS512:
+      type_fits = kty_ == KeyType::kRsa;
+      break;
+    case JwsAlg::kES256:
+    case JwsAlg::kES384:
+    case JwsAlg::kES512: {
+      const EcCurve* curve = FindEcCurve(crv_);
+      type_fits = kty_ == KeyType::kEc && curve != nullptr && curve->alg == alg;
+      break;
+    }
+    case JwsAlg::kEdDSA:
+      type_fits = kty_ == KeyType::kOkp && crv_ == kEd25519;
+      break;
+  }
+  if (!type_fits) return false;
+  // RFC 7517 section 4: a key restricted to another algorithm or to
+  // encryption must not verify signatures, even if its type would fit.
+  if (alg_.has_value() && *alg_ != JwsAlgName(alg)) return false;
+  if (use_.has_value() && *use_ != "sig") return false;
+  if (key_ops_.has_value()) {
+    bool verify = false;
+    for (const std::string& op : *key_ops_) verify = verify || op == "verify";
+    if (!verify) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Printable renders an untrusted kid for a warning: at most 64 characters,
+// anything outside printable ASCII (and the quote) replaced by '?', so a
+// crafted kid cannot forge log lines.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    out.push_back(c >= 0x20 && c < 0x7f && c != '"' ? c : '?');
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<KeySet> KeySet::Parse(std::string_view jwks_json,
+                                     std::vector<std::string>* warnings) {
+  absl::StatusOr<JsonValue> doc = ParseJson(jwks_json);
+  if (!doc.ok()) return absl::InvalidArgumentError(absl::StrCat("jwks: ", doc.status().message()));
+  if (!doc->is_object()) return absl::InvalidArgumentError("jwks is not a JSON object");
+  const JsonValue* keys = doc->Find("keys");
+  if (keys == nullptr) return absl::InvalidArgumentError("jwks has no \"keys\" member");
+  if (!keys->is_array()) return absl::InvalidArgumentError("jwks \"keys\" is not an array");
+
+  auto warn = [warnings](size_t index, const JsonValue& jwk, std::string_view why) {
+    if (warnings == nullptr) return;
+    const std::string* kid = jwk.FindString("kid");
+    warnings->push_back(absl::StrCat("jwks key #", index,
+                                     kid != nullptr ? absl::StrCat(" (kid \"", Printable(*kid), "\")")
+                                                    : std::string(" (no kid)"),
+                                     " skipped: ", Av(why)));
+  };
+  std::vector<std::shared_ptr<const PublicKey>> parsed;
+  const std::vector<JsonValue>& items = keys->array_items();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].is_object()) {
+      warn(i, items[i], "not a JSON object");
+      continue;
+    }
+    absl::StatusOr<std::shared_ptr<const PublicKey>> key = PublicKey::FromJwk(items[i]);
+    if (!key.ok()) {
+      warn(i, items[i], std::string(key.status().message()));
+      continue;
+    }
+    parsed.push_back(*std::move(key));
+  }
+  KeySet set = FromKeys(std::move(parsed));
+  if (warnings != nullptr) {
+    for (const auto& [kid, indexes] : set.by_kid_) {
+      if (indexes.size() > 1) {
+        warnings->push_back(absl::StrCat("jwks kid \"", Printable(kid), "\" is used by ",
+                                         indexes.size(), " keys; the first that fits alg is used"));
+      }
+    }
+  }
+  return set;
+}
+
+KeySet KeySet::FromKeys(std::vector<std::shared_ptr<const PublicKey>> keys) {
+  KeySet set;
+  set.keys_ = std::move(keys);
+  for (size_t i = 0; i < set.keys_.size(); ++i) {
+    if (!set.keys_[i]->kid().empty()) set.by_kid_[set.keys_[i]->kid()].push_back(i);
+  }
+  return set;
+}
+
+KeySelection KeySet::Select(std::optional<std::string_view> kid, JwsAlg alg) const {
+  KeySelection result;
+  if (kid.has_value()) {
+    auto it = kid->empty() ? by_kid_.end() : by_kid_.find(Av(*kid));
+    if (it == by_kid_.end()) {
+      result.outcome = KeySelection::Outcome::kKidNotFound;
+      return result;
+    }
+    for (size_t index : it->second) {
+      if (keys_[index]->FitsAlg(alg)) {
+        result.outcome = KeySelection::Outcome::kFound;
+        result.key = keys_[index];
+        return result;
+      }
+    }
+    result.outcome = KeySelection::Outcome::kKidAlgMismatch;
+    return result;
+  }
+  // Without a kid, guessing among several candidates would let the token pick
+  // which key verifies it; accept only an unambiguous choice.
+  int fitting = 0;
+  for (const auto& key : keys_) {
+    if (!key->FitsAlg(alg)) continue;
+    if (++fitting == 1) result.key = key;
+  }
+  if (fitting == 1) {
+    result.outcome = KeySelection::Outcome::kFound;
+  } else {
+    result.key = nullptr;
+    result.outcome = fitting == 0 ? KeySelection::Outcome::kNoKeyFitsAlg
+                                  : KeySelection::Outcome::kAmbiguous;
+  }
+  return result;
+}
+
+}  // namespace popguard

@@ -1,0 +1,53 @@
+// HttpRequestInfo: the gateway's description of one HTTP request, in the one
+// shape the Authenticator reads, whichever API it arrived through.
+#ifndef POPGUARD_SERVICE_REQUEST_H_
+#define POPGUARD_SERVICE_REQUEST_H_
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace popguard {
+
+struct HttpRequestInfo {
+  std::string method;
+  // Either an absolute URL (Verify API)...
+  std::string url;
+  // ...or the pieces a proxy gives (ext_authz): scheme, authority, request target.
+  std::string scheme;
+  std::string authority;
+  std::string path;
+
+  // Header lines with lower-cased names, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // True when repeated headers were merged into one value with "," (Envoy's
+  // headers map). A DPoP proof or a credential never contains a comma, so a
+  // comma then means two of them.
+  bool merged_headers = false;
+
+  enum class CertKind {
+    kNone,
+    kPemOrDer,            // Verify API: certificate bytes
+    kEnvoyUrlEncodedPem,  // ext_authz: attributes.source.certificate
+    kThumbprint,          // Verify API: pre-computed x5t#S256
+  };
+  CertKind cert_kind = CertKind::kNone;
+  std::string cert;
+
+  std::string route_key;
+  std::string correlation_id;
+
+  // HeaderValues returns every value of the (lower-case) header `name`.
+  std::vector<std::string_view> HeaderValues(std::string_view name) const {
+    std::vector<std::string_view> out;
+    for (const auto& [k, v] : headers) {
+      if (k == name) out.push_back(v);
+    }
+    return out;
+  }
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_REQUEST_H_

@@ -1,0 +1,224 @@
+#include "service/server.h"
+
+#include <deque>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
+#include "popguard/v1/verifier.grpc.pb.h"
+#include "service/adapters.h"
+#include "service/log.h"
+
+namespace popguard {
+namespace {
+
+namespace auth = envoy::service::auth::v3;
+using popguard::v1::VerifyRequest;
+using popguard::v1::VerifyResponse;
+
+// VerifyStream: requests are decided concurrently and answered as each
+// decision completes (possibly out of order; the correlation id matches them).
+// Writes are serialised through a queue because a reactor may have only one
+// write in flight.
+class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, VerifyResponse> {
+ public:
+  explicit VerifyStreamReactor(AuthenticatorHolder* holder) : holder_(holder) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++outstanding_;
+    }
+    std::shared_ptr<const Authenticator> auth = holder_->Get();
+    HttpRequestInfo info = FromVerifyRequest(request_);
+    std::string id = request_.correlation_id();
+    auth->Decide(info, [this, auth, id = std::move(id)](Decision d) {
+      VerifyResponse resp;
+      ToVerifyResponse(d, id, &resp);
+      Enqueue(std::move(resp));
+    });
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (!ok) {
+      // The client went away: drop what is queued, finish once all pending
+      // decisions have come back (they still reference this reactor).
+      broken_ = true;
+      queue_.clear();
+    }
+    if (!queue_.empty() && !broken_) {
+      StartWrite(&queue_.front());
+    } else {
+      writing_ = false;
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Enqueue(VerifyResponse resp) {
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
+    if (broken_) {
+      MaybeFinishLocked();
+      return;
+    }
+    queue_.push_back(std::move(resp));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || outstanding_ > 0 || writing_) return;
+    if (!reads_done_ && !broken_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  AuthenticatorHolder* holder_;
+  VerifyRequest request_;
+  absl::Mutex mu_;
+  std::deque<VerifyResponse> queue_ ABSL_GUARDED_BY(mu_);
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class VerifierService final : public popguard::v1::Verifier::CallbackService {
+ public:
+  explicit VerifierService(AuthenticatorHolder* holder) : holder_(holder) {}
+
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx, const VerifyRequest* req,
+                                   VerifyResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::shared_ptr<const Authenticator> auth = holder_->Get();
+    auth->Decide(FromVerifyRequest(*req), [reactor, req, resp, auth](Decision d) {
+      ToVerifyResponse(d, req->correlation_id(), resp);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<VerifyRequest, VerifyResponse>* VerifyStream(
+      grpc::CallbackServerContext* ctx) override {
+    return new VerifyStreamReactor(holder_);
+  }
+
+ private:
+  AuthenticatorHolder* holder_;
+};
+
+class AuthorizationService final : public auth::Authorization::CallbackService {
+ public:
+  explicit AuthorizationService(AuthenticatorHolder* holder) : holder_(holder) {}
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const auth::CheckRequest* req,
+                                  auth::CheckResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::shared_ptr<const Authenticator> authn = holder_->Get();
+    authn->Decide(FromCheckRequest(*req), [reactor, resp, authn](Decision d) {
+      ToCheckResponse(d, resp);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+ private:
+  AuthenticatorHolder* holder_;
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+struct Server::Services {
+  explicit Services(AuthenticatorHolder* holder) : verifier(holder), authorization(holder) {}
+  VerifierService verifier;
+  AuthorizationService authorization;
+};
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
+                                                      AuthenticatorHolder* holder) {
+  auto server = std::unique_ptr<Server>(new Server());
+  server->services_ = std::make_unique<Services>(holder);
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!config.tls.cert_file.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    auto cert = ReadFile(ResolvePath(config.base_dir, config.tls.cert_file));
+    auto key = ReadFile(ResolvePath(config.base_dir, config.tls.key_file));
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!config.tls.client_ca_file.empty()) {
+      auto ca = ReadFile(ResolvePath(config.base_dir, config.tls.client_ca_file));
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, creds, &server->port_);
+  builder.RegisterService(&server->services_->verifier);
+  builder.RegisterService(&server->services_->authorization);
+  builder.SetMaxReceiveMessageSize(1 << 20);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+  }
+  auto* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus("popguard.v1.Verifier", true);
+  health->SetServingStatus("envoy.service.auth.v3.Authorization", true);
+  return server;
+}
+
+Server::~Server() {
+  if (server_) Shutdown(absl::Seconds(5));
+}
+
+void Server::Shutdown(absl::Duration deadline) {
+  if (!server_) return;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+  server_->Wait();
+  server_.reset();
+}
+
+void Server::Wait() {
+  if (server_) server_->Wait();
+}
+
+}  // namespace popguard

@@ -1,0 +1,66 @@
+// Server: popguard's gRPC front door.
+//
+// Serves popguard.v1.Verifier (Verify, VerifyStream) and Envoy's
+// envoy.service.auth.v3.Authorization (Check) with the callback API: a
+// request's reactor finishes when its Decision is ready, so a gRPC thread
+// never waits on a slow step (the replay store completes asynchronously).
+// Health checking and reflection are switched on here.
+#ifndef POPGUARD_SERVICE_SERVER_H_
+#define POPGUARD_SERVICE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/authenticator.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace popguard {
+
+// AuthenticatorHolder hands out the current Authenticator; a reload swaps it
+// while in-flight requests keep the one they started with.
+class AuthenticatorHolder {
+ public:
+  explicit AuthenticatorHolder(std::shared_ptr<const Authenticator> a) : current_(std::move(a)) {}
+  std::shared_ptr<const Authenticator> Get() const {
+    absl::MutexLock lock(&mu_);
+    return current_;
+  }
+  void Set(std::shared_ptr<const Authenticator> a) {
+    absl::MutexLock lock(&mu_);
+    current_ = std::move(a);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Authenticator> current_ ABSL_GUARDED_BY(mu_);
+};
+
+class Server {
+ public:
+  // Start binds config.listen (port 0 picks a free port) and starts serving.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const Config& config,
+                                                       AuthenticatorHolder* holder);
+  ~Server();
+
+  int port() const { return port_; }
+  // Shutdown stops accepting, waits for in-flight calls up to `deadline`.
+  void Shutdown(absl::Duration deadline);
+  void Wait();
+
+ private:
+  Server() = default;
+  struct Services;
+  std::unique_ptr<Services> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_SERVER_H_

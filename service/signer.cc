@@ -230,6 +230,15 @@ absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
   }
   EvpPkeyPtr pkey = KeypairFromData("RSA", bld.get());
   if (pkey == nullptr) return absl::InvalidArgumentError("jwk private members are not a usable RSA key");
+  // With CRT values OpenSSL signs with p, q, dp, dq, qi and never touches d, so
+  // the sign/verify round trip in FromJwk cannot catch a wrong d: check the
+  // whole key (p, q prime, n = pq, d*e = 1, CRT values) instead.
+  if (crt_present == 5) {
+    PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
+    if (check == nullptr || EVP_PKEY_pairwise_check(check.get()) != 1) {
+      return absl::InvalidArgumentError("jwk RSA private members are inconsistent");
+    }
+  }
   return pkey;
 }
 

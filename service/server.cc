@@ -164,8 +164,12 @@ struct Server::Services {
 };
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
-                                                      AuthenticatorHolder* holder) {
+                                                      AuthenticatorHolder* holder,
+                                                      const Readiness* readiness,
+                                                      absl::Duration readiness_interval) {
   auto server = std::unique_ptr<Server>(new Server());
+  server->readiness_ = readiness;
+  server->readiness_interval_ = readiness_interval;
   server->services_ = std::make_unique<Services>(holder);
 
   std::shared_ptr<grpc::ServerCredentials> creds;
@@ -198,11 +202,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
-  auto* health = server->server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus("popguard.v1.Verifier", true);
-  health->SetServingStatus("envoy.service.auth.v3.Authorization", true);
+  bool ready = readiness == nullptr || readiness->Ready();
+  server->server_->GetHealthCheckService()->SetServingStatus(ready);
+  server->serving_ = ready;
+  if (readiness != nullptr) {
+    server->readiness_thread_ = std::thread([s = server.get()] { s->ReadinessLoop(); });
+  }
   return server;
+}
+
+void Server::ReadinessLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), readiness_interval_);
+    if (stopping_) break;
+    std::vector<std::string> why;
+    bool ready = readiness_->Ready(&why);
+    if (ready != serving_) {
+      serving_ = ready;
+      server_->GetHealthCheckService()->SetServingStatus(ready);
+      LogLine line(ready ? LogLevel::kInfo : LogLevel::kWarn, ready ? "ready" : "not_ready");
+      for (size_t i = 0; i < why.size(); ++i) line.Add(absl::StrCat("cause", i), why[i]);
+    }
+  }
 }
 
 Server::~Server() {
@@ -211,6 +233,11 @@ Server::~Server() {
 
 void Server::Shutdown(absl::Duration deadline) {
   if (!server_) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (readiness_thread_.joinable()) readiness_thread_.join();
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
   server_->Wait();

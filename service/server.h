@@ -10,11 +10,13 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/authenticator.h"
+#include "service/readiness.h"
 
 namespace grpc {
 class Server;
@@ -44,8 +46,11 @@ class AuthenticatorHolder {
 class Server {
  public:
   // Start binds config.listen (port 0 picks a free port) and starts serving.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const Config& config,
-                                                       AuthenticatorHolder* holder);
+  // When `readiness` is non-null (it must outlive the server), the gRPC
+  // health status follows it, re-evaluated every `readiness_interval`.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const Config& config, AuthenticatorHolder* holder, const Readiness* readiness = nullptr,
+      absl::Duration readiness_interval = absl::Milliseconds(500));
   ~Server();
 
   int port() const { return port_; }
@@ -56,7 +61,15 @@ class Server {
  private:
   Server() = default;
   struct Services;
+  void ReadinessLoop();
+
   std::unique_ptr<Services> services_;
+  const Readiness* readiness_ = nullptr;
+  absl::Duration readiness_interval_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread readiness_thread_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <utility>
@@ -53,10 +52,10 @@ constexpr int kMaxRsaBits = 8192;
 constexpr int kMaxRsaExponentBits = 64;
 
 struct EcCurve {
-  std::string_view jwk_name;      // JWK crv
-  const char* openssl_name;       // OSSL_PKEY_PARAM_GROUP_NAME
-  size_t field_bytes;             // length of x, y (RFC 7518 section 6.2.1.2)
-  JwsAlg alg;                     // the one JWS algorithm for this curve
+  std::string_view jwk_name;  // JWK crv
+  const char* openssl_name;   // OSSL_PKEY_PARAM_GROUP_NAME
+  size_t field_bytes;         // length of x, y (RFC 7518 section 6.2.1.2)
+  JwsAlg alg;                 // the one JWS algorithm for this curve
 };
 constexpr EcCurve kEcCurves[] = {
     {"P-256", "prime256v1", 32, JwsAlg::kES256},
@@ -199,8 +198,8 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
   std::string point = absl::StrCat("\x04", *x, *y);  // SEC 1 uncompressed point
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (bld == nullptr ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
-                                      curve->openssl_name, 0) != 1 ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl_name,
+                                      0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                        point.size()) != 1) {
     return absl::InternalError("jwk: cannot build EC parameters");
@@ -208,20 +207,20 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
   if (params == nullptr) return absl::InternalError("jwk: cannot build EC parameters");
   // Decoding the point already refuses coordinates >= p and points off the
-  // curve; EVP_PKEY_public_check repeats that explicitly and also refuses the
-  // point at infinity. An off-curve key must never reach ECDSA verification
-  // (invalid-curve attacks).
+  // curve; the public check repeats that explicitly and also refuses the point
+  // at infinity. An off-curve key must never reach ECDSA verification
+  // (invalid-curve attacks). The "quick" check skips proving n*Q = O: these
+  // curves have cofactor 1, so every other point on them has order n, and the
+  // scalar multiplication would double the cost of parsing a DPoP proof's jwk.
   EvpPkeyPtr key = FromData("EC", params.get());
   if (key == nullptr) return MemberError("x", "and \"y\" are not a point on the curve");
   PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (check == nullptr || EVP_PKEY_public_check(check.get()) != 1) {
+  if (check == nullptr || EVP_PKEY_public_check_quick(check.get()) != 1) {
     return MemberError("x", "and \"y\" are not a valid public point");
   }
   *crv_out = *crv;
-  *thumbprint = CanonicalThumbprint({{"crv", *crv},
-                                     {"kty", "EC"},
-                                     {"x", *jwk.FindString("x")},
-                                     {"y", *jwk.FindString("y")}});
+  *thumbprint = CanonicalThumbprint(
+      {{"crv", *crv}, {"kty", "EC"}, {"x", *jwk.FindString("x")}, {"y", *jwk.FindString("y")}});
   *pkey = std::move(key);
   return absl::OkStatus();
 }
@@ -241,8 +240,7 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
       nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(x->data()), x->size()));
   if (key == nullptr) return MemberError("x", "is not an Ed25519 public key");
   *crv_out = *crv;
-  *thumbprint = CanonicalThumbprint(
-      {{"crv", *crv}, {"kty", "OKP"}, {"x", *jwk.FindString("x")}});
+  *thumbprint = CanonicalThumbprint({{"crv", *crv}, {"kty", "OKP"}, {"x", *jwk.FindString("x")}});
   *pkey = std::move(key);
   return absl::OkStatus();
 }
@@ -279,9 +277,8 @@ absl::Status ParseRsa(const JsonValue& jwk, std::string* thumbprint, EvpPkeyPtr*
   if (params == nullptr) return absl::InternalError("jwk: cannot build RSA parameters");
   EvpPkeyPtr key = FromData("RSA", params.get());
   if (key == nullptr) return MemberError("n", "is not a usable RSA modulus");
-  *thumbprint = CanonicalThumbprint({{"e", *jwk.FindString("e")},
-                                     {"kty", "RSA"},
-                                     {"n", *jwk.FindString("n")}});
+  *thumbprint = CanonicalThumbprint(
+      {{"e", *jwk.FindString("e")}, {"kty", "RSA"}, {"n", *jwk.FindString("n")}});
   *pkey = std::move(key);
   return absl::OkStatus();
 }
@@ -427,8 +424,9 @@ absl::StatusOr<KeySet> KeySet::Parse(std::string_view jwks_json,
     if (warnings == nullptr) return;
     const std::string* kid = jwk.FindString("kid");
     warnings->push_back(absl::StrCat("jwks key #", index,
-                                     kid != nullptr ? absl::StrCat(" (kid \"", Printable(*kid), "\")")
-                                                    : std::string(" (no kid)"),
+                                     kid != nullptr
+                                         ? absl::StrCat(" (kid \"", Printable(*kid), "\")")
+                                         : std::string(" (no kid)"),
                                      " skipped: ", Av(why)));
   };
   std::vector<std::shared_ptr<const PublicKey>> parsed;
@@ -495,8 +493,8 @@ KeySelection KeySet::Select(std::optional<std::string_view> kid, JwsAlg alg) con
     result.outcome = KeySelection::Outcome::kFound;
   } else {
     result.key = nullptr;
-    result.outcome = fitting == 0 ? KeySelection::Outcome::kNoKeyFitsAlg
-                                  : KeySelection::Outcome::kAmbiguous;
+    result.outcome =
+        fitting == 0 ? KeySelection::Outcome::kNoKeyFitsAlg : KeySelection::Outcome::kAmbiguous;
   }
   return result;
 }

@@ -55,23 +55,33 @@ enum Hash { kSha256, kSha384, kSha512, kNumHashes };
 
 struct AlgInfo {
   Family family;
-  Hash hash;       // unused for EdDSA (Ed25519 hashes internally)
-  int curve_nid;   // ECDSA only
+  Hash hash;            // unused for EdDSA (Ed25519 hashes internally)
+  int curve_nid;        // ECDSA only
   size_t scalar_bytes;  // ECDSA only: length of r and of s
 };
 
 AlgInfo Info(JwsAlg alg) {
   switch (alg) {
-    case JwsAlg::kRS256: return {Family::kRsaPkcs1, kSha256, 0, 0};
-    case JwsAlg::kRS384: return {Family::kRsaPkcs1, kSha384, 0, 0};
-    case JwsAlg::kRS512: return {Family::kRsaPkcs1, kSha512, 0, 0};
-    case JwsAlg::kPS256: return {Family::kRsaPss, kSha256, 0, 0};
-    case JwsAlg::kPS384: return {Family::kRsaPss, kSha384, 0, 0};
-    case JwsAlg::kPS512: return {Family::kRsaPss, kSha512, 0, 0};
-    case JwsAlg::kES256: return {Family::kEcdsa, kSha256, NID_X9_62_prime256v1, 32};
-    case JwsAlg::kES384: return {Family::kEcdsa, kSha384, NID_secp384r1, 48};
-    case JwsAlg::kES512: return {Family::kEcdsa, kSha512, NID_secp521r1, 66};
-    case JwsAlg::kEdDSA: return {Family::kEdDSA, kSha512, 0, 0};
+    case JwsAlg::kRS256:
+      return {Family::kRsaPkcs1, kSha256, 0, 0};
+    case JwsAlg::kRS384:
+      return {Family::kRsaPkcs1, kSha384, 0, 0};
+    case JwsAlg::kRS512:
+      return {Family::kRsaPkcs1, kSha512, 0, 0};
+    case JwsAlg::kPS256:
+      return {Family::kRsaPss, kSha256, 0, 0};
+    case JwsAlg::kPS384:
+      return {Family::kRsaPss, kSha384, 0, 0};
+    case JwsAlg::kPS512:
+      return {Family::kRsaPss, kSha512, 0, 0};
+    case JwsAlg::kES256:
+      return {Family::kEcdsa, kSha256, NID_X9_62_prime256v1, 32};
+    case JwsAlg::kES384:
+      return {Family::kEcdsa, kSha384, NID_secp384r1, 48};
+    case JwsAlg::kES512:
+      return {Family::kEcdsa, kSha512, NID_secp521r1, 66};
+    case JwsAlg::kEdDSA:
+      return {Family::kEdDSA, kSha512, 0, 0};
   }
   return {Family::kEdDSA, kSha512, 0, 0};
 }
@@ -97,7 +107,8 @@ class OpenSslVerifier final : public SignatureVerifier {
       std::string order(info.scalar_bytes, '\0');
       EcGroupPtr group(EC_GROUP_new_by_curve_name(info.curve_nid));
       if (group != nullptr) {
-        BN_bn2binpad(EC_GROUP_get0_order(group.get()), reinterpret_cast<unsigned char*>(order.data()),
+        BN_bn2binpad(EC_GROUP_get0_order(group.get()),
+                     reinterpret_cast<unsigned char*>(order.data()),
                      static_cast<int>(order.size()));
       }
       // If OpenSSL failed, the order stays 0 and every signature is malformed:
@@ -138,7 +149,8 @@ class OpenSslVerifier final : public SignatureVerifier {
         // here, not left to the library: r = s = 0 verified for every message
         // in Java 15-18 (CVE-2022-21449), and a reimplemented core must not be
         // able to regress on it.
-        const std::string& order = orders_[static_cast<int>(alg) - static_cast<int>(JwsAlg::kES256)];
+        const std::string& order =
+            orders_[static_cast<int>(alg) - static_cast<int>(JwsAlg::kES256)];
         if (IsZero(r) || IsZero(s) || !LessThan(r, order) || !LessThan(s, order)) {
           return SignatureResult::kMalformed;
         }
@@ -165,8 +177,7 @@ class OpenSslVerifier final : public SignatureVerifier {
 
     MdCtxPtr ctx(EVP_MD_CTX_new());
     EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-    if (ctx == nullptr ||
-        EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key.pkey()) != 1) {
+    if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key.pkey()) != 1) {
       return SignatureResult::kInvalid;
     }
     if (info.family == Family::kRsaPss) {
@@ -181,10 +192,9 @@ class OpenSslVerifier final : public SignatureVerifier {
         return SignatureResult::kInvalid;
       }
     }
-    int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_verify.data()),
-                              to_verify.size(),
-                              reinterpret_cast<const unsigned char*>(signing_input.data()),
-                              signing_input.size());
+    int rc = EVP_DigestVerify(
+        ctx.get(), reinterpret_cast<const unsigned char*>(to_verify.data()), to_verify.size(),
+        reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
     // 1 is success; 0 is a bad signature and a negative value an error: both
     // are a refusal.
     return rc == 1 ? SignatureResult::kValid : SignatureResult::kInvalid;

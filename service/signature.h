@@ -17,7 +17,18 @@ class PublicKey;  // service/jwk.h
 // The asymmetric JWS algorithms popguard accepts. There is deliberately no
 // value for "none" or the HMAC algorithms: a verifier that cannot name them
 // cannot be talked into using them.
-enum class JwsAlg { kRS256, kRS384, kRS512, kPS256, kPS384, kPS512, kES256, kES384, kES512, kEdDSA };
+enum class JwsAlg {
+  kRS256,
+  kRS384,
+  kRS512,
+  kPS256,
+  kPS384,
+  kPS512,
+  kES256,
+  kES384,
+  kES512,
+  kEdDSA
+};
 
 // All algorithms, in declaration order (for tests and documentation).
 inline constexpr JwsAlg kAllJwsAlgs[] = {

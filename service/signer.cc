@@ -124,7 +124,8 @@ BnPtr GetBn(const EVP_PKEY* pkey, const char* name) {
 absl::StatusOr<std::string> DecodeB64Member(const JsonValue& jwk, std::string_view name) {
   const JsonValue* v = jwk.Find(name);
   if (v == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("jwk member \"", std::string(name), "\" is missing"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("jwk member \"", std::string(name), "\" is missing"));
   }
   std::string out;
   if (!v->is_string() || !Base64UrlDecode(v->string_value(), &out)) {
@@ -203,10 +204,10 @@ absl::StatusOr<EvpPkeyPtr> LoadOkp(const JsonValue& jwk) {
 
 absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
   static constexpr std::pair<const char*, const char*> kMembers[] = {
-      {"n", OSSL_PKEY_PARAM_RSA_N},           {"e", OSSL_PKEY_PARAM_RSA_E},
-      {"d", OSSL_PKEY_PARAM_RSA_D},           {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
-      {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},     {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
-      {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},  {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+      {"n", OSSL_PKEY_PARAM_RSA_N},          {"e", OSSL_PKEY_PARAM_RSA_E},
+      {"d", OSSL_PKEY_PARAM_RSA_D},          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+      {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+      {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2}, {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
   };
   int crt_present = 0;
   for (const char* name : {"p", "q", "dp", "dq", "qi"}) crt_present += jwk.Find(name) != nullptr;
@@ -229,7 +230,8 @@ absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
     }
   }
   EvpPkeyPtr pkey = KeypairFromData("RSA", bld.get());
-  if (pkey == nullptr) return absl::InvalidArgumentError("jwk private members are not a usable RSA key");
+  if (pkey == nullptr)
+    return absl::InvalidArgumentError("jwk private members are not a usable RSA key");
   // With CRT values OpenSSL signs with p, q, dp, dq, qi and never touches d, so
   // the sign/verify round trip in FromJwk cannot catch a wrong d: check the
   // whole key (p, q prime, n = pq, d*e = 1, CRT values) instead.
@@ -301,8 +303,8 @@ absl::Status PrivateKey::Init() {
                          B64Member("n", BnBytes(n.get()))};
       private_members_ = {B64Member("d", BnBytes(d.get()))};
       static constexpr std::pair<const char*, const char*> kCrt[] = {
-          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},    {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
-          {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1}, {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
+          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},       {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
+          {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},    {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
           {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
       };
       std::vector<JsonValue::Member> crt;
@@ -408,14 +410,16 @@ JsonValue PrivateKey::PrivateJwk() const {
   std::vector<JsonValue::Member> members = public_members_;
   members.insert(members.end(), private_members_.begin(), private_members_.end());
   if (!kid_.empty()) members.push_back({"kid", JsonValue::String(kid_)});
-  if (alg_.has_value()) members.push_back({"alg", JsonValue::String(std::string(JwsAlgName(*alg_)))});
+  if (alg_.has_value())
+    members.push_back({"alg", JsonValue::String(std::string(JwsAlgName(*alg_)))});
   return JsonValue::Object(std::move(members));
 }
 
 JsonValue PrivateKey::PublicJwk() const {
   std::vector<JsonValue::Member> members = public_members_;
   if (!kid_.empty()) members.push_back({"kid", JsonValue::String(kid_)});
-  if (alg_.has_value()) members.push_back({"alg", JsonValue::String(std::string(JwsAlgName(*alg_)))});
+  if (alg_.has_value())
+    members.push_back({"alg", JsonValue::String(std::string(JwsAlgName(*alg_)))});
   members.push_back({"use", JsonValue::String("sig")});
   return JsonValue::Object(std::move(members));
 }
@@ -425,7 +429,8 @@ JsonValue PrivateKey::RequiredPublicJwk() const { return JsonValue::Object(publi
 absl::StatusOr<std::string> PrivateKey::Sign(JwsAlg alg, std::string_view signing_input) const {
   ErrorQueueGuard clear_errors;
   if (!public_key_->FitsAlg(alg)) {
-    return absl::InvalidArgumentError(absl::StrCat("key does not fit ", std::string(JwsAlgName(alg))));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key does not fit ", std::string(JwsAlgName(alg))));
   }
   MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx

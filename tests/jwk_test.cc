@@ -99,9 +99,9 @@ const std::map<std::string, std::string>& Vars() {
 
 struct ParseCase {
   std::string name;
-  std::string jwk;                // with $VARS
+  std::string jwk;  // with $VARS
   absl::StatusCode code;
-  std::string member;             // the member the error message must name ("" for OK)
+  std::string member;  // the member the error message must name ("" for OK)
 };
 
 class PublicKeyFromJwkTest : public ::testing::Test {};
@@ -119,7 +119,8 @@ TEST_F(PublicKeyFromJwkTest, Table) {
       {"rsa e=3", R"({"kty":"RSA","n":"$N","e":"Aw"})", C::kOk, ""},
       {"rsa 8192 bits", R"({"kty":"RSA","n":"$N8192","e":"AQAB"})", C::kOk, ""},
       {"metadata", R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","kid":"k","use":"sig",
-                      "alg":"ES256","key_ops":["verify"],"x5t":"ignored","ext":true})", C::kOk, ""},
+                      "alg":"ES256","key_ops":["verify"],"x5t":"ignored","ext":true})",
+       C::kOk, ""},
       {"unknown alg string", R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","alg":"X"})",
        C::kOk, ""},
       // Structure and kty.
@@ -138,8 +139,7 @@ TEST_F(PublicKeyFromJwkTest, Table) {
        C::kInvalidArgument, "crv"},
       {"ec x missing", R"({"kty":"EC","crv":"P-256","y":"$P256Y"})", C::kInvalidArgument, "x"},
       {"ec y missing", R"({"kty":"EC","crv":"P-256","x":"$P256X"})", C::kInvalidArgument, "y"},
-      {"ec x number", R"({"kty":"EC","crv":"P-256","x":5,"y":"$P256Y"})", C::kInvalidArgument,
-       "x"},
+      {"ec x number", R"({"kty":"EC","crv":"P-256","x":5,"y":"$P256Y"})", C::kInvalidArgument, "x"},
       {"ec x 31 bytes", R"({"kty":"EC","crv":"P-256","x":"$XSHORT","y":"$P256Y"})",
        C::kInvalidArgument, "x"},
       {"ec x 33 bytes", R"({"kty":"EC","crv":"P-256","x":"$XLONG","y":"$P256Y"})",
@@ -168,8 +168,7 @@ TEST_F(PublicKeyFromJwkTest, Table) {
       {"okp ed448", R"({"kty":"OKP","crv":"Ed448","x":"$EDX"})", C::kInvalidArgument, "crv"},
       {"okp crv missing", R"({"kty":"OKP","x":"$EDX"})", C::kInvalidArgument, "crv"},
       {"okp x missing", R"({"kty":"OKP","crv":"Ed25519"})", C::kInvalidArgument, "x"},
-      {"okp x 31 bytes", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX31"})", C::kInvalidArgument,
-       "x"},
+      {"okp x 31 bytes", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX31"})", C::kInvalidArgument, "x"},
       // RSA.
       {"rsa n missing", R"({"kty":"RSA","e":"AQAB"})", C::kInvalidArgument, "n"},
       {"rsa e missing", R"({"kty":"RSA","n":"$N"})", C::kInvalidArgument, "e"},
@@ -201,10 +200,8 @@ TEST_F(PublicKeyFromJwkTest, Table) {
        C::kFailedPrecondition, ""},
       {"okp with d", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","d":"$EDX"})",
        C::kFailedPrecondition, ""},
-      {"rsa with p", R"({"kty":"RSA","n":"$N","e":"AQAB","p":"AQAB"})", C::kFailedPrecondition,
-       ""},
-      {"rsa with oth", R"({"kty":"RSA","n":"$N","e":"AQAB","oth":[]})", C::kFailedPrecondition,
-       ""},
+      {"rsa with p", R"({"kty":"RSA","n":"$N","e":"AQAB","p":"AQAB"})", C::kFailedPrecondition, ""},
+      {"rsa with oth", R"({"kty":"RSA","n":"$N","e":"AQAB","oth":[]})", C::kFailedPrecondition, ""},
       {"oct with k", R"({"kty":"oct","k":"c2VjcmV0"})", C::kFailedPrecondition, ""},
       {"private member of wrong type", R"({"kty":"RSA","n":"$N","e":"AQAB","dq":null})",
        C::kFailedPrecondition, ""},
@@ -302,8 +299,8 @@ class JwkThumbprintTest : public ::testing::Test {};
 
 // RFC 7638 section 3.1: the example RSA key and its thumbprint.
 TEST_F(JwkThumbprintTest, Rfc7638Example) {
-  std::vector<testdata::KeyValueCase> cases = testdata::ParseKeyValueCases(
-      testdata::ReadSharedFile("testvectors/rfc/rfc7638_example.txt"));
+  std::vector<testdata::KeyValueCase> cases =
+      testdata::ParseKeyValueCases(testdata::ReadSharedFile("testvectors/rfc/rfc7638_example.txt"));
   ASSERT_EQ(cases.size(), 1u);
   const std::string& jwk_text = cases[0].at("JWK");
   const std::string& expected = cases[0].at("THUMBPRINT");
@@ -333,8 +330,8 @@ TEST_F(JwkThumbprintTest, Rfc9449Jkt) {
 
 TEST_F(JwkThumbprintTest, IgnoresOrderAndOptionalMembers) {
   std::string a = Subst(R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y"})", Vars());
-  std::string b =
-      Subst(R"({"y":"$P256Y","use":"sig","x":"$P256X","kid":"z","crv":"P-256","kty":"EC"})", Vars());
+  std::string b = Subst(
+      R"({"y":"$P256Y","use":"sig","x":"$P256X","kid":"z","crv":"P-256","kty":"EC"})", Vars());
   EXPECT_EQ(JwkThumbprint(Json(a)).value(), JwkThumbprint(Json(b)).value());
   EXPECT_EQ(JwkThumbprint(Json(a)).value(), "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
 }
@@ -383,8 +380,7 @@ TEST_F(FitsAlgTest, Table) {
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","use":"enc"})", {}},
       {R"({"kty":"RSA","n":"$N","e":"AQAB","use":"Sig"})", {}},
       // key_ops.
-      {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","key_ops":["verify"]})",
-       {A::kES256}},
+      {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","key_ops":["verify"]})", {A::kES256}},
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","key_ops":["sign","verify"]})",
        {A::kES256}},
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","key_ops":["sign"]})", {}},
@@ -485,8 +481,10 @@ TEST_F(KeySetTest, SelectWithoutKidPicksTheOnlyFittingKey) {
 TEST_F(KeySetTest, ParseSkipsUnusableKeysWithWarnings) {
   const std::string kSecret = "c2VjcmV0LXNlY3JldC1zZWNyZXQ";
   const std::string jwks = Subst(R"({"keys":[
-      {"kty":"oct","k":")" + kSecret + R"(","kid":"hmac"},
-      {"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","d":")" + kSecret + R"(","kid":"priv"},
+      {"kty":"oct","k":")" + kSecret +
+                                     R"(","kid":"hmac"},
+      {"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","d":")" +
+                                     kSecret + R"(","kid":"priv"},
       {"kty":"RSA","n":"$N1024","e":"AQAB","kid":"small"},
       {"kty":"EC","crv":"P-256","x":"$P256X","y":"$YOFF","kid":"offcurve"},
       {"kty":"OKP","crv":"X25519","x":"$EDX"},
@@ -503,8 +501,8 @@ TEST_F(KeySetTest, ParseSkipsUnusableKeysWithWarnings) {
   EXPECT_EQ(set->keys()[1]->kid(), "bad\nline\"quote");
   ASSERT_EQ(warnings.size(), 6u);
   const std::vector<std::string> expected_fragments = {
-      "#0 (kid \"hmac\")",   "#1 (kid \"priv\")", "#2 (kid \"small\")",
-      "#3 (kid \"offcurve\")", "#4 (no kid)",     "#5 (no kid) skipped: not a JSON object",
+      "#0 (kid \"hmac\")",     "#1 (kid \"priv\")", "#2 (kid \"small\")",
+      "#3 (kid \"offcurve\")", "#4 (no kid)",       "#5 (no kid) skipped: not a JSON object",
   };
   for (size_t i = 0; i < warnings.size(); ++i) {
     SCOPED_TRACE(warnings[i]);
@@ -542,8 +540,8 @@ TEST_F(KeySetTest, ParseErrors) {
 }
 
 TEST_F(KeySetTest, FromKeysAndCopiesShareKeys) {
-  auto key = PublicKey::FromJwk(Json(Subst(R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","kid":"e"})",
-                                           Vars())));
+  auto key = PublicKey::FromJwk(
+      Json(Subst(R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","kid":"e"})", Vars())));
   ASSERT_TRUE(key.ok());
   KeySet set = KeySet::FromKeys({*key});
   KeySet copy = set;

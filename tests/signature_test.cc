@@ -27,9 +27,12 @@ constexpr std::string_view kMessage = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9
 
 std::string ResultName(SignatureResult r) {
   switch (r) {
-    case SignatureResult::kValid: return "kValid";
-    case SignatureResult::kInvalid: return "kInvalid";
-    case SignatureResult::kMalformed: return "kMalformed";
+    case SignatureResult::kValid:
+      return "kValid";
+    case SignatureResult::kInvalid:
+      return "kInvalid";
+    case SignatureResult::kMalformed:
+      return "kMalformed";
   }
   return "?";
 }
@@ -38,16 +41,31 @@ class JwsAlgTest : public ::testing::Test {};
 
 TEST_F(JwsAlgTest, ParseAndName) {
   const std::vector<std::pair<std::string, std::optional<JwsAlg>>> cases = {
-      {"RS256", JwsAlg::kRS256}, {"RS384", JwsAlg::kRS384}, {"RS512", JwsAlg::kRS512},
-      {"PS256", JwsAlg::kPS256}, {"PS384", JwsAlg::kPS384}, {"PS512", JwsAlg::kPS512},
-      {"ES256", JwsAlg::kES256}, {"ES384", JwsAlg::kES384}, {"ES512", JwsAlg::kES512},
+      {"RS256", JwsAlg::kRS256},
+      {"RS384", JwsAlg::kRS384},
+      {"RS512", JwsAlg::kRS512},
+      {"PS256", JwsAlg::kPS256},
+      {"PS384", JwsAlg::kPS384},
+      {"PS512", JwsAlg::kPS512},
+      {"ES256", JwsAlg::kES256},
+      {"ES384", JwsAlg::kES384},
+      {"ES512", JwsAlg::kES512},
       {"EdDSA", JwsAlg::kEdDSA},
       // Never accepted: none, HMAC, other spellings, other families.
-      {"none", std::nullopt},    {"None", std::nullopt},     {"HS256", std::nullopt},
-      {"HS384", std::nullopt},   {"HS512", std::nullopt},    {"es256", std::nullopt},
-      {"ES256 ", std::nullopt},  {"ES256K", std::nullopt},   {"EDDSA", std::nullopt},
-      {"Ed25519", std::nullopt}, {"ES521", std::nullopt},    {"RSA-OAEP", std::nullopt},
-      {"", std::nullopt},        {std::string("ES256\0", 6), std::nullopt},
+      {"none", std::nullopt},
+      {"None", std::nullopt},
+      {"HS256", std::nullopt},
+      {"HS384", std::nullopt},
+      {"HS512", std::nullopt},
+      {"es256", std::nullopt},
+      {"ES256 ", std::nullopt},
+      {"ES256K", std::nullopt},
+      {"EDDSA", std::nullopt},
+      {"Ed25519", std::nullopt},
+      {"ES521", std::nullopt},
+      {"RSA-OAEP", std::nullopt},
+      {"", std::nullopt},
+      {std::string("ES256\0", 6), std::nullopt},
   };
   for (const auto& [name, alg] : cases) {
     SCOPED_TRACE(name);
@@ -64,9 +82,10 @@ class SignatureTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     keys_ = new std::map<std::string, PrivateKey>();
-    for (auto [name, alg] : {std::pair{"P-256", JwsAlg::kES256}, std::pair{"P-384", JwsAlg::kES384},
-                             std::pair{"P-521", JwsAlg::kES512}, std::pair{"Ed25519", JwsAlg::kEdDSA},
-                             std::pair{"RSA", JwsAlg::kRS256}}) {
+    for (auto [name, alg] :
+         {std::pair{"P-256", JwsAlg::kES256}, std::pair{"P-384", JwsAlg::kES384},
+          std::pair{"P-521", JwsAlg::kES512}, std::pair{"Ed25519", JwsAlg::kEdDSA},
+          std::pair{"RSA", JwsAlg::kRS256}}) {
       absl::StatusOr<PrivateKey> key = PrivateKey::Generate(alg);
       ASSERT_TRUE(key.ok()) << key.status();
       keys_->emplace(name, *std::move(key));
@@ -79,11 +98,16 @@ class SignatureTest : public ::testing::Test {
 
   static const PrivateKey& KeyFor(JwsAlg alg) {
     switch (alg) {
-      case JwsAlg::kES256: return keys_->at("P-256");
-      case JwsAlg::kES384: return keys_->at("P-384");
-      case JwsAlg::kES512: return keys_->at("P-521");
-      case JwsAlg::kEdDSA: return keys_->at("Ed25519");
-      default: return keys_->at("RSA");
+      case JwsAlg::kES256:
+        return keys_->at("P-256");
+      case JwsAlg::kES384:
+        return keys_->at("P-384");
+      case JwsAlg::kES512:
+        return keys_->at("P-521");
+      case JwsAlg::kEdDSA:
+        return keys_->at("Ed25519");
+      default:
+        return keys_->at("RSA");
     }
   }
 
@@ -112,11 +136,21 @@ TEST_F(SignatureTest, RoundTripEveryAlg) {
     std::string sig = Sign(alg);
     size_t expected_len = 0;
     switch (alg) {
-      case JwsAlg::kES256: expected_len = 64; break;
-      case JwsAlg::kES384: expected_len = 96; break;
-      case JwsAlg::kES512: expected_len = 132; break;
-      case JwsAlg::kEdDSA: expected_len = 64; break;
-      default: expected_len = 256; break;
+      case JwsAlg::kES256:
+        expected_len = 64;
+        break;
+      case JwsAlg::kES384:
+        expected_len = 96;
+        break;
+      case JwsAlg::kES512:
+        expected_len = 132;
+        break;
+      case JwsAlg::kEdDSA:
+        expected_len = 64;
+        break;
+      default:
+        expected_len = 256;
+        break;
     }
     EXPECT_EQ(sig.size(), expected_len);
     EXPECT_EQ(Verify(alg, *key.public_key(), sig), SignatureResult::kValid);
@@ -178,13 +212,15 @@ TEST_F(SignatureTest, EcdsaDerEncodingIsMalformed) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ASSERT_EQ(EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key.pkey()), 1);
   size_t len = 0;
-  ASSERT_EQ(EVP_DigestSign(ctx, nullptr, &len,
-                           reinterpret_cast<const unsigned char*>(kMessage.data()), kMessage.size()),
-            1);
+  ASSERT_EQ(
+      EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(kMessage.data()),
+                     kMessage.size()),
+      1);
   std::string der(len, '\0');
-  ASSERT_EQ(EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
-                           reinterpret_cast<const unsigned char*>(kMessage.data()), kMessage.size()),
-            1);
+  ASSERT_EQ(
+      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
+                     reinterpret_cast<const unsigned char*>(kMessage.data()), kMessage.size()),
+      1);
   der.resize(len);
   EVP_MD_CTX_free(ctx);
   EXPECT_EQ(Verify(JwsAlg::kES256, *key.public_key(), der), SignatureResult::kMalformed);
@@ -200,9 +236,11 @@ TEST_F(SignatureTest, EcdsaOutOfRangeScalarsAreMalformed) {
   const Curve curves[] = {
       {JwsAlg::kES256, "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"},
       {JwsAlg::kES384,
-       "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973"},
+       "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc"
+       "52973"},
       {JwsAlg::kES512,
-       "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f70"
+       "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc014"
+       "8f70"
        "9a5d03bb5c9b8899c47aebb6fb71e91386409"},
   };
   for (const Curve& curve : curves) {
@@ -345,10 +383,10 @@ TEST_F(SignatureTest, PssParametersAreFixed) {
     ASSERT_EQ(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, c.salt_len), 1);
     std::string sig(256, '\0');
     size_t len = sig.size();
-    ASSERT_EQ(EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                             reinterpret_cast<const unsigned char*>(kMessage.data()),
-                             kMessage.size()),
-              1);
+    ASSERT_EQ(
+        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(kMessage.data()), kMessage.size()),
+        1);
     EVP_MD_CTX_free(ctx);
     sig.resize(len);
     EXPECT_EQ(ResultName(Verify(JwsAlg::kPS256, *key.public_key(), sig)), ResultName(c.expected));
@@ -367,8 +405,8 @@ TEST_F(SignatureTest, ConcurrentVerification) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 60; ++i) {
         size_t k = (i + t) % algs.size();
-        SignatureResult r = verifier_->Verify(algs[k], *KeyFor(algs[k]).public_key(), kMessage,
-                                              sigs[k]);
+        SignatureResult r =
+            verifier_->Verify(algs[k], *KeyFor(algs[k]).public_key(), kMessage, sigs[k]);
         (r == SignatureResult::kValid ? valid : wrong)++;
         std::string bad = sigs[k];
         bad[3] ^= 4;

@@ -52,8 +52,8 @@ class PrivateKeyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     keys_ = new std::vector<std::pair<JwsAlg, PrivateKey>>();
-    for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA,
-                       JwsAlg::kRS256}) {
+    for (JwsAlg alg :
+         {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA, JwsAlg::kRS256}) {
       absl::StatusOr<PrivateKey> key = PrivateKey::Generate(alg);
       ASSERT_TRUE(key.ok()) << key.status();
       keys_->emplace_back(alg, *std::move(key));
@@ -175,8 +175,7 @@ TEST_F(PrivateKeyTest, SignRefusesAlgTheKeyDoesNotFit) {
   for (const auto& [key_alg, sign_alg] : cases) {
     SCOPED_TRACE(std::string(JwsAlgName(key_alg)) + " key signing " +
                  std::string(JwsAlgName(sign_alg)));
-    EXPECT_EQ(Key(key_alg).Sign(sign_alg, "x").status().code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Key(key_alg).Sign(sign_alg, "x").status().code(), absl::StatusCode::kInvalidArgument);
   }
   // The alg member is not consulted: a key labelled ES256 may still sign
   // ES256 only by type, and an RSA key labelled RS256 may sign PS256.
@@ -207,7 +206,8 @@ TEST_F(PrivateKeyTest, FromJwkErrors) {
        absl::StatusCode::kInvalidArgument},
       {"ec d zero", WithMember(ec, "d", JsonValue::String(Base64UrlEncode(std::string(32, '\0')))),
        absl::StatusCode::kInvalidArgument},
-      {"ec d >= n", WithMember(ec, "d", JsonValue::String(Base64UrlEncode(std::string(32, '\xff')))),
+      {"ec d >= n",
+       WithMember(ec, "d", JsonValue::String(Base64UrlEncode(std::string(32, '\xff')))),
        absl::StatusCode::kInvalidArgument},
       {"ec d not base64url", WithMember(ec, "d", JsonValue::String("a+b")),
        absl::StatusCode::kInvalidArgument},
@@ -305,8 +305,8 @@ TEST_F(SignCompactJwsTest, OutputVerifies) {
     JsonValue header = JsonValue::Object({{"typ", JsonValue::String("at+jwt")},
                                           {"alg", JsonValue::String(std::string(JwsAlgName(alg)))},
                                           {"kid", JsonValue::String("k")}});
-    JsonValue payload = JsonValue::Object({{"sub", JsonValue::String("alice")},
-                                           {"exp", JsonValue::Number(1700000000)}});
+    JsonValue payload = JsonValue::Object(
+        {{"sub", JsonValue::String("alice")}, {"exp", JsonValue::Number(1700000000)}});
     absl::StatusOr<std::string> jws = SignCompactJws(*key, alg, header, payload);
     ASSERT_TRUE(jws.ok()) << jws.status();
     const size_t first = jws->find('.');
@@ -335,10 +335,10 @@ TEST_F(SignCompactJwsTest, RawKeepsExactBytes) {
   const size_t last = jws->rfind('.');
   EXPECT_EQ(Base64UrlDecode(jws->substr(0, first)).value(), header);
   EXPECT_EQ(Base64UrlDecode(jws->substr(first + 1, last - first - 1)).value(), payload);
-  EXPECT_EQ(CreateOpenSslVerifier()->Verify(JwsAlg::kES256, *key->public_key(),
-                                            jws->substr(0, last),
-                                            Base64UrlDecode(jws->substr(last + 1)).value()),
-            SignatureResult::kValid);
+  EXPECT_EQ(
+      CreateOpenSslVerifier()->Verify(JwsAlg::kES256, *key->public_key(), jws->substr(0, last),
+                                      Base64UrlDecode(jws->substr(last + 1)).value()),
+      SignatureResult::kValid);
   EXPECT_EQ(SignCompactJwsRaw(*key, JwsAlg::kEdDSA, header, payload).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

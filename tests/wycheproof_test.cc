@@ -57,16 +57,20 @@ JsonValue GroupJwk(const JsonValue& group) {
   std::vector<JsonValue::Member> m;
   const std::string* curve = pk.FindString("curve");
   if (curve != nullptr && *curve == "edwards25519") {
-    m = {{"kty", JsonValue::String("OKP")}, {"crv", JsonValue::String("Ed25519")},
+    m = {{"kty", JsonValue::String("OKP")},
+         {"crv", JsonValue::String("Ed25519")},
          B64("x", Hex(pk, "pk"))};
   } else if (curve != nullptr) {
     const std::map<std::string, std::pair<std::string, size_t>> curves = {
         {"secp256r1", {"P-256", 32}}, {"secp384r1", {"P-384", 48}}, {"secp521r1", {"P-521", 66}}};
     const auto& [crv, len] = curves.at(*curve);
-    m = {{"kty", JsonValue::String("EC")}, {"crv", JsonValue::String(crv)},
-         B64("x", FixedLength(Hex(pk, "wx"), len)), B64("y", FixedLength(Hex(pk, "wy"), len))};
+    m = {{"kty", JsonValue::String("EC")},
+         {"crv", JsonValue::String(crv)},
+         B64("x", FixedLength(Hex(pk, "wx"), len)),
+         B64("y", FixedLength(Hex(pk, "wy"), len))};
   } else {
-    m = {{"kty", JsonValue::String("RSA")}, B64("n", Minimal(Hex(pk, "modulus"))),
+    m = {{"kty", JsonValue::String("RSA")},
+         B64("n", Minimal(Hex(pk, "modulus"))),
          B64("e", Minimal(Hex(pk, "publicExponent")))};
   }
   JsonValue built = JsonValue::Object(m);
@@ -170,25 +174,23 @@ TEST_P(WycheproofSignatureTest, AllVectors) {
 // skipped by policy, invalid vectors classified kMalformed.
 INSTANTIATE_TEST_SUITE_P(
     Files, WycheproofSignatureTest,
-    ::testing::Values(
-        FileCase{"ecdsa_secp256r1_sha256_p1363_test.json", "ES256", JwsAlg::kES256,
-                 262, 173, 89, 0, 0, 71},
-        FileCase{"ecdsa_secp384r1_sha384_p1363_test.json", "ES384", JwsAlg::kES384,
-                 280, 193, 87, 0, 0, 69},
-        FileCase{"ecdsa_secp521r1_sha512_p1363_test.json", "ES512", JwsAlg::kES512,
-                 318, 231, 87, 0, 0, 69},
-        FileCase{"ed25519_test.json", "EdDSA", JwsAlg::kEdDSA,
-                 151, 88, 63, 0, 0, 12},
-        FileCase{"rsa_signature_2048_sha256_test.json", "RS256-2048", JwsAlg::kRS256,
-                 259, 9, 249, 1, 0, 2},
-        FileCase{"rsa_signature_3072_sha256_test.json", "RS256-3072", JwsAlg::kRS256,
-                 259, 8, 250, 1, 0, 2},
-        FileCase{"rsa_signature_4096_sha512_test.json", "RS512-4096", JwsAlg::kRS512,
-                 259, 7, 251, 1, 0, 2},
-        FileCase{"rsa_pss_2048_sha256_mgf1_32_test.json", "PS256-2048", JwsAlg::kPS256,
-                 108, 63, 45, 0, 0, 5},
-        FileCase{"rsa_pss_3072_sha256_mgf1_32_test.json", "PS256-3072", JwsAlg::kPS256,
-                 108, 63, 45, 0, 0, 5}),
+    ::testing::Values(FileCase{"ecdsa_secp256r1_sha256_p1363_test.json", "ES256", JwsAlg::kES256,
+                               262, 173, 89, 0, 0, 71},
+                      FileCase{"ecdsa_secp384r1_sha384_p1363_test.json", "ES384", JwsAlg::kES384,
+                               280, 193, 87, 0, 0, 69},
+                      FileCase{"ecdsa_secp521r1_sha512_p1363_test.json", "ES512", JwsAlg::kES512,
+                               318, 231, 87, 0, 0, 69},
+                      FileCase{"ed25519_test.json", "EdDSA", JwsAlg::kEdDSA, 151, 88, 63, 0, 0, 12},
+                      FileCase{"rsa_signature_2048_sha256_test.json", "RS256-2048", JwsAlg::kRS256,
+                               259, 9, 249, 1, 0, 2},
+                      FileCase{"rsa_signature_3072_sha256_test.json", "RS256-3072", JwsAlg::kRS256,
+                               259, 8, 250, 1, 0, 2},
+                      FileCase{"rsa_signature_4096_sha512_test.json", "RS512-4096", JwsAlg::kRS512,
+                               259, 7, 251, 1, 0, 2},
+                      FileCase{"rsa_pss_2048_sha256_mgf1_32_test.json", "PS256-2048",
+                               JwsAlg::kPS256, 108, 63, 45, 0, 0, 5},
+                      FileCase{"rsa_pss_3072_sha256_mgf1_32_test.json", "PS256-3072",
+                               JwsAlg::kPS256, 108, 63, 45, 0, 0, 5}),
     [](const ::testing::TestParamInfo<FileCase>& info) {
       std::string name = info.param.label;
       for (char& c : name) {
@@ -216,11 +218,16 @@ enum class Stage {
 
 std::string StageName(Stage s) {
   switch (s) {
-    case Stage::kAccepted: return "accepted";
-    case Stage::kAlgRefused: return "alg refused";
-    case Stage::kKidNotFound: return "kid not found";
-    case Stage::kKidAlgMismatch: return "key/alg mismatch";
-    case Stage::kSignature: return "signature";
+    case Stage::kAccepted:
+      return "accepted";
+    case Stage::kAlgRefused:
+      return "alg refused";
+    case Stage::kKidNotFound:
+      return "kid not found";
+    case Stage::kKidAlgMismatch:
+      return "key/alg mismatch";
+    case Stage::kSignature:
+      return "signature";
   }
   return "?";
 }
@@ -252,24 +259,21 @@ TEST_F(WycheproofJsonWebKeyTest, AllVectors) {
   ASSERT_TRUE(doc.is_object());
   // tcId -> where popguard stops the JWS.
   const std::map<int64_t, Stage> expected = {
-      {1, Stage::kAlgRefused},       // mixed keyset, HS256
-      {2, Stage::kAlgRefused},       // valid HS256: refused by policy
-      {3, Stage::kAlgRefused},       // modified HS256 signature
-      {4, Stage::kAlgRefused},       // duplicate kid, HS256
-      {5, Stage::kAccepted},         // valid RS256
-      {6, Stage::kKidAlgMismatch},   // key has use "enc", alg RSA1_5
-      {7, Stage::kKidNotFound},      // ROCA modulus refused at parse
-      {8, Stage::kKidNotFound},      // 1024-bit RSA refused at parse
-      {9, Stage::kKidNotFound},      // e = 1 refused at parse
-      {10, Stage::kAlgRefused},      // short HMAC keys
-      {11, Stage::kAlgRefused},
-      {12, Stage::kAlgRefused},
-      {13, Stage::kAlgRefused},      // valid HS256/384/512 with long keys: policy
-      {14, Stage::kAlgRefused},
-      {15, Stage::kAlgRefused},
-      {16, Stage::kAlgRefused},      // empty HMAC keys
-      {17, Stage::kAlgRefused},
-      {18, Stage::kAlgRefused},
+      {1, Stage::kAlgRefused},      // mixed keyset, HS256
+      {2, Stage::kAlgRefused},      // valid HS256: refused by policy
+      {3, Stage::kAlgRefused},      // modified HS256 signature
+      {4, Stage::kAlgRefused},      // duplicate kid, HS256
+      {5, Stage::kAccepted},        // valid RS256
+      {6, Stage::kKidAlgMismatch},  // key has use "enc", alg RSA1_5
+      {7, Stage::kKidNotFound},     // ROCA modulus refused at parse
+      {8, Stage::kKidNotFound},     // 1024-bit RSA refused at parse
+      {9, Stage::kKidNotFound},     // e = 1 refused at parse
+      {10, Stage::kAlgRefused},     // short HMAC keys
+      {11, Stage::kAlgRefused},     {12, Stage::kAlgRefused},
+      {13, Stage::kAlgRefused},  // valid HS256/384/512 with long keys: policy
+      {14, Stage::kAlgRefused},     {15, Stage::kAlgRefused},
+      {16, Stage::kAlgRefused},  // empty HMAC keys
+      {17, Stage::kAlgRefused},     {18, Stage::kAlgRefused},
       {19, Stage::kKidAlgMismatch},  // key alg "ES521" on a P-256 key
       {20, Stage::kKidAlgMismatch},  // key alg "ES224"
       {21, Stage::kKidAlgMismatch},  // key use "enc"

@@ -15,7 +15,8 @@ DpopNonces::DpopNonces(std::string secret, absl::Duration step)
     : secret_(std::move(secret)), step_(step) {}
 
 int64_t DpopNonces::StepOf(absl::Time now) const {
-  return absl::IDivDuration(now - absl::UnixEpoch(), step_, nullptr);
+  absl::Duration remainder;  // IDivDuration writes it; it must not be null
+  return absl::IDivDuration(now - absl::UnixEpoch(), step_, &remainder);
 }
 
 std::string DpopNonces::ForStep(int64_t step) const {

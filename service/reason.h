@@ -21,7 +21,8 @@ enum class Reason {
   kRequestInvalid,
   // No Authorization header carrying a Bearer or DPoP credential.
   kTokenMissing,
-  // The Authorization header has an unknown scheme, no credential, or junk.
+  // The Bearer/DPoP credential is empty or contains whitespace (an unknown
+  // scheme is token_missing: RFC 6750 3.1 gives it no error code).
   kAuthorizationMalformed,
   // More than one credential: two Authorization headers, or Bearer and DPoP at once.
   kAuthorizationMultiple,

@@ -15,6 +15,34 @@
 #include "service/adapters.h"
 #include "service/log.h"
 
+// What runs on which thread (and why no gRPC thread ever waits):
+//
+//   gRPC callback threads (gRPC's own pollers/executor, which gRPC sizes to
+//   the machine's cores): Verify, Check and VerifyStream's OnReadDone convert
+//   the message (adapters.h) and call Authenticator::Decide inline. Decide is
+//   CPU work only (parsing, one or two signature verifications, cache lookups
+//   under short per-shard mutexes); handing it to another pool would add a
+//   thread hop to ~100 us of work, so it is not offloaded.
+//   The memory replay store completes inline, so the reactor's Finish (or the
+//   stream's StartWrite) runs on the same thread.
+//
+//   Asynchronous stores and key sources: a networked replay store (Redis)
+//   returns from CheckAndInsert at once and runs the rest of the decision
+//   and reactor->Finish on its own I/O thread; a token signed by an unknown
+//   kid makes the issuer's key source refresh, and the decision is re-run on
+//   the fetcher's thread when that is done. The gRPC thread has moved on.
+//
+//   Nothing on this path sleeps, waits on a condition or does network I/O.
+//   The one blocking call is logging: a decision that is logged (denials at
+//   log level info, allows at debug) is written to stdout under a mutex.
+//   DecideSync, which waits, is only for the CLI and tests.
+//
+//   Server::ReadinessLoop has its own thread; Shutdown waits on the caller's.
+//
+// `popguard --noop` (Config::noop) keeps all of this but answers ALLOW inside
+// Authenticator::Decide without validating, so a benchmark can measure the
+// gRPC and message-conversion ceiling of the very same path.
+
 namespace popguard {
 namespace {
 
@@ -203,7 +231,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
   bool ready = readiness == nullptr || readiness->Ready();
-  server->server_->GetHealthCheckService()->SetServingStatus(ready);
+  // Register each service name, so per-service health checks answer; the
+  // overall SetServingStatus(bool) below then updates all of them together.
+  auto* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus("popguard.v1.Verifier", ready);
+  health->SetServingStatus("envoy.service.auth.v3.Authorization", ready);
+  health->SetServingStatus(ready);
   server->serving_ = ready;
   if (readiness != nullptr) {
     server->readiness_thread_ = std::thread([s = server.get()] { s->ReadinessLoop(); });

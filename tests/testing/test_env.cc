@@ -1,0 +1,537 @@
+#include "tests/testing/test_env.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/base64url.h"
+#include "service/client_cert.h"
+#include "service/crypto_util.h"
+#include "service/strings.h"
+
+namespace popguard::e2e {
+namespace {
+
+[[noreturn]] void Die(std::string_view what) {
+  std::cerr << "test_env: " << what << "\n";
+  std::abort();
+}
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+std::string BioContents(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+bool SameFamily(JwsAlg a, JwsAlg b) {
+  auto family = [](JwsAlg x) {
+    switch (x) {
+      case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
+      case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
+        return 0;
+      default:
+        return 1 + static_cast<int>(x);
+    }
+  };
+  return family(a) == family(b);
+}
+
+// YAML list of algorithm names, e.g. "[ES256, EdDSA]".
+std::string YamlList(const std::vector<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
+}
+
+}  // namespace
+
+// --- TempDir ---
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/popguard-e2e-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::Write(const std::string& name, std::string_view contents) const {
+  const std::string path = absl::StrCat(path_, "/", name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  if (!out) Die(absl::StrCat("cannot write ", path));
+  return path;
+}
+
+// --- JSON and JWS helpers ---
+
+JsonValue ApplyMembers(JsonValue object, const Members& overrides) {
+  std::vector<JsonValue::Member> members = object.object_members();
+  for (const auto& [name, value] : overrides) {
+    auto it = std::find_if(members.begin(), members.end(),
+                           [&, n = name](const JsonValue::Member& m) { return m.first == n; });
+    if (!value.has_value()) {
+      if (it != members.end()) members.erase(it);
+    } else if (it != members.end()) {
+      it->second = *value;
+    } else {
+      members.emplace_back(name, *value);
+    }
+  }
+  return JsonValue::Object(std::move(members));
+}
+
+PrivateKey MakeKey(JwsAlg alg, std::string kid) {
+  absl::StatusOr<PrivateKey> key = PrivateKey::Generate(alg);
+  if (!key.ok()) Die(absl::StrCat("key generation failed: ", key.status().message()));
+  key->set_kid(std::move(kid));
+  return *std::move(key);
+}
+
+JwsAlg DefaultAlg(const PrivateKey& key) {
+  switch (key.kty()) {
+    case KeyType::kOkp: return JwsAlg::kEdDSA;
+    case KeyType::kRsa: return JwsAlg::kRS256;
+    case KeyType::kEc:
+      if (key.crv() == "P-384") return JwsAlg::kES384;
+      if (key.crv() == "P-521") return JwsAlg::kES512;
+      return JwsAlg::kES256;
+  }
+  return JwsAlg::kES256;
+}
+
+std::string B64(std::string_view bytes) { return Base64UrlEncode(bytes); }
+
+std::string AssembleJws(std::string_view header_json, std::string_view payload_json,
+                        std::string_view signature) {
+  return absl::StrCat(B64(header_json), ".", B64(payload_json), ".", B64(signature));
+}
+
+std::string SignRaw(const PrivateKey& key, JwsAlg alg, std::string_view header_json,
+                    std::string_view payload_json) {
+  absl::StatusOr<std::string> jws = SignCompactJwsRaw(key, alg, header_json, payload_json);
+  if (!jws.ok()) Die(absl::StrCat("signing failed: ", jws.status().message()));
+  return *std::move(jws);
+}
+
+std::string Ath(std::string_view token) { return B64(Sha256(token)); }
+
+std::string MintProof(const PrivateKey& key, const ProofOptions& o) {
+  const JwsAlg alg = o.alg.value_or(DefaultAlg(key));
+  const absl::Time iat = o.iat.value_or(absl::Now());
+  // The claims popguard-cli's `proof` command writes, in its order.
+  std::vector<JsonValue::Member> claims = {
+      {"jti", JsonValue::String(o.jti.empty() ? B64(RandomBytes(16)) : o.jti)},
+      {"htm", JsonValue::String(o.method)},
+      {"htu", JsonValue::String(o.url)},
+      {"iat", JsonValue::Number(static_cast<double>(absl::ToUnixSeconds(iat)))},
+  };
+  if (!o.token.empty()) claims.push_back({"ath", JsonValue::String(Ath(o.token))});
+  if (!o.nonce.empty()) claims.push_back({"nonce", JsonValue::String(o.nonce)});
+  JsonValue header = JsonValue::Object({{"typ", JsonValue::String("dpop+jwt")},
+                                        {"alg", JsonValue::String(std::string(JwsAlgName(alg)))},
+                                        {"jwk", key.RequiredPublicJwk()}});
+  header = ApplyMembers(std::move(header), o.header);
+  JsonValue payload = ApplyMembers(JsonValue::Object(std::move(claims)), o.claims);
+  return SignRaw(o.signer != nullptr ? *o.signer : key, alg, SerializeJson(header),
+                 SerializeJson(payload));
+}
+
+// --- TestIssuer ---
+
+TestIssuer::TestIssuer(std::string iss, const std::vector<std::pair<std::string, JwsAlg>>& keys)
+    : iss_(std::move(iss)) {
+  for (const auto& [kid, alg] : keys) {
+    keys_.push_back(MakeKey(alg, kid));
+    generated_for_.push_back(alg);
+  }
+}
+
+const PrivateKey& TestIssuer::KeyFor(JwsAlg alg) const {
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (generated_for_[i] == alg) return keys_[i];
+  }
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (SameFamily(generated_for_[i], alg)) return keys_[i];
+  }
+  Die(absl::StrCat("issuer ", iss_, " has no key for ", AV(JwsAlgName(alg))));
+}
+
+std::string TestIssuer::JwksJson() const {
+  std::vector<JsonValue> jwks;
+  for (const PrivateKey& k : keys_) jwks.push_back(k.PublicJwk());
+  return SerializeJson(JsonValue::Object({{"keys", JsonValue::Array(std::move(jwks))}}));
+}
+
+std::string TestIssuer::MintToken(const TokenOptions& o) const {
+  const PrivateKey& key = o.key != nullptr ? *o.key : KeyFor(o.alg);
+  const std::string kid = o.kid.empty() ? key.kid() : o.kid;
+  const absl::Time iat = o.iat.value_or(absl::Now());
+  const int64_t iat_s = absl::ToUnixSeconds(iat);
+  // The claims popguard-cli's `token` command writes, in its order.
+  std::vector<JsonValue::Member> claims = {
+      {"iss", JsonValue::String(iss_)},
+      {"aud", JsonValue::String(o.aud.empty() ? TestEnv::kAudience : o.aud)},
+      {"iat", JsonValue::Number(static_cast<double>(iat_s))},
+      {"exp", JsonValue::Number(static_cast<double>(iat_s + absl::ToInt64Seconds(o.ttl)))},
+      {"jti", JsonValue::String(B64(RandomBytes(12)))},
+  };
+  if (!o.sub.empty()) claims.push_back({"sub", JsonValue::String(o.sub)});
+  if (!o.client_id.empty()) claims.push_back({"client_id", JsonValue::String(o.client_id)});
+  if (!o.scope.empty()) claims.push_back({"scope", JsonValue::String(o.scope)});
+  std::vector<JsonValue::Member> cnf;
+  if (!o.jkt.empty()) cnf.push_back({"jkt", JsonValue::String(o.jkt)});
+  if (!o.x5t.empty()) cnf.push_back({"x5t#S256", JsonValue::String(o.x5t)});
+  if (!cnf.empty()) claims.push_back({"cnf", JsonValue::Object(std::move(cnf))});
+
+  std::vector<JsonValue::Member> header = {
+      {"alg", JsonValue::String(std::string(JwsAlgName(o.alg)))}};
+  if (!o.typ.empty()) header.push_back({"typ", JsonValue::String(o.typ)});
+  if (!kid.empty()) header.push_back({"kid", JsonValue::String(kid)});
+  JsonValue h = ApplyMembers(JsonValue::Object(std::move(header)), o.header);
+  JsonValue p = ApplyMembers(JsonValue::Object(std::move(claims)), o.claims);
+  return SignRaw(key, o.alg, SerializeJson(h), SerializeJson(p));
+}
+
+// --- TestCert ---
+
+TestCert TestCert::Create(const std::string& common_name) {
+  PkeyPtr pkey(EVP_EC_gen("P-256"));
+  X509Ptr x509(X509_new());
+  if (pkey == nullptr || x509 == nullptr) Die("certificate: out of memory");
+  const std::string serial = RandomBytes(8);
+  long serial_value = 0;
+  for (char c : serial.substr(0, 7)) serial_value = serial_value << 8 | static_cast<unsigned char>(c);
+  if (X509_set_version(x509.get(), 2) != 1 ||
+      ASN1_INTEGER_set(X509_get_serialNumber(x509.get()), serial_value) != 1 ||
+      X509_gmtime_adj(X509_getm_notBefore(x509.get()), -3600) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(x509.get()), 7 * 24 * 3600) == nullptr ||
+      X509_set_pubkey(x509.get(), pkey.get()) != 1) {
+    Die("certificate: cannot set fields");
+  }
+  X509_NAME* name = X509_get_subject_name(x509.get());
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                 -1, 0) != 1 ||
+      X509_set_issuer_name(x509.get(), name) != 1 ||
+      X509_sign(x509.get(), pkey.get(), EVP_sha256()) <= 0) {
+    Die("certificate: cannot sign");
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509(bio.get(), x509.get()) != 1) {
+    Die("certificate: cannot write PEM");
+  }
+  TestCert cert;
+  cert.pem_ = BioContents(bio.get());
+  absl::StatusOr<std::string> der = CertificateDer(cert.pem_);
+  if (!der.ok()) Die(absl::StrCat("certificate: ", der.status().message()));
+  cert.der_ = *std::move(der);
+  cert.thumbprint_ = CertificateThumbprint(cert.der_);
+  return cert;
+}
+
+std::string TestCert::EnvoyUrlEncodedPem() const { return EnvoyUrlEncode(pem_); }
+
+std::string EnvoyUrlEncode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// --- TestEnv ---
+
+TestEnv& TestEnv::Get() {
+  // Never destroyed before exit handlers: the temp directory is removed by
+  // the destructor of a function-local static.
+  static TestEnv env;
+  return env;
+}
+
+TestEnv::TestEnv()
+    : cert_(TestCert::Create("client.test")), other_cert_(TestCert::Create("other.test")) {
+  issuer_ = std::make_unique<TestIssuer>(
+      "https://issuer.test",
+      std::vector<std::pair<std::string, JwsAlg>>{{"es256-1", JwsAlg::kES256},
+                                                  {"es384-1", JwsAlg::kES384},
+                                                  {"es512-1", JwsAlg::kES512},
+                                                  {"eddsa-1", JwsAlg::kEdDSA},
+                                                  {"rs256-1", JwsAlg::kRS256},
+                                                  {"ps256-1", JwsAlg::kPS256}});
+  issuer2_ = std::make_unique<TestIssuer>(
+      "https://issuer2.test", std::vector<std::pair<std::string, JwsAlg>>{{"i2-es256", JwsAlg::kES256}});
+  for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kEdDSA, JwsAlg::kRS256}) {
+    client_keys_.push_back(MakeKey(alg));
+  }
+  dir_.Write("issuer1.jwks.json", issuer_->JwksJson());
+  dir_.Write("issuer2.jwks.json", issuer2_->JwksJson());
+  dir_.Write("nonce.key", RandomBytes(32));
+}
+
+const PrivateKey& TestEnv::client_key(JwsAlg alg) const {
+  switch (alg) {
+    case JwsAlg::kES256: return client_keys_[0];
+    case JwsAlg::kES384: return client_keys_[1];
+    case JwsAlg::kEdDSA: return client_keys_[2];
+    case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
+    case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
+      return client_keys_[3];
+    default:
+      Die(absl::StrCat("no client key for ", AV(JwsAlgName(alg))));
+  }
+}
+
+std::string TestEnv::WriteConfig(const std::string& name, const ConfigOptions& o) const {
+  std::string yaml = absl::StrCat(
+      "# Written by tests/testing/test_env.cc\n",
+      "log_level: ", o.log_level, "\n",
+      "issuers:\n",
+      "  - issuer: ", issuer_->iss(), "\n",
+      "    jwks_file: issuer1.jwks.json\n",
+      "    audiences: [", kAudience, "]\n",
+      "    algorithms: ", YamlList({"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "PS256"}),
+      "\n",
+      "    require_typ: true\n",
+      "  - issuer: ", issuer2_->iss(), "\n",
+      "    jwks_file: issuer2.jwks.json\n",
+      "    audiences: [", kAudience, "]\n",
+      "    algorithms: [ES256]\n",
+      "clock_skew: 60s\n",
+      "dpop:\n",
+      "  algorithms: ", YamlList({"ES256", "ES384", "EdDSA", "RS256", "PS256"}), "\n",
+      "  max_age: 60s\n",
+      "  clock_skew: 5s\n");
+  if (o.nonce_required) {
+    absl::StrAppend(&yaml, "  nonce: {required: true, secret_file: nonce.key, step: 30s}\n");
+  }
+  absl::StrAppend(
+      &yaml,
+      "routes:\n",
+      "  - {name: public, match: {path_prefix: /public}, binding: bearer}\n",
+      "  - {name: mtls, match: {path_prefix: /mtls}, binding: mtls}\n",
+      "  - {name: dpop, match: {path_prefix: /dpop}, binding: dpop}\n",
+      "  - {name: admin, match: {path_prefix: /admin}, binding: bound, scopes: [admin]}\n",
+      "  - {name: shadow, match: {path_prefix: /shadow}, binding: dpop, report_only: true}\n",
+      "default_binding: bound\n",
+      "trusted_xfcc: ", o.trusted_xfcc ? "true" : "false", "\n");
+  if (!o.external_origin.empty()) absl::StrAppend(&yaml, "external_origin: ", o.external_origin, "\n");
+  absl::StrAppend(&yaml, o.extra_yaml);
+  return dir_.Write(name, yaml);
+}
+
+std::vector<std::string> TestEnv::PrivateKeyDs() const {
+  std::vector<std::string> out;
+  auto add = [&](const PrivateKey& k) {
+    JsonValue jwk = k.PrivateJwk();
+    if (const std::string* d = jwk.FindString("d")) out.push_back(*d);
+  };
+  for (const PrivateKey& k : issuer_->keys()) add(k);
+  for (const PrivateKey& k : issuer2_->keys()) add(k);
+  for (const PrivateKey& k : client_keys_) add(k);
+  return out;
+}
+
+std::string TestEnv::Url(std::string_view path) { return absl::StrCat(kOrigin, AV(path)); }
+
+// --- Wire requests ---
+
+popguard::v1::VerifyRequest ToVerifyRequest(const HttpSpec& spec, const std::string& id) {
+  popguard::v1::VerifyRequest req;
+  req.set_correlation_id(id);
+  req.set_method(spec.method);
+  req.set_url(spec.url);
+  req.set_route_key(spec.route_key);
+  for (const auto& [name, value] : spec.headers) {
+    popguard::v1::Header* h = req.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  switch (spec.cert_form) {
+    case HttpSpec::CertForm::kNone:
+      break;
+    case HttpSpec::CertForm::kPem:
+      req.set_certificate(spec.cert);
+      break;
+    case HttpSpec::CertForm::kDer: {
+      absl::StatusOr<std::string> der = CertificateDer(spec.cert);
+      req.set_certificate(der.ok() ? *der : spec.cert);
+      break;
+    }
+    case HttpSpec::CertForm::kThumbprint:
+      req.set_certificate_thumbprint(spec.cert);
+      break;
+  }
+  return req;
+}
+
+envoy::service::auth::v3::CheckRequest ToCheckRequest(const HttpSpec& spec, bool raw_header_map) {
+  // scheme://authority/path?query, split the way Envoy reports a request.
+  std::string scheme, host, path = spec.url;
+  if (size_t sep = spec.url.find("://"); sep != std::string::npos) {
+    scheme = spec.url.substr(0, sep);
+    std::string rest = spec.url.substr(sep + 3);
+    size_t slash = rest.find_first_of("/?#");
+    host = rest.substr(0, slash);
+    path = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (!path.empty() && path[0] != '/') path = "/" + path;
+  }
+  envoy::service::auth::v3::CheckRequest req;
+  auto* attrs = req.mutable_attributes();
+  auto* http = attrs->mutable_request()->mutable_http();
+  const std::string request_id = B64(RandomBytes(9));
+  http->set_id(request_id);
+  http->set_method(spec.method);
+  http->set_scheme(scheme);
+  http->set_host(host);
+  http->set_path(path);
+  http->set_protocol("HTTP/1.1");
+
+  std::vector<std::pair<std::string, std::string>> lines = {
+      {":authority", host}, {":method", spec.method}, {":path", path}, {":scheme", scheme}};
+  for (const auto& [name, value] : spec.headers) {
+    lines.emplace_back(absl::AsciiStrToLower(name), value);
+  }
+  lines.emplace_back("x-request-id", request_id);
+  if (raw_header_map) {
+    auto* map = http->mutable_header_map();
+    for (const auto& [name, value] : lines) {
+      auto* h = map->add_headers();
+      h->set_key(name);
+      h->set_raw_value(value);
+    }
+  } else {
+    auto* headers = http->mutable_headers();
+    for (const auto& [name, value] : lines) {
+      // Envoy merges repeated headers into one value joined by ",".
+      auto it = headers->find(name);
+      if (it == headers->end()) {
+        (*headers)[name] = value;
+      } else {
+        it->second = absl::StrCat(it->second, ",", value);
+      }
+    }
+  }
+  if (spec.cert_form != HttpSpec::CertForm::kNone &&
+      spec.cert_form != HttpSpec::CertForm::kThumbprint) {
+    attrs->mutable_source()->set_certificate(EnvoyUrlEncode(spec.cert));
+  }
+  if (!spec.route_key.empty()) {
+    (*attrs->mutable_context_extensions())["popguard_route"] = spec.route_key;
+  }
+  return req;
+}
+
+std::vector<std::pair<std::string, std::string>> HeaderPairs(
+    const google::protobuf::RepeatedPtrField<popguard::v1::Header>& headers) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& h : headers) out.emplace_back(h.name(), h.value());
+  return out;
+}
+
+// --- RunningServer ---
+
+std::unique_ptr<RunningServer> RunningServer::Start(const std::string& name,
+                                                    const ConfigOptions& options) {
+  auto server = std::unique_ptr<RunningServer>(new RunningServer());
+  const std::string config = TestEnv::Get().WriteConfig(name, options);
+  absl::StatusOr<std::unique_ptr<PopguardProcess>> process = PopguardProcess::Start(config);
+  if (!process.ok()) {
+    server->error_ = std::string(process.status().message());
+    return server;
+  }
+  server->process_ = *std::move(process);
+  server->channel_ = server->process_->NewChannel();
+  if (!server->channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                          std::chrono::seconds(10))) {
+    server->error_ = absl::StrCat("cannot connect to ", server->process_->address(), "; logs:\n",
+                                  server->process_->LogText());
+    server->process_.reset();
+    return server;
+  }
+  server->verifier_ = popguard::v1::Verifier::NewStub(server->channel_);
+  server->authz_ = envoy::service::auth::v3::Authorization::NewStub(server->channel_);
+  return server;
+}
+
+std::string RunningServer::DescribeProcess() {
+  // A failed RPC often means the server crashed; give the kernel a moment to
+  // deliver the child's exit before reporting.
+  bool alive = process_->Alive();
+  for (int i = 0; alive && i < 50; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    alive = process_->Alive();
+  }
+  return absl::StrCat("\npopguard is ",
+                      alive ? std::string("alive")
+                            : absl::StrCat("DEAD (exit code ", process_->exit_code(),
+                                           ", 128 + signal when killed by one)"),
+                      "; its output:\n", process_->LogText());
+}
+
+popguard::v1::VerifyResponse RunningServer::Verify(const HttpSpec& spec, const std::string& id) {
+  return Verify(ToVerifyRequest(spec, id));
+}
+
+popguard::v1::VerifyResponse RunningServer::Verify(const popguard::v1::VerifyRequest& request) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  popguard::v1::VerifyResponse response;
+  grpc::Status status = verifier_->Verify(&ctx, request, &response);
+  if (!status.ok()) {
+    ADD_FAILURE() << "Verify RPC failed: " << status.error_code() << " " << status.error_message()
+                  << DescribeProcess();
+    return popguard::v1::VerifyResponse();
+  }
+  return response;
+}
+
+envoy::service::auth::v3::CheckResponse RunningServer::Check(
+    const envoy::service::auth::v3::CheckRequest& request) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  envoy::service::auth::v3::CheckResponse response;
+  grpc::Status status = authz_->Check(&ctx, request, &response);
+  if (!status.ok()) {
+    ADD_FAILURE() << "Check RPC failed: " << status.error_code() << " " << status.error_message()
+                  << DescribeProcess();
+    return envoy::service::auth::v3::CheckResponse();
+  }
+  return response;
+}
+
+}  // namespace popguard::e2e

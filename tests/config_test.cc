@@ -250,8 +250,8 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "upstream_headers[0].value: a claim name must not contain whitespace"},
 
       // Replay, listen, log level, limits.
-      {"replay redis", WithIssuer("replay: {backend: redis}\n"),
-       "replay.backend: \"redis\" is not supported yet"},
+      {"replay redis without addresses", WithIssuer("replay: {backend: redis}\n"),
+       "replay.redis.addresses: required when replay.backend is redis"},
       {"replay unknown backend", WithIssuer("replay: {backend: disk}\n"),
        "replay.backend: \"disk\" is not a backend"},
       {"replay max_entries zero", WithIssuer("replay: {max_entries: 0}\n"),

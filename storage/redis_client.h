@@ -1,0 +1,117 @@
+// RedisClient: an asynchronous, pipelined, cluster-aware Redis client for
+// single-key commands.
+//
+// Flow of one command:
+//   Execute (any thread) --queue + eventfd--> loop thread --slot--> node
+//     --> least-loaded ready connection of that node (pipelined write)
+//     --> reply: MOVED -> update the slot map, retry on the new owner
+//                ASK   -> ASKING + retry once on the importing node
+//                other -> callback
+//   A command not answered within command_timeout completes with
+//   DeadlineExceeded at once; its reply, should it come later, is dropped.
+//
+// Topology: CLUSTER SLOTS is asked of any known node (seeds first) at start,
+// on MOVED, on connection errors and every 30 s. A server answering "cluster
+// support disabled" is used as a single node for every slot; with more than
+// one seed configured that is refused (replicas could each pick a different
+// server and miss each other's replays).
+//
+// Connections: pool_size per node, kept open, reconnected with exponential
+// backoff (jittered, reconnect_backoff_min .. _max). A connection whose
+// oldest command has waited max(10 x command_timeout, 1 s) is considered
+// dead and dropped.
+//
+// Every callback runs exactly once, on the loop thread (or, after shutdown
+// has begun, on the calling thread with Unavailable).
+#ifndef POPGUARD_STORAGE_REDIS_CLIENT_H_
+#define POPGUARD_STORAGE_REDIS_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/redis_connection.h"
+#include "storage/redis_options.h"
+
+namespace popguard {
+
+class RedisClient {
+ public:
+  using Callback = RedisConnection::Callback;
+
+  enum class Mode { kDiscovering, kSingleNode, kCluster };
+
+  // Stats are monotonic counters (mode and connection gauges aside).
+  struct Stats {
+    uint64_t commands = 0;          // commands written (retries included)
+    uint64_t replies = 0;           // replies received for live commands
+    uint64_t timeouts = 0;          // commands completed by command_timeout
+    uint64_t errors = 0;            // commands failed by a connection error
+    uint64_t late_replies = 0;      // replies that came after their timeout
+    uint64_t moved = 0;             // MOVED redirections followed
+    uint64_t ask = 0;               // ASK redirections followed
+    uint64_t slot_refreshes = 0;    // CLUSTER SLOTS maps applied
+    uint64_t connects = 0;          // connections that completed the handshake
+    uint64_t connect_failures = 0;  // connections that failed to open, or were lost
+    int ready_connections = 0;
+    Mode mode = Mode::kDiscovering;
+  };
+
+  // Start spawns the loop thread and begins connecting to the seeds. It never
+  // blocks on the network.
+  static std::unique_ptr<RedisClient> Start(RedisClientOptions options);
+  // The destructor stops the loop and completes every pending callback with
+  // Unavailable.
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Execute sends `command` (RESP, see AppendRedisCommand), which touches the
+  // single key `key`, to the node serving the key's slot. `done` runs exactly
+  // once with the reply (possibly an error reply), DeadlineExceeded after
+  // command_timeout, or Unavailable when no connection could carry it.
+  void Execute(std::string_view key, std::string command, Callback done);
+
+  // Reachable reports whether at least one connection is ready.
+  bool Reachable() const { return ready_connections_.load(std::memory_order_relaxed) > 0; }
+
+  Stats stats() const;
+  const RedisClientOptions& options() const { return options_; }
+
+ private:
+  struct Op;
+  struct Node;
+  class Loop;
+
+  explicit RedisClient(RedisClientOptions options);
+
+  const RedisClientOptions options_;
+  int wake_fd_ = -1;
+
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<Op>> incoming_ ABSL_GUARDED_BY(mu_);
+  bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<int> ready_connections_{0};
+  std::atomic<int> mode_{static_cast<int>(Mode::kDiscovering)};
+  struct Counters {
+    std::atomic<uint64_t> commands{0}, replies{0}, timeouts{0}, errors{0}, late_replies{0},
+        moved{0}, ask{0}, slot_refreshes{0}, connects{0}, connect_failures{0};
+  };
+  Counters counters_;
+
+  std::unique_ptr<Loop> loop_;  // state owned by the loop thread
+  std::thread thread_;
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_STORAGE_REDIS_CLIENT_H_

@@ -1,0 +1,229 @@
+#include "storage/redis_replay_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "storage/redis_resp.h"
+
+namespace popguard {
+namespace {
+
+// PX is capped so a nonsensical expiry cannot pin a key in Redis for years.
+constexpr int64_t kMaxPxMillis = int64_t{1} << 31;
+
+int64_t PxMillis(absl::Time now, absl::Time expiry) {
+  // Rounded up: the key must not leave Redis before the proof expires.
+  const absl::Duration left = expiry - now;
+  if (left <= absl::ZeroDuration()) return 1;
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
+  return std::clamp<int64_t>(ms, 1, kMaxPxMillis);
+}
+
+}  // namespace
+
+std::unique_ptr<RedisReplayStore> RedisReplayStore::Create(RedisReplayStoreOptions options) {
+  std::unique_ptr<RedisReplayStore> store(new RedisReplayStore(std::move(options)));
+  store->client_ = RedisClient::Start(store->options_.redis);
+  store->prober_ = std::thread([s = store.get()] { s->ProbeLoop(); });
+  return store;
+}
+
+RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
+    : options_(std::move(options)),
+      breaker_(options_.breaker_failures,
+               std::chrono::duration_cast<CircuitBreaker::Clock::duration>(
+                   absl::ToChronoNanoseconds(options_.breaker_open))) {
+  if (options_.failure_policy == ReplayFailurePolicy::kLocalFallback) {
+    local_ = std::make_unique<MemoryReplayStore>(options_.fallback_max_entries);
+  }
+}
+
+RedisReplayStore::~RedisReplayStore() {
+  {
+    absl::MutexLock lock(&probe_mu_);
+    stopping_ = true;
+  }
+  if (prober_.joinable()) prober_.join();
+  client_.reset();
+}
+
+void RedisReplayStore::ProbeLoop() {
+  // Often enough that recovery follows breaker_open closely; rarely enough
+  // to cost nothing.
+  const absl::Duration tick =
+      std::clamp(options_.breaker_open / 4, absl::Milliseconds(5), absl::Milliseconds(250));
+  const std::string key = options_.key_prefix + "probe";
+  std::string command;
+  AppendRedisCommand(&command, {"SET", key, "1", "PX", "1000"});
+  absl::MutexLock lock(&probe_mu_);
+  while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick)) {
+    if (breaker_.state() != CircuitBreaker::State::kOpen) continue;
+    if (!breaker_.Allow(CircuitBreaker::Clock::now())) continue;
+    // This caller is the half-open probe: the same kind of command, on the
+    // same connections, as a request would send.
+    client_->Execute(key, command, [this](absl::StatusOr<RedisReplyPtr> reply) {
+      if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
+        OnBreaker(breaker_.OnSuccess());
+      } else {
+        OnBreaker(breaker_.OnFailure(CircuitBreaker::Clock::now()));
+      }
+    });
+  }
+}
+
+std::string RedisReplayStore::RedisKey(std::string_view key) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = options_.key_prefix;
+  out.reserve(out.size() + 2 * key.size());
+  for (unsigned char c : key) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
+                                      Done done) {
+  counters_.checks.fetch_add(1, std::memory_order_relaxed);
+  if (!breaker_.Allow(CircuitBreaker::Clock::now())) {
+    counters_.fast_fails.fetch_add(1, std::memory_order_relaxed);
+    Unavailable(key, now, expiry, std::move(done));
+    return;
+  }
+  std::string redis_key = RedisKey(key);
+  std::string command;
+  AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
+                                std::to_string(PxMillis(now, expiry))});
+  client_->Execute(
+      redis_key, std::move(command),
+      [this, key = std::string(key), now, expiry,
+       done = std::move(done)](absl::StatusOr<RedisReplyPtr> reply) mutable {
+        std::optional<ReplayResult> result;
+        if (reply.ok()) {
+          if (ReplyIsStatus(**reply, "OK")) {
+            result = ReplayResult::kFresh;
+          } else if (ReplyIsNil(**reply)) {
+            result = ReplayResult::kReplayed;
+          }
+          // Anything else (an error reply such as OOM, NOPERM, READONLY,
+          // CLUSTERDOWN) is a failure of the store, not an answer.
+        }
+        if (!result.has_value()) {
+          OnBreaker(breaker_.OnFailure(CircuitBreaker::Clock::now()));
+          Unavailable(key, now, expiry, std::move(done));
+          return;
+        }
+        OnBreaker(breaker_.OnSuccess());
+        if (degraded_.load(std::memory_order_relaxed) && degraded_.exchange(false)) {
+          Log(RedisLogLevel::kWarn, "replay_store_recovered",
+              "redis answers again; the shared replay window is back");
+        }
+        if (local_ != nullptr && *result == ReplayResult::kFresh) {
+          // Write-through (see the header): a key this replica accepted on its
+          // own during an outage is a replay even when Redis never saw it.
+          if (local_->CheckAndInsertSync(key, now, expiry) == ReplayResult::kReplayed) {
+            result = ReplayResult::kReplayed;
+          }
+        }
+        Answer(*result, std::move(done));
+      });
+}
+
+void RedisReplayStore::Answer(ReplayResult result, Done done) {
+  switch (result) {
+    case ReplayResult::kFresh:
+      counters_.fresh.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ReplayResult::kReplayed:
+      counters_.replayed.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ReplayResult::kUnavailable:
+      counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ReplayResult::kFull:
+      break;
+  }
+  std::move(done)(result);
+}
+
+void RedisReplayStore::Unavailable(std::string_view key, absl::Time now, absl::Time expiry,
+                                   Done done) {
+  if (local_ == nullptr) {
+    // fail_closed: without the shared window a replay to another replica
+    // could not be detected, so the request is refused (503, retryable).
+    Answer(ReplayResult::kUnavailable, std::move(done));
+    return;
+  }
+  // local_fallback: the operator chose availability. Replays to this replica
+  // are still caught; replays to other replicas are not while this lasts.
+  counters_.fallback_uses.fetch_add(1, std::memory_order_relaxed);
+  if (!degraded_.load(std::memory_order_relaxed) && !degraded_.exchange(true)) {
+    Log(RedisLogLevel::kWarn, "replay_store_degraded",
+        "redis unavailable; using this replica's in-memory replay window (replays to other "
+        "replicas are not detected)");
+  }
+  Answer(local_->CheckAndInsertSync(key, now, expiry), std::move(done));
+}
+
+void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t) {
+  switch (t) {
+    case CircuitBreaker::Transition::kNone:
+      return;
+    case CircuitBreaker::Transition::kOpened:
+      Log(RedisLogLevel::kWarn, "replay_store_breaker_open",
+          absl::StrCat("redis failing; calls fail fast for ",
+                       absl::FormatDuration(options_.breaker_open), " before the next probe"));
+      return;
+    case CircuitBreaker::Transition::kClosed:
+      Log(RedisLogLevel::kInfo, "replay_store_breaker_closed", "redis answers again");
+      return;
+  }
+}
+
+void RedisReplayStore::Log(RedisLogLevel level, std::string_view event,
+                           std::string_view detail) const {
+  if (options_.redis.log) options_.redis.log(level, event, detail);
+}
+
+size_t RedisReplayStore::Size() const { return local_ != nullptr ? local_->Size() : 0; }
+
+bool RedisReplayStore::Ready(std::string* why) const {
+  if (breaker_.state() != CircuitBreaker::State::kClosed) {
+    if (why != nullptr) *why = "redis circuit breaker is open";
+    return false;
+  }
+  if (!client_->Reachable()) {
+    if (why != nullptr) *why = "no redis node reachable";
+    return false;
+  }
+  return true;
+}
+
+bool RedisReplayStore::WaitUntilReady(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (Ready(nullptr) && client_->stats().mode != RedisClient::Mode::kDiscovering) return true;
+    if (absl::Now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+RedisReplayStore::Stats RedisReplayStore::stats() const {
+  Stats s;
+  s.redis = client_->stats();
+  s.checks = counters_.checks.load(std::memory_order_relaxed);
+  s.fresh = counters_.fresh.load(std::memory_order_relaxed);
+  s.replayed = counters_.replayed.load(std::memory_order_relaxed);
+  s.unavailable = counters_.unavailable.load(std::memory_order_relaxed);
+  s.fast_fails = counters_.fast_fails.load(std::memory_order_relaxed);
+  s.fallback_uses = counters_.fallback_uses.load(std::memory_order_relaxed);
+  s.breaker_opens = breaker_.opens();
+  s.breaker = breaker_.state();
+  s.degraded = degraded_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace popguard

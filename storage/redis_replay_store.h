@@ -1,0 +1,128 @@
+// RedisReplayStore: the DPoP jti replay window shared by every replica,
+// in Redis (a single server or a Redis Cluster).
+//
+// One proof is one atomic command:
+//   SET <key_prefix><hex(replay key)> 1 NX PX <ms until the proof expires>
+// "OK" means no replica has seen the key inside its window (kFresh); a nil
+// reply means one has (kReplayed). The TTL is relative, so the replicas'
+// clocks never have to agree with Redis's.
+//
+// Commands go through RedisClient (pipelined connections, cluster slots,
+// MOVED/ASK, reconnects). Around it:
+// - a CircuitBreaker: after breaker_failures consecutive failures (timeouts,
+//   connection errors, error replies) calls fail fast for breaker_open, then
+//   one probe goes through; any success closes it again. A background thread
+//   sends that probe itself (a SET on <key_prefix>probe) when no request
+//   does, so that recovery never waits for traffic: a replica reported not
+//   ready receives none;
+// - the failure policy for every call that gets no answer from Redis:
+//   kFailClosed answers kUnavailable (the request is denied with
+//   replay_store_unavailable, HTTP 503, so clients retry);
+//   kLocalFallback answers from this replica's MemoryReplayStore instead (a
+//   warn log line when entering and leaving that degraded mode, and a counter).
+//   With kLocalFallback every key Redis reports fresh is also recorded
+//   locally, so that during an outage this replica still rejects replays of
+//   the proofs it accepted itself, and a proof accepted locally during an
+//   outage is still rejected here after Redis returns.
+#ifndef POPGUARD_STORAGE_REDIS_REPLAY_STORE_H_
+#define POPGUARD_STORAGE_REDIS_REPLAY_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "storage/circuit_breaker.h"
+#include "storage/memory_replay_store.h"
+#include "storage/redis_client.h"
+#include "storage/redis_options.h"
+#include "storage/replay_store.h"
+
+namespace popguard {
+
+enum class ReplayFailurePolicy { kFailClosed, kLocalFallback };
+
+struct RedisReplayStoreOptions {
+  RedisClientOptions redis;  // redis.log also receives the store's events
+  std::string key_prefix = "popguard:dpop:";
+  ReplayFailurePolicy failure_policy = ReplayFailurePolicy::kFailClosed;
+  size_t fallback_max_entries = 1000000;  // kLocalFallback only
+  int breaker_failures = 5;
+  absl::Duration breaker_open = absl::Seconds(1);
+};
+
+class RedisReplayStore final : public ReplayStore {
+ public:
+  struct Stats {
+    RedisClient::Stats redis;
+    uint64_t checks = 0;         // CheckAndInsert calls
+    uint64_t fresh = 0;          // answered kFresh
+    uint64_t replayed = 0;       // answered kReplayed
+    uint64_t unavailable = 0;    // answered kUnavailable (fail_closed)
+    uint64_t fast_fails = 0;     // refused by the open breaker without a command
+    uint64_t fallback_uses = 0;  // answered by the local store (local_fallback)
+    uint64_t breaker_opens = 0;
+    CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
+    bool degraded = false;       // local_fallback is answering
+  };
+
+  // Create starts connecting in the background; it never waits for Redis.
+  static std::unique_ptr<RedisReplayStore> Create(RedisReplayStoreOptions options);
+  ~RedisReplayStore() override;
+
+  // CheckAndInsert sends the SET NX PX for `key` (PX is expiry - now rounded
+  // up to whole milliseconds, at least 1). `done` runs exactly once: inline
+  // when the breaker is open, else on the Redis loop thread.
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
+                      Done done) override;
+
+  // Size returns the entries of the local store (kLocalFallback), else 0:
+  // Redis is not asked.
+  size_t Size() const override;
+
+  // Ready reports whether Redis can answer: a connection is up and the
+  // breaker is closed. Otherwise *why says which (no secrets).
+  bool Ready(std::string* why) const;
+
+  // WaitUntilReady polls Ready (and a known topology) for up to `timeout`.
+  bool WaitUntilReady(absl::Duration timeout) const;
+
+  Stats stats() const;
+
+  // RedisKey returns the Redis key for a replay key: key_prefix + lower-case hex.
+  std::string RedisKey(std::string_view key) const;
+
+ private:
+  explicit RedisReplayStore(RedisReplayStoreOptions options);
+
+  void Answer(ReplayResult result, Done done);
+  void Unavailable(std::string_view key, absl::Time now, absl::Time expiry, Done done);
+  void OnBreaker(CircuitBreaker::Transition t);
+  void ProbeLoop();
+  void Log(RedisLogLevel level, std::string_view event, std::string_view detail) const;
+
+  const RedisReplayStoreOptions options_;
+  std::unique_ptr<MemoryReplayStore> local_;  // kLocalFallback only
+  CircuitBreaker breaker_;
+  struct Counters {
+    std::atomic<uint64_t> checks{0}, fresh{0}, replayed{0}, unavailable{0}, fast_fails{0},
+        fallback_uses{0};
+  };
+  Counters counters_;
+  std::atomic<bool> degraded_{false};
+  absl::Mutex probe_mu_;
+  bool stopping_ ABSL_GUARDED_BY(probe_mu_) = false;
+  std::thread prober_;
+  // Last member: destroyed first, so callbacks it completes on shutdown
+  // still find the breaker and the local store alive.
+  std::unique_ptr<RedisClient> client_;
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_STORAGE_REDIS_REPLAY_STORE_H_

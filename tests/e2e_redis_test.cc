@@ -1,0 +1,111 @@
+// Two real popguard processes sharing one real Redis (replay.backend: redis):
+// a DPoP proof accepted by replica A is rejected by replica B; with Redis
+// killed, A denies with replay_store_unavailable (HTTP 503) under
+// fail_closed and its gRPC health goes NOT_SERVING; after Redis restarts on
+// the same port both recover by themselves.
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/popguard_process.h"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/test_env.h"
+
+namespace popguard::e2e {
+namespace {
+
+using popguard::redis_testing::RedisServer;
+using popguard::v1::VerifyResponse;
+
+constexpr int kServing = 1;
+constexpr int kNotServing = 2;
+
+std::pair<std::string, std::string> H(std::string name, std::string value) {
+  return {std::move(name), std::move(value)};
+}
+
+// DpopRequest returns a fresh token and proof (new jti) for GET `url`.
+HttpSpec DpopRequest(const std::string& url) {
+  TestEnv& env = TestEnv::Get();
+  const PrivateKey& key = env.client_key(JwsAlg::kES256);
+  const std::string token = env.issuer().MintToken({.jkt = key.Thumbprint()});
+  const std::string proof = MintProof(key, {.url = url, .token = token});
+  return {.url = url, .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}};
+}
+
+// WaitForHealth polls the server's overall health until it is `want`.
+bool WaitForHealth(RunningServer& server, int want, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    absl::StatusOr<int> h = HealthCheck(server.channel(), "");
+    if (h.ok() && *h == want) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+std::string ReplayYaml(const RedisServer& redis) {
+  return absl::StrCat("replay:\n",
+                      "  backend: redis\n",
+                      "  redis:\n",
+                      "    addresses: [\"", redis.address(), "\"]\n",
+                      "    failure_policy: fail_closed\n",
+                      "    breaker_open: 200ms\n");
+}
+
+TEST(RedisE2eTest, ReplicasShareTheReplayWindowAndFailClosed) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ConfigOptions options;
+  options.extra_yaml = ReplayYaml(**redis);
+  auto a = RunningServer::Start("redis-a.yaml", options);
+  ASSERT_TRUE(a->ok()) << a->error();
+  auto b = RunningServer::Start("redis-b.yaml", options);
+  ASSERT_TRUE(b->ok()) << b->error();
+  ASSERT_TRUE(WaitForHealth(*a, kServing, absl::Seconds(5))) << a->process().LogText();
+  ASSERT_TRUE(WaitForHealth(*b, kServing, absl::Seconds(5))) << b->process().LogText();
+
+  // Cross-replica replay: accepted once by A, rejected by B.
+  const std::string url = TestEnv::Url("/dpop/orders");
+  const HttpSpec first = DpopRequest(url);
+  VerifyResponse r = a->Verify(first);
+  EXPECT_EQ(r.reason_code(), "ok") << r.message();
+  EXPECT_EQ(r.decision(), popguard::v1::ALLOW);
+  r = b->Verify(first);
+  EXPECT_EQ(r.decision(), popguard::v1::DENY);
+  EXPECT_EQ(r.reason_code(), "dpop_replayed") << r.message();
+  EXPECT_EQ(r.http_status(), 401);
+  // And by A itself.
+  EXPECT_EQ(a->Verify(first).reason_code(), "dpop_replayed");
+  EXPECT_EQ((*redis)->CommandText({"DBSIZE"}), "1");
+
+  // Redis dies: fail_closed denies with a retryable 503, never allows.
+  (*redis)->Kill();
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    r = a->Verify(DpopRequest(url));
+    EXPECT_EQ(r.decision(), popguard::v1::DENY);
+    EXPECT_EQ(r.reason_code(), "replay_store_unavailable") << r.message();
+    EXPECT_EQ(r.http_status(), 503);
+  }
+  EXPECT_TRUE(WaitForHealth(*a, kNotServing, absl::Seconds(5))) << a->process().LogText();
+  EXPECT_TRUE(a->process().WaitForLogLine("replay_store_breaker_open", absl::Seconds(1)));
+  EXPECT_TRUE(a->process().WaitForLogLine("redis_node_unreachable", absl::Seconds(1)));
+
+  // Redis returns on the same port (empty): both replicas recover by themselves.
+  ASSERT_TRUE((*redis)->Restart().ok());
+  EXPECT_TRUE(WaitForHealth(*a, kServing, absl::Seconds(5))) << a->process().LogText();
+  EXPECT_TRUE(WaitForHealth(*b, kServing, absl::Seconds(5))) << b->process().LogText();
+  const HttpSpec second = DpopRequest(url);
+  EXPECT_EQ(b->Verify(second).reason_code(), "ok");
+  EXPECT_EQ(a->Verify(second).reason_code(), "dpop_replayed");
+  // No log line carries the Redis key of a proof or the proof itself.
+  for (const std::string& line : a->process().Logs()) {
+    EXPECT_EQ(line.find("popguard:dpop:"), std::string::npos) << line;
+  }
+}
+
+}  // namespace
+}  // namespace popguard::e2e

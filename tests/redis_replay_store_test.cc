@@ -1,0 +1,662 @@
+// RedisReplayStore against real redis-server processes on loopback: a single
+// node (fresh/replayed, PX expiry, key prefix, database, ACL login,
+// pipelining over a fixed pool), failures (killed mid-run under both
+// policies, restart and automatic recovery, DEBUG SLEEP timeouts, the
+// breaker's fast path) and a 3-master cluster (keys on every master, replays
+// detected before, during and after a slot migration via ASK and MOVED).
+#include "storage/redis_replay_store.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "storage/redis_key_slot.h"
+#include "tests/testing/redis_server.h"
+
+namespace popguard {
+namespace {
+
+using redis_testing::RedisCluster;
+using redis_testing::RedisServer;
+using SteadyClock = std::chrono::steady_clock;
+
+const char* Name(ReplayResult r) {
+  switch (r) {
+    case ReplayResult::kFresh:
+      return "fresh";
+    case ReplayResult::kReplayed:
+      return "replayed";
+    case ReplayResult::kFull:
+      return "full";
+    case ReplayResult::kUnavailable:
+      return "unavailable";
+  }
+  return "?";
+}
+
+// NewKey returns 16 random bytes, the shape of the validator's replay keys.
+std::string NewKey() {
+  static absl::Mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  absl::MutexLock lock(&mu);
+  std::string key(16, '\0');
+  for (size_t i = 0; i < key.size(); i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(&key[i], &v, 8);
+  }
+  return key;
+}
+
+// LogCapture collects the store's log events as "level event: detail".
+class LogCapture {
+ public:
+  RedisLogSink Sink() {
+    return [this](RedisLogLevel level, std::string_view event, std::string_view detail) {
+      absl::MutexLock lock(&mu_);
+      lines_.push_back(absl::StrCat(level == RedisLogLevel::kInfo   ? "info "
+                                    : level == RedisLogLevel::kWarn ? "warn "
+                                                                    : "error ",
+                                    std::string(event), ": ", std::string(detail)));
+    };
+  }
+  int Count(std::string_view needle) const {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const std::string& l : lines_) n += absl::StrContains(l, std::string(needle)) ? 1 : 0;
+    return n;
+  }
+  std::string All() const {
+    absl::MutexLock lock(&mu_);
+    return absl::StrJoin(lines_, "\n");
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+RedisReplayStoreOptions Options(const std::vector<RedisEndpoint>& seeds, LogCapture* log) {
+  RedisReplayStoreOptions o;
+  o.redis.seeds = seeds;
+  o.redis.connect_timeout = absl::Milliseconds(50);
+  o.redis.command_timeout = absl::Milliseconds(50);
+  o.redis.pool_size = 2;
+  if (log != nullptr) o.redis.log = log->Sink();
+  o.breaker_failures = 5;
+  o.breaker_open = absl::Milliseconds(200);
+  return o;
+}
+
+std::unique_ptr<RedisReplayStore> Ready(RedisReplayStoreOptions o) {
+  auto store = RedisReplayStore::Create(std::move(o));
+  EXPECT_TRUE(store->WaitUntilReady(absl::Seconds(5)));
+  return store;
+}
+
+// Check runs one CheckAndInsert and waits for its answer.
+ReplayResult Check(ReplayStore& store, std::string_view key,
+                   absl::Duration ttl = absl::Seconds(60)) {
+  absl::Notification done;
+  ReplayResult out = ReplayResult::kFull;
+  const absl::Time now = absl::Now();
+  store.CheckAndInsert(key, now, now + ttl, [&](ReplayResult r) {
+    out = r;
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
+}
+
+// WaitFor polls `cond` every 5 ms for up to `timeout`.
+template <typename F>
+bool WaitFor(F cond, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!cond()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Single node
+
+TEST(RedisSingleNodeTest, FreshThenReplayed) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto store = Ready(Options({(*redis)->endpoint()}, nullptr));
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    const std::string key = NewKey();
+    EXPECT_EQ(Check(*store, key), ReplayResult::kFresh);
+    EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
+    EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
+    // Stored as prefix + hex, value "1".
+    EXPECT_EQ((*redis)->CommandText({"GET", store->RedisKey(key)}), "1");
+  }
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_EQ(s.fresh, 20u);
+  EXPECT_EQ(s.replayed, 40u);
+  EXPECT_EQ(s.unavailable, 0u);
+  EXPECT_EQ(s.redis.mode, RedisClient::Mode::kSingleNode);
+  EXPECT_EQ(s.redis.moved + s.redis.ask, 0u);
+  EXPECT_EQ(store->RedisKey(std::string("\x00\xab\xff", 3)), "popguard:dpop:00abff");
+}
+
+TEST(RedisSingleNodeTest, ExpiryIsPxOfTheProofsRemainingLife) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto store = Ready(Options({(*redis)->endpoint()}, nullptr));
+  const std::string key = NewKey();
+  ASSERT_EQ(Check(*store, key, absl::Milliseconds(150)), ReplayResult::kFresh);
+  int64_t pttl = 0;
+  ASSERT_TRUE(absl::SimpleAtoi((*redis)->CommandText({"PTTL", store->RedisKey(key)}), &pttl));
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 150);
+  EXPECT_EQ(Check(*store, key, absl::Milliseconds(150)), ReplayResult::kReplayed);
+  // Once the window has passed, the key is gone from Redis itself.
+  EXPECT_TRUE(WaitFor(
+      [&] { return (*redis)->CommandText({"EXISTS", store->RedisKey(key)}) == "0"; },
+      absl::Seconds(2)));
+  EXPECT_EQ(Check(*store, key), ReplayResult::kFresh);
+  // An expiry already past still records for 1 ms and answers by presence.
+  const std::string live = NewKey();
+  ASSERT_EQ(Check(*store, live), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store, live, absl::ZeroDuration()), ReplayResult::kReplayed);
+}
+
+TEST(RedisSingleNodeTest, KeyPrefixAndDatabase) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisReplayStoreOptions a = Options({(*redis)->endpoint()}, nullptr);
+  a.key_prefix = "tenant-a:jti:";
+  RedisReplayStoreOptions b = a;
+  b.key_prefix = "tenant-b:jti:";
+  b.redis.database = 3;
+  auto store_a = Ready(a);
+  auto store_b = Ready(b);
+  const std::string key = NewKey();
+  const std::string hex = absl::BytesToHexString(absl::string_view(key.data(), key.size()));
+  EXPECT_EQ(Check(*store_a, key), ReplayResult::kFresh);
+  // Another prefix (and database) is another window.
+  EXPECT_EQ(Check(*store_b, key), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store_b, key), ReplayResult::kReplayed);
+  EXPECT_EQ((*redis)->CommandText({"EXISTS", "tenant-a:jti:" + hex}, /*db=*/0), "1");
+  EXPECT_EQ((*redis)->CommandText({"EXISTS", "tenant-b:jti:" + hex}, /*db=*/0), "0");
+  EXPECT_EQ((*redis)->CommandText({"EXISTS", "tenant-b:jti:" + hex}, /*db=*/3), "1");
+}
+
+TEST(RedisSingleNodeTest, ManyConcurrentRequestsShareThePool) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, nullptr);
+  o.redis.pool_size = 2;
+  // Generous: this test is about sharing connections, not latency.
+  o.redis.command_timeout = absl::Seconds(2);
+  auto store = Ready(o);
+  ASSERT_EQ((*redis)->PopguardConnections(), 2);
+
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 1000;
+  std::vector<std::string> keys(kThreads * kPerThread);
+  for (std::string& k : keys) k = NewKey();
+  // Round 1: every key fresh. All requests are issued without waiting, so
+  // thousands are in flight at once on two connections.
+  for (ReplayResult expected : {ReplayResult::kFresh, ReplayResult::kReplayed}) {
+    SCOPED_TRACE(Name(expected));
+    std::atomic<int> wrong{0};
+    absl::BlockingCounter pending(static_cast<int>(keys.size()));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const absl::Time now = absl::Now();
+        for (int i = 0; i < kPerThread; ++i) {
+          store->CheckAndInsert(keys[t * kPerThread + i], now, now + absl::Seconds(60),
+                                [&](ReplayResult r) {
+                                  if (r != expected) wrong.fetch_add(1);
+                                  pending.DecrementCount();
+                                });
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    pending.Wait();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+  // Still exactly the pool: no connection per request, no reconnects.
+  EXPECT_EQ((*redis)->PopguardConnections(), 2);
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_EQ(s.redis.connects, 2u);
+  EXPECT_EQ(s.redis.commands, 2u * keys.size());
+  EXPECT_EQ(s.redis.replies, 2u * keys.size());
+  EXPECT_EQ(s.redis.timeouts, 0u);
+}
+
+TEST(RedisSingleNodeTest, AclUserLogsIn) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  // The least a popguard user needs (docs/config.md).
+  ASSERT_EQ((*redis)->CommandText({"ACL", "SETUSER", "popguard", "on", ">s3cret-pw",
+                                   "~popguard:dpop:*", "+set", "+cluster|slots", "+asking",
+                                   "+client|setname"}),
+            "OK");
+  LogCapture log;
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
+  o.redis.username = "popguard";
+  o.redis.password = "s3cret-pw";
+  auto store = Ready(o);
+  const std::string key = NewKey();
+  EXPECT_EQ(Check(*store, key), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
+  EXPECT_TRUE(absl::StrContains((*redis)->CommandText({"CLIENT", "LIST"}), "user=popguard"));
+}
+
+TEST(RedisSingleNodeTest, WrongPasswordIsUnavailable) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ASSERT_EQ((*redis)->CommandText({"ACL", "SETUSER", "popguard", "on", ">right-pw", "~*", "+@all"}),
+            "OK");
+  LogCapture log;
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
+  o.redis.username = "popguard";
+  o.redis.password = "wrong-pw-do-not-log";
+  auto store = RedisReplayStore::Create(o);
+  EXPECT_FALSE(store->WaitUntilReady(absl::Milliseconds(300)));
+  std::string why;
+  EXPECT_FALSE(store->Ready(&why));
+  EXPECT_EQ(why, "no redis node reachable");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kUnavailable);
+  EXPECT_GE(log.Count("WRONGPASS"), 1) << log.All();
+  EXPECT_EQ(log.Count("wrong-pw-do-not-log"), 0) << log.All();
+  // The handshake never let a SET through as anyone.
+  EXPECT_EQ((*redis)->CommandText({"DBSIZE"}), "0");
+}
+
+TEST(RedisSingleNodeTest, SeveralAddressesThatAreNotAClusterAreRefused) {
+  auto a = RedisServer::Start();
+  auto b = RedisServer::Start();
+  ASSERT_TRUE(a.ok() && b.ok());
+  LogCapture log;
+  auto store = RedisReplayStore::Create(Options({(*a)->endpoint(), (*b)->endpoint()}, &log));
+  ASSERT_TRUE(WaitFor([&] { return log.Count("redis_topology_invalid") > 0; }, absl::Seconds(3)))
+      << log.All();
+  EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kUnavailable);
+  EXPECT_EQ((*a)->CommandText({"DBSIZE"}), "0");
+  EXPECT_EQ((*b)->CommandText({"DBSIZE"}), "0");
+}
+
+// ---------------------------------------------------------------------------
+// Failures
+
+// Results per key, recorded by many threads.
+class Ledger {
+ public:
+  void Record(const std::string& key, ReplayResult r) {
+    absl::MutexLock lock(&mu_);
+    results_[key].push_back(r);
+  }
+  // FreshTwice lists keys that were answered kFresh more than once.
+  int FreshTwice() const {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& [key, rs] : results_) {
+      n += std::count(rs.begin(), rs.end(), ReplayResult::kFresh) > 1 ? 1 : 0;
+    }
+    return n;
+  }
+  int Count(ReplayResult want) const {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& [key, rs] : results_) n += std::count(rs.begin(), rs.end(), want);
+    return static_cast<int>(n);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::vector<ReplayResult>> results_;
+};
+
+// Traffic sends, until stopped, a mix of new keys and replays of keys
+// already accepted, from `threads` threads, recording every answer.
+class Traffic {
+ public:
+  Traffic(ReplayStore* store, Ledger* ledger, std::vector<std::string> seen, int threads)
+      : store_(store), ledger_(ledger), seen_(std::move(seen)) {
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t] { Run(t); });
+  }
+  ~Traffic() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void Run(int t) {
+    std::mt19937 rng(t);
+    while (!stop_.load()) {
+      const std::string fresh = NewKey();
+      ledger_->Record(fresh, Check(*store_, fresh));
+      const std::string& old = seen_[rng() % seen_.size()];
+      ledger_->Record(old, Check(*store_, old));
+    }
+  }
+
+  ReplayStore* store_;
+  Ledger* ledger_;
+  const std::vector<std::string> seen_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+TEST(RedisFailureTest, KilledMidRunFailClosedNeverAcceptsAReplay) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log;
+  auto store = Ready(Options({(*redis)->endpoint()}, &log));
+  Ledger ledger;
+  std::vector<std::string> seen(100);
+  for (std::string& k : seen) {
+    k = NewKey();
+    ledger.Record(k, Check(*store, k));
+  }
+  ASSERT_EQ(ledger.Count(ReplayResult::kFresh), 100);
+  {
+    Traffic traffic(store.get(), &ledger, seen, /*threads=*/4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    (*redis)->Kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  // The invariant: no key was ever fresh twice, i.e. no replay was let
+  // through, before, during or after the kill. Denials are kUnavailable.
+  EXPECT_EQ(ledger.FreshTwice(), 0);
+  EXPECT_EQ(ledger.Count(ReplayResult::kFull), 0);
+  EXPECT_GT(ledger.Count(ReplayResult::kReplayed), 0);
+  EXPECT_GT(ledger.Count(ReplayResult::kUnavailable), 0);
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_GE(s.breaker_opens, 1u);
+  EXPECT_GT(s.fast_fails, 0u);
+  EXPECT_EQ(s.fallback_uses, 0u);
+  std::string why;
+  EXPECT_FALSE(store->Ready(&why));
+  EXPECT_GE(log.Count("redis_node_unreachable"), 1) << log.All();
+  EXPECT_GE(log.Count("replay_store_breaker_open"), 1) << log.All();
+
+  // Restarted on the same port, the store recovers by itself, without a
+  // single request (a replica that is not ready gets no traffic): the
+  // background probe closes the breaker.
+  const uint64_t checks = store->stats().checks;
+  ASSERT_TRUE((*redis)->Restart().ok());
+  const auto t0 = SteadyClock::now();
+  EXPECT_TRUE(WaitFor([&] { return store->Ready(nullptr); }, absl::Seconds(5))) << log.All();
+  EXPECT_LT(SteadyClock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(store->stats().checks, checks);
+  EXPECT_EQ(store->stats().breaker, CircuitBreaker::State::kClosed);
+  EXPECT_GE(log.Count("replay_store_breaker_closed"), 1) << log.All();
+  const std::string k = NewKey();
+  EXPECT_EQ(Check(*store, k), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+}
+
+TEST(RedisFailureTest, OpenBreakerFailsFast) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, nullptr);
+  o.breaker_open = absl::Seconds(30);  // stays open for the whole test
+  auto store = Ready(o);
+  (*redis)->Kill();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Check(*store, NewKey());
+        return store->stats().breaker == CircuitBreaker::State::kOpen;
+      },
+      absl::Seconds(3)));
+  const uint64_t commands = store->stats().redis.commands;
+  const uint64_t fast_before = store->stats().fast_fails;
+  auto slowest = SteadyClock::duration::zero();
+  for (int i = 0; i < 100; ++i) {
+    const auto t0 = SteadyClock::now();
+    EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kUnavailable);
+    slowest = std::max(slowest, SteadyClock::now() - t0);
+  }
+  // The point is that no command is attempted; the time bound is loose.
+  EXPECT_EQ(store->stats().redis.commands, commands);
+  EXPECT_EQ(store->stats().fast_fails, fast_before + 100);
+  EXPECT_LT(slowest, std::chrono::milliseconds(5));
+}
+
+TEST(RedisFailureTest, LocalFallbackKeepsAnsweringAndRecovers) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log;
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
+  o.failure_policy = ReplayFailurePolicy::kLocalFallback;
+  auto store = Ready(o);
+  const std::string before = NewKey();
+  ASSERT_EQ(Check(*store, before), ReplayResult::kFresh);
+
+  (*redis)->Kill();
+  // Every call is answered, from the local window: new keys fresh, replays
+  // of keys this replica accepted (before or during the outage) replayed.
+  const std::string during = NewKey();
+  EXPECT_EQ(Check(*store, during), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store, during), ReplayResult::kReplayed);
+  EXPECT_EQ(Check(*store, before), ReplayResult::kReplayed);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kFresh);
+  RedisReplayStore::Stats s = store->stats();
+  EXPECT_TRUE(s.degraded);
+  EXPECT_GE(s.fallback_uses, 53u);
+  EXPECT_EQ(s.unavailable, 0u);
+  EXPECT_EQ(log.Count("replay_store_degraded"), 1) << log.All();
+
+  ASSERT_TRUE((*redis)->Restart().ok());
+  EXPECT_TRUE(WaitFor([&] { return Check(*store, NewKey()) == ReplayResult::kFresh &&
+                                   !store->stats().degraded; },
+                      absl::Seconds(5)))
+      << log.All();
+  EXPECT_EQ(log.Count("replay_store_recovered"), 1) << log.All();
+  // Redis never saw `during` (and lost `before` in the restart), but this
+  // replica remembers both.
+  EXPECT_EQ(Check(*store, during), ReplayResult::kReplayed);
+  EXPECT_EQ(Check(*store, before), ReplayResult::kReplayed);
+}
+
+TEST(RedisFailureTest, SlowRedisTripsTheCommandTimeout) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, nullptr);
+  o.redis.command_timeout = absl::Milliseconds(50);
+  auto store = Ready(o);
+  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "0.5"}); });
+  // Let DEBUG SLEEP reach the server first.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::string key = NewKey();
+  const auto t0 = SteadyClock::now();
+  EXPECT_EQ(Check(*store, key), ReplayResult::kUnavailable);
+  const auto elapsed = SteadyClock::now() - t0;
+  EXPECT_GE(elapsed, std::chrono::milliseconds(45));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(200));  // command_timeout, not the 500 ms sleep
+  sleeper.join();
+  EXPECT_GE(store->stats().redis.timeouts, 1u);
+  // The late reply is dropped (the callback ran once), the connection stays
+  // usable, and the SET did run: the key now counts as seen.
+  EXPECT_TRUE(WaitFor([&] { return store->stats().redis.late_replies >= 1; }, absl::Seconds(2)));
+  EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
+  EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kFresh);
+  EXPECT_EQ(store->stats().redis.connects, 2u);
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+class RedisClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = RedisCluster::Start(3);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = c->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    if (cluster_ == nullptr) GTEST_SKIP() << "no cluster";
+  }
+
+  static std::vector<RedisEndpoint> Seeds() {
+    std::vector<RedisEndpoint> out;
+    for (int i = 0; i < cluster_->size(); ++i) out.push_back(cluster_->node(i).endpoint());
+    return out;
+  }
+
+  static RedisCluster* cluster_;
+};
+
+RedisCluster* RedisClusterTest::cluster_ = nullptr;
+
+TEST_F(RedisClusterTest, KeysSpreadOverEveryMasterFromOneSeed) {
+  // One seed is enough: the rest is discovered.
+  auto store = Ready(Options({cluster_->node(1).endpoint()}, nullptr));
+  std::vector<std::string> keys(300);
+  for (std::string& k : keys) {
+    k = NewKey();
+    EXPECT_EQ(Check(*store, k), ReplayResult::kFresh);
+  }
+  for (const std::string& k : keys) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  int total = 0;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    SCOPED_TRACE(i);
+    int64_t n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(cluster_->node(i).CommandText({"DBSIZE"}), &n));
+    EXPECT_GT(n, 50);  // ~100 each
+    total += static_cast<int>(n);
+  }
+  EXPECT_EQ(total, 300);
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_EQ(s.redis.mode, RedisClient::Mode::kCluster);
+  // The map was right from the start: no redirection was needed.
+  EXPECT_EQ(s.redis.moved + s.redis.ask, 0u);
+  EXPECT_EQ(s.redis.ready_connections, 2 * cluster_->size());
+}
+
+TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
+  // A hash tag in the prefix puts every key in one slot, the one we move.
+  RedisReplayStoreOptions o = Options(Seeds(), nullptr);
+  o.key_prefix = "{popguard-migration}:";
+  const int slot = RedisKeySlot(o.key_prefix);
+  auto store = Ready(o);
+  const int src = cluster_->OwnerOfSlot(slot);
+  ASSERT_GE(src, 0);
+  const int dst = (src + 1) % cluster_->size();
+  RedisServer& from = cluster_->node(src);
+  RedisServer& to = cluster_->node(dst);
+  const std::string s = std::to_string(slot);
+
+  // Before: keys live on the source.
+  std::vector<std::string> before(20);
+  for (std::string& k : before) {
+    k = NewKey();
+    ASSERT_EQ(Check(*store, k), ReplayResult::kFresh);
+  }
+
+  // During: the slot is migrating. New keys are created on the target (the
+  // source answers ASK); old keys are still found on the source.
+  ASSERT_EQ(to.CommandText({"CLUSTER", "SETSLOT", s, "IMPORTING", cluster_->NodeId(src)}), "OK");
+  ASSERT_EQ(from.CommandText({"CLUSTER", "SETSLOT", s, "MIGRATING", cluster_->NodeId(dst)}), "OK");
+  std::vector<std::string> during(20);
+  for (std::string& k : during) {
+    k = NewKey();
+    EXPECT_EQ(Check(*store, k), ReplayResult::kFresh);
+    EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  }
+  for (const std::string& k : before) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  EXPECT_GT(store->stats().redis.ask, 0u);
+  EXPECT_EQ(to.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "20");
+
+  // Move the old keys (TTLs travel with them); replays are still caught, by
+  // ASK to the target, while the slot is half-moved.
+  const std::string listed = from.CommandText({"CLUSTER", "GETKEYSINSLOT", s, "1000"});
+  std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(to.port()), "", "0",
+                                      "5000", "KEYS"};
+  for (const std::string& k : before) migrate.push_back(store->RedisKey(k));
+  ASSERT_EQ(from.CommandText(migrate), "OK") << listed;
+  const uint64_t ask_before = store->stats().redis.ask;
+  for (const std::string& k : before) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  EXPECT_GE(store->stats().redis.ask, ask_before + before.size());
+
+  // After: the target owns the slot. The store's map is stale, so the first
+  // command gets MOVED, the map is refreshed, and everything is found.
+  for (int i = 0; i < cluster_->size(); ++i) {
+    ASSERT_EQ(cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE", cluster_->NodeId(dst)}),
+              "OK");
+  }
+  const uint64_t refreshes = store->stats().redis.slot_refreshes;
+  for (const std::string& k : before) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  for (const std::string& k : during) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
+  const std::string after = NewKey();
+  EXPECT_EQ(Check(*store, after), ReplayResult::kFresh);
+  EXPECT_EQ(Check(*store, after), ReplayResult::kReplayed);
+  EXPECT_GE(store->stats().redis.moved, 1u);
+  EXPECT_TRUE(WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; },
+                      absl::Seconds(2)));
+  EXPECT_EQ(from.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "0");
+  EXPECT_EQ(to.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "41");
+  // A fresh store learns the new owner from CLUSTER SLOTS: no redirection.
+  auto fresh_store = Ready(o);
+  for (const std::string& k : before) EXPECT_EQ(Check(*fresh_store, k), ReplayResult::kReplayed);
+  EXPECT_EQ(fresh_store->stats().redis.moved + fresh_store->stats().redis.ask, 0u);
+}
+
+// Last in the suite: it kills a master.
+TEST_F(RedisClusterTest, DeadMasterFailsOnlyItsSlotsAndFast) {
+  auto store = Ready(Options(Seeds(), nullptr));
+  constexpr int kDead = 2;
+  std::vector<std::string> on_dead, on_live;
+  while (on_dead.size() < 10 || on_live.size() < 10) {
+    std::string k = NewKey();
+    const int owner = cluster_->OwnerOfSlot(RedisKeySlot(store->RedisKey(k)));
+    ASSERT_GE(owner, 0);
+    std::vector<std::string>& bucket = owner == kDead ? on_dead : on_live;
+    if (bucket.size() < 10) {
+      ASSERT_EQ(Check(*store, k), ReplayResult::kFresh);
+      bucket.push_back(std::move(k));
+    }
+  }
+  const uint64_t refreshes = store->stats().redis.slot_refreshes;
+  cluster_->node(kDead).Kill();
+  // Alternating, so the failures are never consecutive enough to open the
+  // breaker: the live masters keep answering; the dead one's keys fail at
+  // once (its connections are gone), not after command_timeout.
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(Check(*store, on_live[i]), ReplayResult::kReplayed);
+    const auto t0 = SteadyClock::now();
+    EXPECT_EQ(Check(*store, on_dead[i]), ReplayResult::kUnavailable);
+    if (i > 0) {
+      EXPECT_LT(SteadyClock::now() - t0, std::chrono::milliseconds(40));
+    }
+  }
+  EXPECT_EQ(store->stats().breaker, CircuitBreaker::State::kClosed);
+  // Connection errors made it re-read the map.
+  EXPECT_TRUE(WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; },
+                      absl::Seconds(2)));
+}
+
+}  // namespace
+}  // namespace popguard

@@ -11,6 +11,8 @@ PACKAGES=(
   libhiredis-dev redis-server redis-tools libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl python3
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  python3-jsonschema python3-yaml python3-grpcio python3-protobuf
 )
 
 missing=()

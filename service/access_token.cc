@@ -47,11 +47,7 @@ std::optional<std::string> RenderClaim(const JsonValue& v) {
       out = v.string_value();
       break;
     case JsonValue::Type::kNumber:
-      if (auto i = v.AsInt64(); i && static_cast<double>(*i) == v.number_value()) {
-        out = absl::StrCat(*i);
-      } else {
-        out = absl::StrCat(v.number_value());
-      }
+      out = SerializeJson(v);  // integers exact, others shortest round-trip form
       break;
     case JsonValue::Type::kBool:
       out = v.bool_value() ? "true" : "false";
@@ -127,9 +123,21 @@ Reason AccessTokenValidator::CheckTimes(const VerifiedToken& t, absl::Time now,
   return Reason::kOk;
 }
 
+bool AccessTokenValidator::KeyStillTrusted(const VerifiedToken& t) const {
+  const Issuer* issuer = issuers_->Find(t.issuer);
+  if (issuer == nullptr) return false;
+  std::shared_ptr<const KeySet> keys = issuer->keys->Current();
+  // Same set object as at verification (always so for static keys).
+  if (!t.key_set.owner_before(keys) && !keys.owner_before(t.key_set)) return true;
+  for (const auto& k : keys->keys()) {
+    if (k->thumbprint() == t.key_thumbprint) return true;
+  }
+  return false;
+}
+
 Reason AccessTokenValidator::Validate(std::string_view token, absl::Time now,
                                       std::shared_ptr<const VerifiedToken>* out,
-                                      std::string* detail) {
+                                      std::string* detail, KeyMiss* miss) {
   if (token.size() > max_token_bytes_) {
     *detail = absl::StrCat("token is ", token.size(), " bytes; limit ", max_token_bytes_);
     return Reason::kTokenTooLarge;
@@ -138,19 +146,22 @@ Reason AccessTokenValidator::Validate(std::string_view token, absl::Time now,
   // Cache hit: the signature and the time-independent claims were verified
   // for these exact bytes (SHA-256 collision resistance makes the hash a
   // safe key); only the time checks can change, so they run again.
-  if (auto hit = cache_.Get(hash, now)) {
+  // Keys can also leave: a key the issuer removed from its JWKS (or that
+  // popguard stopped trusting after max_stale) must stop vouching for tokens
+  // at once, so a hit whose key is gone is validated again from scratch.
+  if (auto hit = cache_.Get(hash, now); hit != nullptr && KeyStillTrusted(*hit)) {
     Reason r = CheckTimes(*hit, now, detail);
     if (r != Reason::kOk) return r;
     *out = std::move(hit);
     return Reason::kOk;
   }
-  return ValidateUncached(token, std::move(hash), now, out, detail);
+  return ValidateUncached(token, std::move(hash), now, out, detail, miss);
 }
 
 Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::string token_hash,
                                               absl::Time now,
                                               std::shared_ptr<const VerifiedToken>* out,
-                                              std::string* detail) {
+                                              std::string* detail, KeyMiss* miss) {
   Jws jws;
   JwsError jerr = ParseCompactJws(token, json_limits_, &jws, detail);
   if (jerr != JwsError::kOk) return FromJwsError(jerr);
@@ -219,11 +230,16 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
     case KeySelection::Outcome::kKidNotFound:
       *detail = absl::StrCat("no key kid=", JsonQuote(kid ? kid->substr(0, 100) : ""),
                              " for issuer ", *iss);
+      if (miss != nullptr) *miss = KeyMiss{issuer, kid ? kid->substr(0, 100) : ""};
       return Reason::kTokenKeyNotFound;
     case KeySelection::Outcome::kNoKeyFitsAlg:
     case KeySelection::Outcome::kAmbiguous:
       *detail = absl::StrCat("token has no kid and issuer ", *iss,
                              " does not have exactly one key for alg ", jws.alg);
+      // A refresh can bring the one missing key; it cannot resolve ambiguity.
+      if (miss != nullptr && sel.outcome == KeySelection::Outcome::kNoKeyFitsAlg) {
+        *miss = KeyMiss{issuer, ""};
+      }
       return Reason::kTokenKeyNotFound;
   }
   switch (verifier_->Verify(*alg, *sel.key, jws.signing_input, jws.signature)) {
@@ -243,6 +259,8 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
   vt->issuer = *iss;
   vt->kid = kid ? *kid : "";
   vt->token_hash = std::move(token_hash);
+  vt->key_thumbprint = sel.key->thumbprint();
+  vt->key_set = keys;
 
   const JsonValue* exp_v = payload.Find("exp");
   if (exp_v == nullptr) {

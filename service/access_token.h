@@ -40,11 +40,22 @@ struct VerifiedToken {
   std::vector<std::pair<std::string, std::string>> claim_values;
   // The token's hash (SHA-256, raw), used for the cache and logs.
   std::string token_hash;
+  // The key that verified the signature (RFC 7638 thumbprint) and the set it
+  // came from: a cache hit is only good while the issuer still has that key.
+  std::string key_thumbprint;
+  std::weak_ptr<const KeySet> key_set;
 
   bool IsDpopBound() const { return !cnf_jkt.empty(); }
   bool IsMtlsBound() const { return !cnf_x5t.empty(); }
   std::string Principal() const { return subject.empty() ? client_id : subject; }
   const std::string* ClaimValue(std::string_view name) const;
+};
+
+// KeyMiss names the issuer whose current key set lacked the token's key
+// (Reason::kTokenKeyNotFound), so the caller can ask that source to refresh.
+struct KeyMiss {
+  const Issuer* issuer = nullptr;
+  std::string kid;  // the token's kid (at most 100 bytes); empty when none
 };
 
 class AccessTokenValidator {
@@ -54,9 +65,11 @@ class AccessTokenValidator {
                        const SignatureVerifier* verifier);
 
   // Validate checks `token` at time `now`. On kOk fills *out (shared, immutable);
-  // otherwise *detail says what differed (never the token itself).
+  // otherwise *detail says what differed (never the token itself). On
+  // kTokenKeyNotFound, *miss (if non-null) names the issuer whose keys lacked it.
   Reason Validate(std::string_view token, absl::Time now,
-                  std::shared_ptr<const VerifiedToken>* out, std::string* detail);
+                  std::shared_ptr<const VerifiedToken>* out, std::string* detail,
+                  KeyMiss* miss = nullptr);
 
   // CheckTimes re-checks exp, nbf and iat of an already verified token.
   Reason CheckTimes(const VerifiedToken& token, absl::Time now, std::string* detail) const;
@@ -65,7 +78,11 @@ class AccessTokenValidator {
 
  private:
   Reason ValidateUncached(std::string_view token, std::string token_hash, absl::Time now,
-                          std::shared_ptr<const VerifiedToken>* out, std::string* detail);
+                          std::shared_ptr<const VerifiedToken>* out, std::string* detail,
+                          KeyMiss* miss);
+  // KeyStillTrusted reports whether the key that verified the cached `t` is
+  // still in its issuer's current key set.
+  bool KeyStillTrusted(const VerifiedToken& t) const;
 
   absl::Duration clock_skew_;
   size_t max_token_bytes_;

@@ -12,6 +12,7 @@
 #include "service/client_cert.h"
 #include "service/crypto_util.h"
 #include "service/log.h"
+#include "service/native_verifier.h"
 #include "service/url.h"
 #include "service/strings.h"
 
@@ -57,9 +58,11 @@ absl::StatusOr<NormalizedUrl> RequestUrl(const HttpRequestInfo& req, const Confi
 }
 
 // The client certificate thumbprint, from the most trusted source available.
-// Returns nullopt when no certificate reached popguard.
+// Returns nullopt when no certificate reached popguard. Certificates are
+// parsed once per distinct forwarded value (cert_thumbprint_cache.h).
 absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInfo& req,
-                                                            const Config& config) {
+                                                            const Config& config,
+                                                            CertThumbprintCache* cache) {
   // x-forwarded-client-cert is only meaningful when the operator says the
   // gateway sets it itself (and strips any client-sent copy): otherwise any
   // client could claim any certificate.
@@ -69,7 +72,7 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
       return absl::InvalidArgumentError("more than one x-forwarded-client-cert header");
     }
     if (values.size() == 1) {
-      auto t = ThumbprintFromXfcc(values[0]);
+      auto t = cache->GetOrCompute('x', values[0], [&] { return ThumbprintFromXfcc(values[0]); });
       if (!t.ok()) return t.status();
       return std::optional<std::string>(*t);
     }
@@ -78,12 +81,17 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
     case HttpRequestInfo::CertKind::kNone:
       return std::optional<std::string>();
     case HttpRequestInfo::CertKind::kPemOrDer: {
-      auto der = CertificateDer(req.cert);
-      if (!der.ok()) return der.status();
-      return std::optional<std::string>(CertificateThumbprint(*der));
+      auto t = cache->GetOrCompute('p', req.cert, [&]() -> absl::StatusOr<std::string> {
+        auto der = CertificateDer(req.cert);
+        if (!der.ok()) return der.status();
+        return CertificateThumbprint(*der);
+      });
+      if (!t.ok()) return t.status();
+      return std::optional<std::string>(*t);
     }
     case HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem: {
-      auto t = ThumbprintFromEnvoyCertificate(req.cert);
+      auto t = cache->GetOrCompute('e', req.cert,
+                                   [&] { return ThumbprintFromEnvoyCertificate(req.cert); });
       if (!t.ok()) return t.status();
       return std::optional<std::string>(*t);
     }
@@ -97,29 +105,41 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
 }
 
 // The path routes are matched against. It is stricter than the htu path:
-// upstream servers often decode %2F and merge repeated slashes, so
-// "/admin%2Fusers" and "//admin" must select the /admin route, or a client
-// could pick a weaker route than the resource it reaches.
+// upstream servers often decode %2F (and %5C or '\\' on some platforms) into a
+// separator, merge repeated slashes, and drop ";params" from segments (Tomcat,
+// Spring), so "/admin%2Fusers", "//admin" and "/public/..;/admin" must all
+// select the /admin route, or a client could pick a weaker route than the
+// resource it reaches.
 std::string RouteMatchPath(const std::string& path) {
   std::string out;
   out.reserve(path.size());
   for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size() && path[i + 1] == '2' &&
-        (path[i + 2] == 'F' || path[i + 2] == 'f')) {
+    char c = path[i];
+    if (c == '%' && i + 2 < path.size() &&
+        ((path[i + 1] == '2' && (path[i + 2] == 'F' || path[i + 2] == 'f')) ||
+         (path[i + 1] == '5' && (path[i + 2] == 'C' || path[i + 2] == 'c')))) {
       out.push_back('/');
       i += 2;
+    } else if (c == '\\') {
+      out.push_back('/');
     } else {
-      out.push_back(path[i]);
+      out.push_back(c);
     }
   }
-  std::string merged;
-  merged.reserve(out.size());
+  std::string cleaned;
+  cleaned.reserve(out.size());
+  bool in_params = false;
   for (char c : out) {
-    if (c == '/' && !merged.empty() && merged.back() == '/') continue;
-    merged.push_back(c);
+    if (c == '/') {
+      in_params = false;
+      if (!cleaned.empty() && cleaned.back() == '/') continue;  // merge "//"
+    } else if (c == ';') {
+      in_params = true;  // drop ";params" up to the next '/'
+    }
+    if (!in_params) cleaned.push_back(c);
   }
-  std::optional<std::string> normalized = NormalizePath(merged);
-  return normalized ? *normalized : merged;
+  std::optional<std::string> normalized = NormalizePath(cleaned);
+  return normalized ? *normalized : cleaned;
 }
 
 std::string ReadFileOr(const std::string& path, bool* ok) {
@@ -145,10 +165,18 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   a->config_ = config;
   a->clock_ = clock;
   a->replay_ = replay;
-  auto issuers = IssuerRegistry::Create(config, warnings);
+  auto issuers =
+      IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
   a->issuers_ = *std::move(issuers);
-  a->verifier_ = CreateOpenSslVerifier();
+  a->verifier_ = CreateVerifier(config.force_openssl_crypto);
+  // Issuer keys known now get their ES256 verification tables at once; keys
+  // fetched later (jwks_uri) become hot through the verifier's key cache.
+  for (const auto& issuer : a->issuers_->issuers()) {
+    if (std::shared_ptr<const KeySet> keys = issuer->keys->Current()) {
+      PrepareVerifierKeys(*a->verifier_, keys->keys());
+    }
+  }
   if (!config.dpop.nonce.secret_file.empty()) {
     bool ok = false;
     std::string secret = ReadFileOr(ResolvePath(config.base_dir, config.dpop.nonce.secret_file), &ok);
@@ -164,6 +192,12 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
                                              a->nonces_.get());
   a->policy_ = std::make_unique<Policy>(config);
+  a->cert_thumbprints_ = std::make_unique<CertThumbprintCache>();
+  if (!config.external_origin.empty()) {
+    // Normalised once here rather than on every request.
+    auto o = NormalizeAbsoluteUrl(config.external_origin);
+    if (o.ok()) a->external_origin_ = *o;
+  }
   return a;
 }
 
@@ -194,6 +228,13 @@ void Authenticator::Deny(Decision d, Reason reason, std::string detail, const Ro
     if (!dpop && !bearer) {
       dpop = route.binding != BindingRequirement::kMtls;
       bearer = route.binding != BindingRequirement::kDpop;
+    }
+    // A token lacking the binding the route needs: challenge with the
+    // schemes that route accepts, so the client learns to switch (RFC 9449 7.1).
+    if (reason == Reason::kBindingRequired) {
+      dpop = route.binding != BindingRequirement::kMtls;
+      bearer = route.binding == BindingRequirement::kMtls ||
+               route.binding == BindingRequirement::kBearer;
     }
     // A bound token presented as Bearer is told to use DPoP.
     if (reason == Reason::kBearerDowngrade) {
@@ -273,6 +314,20 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
 }
 
 void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
+  if (config_.noop) {
+    // popguard --noop (benchmarks only): the wire path without validation.
+    Decision d;
+    d.allow = true;
+    d.reason = Reason::kOk;
+    d.http_status = 200;
+    d.route = "noop";
+    return std::move(done)(std::move(d));
+  }
+  DecideOnce(req, std::move(done), /*after_key_refresh=*/false);
+}
+
+void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
+                               bool after_key_refresh) const {
   const absl::Time now = clock_->Now();
   Decision d;
   static const RouteConfig kNoRoute = [] {
@@ -286,12 +341,7 @@ void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
     return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
                 kNoRoute, 0, std::move(done));
   }
-  std::optional<NormalizedUrl> origin_override;
-  if (!config_.external_origin.empty()) {
-    auto o = NormalizeAbsoluteUrl(config_.external_origin);
-    if (o.ok()) origin_override = *o;
-  }
-  auto url = RequestUrl(req, config_, origin_override ? &*origin_override : nullptr);
+  auto url = RequestUrl(req, config_, external_origin_ ? &*external_origin_ : nullptr);
   if (!url.ok()) {
     return Deny(std::move(d), Reason::kRequestInvalid,
                 absl::StrCat("request URL: ", url.status().message()), kNoRoute, 0,
@@ -324,20 +374,45 @@ void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
     return Deny(std::move(d), Reason::kTokenMissing,
                 "Authorization scheme is neither Bearer nor DPoP", route, 0, std::move(done));
   }
-  if (token.empty() || token.find_first_of(" \t") != std::string_view::npos) {
+  // Two memchr scans: string_view::find_first_of(" \t") calls memchr once per
+  // token byte.
+  if (token.empty() || token.find(' ') != std::string_view::npos ||
+      token.find('\t') != std::string_view::npos) {
     return Deny(std::move(d), Reason::kAuthorizationMalformed,
                 "Authorization credential is empty or contains whitespace", route, scheme_flags,
                 std::move(done));
   }
 
   // --- The access token ---
-  d.token_id = ShortHash(token);
   std::shared_ptr<const VerifiedToken> vt;
   std::string detail;
-  Reason r = tokens_->Validate(token, now, &vt, &detail);
+  KeyMiss miss;
+  Reason r = tokens_->Validate(token, now, &vt, &detail, &miss);
+  if (r == Reason::kTokenKeyNotFound && !after_key_refresh && miss.issuer != nullptr) {
+    // The issuer may have rotated keys since the last fetch: its key source
+    // refreshes now and this request is decided once more when that is done.
+    // Sources pace these refreshes per issuer whatever the kid, so made-up
+    // kids cannot turn popguard into a JWKS flood; when the source declines,
+    // the denial below stands.
+    struct Retry {
+      HttpRequestInfo request;  // a copy: the caller's request may be gone by then
+      Done done;
+    };
+    auto retry = std::make_shared<Retry>(Retry{req, std::move(done)});
+    if (miss.issuer->keys->RefreshForUnknownKid([this, retry] {
+          DecideOnce(retry->request, std::move(retry->done), /*after_key_refresh=*/true);
+        })) {
+      return;
+    }
+    done = std::move(retry->done);
+  }
   if (r != Reason::kOk) {
+    d.token_id = ShortHash(token);
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
   }
+  // ShortHash(token), from the SHA-256 the validator already computed.
+  d.token_id = vt->token_hash.size() == 32 ? HexEncode(std::string_view(vt->token_hash).substr(0, 8))
+                                           : ShortHash(token);
   d.issuer = vt->issuer;
   d.client_id = vt->client_id;
   d.principal = vt->Principal();
@@ -373,7 +448,7 @@ void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
 
   // --- mTLS binding: every binding a token carries must be proven ---
   if (vt->IsMtlsBound()) {
-    auto thumb = ClientThumbprint(req, config_);
+    auto thumb = ClientThumbprint(req, config_, cert_thumbprints_.get());
     if (!thumb.ok()) {
       return Deny(std::move(d), Reason::kMtlsCertInvalid,
                   absl::StrCat("client certificate: ", thumb.status().message()), route,
@@ -414,6 +489,7 @@ void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
     std::string request_url = url->ToString();
     dreq.request_url = request_url;
     dreq.access_token = token;
+    dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly `token`
     dreq.expected_jkt = vt->cnf_jkt;
     dreq.now = now;
     r = dpop_->Validate(dreq, &proof, &detail);

@@ -4,21 +4,25 @@
 //   → access token (access_token.h) → scheme/binding rules → mTLS binding
 //   → DPoP proof (dpop.h) → scopes → replay window (async) → Decision
 //
-// Every step either continues or ends the request with one Reason. The replay
-// window is the only asynchronous step; Decide calls `done` exactly once,
-// inline or from the replay store's completion thread. An Authenticator is
-// immutable after Create and safe to share between threads; a config reload
-// builds a new one around the same (long-lived) replay store.
+// Every step either continues or ends the request with one Reason. Decide
+// calls `done` exactly once: inline, from the replay store's completion thread,
+// or from a key fetch thread (a token whose key the issuer's current key set
+// lacks makes the key source refresh, rate-limited, and the decision is made
+// once more when that refresh is done). An Authenticator is immutable after
+// Create and safe to share between threads; a config reload builds a new one
+// around the same (long-lived) replay store.
 #ifndef POPGUARD_SERVICE_AUTHENTICATOR_H_
 #define POPGUARD_SERVICE_AUTHENTICATOR_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "service/access_token.h"
+#include "service/cert_thumbprint_cache.h"
 #include "service/clock.h"
 #include "service/config.h"
 #include "service/decision.h"
@@ -28,6 +32,7 @@
 #include "service/policy.h"
 #include "service/request.h"
 #include "service/signature.h"
+#include "service/url.h"
 #include "storage/replay_store.h"
 
 namespace popguard {
@@ -50,12 +55,22 @@ class Authenticator {
   Decision DecideSync(const HttpRequestInfo& request) const;
 
   const AccessTokenValidator& tokens() const { return *tokens_; }
+  // dpop is the proof validator (dpop().key_cache(): parsed proof key counters).
+  const DpopValidator& dpop() const { return *dpop_; }
+  // cert_thumbprints caches mTLS client certificate thumbprints (counters).
+  const CertThumbprintCache& cert_thumbprints() const { return *cert_thumbprints_; }
+  // issuers is the issuer registry (for readiness: IssuerRegistry::Ready).
+  const IssuerRegistry& issuers() const { return *issuers_; }
   const Config& config() const { return config_; }
 
  private:
   Authenticator() = default;
 
   struct Pending;  // the state carried across the asynchronous replay check
+
+  // DecideOnce is Decide; after_key_refresh is true when this is the one
+  // re-run after an unknown key made the issuer's key source refresh.
+  void DecideOnce(const HttpRequestInfo& request, Done done, bool after_key_refresh) const;
 
   // Finish applies report-only mode, builds headers and logs the decision.
   void Finish(Decision d, const RouteConfig& route, Done done) const;
@@ -71,6 +86,8 @@ class Authenticator {
   std::unique_ptr<AccessTokenValidator> tokens_;
   std::unique_ptr<DpopValidator> dpop_;
   std::unique_ptr<Policy> policy_;
+  std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
+  std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
 };
 
 }  // namespace popguard

@@ -649,11 +649,93 @@ absl::Status ParseTls(const YAML::Node& node, const std::string& base_dir, TlsCo
   return absl::OkStatus();
 }
 
+// CheckFetchUrl requires an https:// URL with a host and no userinfo or
+// fragment (http:// only with allow_http). Keys fetched in the clear could
+// be swapped by anyone on the network path.
+absl::Status CheckFetchUrl(const std::string& url, bool allow_http, const std::string& path) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    if (!allow_http) {
+      return Invalid(path, absl::StrCat("\"", url,
+                                        "\" is plain http://; use https:// (allow_http: true is "
+                                        "for local testing only)"));
+    }
+    rest.remove_prefix(7);
+  } else {
+    return Invalid(path, absl::StrCat("\"", url, "\" must be an https:// URL"));
+  }
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty()) return Invalid(path, absl::StrCat("\"", url, "\" has no host"));
+  if (authority.find('@') != std::string_view::npos) {
+    return Invalid(path, "must not carry userinfo (user:password@)");
+  }
+  if (url.find('#') != std::string::npos) return Invalid(path, "must not have a fragment");
+  for (char c : url) {
+    if (absl::ascii_isspace(c)) return Invalid(path, "must not contain whitespace");
+  }
+  return absl::OkStatus();
+}
+
+// ParseRemoteKeys reads the keys that tune fetched keys (jwks_uri or
+// discovery: true); with static keys they are errors, as they would do nothing.
+absl::Status ParseRemoteKeys(const Fields& f, const std::string& base_dir, IssuerConfig* ic) {
+  static constexpr std::string_view kRemoteOnly[] = {
+      "ca_file",     "allow_http", "fetch_timeout",        "min_refresh",
+      "max_refresh", "max_stale",  "kid_refetch_interval", "required"};
+  if (!f.Has("jwks_uri") && !ic->discovery) {
+    for (std::string_view key : kRemoteOnly) {
+      if (f.Has(key)) return Invalid(f.Path(key), "only applies with jwks_uri or discovery: true");
+    }
+    return absl::OkStatus();
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(f, "allow_http", &ic->allow_http));
+  if (ic->discovery) {
+    // The discovery documents live under the issuer URL itself.
+    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckFetchUrl(ic->issuer, ic->allow_http, f.Path("issuer")));
+    if (ic->issuer.find('?') != std::string::npos) {
+      return Invalid(f.Path("issuer"), "must not have a query when discovery is true");
+    }
+  } else {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(f, "jwks_uri", &ic->jwks_uri));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        CheckFetchUrl(ic->jwks_uri, ic->allow_http, f.Path("jwks_uri")));
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(f, "ca_file", base_dir, 1, &ic->ca_file));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadDurationField(f, "fetch_timeout", absl::Milliseconds(100), &ic->fetch_timeout));
+  if (ic->fetch_timeout > absl::Minutes(1)) {
+    return Invalid(f.Path("fetch_timeout"), "must be at most 1m");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadDurationField(f, "min_refresh", absl::Seconds(1), &ic->min_refresh));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadDurationField(f, "max_refresh", absl::Seconds(1), &ic->max_refresh));
+  if (ic->max_refresh < ic->min_refresh) {
+    return Invalid(f.Path("max_refresh"), absl::StrCat("must be at least min_refresh (",
+                                                       absl::FormatDuration(ic->min_refresh), ")"));
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadDurationField(f, "max_stale", absl::Seconds(1), &ic->max_stale));
+  // Keys would otherwise expire between two regular refreshes.
+  if (ic->max_stale < ic->min_refresh) {
+    return Invalid(f.Path("max_stale"), absl::StrCat("must be at least min_refresh (",
+                                                     absl::FormatDuration(ic->min_refresh), ")"));
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadDurationField(
+      f, "kid_refetch_interval", absl::Milliseconds(100), &ic->kid_refetch_interval));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(f, "required", &ic->required));
+  return absl::OkStatus();
+}
+
 absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
                          const std::string& base_dir, IssuerConfig* ic) {
   absl::StatusOr<Fields> f = Fields::Of(
       node, path,
-      {"issuer", "jwks_file", "jwks", "audiences", "algorithms", "require_typ", "max_lifetime"});
+      {"issuer", "jwks_file", "jwks", "jwks_uri", "discovery", "audiences", "algorithms",
+       "require_typ", "max_lifetime", "ca_file", "allow_http", "fetch_timeout", "min_refresh",
+       "max_refresh", "max_stale", "kid_refetch_interval", "required"});
   if (!f.ok()) return f.status();
   if (!f->Has("issuer")) return InvalidAt(node, f->Path("issuer"), "is required");
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "issuer", &ic->issuer));
@@ -661,17 +743,30 @@ absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
 
   const YAML::Node* jwks = f->Get("jwks");
   const bool has_file = f->Has("jwks_file");
-  if (has_file == (jwks != nullptr)) {
-    return InvalidAt(
-        node, path,
-        has_file ? "give only one of jwks_file and jwks" : "one of jwks_file or jwks is required");
+  const bool has_uri = f->Has("jwks_uri");
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "discovery", &ic->discovery));
+  std::vector<std::string> sources;
+  if (has_file) sources.push_back("jwks_file");
+  if (jwks != nullptr) sources.push_back("jwks");
+  if (has_uri) sources.push_back("jwks_uri");
+  if (ic->discovery) sources.push_back("discovery: true");
+  if (sources.empty()) {
+    return InvalidAt(node, path,
+                     "one of jwks_file or jwks is required (static keys), or jwks_uri or "
+                     "discovery: true (fetched keys)");
+  }
+  if (sources.size() > 1) {
+    std::string given = sources[0];
+    for (size_t i = 1; i < sources.size(); ++i) absl::StrAppend(&given, " and ", sources[i]);
+    return InvalidAt(node, path, absl::StrCat("give only one of ", given));
   }
   if (has_file) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "jwks_file", base_dir, 0, &ic->jwks_file));
     if (ic->jwks_file.empty()) return Invalid(f->Path("jwks_file"), "must not be empty");
-  } else {
+  } else if (jwks != nullptr) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadInlineJwks(*jwks, f->Path("jwks"), &ic->jwks_inline));
   }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRemoteKeys(*f, base_dir, ic));
 
   const YAML::Node* aud = f->Get("audiences");
   if (aud == nullptr) return InvalidAt(node, f->Path("audiences"), "is required");
@@ -866,12 +961,90 @@ absl::Status ParseUpstreamHeaders(const YAML::Node& node, std::vector<UpstreamHe
   return absl::OkStatus();
 }
 
+// ReadBoundedDuration is ReadDurationField with an upper bound as well.
+absl::Status ReadBoundedDuration(const Fields& f, std::string_view key, absl::Duration min,
+                                 absl::Duration max, absl::Duration* out) {
+  absl::Duration d = *out;
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadDurationField(f, key, min, &d));
+  if (d > max) {
+    // A bare number is seconds: "50" for 50ms would block requests for 50 s.
+    return InvalidAt(*f.Get(key), f.Path(key),
+                     absl::StrCat("must be at most ", absl::FormatDuration(max),
+                                  " (a bare number is seconds; write e.g. 50ms)"));
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
+// ParseRedisReplay reads replay.redis (docs/config.md).
+absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_dir,
+                              RedisReplayConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(
+      node, "replay.redis",
+      {"addresses", "username", "password_file", "database", "key_prefix", "connect_timeout",
+       "command_timeout", "pool_size", "failure_policy", "breaker_failures", "breaker_open",
+       "required_for_readiness"});
+  if (!f.ok()) return f.status();
+  RedisReplayConfig r;
+  if (const YAML::Node* n = f->Get("addresses")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*n, f->Path("addresses"), &r.addresses));
+  }
+  if (r.addresses.empty()) {
+    return Invalid(f->Path("addresses"), "list at least one Redis host:port");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < r.addresses.size(); ++i) {
+    const std::string path = Index(f->Path("addresses"), i);
+    std::string_view host, port;
+    if (!SplitHostPort(r.addresses[i], &host, &port) || !IsValidHost(host) ||
+        !IsValidPort(port, /*allow_zero=*/false)) {
+      return Invalid(path, absl::StrCat("\"", r.addresses[i],
+                                        "\" is not host:port (e.g. 10.0.0.5:6379, redis:6379)"));
+    }
+    if (!seen.insert(r.addresses[i]).second) return Invalid(path, "duplicate address");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "username", &r.username));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "password_file", base_dir, 1, &r.password_file));
+  if (!r.username.empty() && r.password_file.empty()) {
+    return Invalid(f->Path("username"), "needs password_file (Redis ACL users log in with both)");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "database", 0, 65535, &r.database));
+  if (r.database != 0 && r.addresses.size() > 1) {
+    // Several addresses mean a cluster, and a cluster has only database 0.
+    return Invalid(f->Path("database"), "must be 0 with several addresses (Redis Cluster)");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "key_prefix", &r.key_prefix));
+  if (r.key_prefix.empty() || r.key_prefix.size() > 128) {
+    return Invalid(f->Path("key_prefix"), "must be 1 to 128 bytes");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "connect_timeout", absl::Milliseconds(1),
+                                                      absl::Seconds(10), &r.connect_timeout));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "command_timeout", absl::Milliseconds(1),
+                                                      absl::Seconds(10), &r.command_timeout));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "pool_size", 1, 64, &r.pool_size));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "failure_policy", &r.failure_policy));
+  if (r.failure_policy != "fail_closed" && r.failure_policy != "local_fallback") {
+    return Invalid(f->Path("failure_policy"),
+                   absl::StrCat("\"", r.failure_policy,
+                                "\" is not one of fail_closed, local_fallback"));
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadUintField(*f, "breaker_failures", 1, 1000, &r.breaker_failures));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "breaker_open", absl::Milliseconds(10),
+                                                      absl::Minutes(10), &r.breaker_open));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadBoolField(*f, "required_for_readiness", &r.required_for_readiness));
+  *out = std::move(r);
+  return absl::OkStatus();
+}
+
 absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   absl::StatusOr<Fields> f = Fields::Of(
       root, "",
       {"listen", "log_level", "tls", "issuers", "clock_skew", "dpop", "routes", "default_binding",
        "default_report_only", "replay", "trusted_xfcc", "external_origin",
-       "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries", "limits"});
+       "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries", "limits",
+       "crypto"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -904,18 +1077,27 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
       ReadBoolField(*f, "default_report_only", &config->default_report_only));
 
   if (const YAML::Node* n = f->Get("replay")) {
-    absl::StatusOr<Fields> rf = Fields::Of(*n, "replay", {"backend", "max_entries"});
+    absl::StatusOr<Fields> rf = Fields::Of(*n, "replay", {"backend", "max_entries", "redis"});
     if (!rf.ok()) return rf.status();
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*rf, "backend", &config->replay.backend));
-    if (config->replay.backend == "redis") {
-      return Invalid("replay.backend", "\"redis\" is not supported yet; use \"memory\"");
-    }
-    if (config->replay.backend != "memory") {
+    if (config->replay.backend != "memory" && config->replay.backend != "redis") {
       return Invalid("replay.backend", absl::StrCat("\"", config->replay.backend,
-                                                    "\" is not a backend; use \"memory\""));
+                                                    "\" is not a backend; use memory or redis"));
     }
     POPGUARD_CONFIG_RETURN_IF_ERROR(
         ReadUintField(*rf, "max_entries", 1, uint64_t{1} << 40, &config->replay.max_entries));
+    const YAML::Node* redis = rf->Get("redis");
+    if (redis != nullptr && config->replay.backend != "redis") {
+      // A redis section that is silently ignored would leave the operator
+      // believing replicas share a window they do not.
+      return Invalid("replay.redis", "is only used with replay.backend: redis");
+    }
+    if (config->replay.backend == "redis") {
+      if (redis == nullptr) {
+        return Invalid("replay.redis.addresses", "required when replay.backend is redis");
+      }
+      POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRedisReplay(*redis, base_dir, &config->replay.redis));
+    }
   }
 
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "trusted_xfcc", &config->trusted_xfcc));
@@ -952,6 +1134,12 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     // 2 is the least a DPoP proof header (an object holding the jwk object) needs.
     POPGUARD_CONFIG_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_json_depth", 2, 64, &limits.max_json_depth));
+  }
+  if (const YAML::Node* n = f->Get("crypto")) {
+    absl::StatusOr<Fields> cf = Fields::Of(*n, "crypto", {"force_openssl"});
+    if (!cf.ok()) return cf.status();
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        ReadBoolField(*cf, "force_openssl", &config->force_openssl_crypto));
   }
   return absl::OkStatus();
 }

@@ -34,7 +34,18 @@ std::optional<BindingRequirement> ParseBindingRequirement(std::string_view name)
 struct IssuerConfig {
   std::string issuer;                  // exact iss value
   std::string jwks_file;               // path to a JWKS file, or
-  std::string jwks_inline;             // the JWKS document itself (YAML `jwks:` as JSON text or mapping)
+  std::string jwks_inline;             // the JWKS itself (YAML `jwks:`, JSON text or mapping), or
+  std::string jwks_uri;                // an https URL to fetch the JWKS from, or
+  bool discovery = false;              // find jwks_uri in the issuer's discovery document
+  // Remote keys (jwks_uri or discovery) only; see remote_key_source.h.
+  std::string ca_file;                 // PEM CA bundle for the fetches; empty: system CAs
+  bool allow_http = false;             // allow plain http:// (local testing only)
+  absl::Duration fetch_timeout = absl::Seconds(5);
+  absl::Duration min_refresh = absl::Minutes(5);  // bounds for Cache-Control max-age
+  absl::Duration max_refresh = absl::Hours(24);
+  absl::Duration max_stale = absl::Hours(24);     // keys untrusted this long after the last success
+  absl::Duration kid_refetch_interval = absl::Seconds(30);  // unknown-kid fetches, per issuer
+  bool required = true;                // readiness needs this issuer's keys
   std::vector<std::string> audiences;  // at least one
   std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "RS256",
                                          "RS384", "RS512", "PS256", "PS384", "PS512"};
@@ -85,9 +96,26 @@ struct TlsConfig {
   std::string client_ca_file;  // when set, clients must present a certificate from this CA
 };
 
+// The shared Redis replay window (replay.backend: redis); see docs/config.md.
+struct RedisReplayConfig {
+  std::vector<std::string> addresses;  // host:port: one server, or any cluster nodes (seeds)
+  std::string username;                // Redis 6 ACL user; empty: AUTH with the password only
+  std::string password_file;           // resolved path; empty: no AUTH
+  int database = 0;                    // single server only
+  std::string key_prefix = "popguard:dpop:";
+  absl::Duration connect_timeout = absl::Milliseconds(50);
+  absl::Duration command_timeout = absl::Milliseconds(50);
+  int pool_size = 2;                           // connections per Redis node
+  std::string failure_policy = "fail_closed";  // or "local_fallback"
+  int breaker_failures = 5;                    // consecutive failures that open the breaker
+  absl::Duration breaker_open = absl::Seconds(1);
+  bool required_for_readiness = true;  // gRPC health NOT_SERVING while Redis is down
+};
+
 struct ReplayConfig {
-  std::string backend = "memory";  // only "memory" until the Redis store lands
-  size_t max_entries = 1000000;
+  std::string backend = "memory";  // "memory" (per process) or "redis" (shared)
+  size_t max_entries = 1000000;    // memory window; with redis, the local_fallback window
+  RedisReplayConfig redis;
 };
 
 struct LimitsConfig {
@@ -122,9 +150,17 @@ struct Config {
   };
   size_t access_token_cache_entries = 100000;  // 0 disables the cache
   LimitsConfig limits;
+  // YAML crypto.force_openssl: verify every algorithm with OpenSSL, not with
+  // popguard's own ES256 core (for operators who require a validated library).
+  bool force_openssl_crypto = false;
 
   // Directory relative paths in the file are resolved against (set by LoadConfigFile).
   std::string base_dir;
+
+  // Set only by `popguard --noop`, never from a config file: every request is
+  // answered ALLOW without any validation, so benchmarks can measure the
+  // gRPC ceiling. Never in front of real traffic.
+  bool noop = false;
 };
 
 // LoadConfigFile reads and validates a YAML config file. Relative paths inside

@@ -11,9 +11,18 @@
 namespace popguard {
 
 std::string Sha256(std::string_view data) {
+  // OpenSSL 3's one-shot SHA256() fetches the algorithm from the provider
+  // store (a locked lookup) on every call; fetch it once instead. Sha256 runs
+  // several times per request (access token cache key, replay key).
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
+  unsigned int len = 0;
+  if (kSha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                 kSha256, nullptr) != 1 ||
+      len != SHA256_DIGEST_LENGTH) {
+    std::abort();  // SHA-256 unavailable: nothing popguard hashes could be trusted
+  }
   return out;
 }
 

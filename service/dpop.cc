@@ -102,7 +102,9 @@ Reason DpopValidator::Validate(const DpopRequest& req, DpopResult* out, std::str
     *detail = "proof jwk contains private key members";
     return Reason::kDpopJwkPrivate;
   }
-  auto key = PublicKey::FromJwk(*jwk);
+  // A returning client's key comes from the cache (keyed by the whole jwk,
+  // see proof_key_cache.h); errors are exactly PublicKey::FromJwk's.
+  auto key = key_cache_.GetOrParse(*jwk);
   if (!key.ok()) {
     *detail = absl::StrCat("proof jwk: ", key.status().message());
     return Reason::kDpopJwkInvalid;
@@ -185,8 +187,13 @@ Reason DpopValidator::Validate(const DpopRequest& req, DpopResult* out, std::str
     *detail = "proof has no ath claim";
     return Reason::kDpopAthMissing;
   }
-  if (!ath->is_string() ||
-      !ConstantTimeEquals(ath->string_value(), Base64UrlEncode(Sha256(req.access_token)))) {
+  std::string token_sha256;
+  std::string_view digest = req.access_token_sha256;
+  if (digest.size() != 32) {
+    token_sha256 = Sha256(req.access_token);
+    digest = token_sha256;
+  }
+  if (!ath->is_string() || !ConstantTimeEquals(ath->string_value(), Base64UrlEncode(digest))) {
     *detail = "proof ath is not the SHA-256 hash of the presented access token";
     return Reason::kDpopAthMismatch;
   }

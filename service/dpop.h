@@ -15,6 +15,7 @@
 #include "service/config.h"
 #include "service/json.h"
 #include "service/nonce.h"
+#include "service/proof_key_cache.h"
 #include "service/reason.h"
 #include "service/signature.h"
 
@@ -25,6 +26,9 @@ struct DpopRequest {
   std::string_view method;        // request method, e.g. "GET"
   std::string_view request_url;   // normalised request URL without query/fragment
   std::string_view access_token;  // the token the proof must be bound to (ath)
+  // Optional: the raw SHA-256 of exactly `access_token`, when the caller has
+  // it already (VerifiedToken::token_hash); otherwise it is computed.
+  std::string_view access_token_sha256;
   std::string_view expected_jkt;  // the token's cnf.jkt
   absl::Time now;
 };
@@ -48,6 +52,9 @@ class DpopValidator {
   // The algorithms accepted for proofs, space-separated (WWW-Authenticate algs).
   const std::string& algs_param() const { return algs_param_; }
 
+  // key_cache returns the cache of parsed proof keys (hit/miss counters).
+  const ProofKeyCache& key_cache() const { return key_cache_; }
+
  private:
   DpopConfig config_;
   size_t max_proof_bytes_;
@@ -56,6 +63,7 @@ class DpopValidator {
   std::string algs_param_;
   const SignatureVerifier* verifier_;
   const DpopNonces* nonces_;
+  mutable ProofKeyCache key_cache_;  // thread-safe; filled by Validate
 };
 
 // IsSafeHttpMethodToken returns true when `s` is a valid HTTP method token.

@@ -1,10 +1,10 @@
 // IssuerRegistry: the configured token issuers and where their keys come from.
 //
-// Each issuer's keys come from a KeySource. Today the source is static (a
-// JWKS file or inline JWKS parsed once at start-up); a remote source (jwks_uri,
-// discovery, background refresh) implements the same interface, and callers
-// only ever ask it for the current KeySet snapshot, which is immutable and
-// shared, so a refresh swaps the pointer without blocking verifications.
+// Each issuer's keys come from a KeySource: static (a JWKS file or inline
+// JWKS parsed once at start-up) or remote (remote_key_source.h: jwks_uri or
+// discovery, refreshed in the background). Callers only ever ask a source for
+// the current KeySet snapshot, which is immutable and shared, so a refresh
+// swaps the pointer without blocking verifications.
 #ifndef POPGUARD_SERVICE_ISSUERS_H_
 #define POPGUARD_SERVICE_ISSUERS_H_
 
@@ -13,18 +13,32 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "service/clock.h"
 #include "service/config.h"
 #include "service/jwk.h"
 #include "service/signature.h"
 
 namespace popguard {
 
+class JwksFetcher;
+
 class KeySource {
  public:
   virtual ~KeySource() = default;
   // Current returns the latest key set; never null (possibly empty).
   virtual std::shared_ptr<const KeySet> Current() const = 0;
+
+  // RefreshForUnknownKid asks for a refresh now, because a token named a key
+  // that Current() lacks. Returns false when the source cannot refresh (static
+  // keys) or declines (rate limit); otherwise calls `done` exactly once when
+  // the refresh has finished, successfully or not, usually from another thread.
+  virtual bool RefreshForUnknownKid(absl::AnyInvocable<void() &&> done) { return false; }
+
+  // Ready returns true when the source holds keys it trusts; otherwise it sets
+  // *why (no key material).
+  virtual bool Ready(std::string* why) const { return true; }
 };
 
 // StaticKeySource serves one key set forever.
@@ -45,16 +59,29 @@ struct Issuer {
   bool AllowsAlg(JwsAlg alg) const;
 };
 
+// RemoteKeyDeps is what remote key sources (jwks_uri, discovery) run on.
+struct RemoteKeyDeps {
+  JwksFetcher* fetcher = nullptr;  // null: JwksFetcher::Shared()
+  const Clock* clock = nullptr;    // null: the real clock
+};
+
 class IssuerRegistry {
  public:
-  // Create builds the registry from config, loading static JWKS. Keys that
-  // cannot be used are skipped and reported in *warnings; an issuer with no
-  // usable key at all is an error (it could never verify anything).
+  // Create builds the registry from config. Static JWKS are loaded now: keys
+  // that cannot be used are skipped and reported in *warnings; a static
+  // issuer with no usable key at all is an error (it could never verify
+  // anything). Remote issuers get a RemoteKeySource whose first fetch starts
+  // now, in the background: an issuer that is down does not stop start-up,
+  // it makes popguard not ready until its keys arrive (see Ready).
   static absl::StatusOr<std::unique_ptr<IssuerRegistry>> Create(
-      const Config& config, std::vector<std::string>* warnings);
+      const Config& config, std::vector<std::string>* warnings, const RemoteKeyDeps& deps = {});
 
   // Find returns the issuer whose iss is exactly `iss`, or nullptr.
   const Issuer* Find(std::string_view iss) const;
+
+  // Ready returns true when every issuer with `required: true` has keys it
+  // trusts; otherwise *why lists "issuer <iss>: <cause>" for each that does not.
+  bool Ready(std::string* why) const;
 
   const std::vector<std::unique_ptr<Issuer>>& issuers() const { return issuers_; }
 

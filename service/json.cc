@@ -239,6 +239,18 @@ class Parser {
   bool ParseString(std::string* out) {
     ++pos_;  // opening quote
     while (true) {
+      // Plain printable ASCII (all of base64url, claim names, URLs) is copied
+      // a run at a time; everything else takes the checks below.
+      size_t run = pos_;
+      while (run < text_.size()) {
+        unsigned char ch = static_cast<unsigned char>(text_[run]);
+        if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x80) break;
+        ++run;
+      }
+      if (run > pos_) {
+        out->append(text_.data() + pos_, run - pos_);
+        pos_ = run;
+      }
       if (pos_ >= text_.size()) return Fail("unterminated string");
       unsigned char c = static_cast<unsigned char>(text_[pos_]);
       if (c == '"') {

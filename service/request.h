@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace popguard {
 
 struct HttpRequestInfo {
@@ -38,9 +40,10 @@ struct HttpRequestInfo {
   std::string route_key;
   std::string correlation_id;
 
-  // HeaderValues returns every value of the (lower-case) header `name`.
-  std::vector<std::string_view> HeaderValues(std::string_view name) const {
-    std::vector<std::string_view> out;
+  // HeaderValues returns every value of the (lower-case) header `name`. Inline
+  // storage for two: the usual zero or one value never allocates.
+  absl::InlinedVector<std::string_view, 2> HeaderValues(std::string_view name) const {
+    absl::InlinedVector<std::string_view, 2> out;
     for (const auto& [k, v] : headers) {
       if (k == name) out.push_back(v);
     }

@@ -10,22 +10,32 @@
 #include "service/authenticator.h"
 #include "service/config.h"
 #include "service/log.h"
+#include "service/readiness.h"
+#include "service/replay_factory.h"
 #include "service/server.h"
-#include "storage/memory_replay_store.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
 ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");
 ABSL_FLAG(std::string, log_level, "", "debug, info, warn or error; overrides the config file.");
 ABSL_FLAG(bool, check_config, false, "Validate the config (and its key files) and exit.");
+ABSL_FLAG(bool, noop, false,
+          "BENCHMARKS ONLY: answer ALLOW to every request without validating anything "
+          "(measures the gRPC ceiling; see bench/README.md). Never in front of real traffic.");
 
 namespace popguard {
 namespace {
 
 int RunServer(Config config, const sigset_t& signals) {
   std::vector<std::string> warnings;
-  auto replay = std::make_unique<MemoryReplayStore>(config.replay.max_entries);
+  // Before the replay store: a Redis store registers its readiness check here.
+  Readiness readiness;
+  auto replay = CreateReplayStore(config, &readiness);
+  if (!replay.ok()) {
+    LogLine(LogLevel::kError, "config_invalid").Add("detail", replay.status().message());
+    return 2;
+  }
   RealClock clock;
-  auto auth = Authenticator::Create(config, &clock, replay.get(), &warnings);
+  auto auth = Authenticator::Create(config, &clock, replay->get(), &warnings);
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
@@ -36,7 +46,12 @@ int RunServer(Config config, const sigset_t& signals) {
     return 0;
   }
   AuthenticatorHolder holder(std::shared_ptr<const Authenticator>(std::move(*auth)));
-  auto server = Server::Start(config, &holder);
+  // gRPC health is SERVING only while every required issuer has keys it trusts
+  // (remote keys arrive after start-up, and go stale when the issuer is down),
+  // and while a required Redis replay store can answer.
+  readiness.Add("issuers",
+                [&holder](std::string* why) { return holder.Get()->issuers().Ready(why); });
+  auto server = Server::Start(config, &holder, &readiness);
   if (!server.ok()) {
     LogLine(LogLevel::kError, "listen_failed").Add("detail", server.status().message());
     return 1;
@@ -90,5 +105,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   popguard::SetLogLevel(level);
+  if (absl::GetFlag(FLAGS_noop)) {
+    config->noop = true;
+    std::cerr << "popguard: WARNING: --noop: EVERY REQUEST IS ALLOWED WITHOUT VALIDATION. "
+                 "For benchmarks only; never in front of real traffic.\n";
+    popguard::LogLine(popguard::LogLevel::kError, "noop_mode")
+        .Add("detail", "--noop: every request is allowed without validation (benchmarks only)");
+  }
   return popguard::RunServer(*std::move(config), signals);
 }

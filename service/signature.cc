@@ -33,15 +33,11 @@ struct MdFree {
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
-};
 struct EcGroupFree {
   void operator()(EC_GROUP* group) const { EC_GROUP_free(group); }
 };
 using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
 using EcGroupPtr = std::unique_ptr<EC_GROUP, EcGroupFree>;
 
 // ErrorQueueGuard empties OpenSSL's thread-local error queue on scope exit, so
@@ -95,6 +91,41 @@ bool LessThan(std::string_view a, std::string_view b) {
   return std::memcmp(a.data(), b.data(), a.size()) < 0;
 }
 
+// The longest DER ECDSA-Sig-Value: P-521, 66-byte r and s, each with a 0x00
+// sign byte: SEQUENCE (3 header bytes) of two INTEGERs of 2 + 67 bytes.
+constexpr size_t kMaxEcdsaDerBytes = 3 + 2 * (2 + 67);
+
+// AppendDerInteger writes the DER INTEGER of the unsigned big-endian `bytes`
+// (not all zero, at most 66 bytes) at `out` and returns the bytes written:
+// leading zero octets dropped, a 0x00 octet added when the top bit is set.
+size_t AppendDerInteger(std::string_view bytes, unsigned char* out) {
+  size_t skip = 0;
+  while (skip + 1 < bytes.size() && bytes[skip] == '\0') ++skip;
+  bytes.remove_prefix(skip);
+  const bool sign_byte = static_cast<unsigned char>(bytes[0]) >= 0x80;
+  size_t n = 0;
+  out[n++] = 0x02;
+  out[n++] = static_cast<unsigned char>(bytes.size() + (sign_byte ? 1 : 0));  // < 128
+  if (sign_byte) out[n++] = 0x00;
+  std::memcpy(out + n, bytes.data(), bytes.size());
+  return n + bytes.size();
+}
+
+// EcdsaJoseToDer writes SEQUENCE { INTEGER r, INTEGER s } for r and s in
+// [1, n-1] into `out` (kMaxEcdsaDerBytes) and returns its length. Done by hand
+// rather than through ECDSA_SIG and BIGNUMs: no allocation on the hot path.
+size_t EcdsaJoseToDer(std::string_view r, std::string_view s, unsigned char* out) {
+  unsigned char body[2 * (2 + 67)];
+  size_t len = AppendDerInteger(r, body);
+  len += AppendDerInteger(s, body + len);
+  size_t n = 0;
+  out[n++] = 0x30;
+  if (len >= 128) out[n++] = 0x81;  // long form; len <= 138 fits one octet
+  out[n++] = static_cast<unsigned char>(len);
+  std::memcpy(out + n, body, len);
+  return n + len;
+}
+
 class OpenSslVerifier final : public SignatureVerifier {
  public:
   OpenSslVerifier() {
@@ -126,7 +157,7 @@ class OpenSslVerifier final : public SignatureVerifier {
     const EVP_MD* md = info.family == Family::kEdDSA ? nullptr : mds_[info.hash].get();
     if (info.family != Family::kEdDSA && md == nullptr) return SignatureResult::kInvalid;
 
-    std::string der;  // the DER ECDSA-Sig-Value OpenSSL verifies
+    unsigned char der[kMaxEcdsaDerBytes];  // the DER ECDSA-Sig-Value OpenSSL verifies
     std::string_view to_verify = signature;
     switch (info.family) {
       case Family::kRsaPkcs1:
@@ -154,23 +185,8 @@ class OpenSslVerifier final : public SignatureVerifier {
         if (IsZero(r) || IsZero(s) || !LessThan(r, order) || !LessThan(s, order)) {
           return SignatureResult::kMalformed;
         }
-        EcdsaSigPtr sig(ECDSA_SIG_new());
-        BIGNUM* bn_r = BN_bin2bn(reinterpret_cast<const unsigned char*>(r.data()),
-                                 static_cast<int>(len), nullptr);
-        BIGNUM* bn_s = BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()),
-                                 static_cast<int>(len), nullptr);
-        if (sig == nullptr || bn_r == nullptr || bn_s == nullptr ||
-            ECDSA_SIG_set0(sig.get(), bn_r, bn_s) != 1) {
-          BN_free(bn_r);
-          BN_free(bn_s);
-          return SignatureResult::kInvalid;
-        }
-        unsigned char* buf = nullptr;
-        int der_len = i2d_ECDSA_SIG(sig.get(), &buf);
-        if (der_len <= 0) return SignatureResult::kInvalid;
-        der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(der_len));
-        OPENSSL_free(buf);
-        to_verify = der;
+        const size_t der_len = EcdsaJoseToDer(r, s, der);
+        to_verify = std::string_view(reinterpret_cast<const char*>(der), der_len);
         break;
       }
     }

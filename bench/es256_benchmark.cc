@@ -1,0 +1,269 @@
+// ES256 verification: OpenSSL against the native core (service/p256.h via
+// NativeVerifier), same binary, same run. Each benchmark verifies a real
+// signature over a 350-byte signing input (the size of a DPoP proof's), so
+// SHA-256 is included everywhere.
+//
+//   BM_OpenSslEvp          EVP_DigestVerifyInit + EVP_DigestVerify, key
+//                          pre-parsed, DER signature prepared: the baseline.
+//   BM_OpenSslVerifier     popguard's OpenSSL SignatureVerifier (adds raw ->
+//                          DER conversion and range checks).
+//   BM_NativeHot           NativeVerifier, key table ready (issuer key, or a
+//                          client key seen before).
+//   BM_NativeCold          NativeVerifier, key never seen: reads the point
+//                          out of OpenSSL (~5 us) and verifies without table.
+//   BM_NativeColdKnownKey  the core without a table, point already read.
+//   BM_*Batch/64           64 signatures per iteration (VerifyBatch).
+//   BM_KeyTableBuild       building one key's comb table.
+//
+// After the runs a summary prints CPU time per verification and the ratios to
+// BM_OpenSslEvp (the minimum over repetitions). Run by hand, see
+// bench/README.md.
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "service/jwk.h"
+#include "service/native_verifier.h"
+#include "service/p256.h"
+#include "service/signature.h"
+#include "service/signer.h"
+
+namespace popguard {
+namespace {
+
+constexpr int kBatch = 64;
+
+struct Fixture {
+  std::unique_ptr<PrivateKey> key;
+  std::shared_ptr<const PublicKey> pub;
+  std::string xy;                   // affine point, 64 bytes
+  std::vector<std::string> inputs;  // kBatch signing inputs
+  std::vector<std::string> sigs;    // raw r || s
+  std::vector<std::string> ders;    // DER, for the EVP baseline
+  EVP_MD* sha256 = nullptr;
+};
+
+std::string ToDer(const std::string& raw) {
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  ECDSA_SIG_set0(sig, BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr),
+                 BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr));
+  unsigned char* der = nullptr;
+  const int len = i2d_ECDSA_SIG(sig, &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  ECDSA_SIG_free(sig);
+  return out;
+}
+
+const Fixture& F() {
+  static const Fixture* f = [] {
+    auto* fx = new Fixture();
+    fx->key = std::make_unique<PrivateKey>(*PrivateKey::Generate(JwsAlg::kES256));
+    fx->pub = fx->key->public_key();
+    unsigned char point[65];
+    size_t len = 0;
+    EVP_PKEY_get_octet_string_param(fx->pub->pkey(), OSSL_PKEY_PARAM_PUB_KEY, point,
+                                    sizeof(point), &len);
+    fx->xy.assign(reinterpret_cast<char*>(point) + 1, 64);
+    for (int i = 0; i < kBatch; ++i) {
+      std::string input(350, 'a' + static_cast<char>(i % 26));
+      input[100] = '.';
+      input += std::to_string(i);
+      fx->sigs.push_back(*fx->key->Sign(JwsAlg::kES256, input));
+      fx->ders.push_back(ToDer(fx->sigs.back()));
+      fx->inputs.push_back(std::move(input));
+    }
+    fx->sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    return fx;
+  }();
+  return *f;
+}
+
+bool EvpVerify(EVP_MD_CTX* ctx, const Fixture& f, int i) {
+  EVP_MD_CTX_reset(ctx);
+  return EVP_DigestVerifyInit(ctx, nullptr, f.sha256, nullptr, f.pub->pkey()) == 1 &&
+         EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(f.ders[i].data()),
+                          f.ders[i].size(),
+                          reinterpret_cast<const unsigned char*>(f.inputs[i].data()),
+                          f.inputs[i].size()) == 1;
+}
+
+void Check(benchmark::State& state, bool ok) {
+  if (!ok) state.SkipWithError("verification failed");
+}
+
+void BM_OpenSslEvp(benchmark::State& state) {
+  const Fixture& f = F();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  int i = 0;
+  for (auto _ : state) {
+    Check(state, EvpVerify(ctx, f, i));
+    i = (i + 1) % kBatch;
+  }
+  EVP_MD_CTX_free(ctx);
+}
+BENCHMARK(BM_OpenSslEvp)->Unit(benchmark::kMicrosecond);
+
+void BM_OpenSslVerifier(benchmark::State& state) {
+  const Fixture& f = F();
+  SignatureVerifierPtr v = CreateOpenSslVerifier();
+  int i = 0;
+  for (auto _ : state) {
+    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
+                     SignatureResult::kValid);
+    i = (i + 1) % kBatch;
+  }
+}
+BENCHMARK(BM_OpenSslVerifier)->Unit(benchmark::kMicrosecond);
+
+void BM_NativeHot(benchmark::State& state) {
+  const Fixture& f = F();
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
+  int i = 0;
+  for (auto _ : state) {
+    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
+                     SignatureResult::kValid);
+    i = (i + 1) % kBatch;
+  }
+  if (v->stats().es256_cold != 0) state.SkipWithError("not hot");
+}
+BENCHMARK(BM_NativeHot)->Unit(benchmark::kMicrosecond);
+
+void BM_NativeCold(benchmark::State& state) {
+  const Fixture& f = F();
+  NativeVerifier::Options options;
+  options.client_key_cache_entries = 0;  // every verification meets the key for the first time
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
+  int i = 0;
+  for (auto _ : state) {
+    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
+                     SignatureResult::kValid);
+    i = (i + 1) % kBatch;
+  }
+}
+BENCHMARK(BM_NativeCold)->Unit(benchmark::kMicrosecond);
+
+void BM_NativeColdKnownKey(benchmark::State& state) {
+  const Fixture& f = F();
+  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
+      reinterpret_cast<const uint8_t*>(f.xy.data()));
+  int i = 0;
+  for (auto _ : state) {
+    uint8_t digest[32];
+    SHA256(reinterpret_cast<const uint8_t*>(f.inputs[i].data()), f.inputs[i].size(), digest);
+    Check(state, p256::EcdsaVerifyDigest_vartime(
+                     key, nullptr, digest, reinterpret_cast<const uint8_t*>(f.sigs[i].data())) ==
+                     p256::EcdsaVerdict::kValid);
+    i = (i + 1) % kBatch;
+  }
+}
+BENCHMARK(BM_NativeColdKnownKey)->Unit(benchmark::kMicrosecond);
+
+std::vector<SignatureCheck> Checks(const Fixture& f) {
+  std::vector<SignatureCheck> checks;
+  for (int i = 0; i < kBatch; ++i) {
+    checks.push_back({JwsAlg::kES256, f.pub.get(), f.inputs[i], f.sigs[i]});
+  }
+  return checks;
+}
+
+void RunBatch(benchmark::State& state, const NativeVerifier& v) {
+  const std::vector<SignatureCheck> checks = Checks(F());
+  std::vector<SignatureResult> results(checks.size());
+  for (auto _ : state) {
+    v.VerifyBatch(checks, results);
+    for (SignatureResult r : results) Check(state, r == SignatureResult::kValid);
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
+void BM_NativeHotBatch(benchmark::State& state) {
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{F().pub});
+  RunBatch(state, *v);
+}
+BENCHMARK(BM_NativeHotBatch)->Arg(kBatch)->Unit(benchmark::kMicrosecond);
+
+void BM_NativeColdBatch(benchmark::State& state) {
+  NativeVerifier::Options options;
+  options.client_key_cache_entries = 0;
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
+  RunBatch(state, *v);
+}
+BENCHMARK(BM_NativeColdBatch)->Arg(kBatch)->Unit(benchmark::kMicrosecond);
+
+void BM_OpenSslEvpBatch(benchmark::State& state) {
+  const Fixture& f = F();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  for (auto _ : state) {
+    for (int i = 0; i < kBatch; ++i) Check(state, EvpVerify(ctx, f, i));
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  EVP_MD_CTX_free(ctx);
+}
+BENCHMARK(BM_OpenSslEvpBatch)->Arg(kBatch)->Unit(benchmark::kMicrosecond);
+
+void BM_KeyTableBuild(benchmark::State& state) {
+  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
+      reinterpret_cast<const uint8_t*>(F().xy.data()));
+  for (auto _ : state) benchmark::DoNotOptimize(p256::BuildKeyTable_vartime(key));
+}
+BENCHMARK(BM_KeyTableBuild)->Unit(benchmark::kMicrosecond);
+
+// SummaryReporter prints the usual table, then per-verification CPU times and
+// the ratios against BM_OpenSslEvp.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+      double per_op = run.GetAdjustedCPUTime();  // microseconds per iteration
+      const std::string name = run.benchmark_name();
+      if (name.find("Batch") != std::string::npos) per_op /= kBatch;
+      const std::string key = name.substr(0, name.find('/'));
+      auto [it, inserted] = best_.emplace(key, per_op);
+      if (!inserted && per_op < it->second) it->second = per_op;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void PrintSummary() const {
+    auto base = best_.find("BM_OpenSslEvp");
+    if (base == best_.end()) return;
+    std::printf("\nES256 summary: CPU time per verification (best of repetitions), speed-up "
+                "over BM_OpenSslEvp\n");
+    for (const auto& [name, us] : best_) {
+      if (name == "BM_KeyTableBuild") {
+        std::printf("  %-24s %9.2f us  (one table, = %.1f cold verifications)\n", name.c_str(), us,
+                    us / best_.at("BM_NativeColdKnownKey"));
+        continue;
+      }
+      std::printf("  %-24s %9.2f us  x%.2f\n", name.c_str(), us, base->second / us);
+    }
+  }
+
+ private:
+  std::map<std::string, double> best_;
+};
+
+}  // namespace
+}  // namespace popguard
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  popguard::SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintSummary();
+  benchmark::Shutdown();
+  return 0;
+}

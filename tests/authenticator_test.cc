@@ -1,0 +1,822 @@
+// Tests for service/authenticator.h, in process: a Config built in code, a
+// FakeClock, a MemoryReplayStore and DecideSync. Covers the route x token
+// binding x scheme matrix, the WWW-Authenticate challenges (RFC 6750 section
+// 3, RFC 9449 section 7.1), report-only routes, upstream headers, route
+// selection through the route-matching path rules, the URL the DPoP htu is
+// checked against (external_origin, trusted_forwarded_headers) and the replay
+// window.
+#include "service/authenticator.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "service/base64url.h"
+#include "service/crypto_util.h"
+#include "service/log.h"
+#include "storage/memory_replay_store.h"
+#include "tests/testing/unit_fixtures.h"
+
+namespace popguard {
+namespace {
+
+using unit::kNow;
+using unit::SharedKey;
+using unit::Str;
+using unit::WithMember;
+using unit::WithoutMember;
+
+constexpr char kOrigin[] = "https://api.example";
+constexpr char kAlgs[] = R"(algs="ES256 ES384 ES512 EdDSA RS256 PS256")";
+const std::string kCertThumbprint = Base64UrlEncode(Sha256("the client certificate"));
+
+// The client's DPoP key (not an issuer key).
+const PrivateKey& ProofKey() { return SharedKey(JwsAlg::kES256, 7); }
+
+RouteConfig Route(std::string name, std::string prefix, BindingRequirement binding,
+                  std::vector<std::string> scopes = {}, bool report_only = false) {
+  RouteConfig r;
+  r.name = std::move(name);
+  r.match.path_prefix = std::move(prefix);
+  r.binding = binding;
+  r.scopes = std::move(scopes);
+  r.report_only = report_only;
+  return r;
+}
+
+Config TestConfig() {
+  Config config = unit::BaseConfig();
+  config.routes = {
+      Route("public", "/public", BindingRequirement::kBearer),
+      Route("bearer", "/bearer", BindingRequirement::kBearer),
+      Route("dpop", "/dpop", BindingRequirement::kDpop),
+      Route("mtls", "/mtls", BindingRequirement::kMtls),
+      Route("bound", "/bound", BindingRequirement::kBound),
+      Route("admin", "/admin", BindingRequirement::kBearer, {"admin"}),
+      Route("scoped", "/scoped", BindingRequirement::kBearer, {"read", "write"}),
+      Route("report", "/report", BindingRequirement::kDpop, {}, /*report_only=*/true),
+  };
+  RouteConfig keyed;
+  keyed.name = "keyed";
+  keyed.match.route_key = "k1";
+  keyed.binding = BindingRequirement::kBearer;
+  config.routes.push_back(keyed);
+  return config;
+}
+
+enum class TokenKind { kUnbound, kDpopBound, kCertBound };
+std::string TokenKindName(TokenKind k) {
+  switch (k) {
+    case TokenKind::kUnbound:
+      return "unbound";
+    case TokenKind::kDpopBound:
+      return "dpop-bound";
+    case TokenKind::kCertBound:
+      return "cert-bound";
+  }
+  return "?";
+}
+
+JsonValue Claims(TokenKind kind) {
+  JsonValue claims = unit::TokenClaims(kNow);
+  switch (kind) {
+    case TokenKind::kUnbound:
+      break;
+    case TokenKind::kDpopBound:
+      claims =
+          WithMember(claims, "cnf", JsonValue::Object({{"jkt", Str(ProofKey().Thumbprint())}}));
+      break;
+    case TokenKind::kCertBound:
+      claims = WithMember(claims, "cnf", JsonValue::Object({{"x5t#S256", Str(kCertThumbprint)}}));
+      break;
+  }
+  return claims;
+}
+
+std::string Token(const JsonValue& claims) {
+  return unit::MintToken(SharedKey(JwsAlg::kES256), JwsAlg::kES256, claims);
+}
+std::string Token(TokenKind kind) { return Token(Claims(kind)); }
+
+// Proof returns a fresh proof (new jti) by ProofKey() for `token`.
+std::string Proof(std::string_view method, std::string_view htu, std::string_view token,
+                  absl::Time iat = kNow) {
+  unit::ProofOptions o;
+  o.htm = std::string(method);
+  o.htu = std::string(htu);
+  o.iat = iat;
+  o.jti = unit::UniqueId("jti");
+  o.access_token = std::string(token);
+  return unit::MintProof(ProofKey(), o);
+}
+
+HttpRequestInfo Req(std::string method, std::string url,
+                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+  HttpRequestInfo r;
+  r.method = std::move(method);
+  r.url = std::move(url);
+  r.headers = std::move(headers);
+  return r;
+}
+
+// DpopReq is a GET of `url` with Authorization: DPoP <token> and a fresh proof.
+HttpRequestInfo DpopReq(const std::string& url, const std::string& token) {
+  return Req("GET", url, {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", url, token)}});
+}
+
+std::vector<std::string> Challenges(const Decision& d) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : d.response_headers) {
+    if (k == "www-authenticate") out.push_back(v);
+  }
+  return out;
+}
+
+class AuthenticatorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { SetLogLevel(LogLevel::kError); }
+
+  void SetUp() override { Build(TestConfig()); }
+
+  void Build(const Config& config, size_t replay_entries = 1000, int replay_shards = 8) {
+    auth_.reset();
+    replay_ = std::make_unique<MemoryReplayStore>(replay_entries, replay_shards);
+    std::vector<std::string> warnings;
+    auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE(warnings.empty());
+    auth_ = *std::move(a);
+  }
+
+  Decision Decide(const HttpRequestInfo& req) { return auth_->DecideSync(req); }
+
+  FakeClock clock_{kNow};
+  std::unique_ptr<MemoryReplayStore> replay_;
+  std::unique_ptr<Authenticator> auth_;
+};
+
+struct MatrixCase {
+  std::string route;
+  TokenKind token;
+  std::string scheme;
+  Reason want;
+  ProvenBinding binding = ProvenBinding::kNone;
+};
+
+TEST_F(AuthenticatorTest, RouteBindingTokenSchemeMatrix) {
+  using B = ProvenBinding;
+  using T = TokenKind;
+  const std::vector<MatrixCase> cases = {
+      // Unbound tokens are bearer tokens: only a bearer route takes them, and
+      // never with the DPoP scheme.
+      {"bearer", T::kUnbound, "Bearer", Reason::kOk, B::kNone},
+      {"dpop", T::kUnbound, "Bearer", Reason::kBindingRequired},
+      {"mtls", T::kUnbound, "Bearer", Reason::kBindingRequired},
+      {"bound", T::kUnbound, "Bearer", Reason::kBindingRequired},
+      {"bearer", T::kUnbound, "DPoP", Reason::kDpopTokenUnbound},
+      {"dpop", T::kUnbound, "DPoP", Reason::kDpopTokenUnbound},
+      {"mtls", T::kUnbound, "DPoP", Reason::kDpopTokenUnbound},
+      {"bound", T::kUnbound, "DPoP", Reason::kDpopTokenUnbound},
+      // A DPoP-bound token sent as Bearer is the stolen-token case: refused on
+      // every route (RFC 9449 section 7.1), even with a proof attached.
+      {"bearer", T::kDpopBound, "Bearer", Reason::kBearerDowngrade},
+      {"dpop", T::kDpopBound, "Bearer", Reason::kBearerDowngrade},
+      {"mtls", T::kDpopBound, "Bearer", Reason::kBearerDowngrade},
+      {"bound", T::kDpopBound, "Bearer", Reason::kBearerDowngrade},
+      {"bearer", T::kDpopBound, "DPoP", Reason::kOk, B::kDpop},
+      {"dpop", T::kDpopBound, "DPoP", Reason::kOk, B::kDpop},
+      {"mtls", T::kDpopBound, "DPoP", Reason::kBindingRequired},
+      {"bound", T::kDpopBound, "DPoP", Reason::kOk, B::kDpop},
+      // A certificate-bound token is sent as Bearer with its certificate.
+      {"bearer", T::kCertBound, "Bearer", Reason::kOk, B::kMtls},
+      {"dpop", T::kCertBound, "Bearer", Reason::kBindingRequired},
+      {"mtls", T::kCertBound, "Bearer", Reason::kOk, B::kMtls},
+      {"bound", T::kCertBound, "Bearer", Reason::kOk, B::kMtls},
+      {"bearer", T::kCertBound, "DPoP", Reason::kDpopTokenUnbound},
+      {"dpop", T::kCertBound, "DPoP", Reason::kDpopTokenUnbound},
+      {"mtls", T::kCertBound, "DPoP", Reason::kDpopTokenUnbound},
+      {"bound", T::kCertBound, "DPoP", Reason::kDpopTokenUnbound},
+  };
+  for (const MatrixCase& c : cases) {
+    SCOPED_TRACE(c.route + " route, " + TokenKindName(c.token) + " token, " + c.scheme);
+    const std::string url = std::string(kOrigin) + "/" + c.route + "/x";
+    const std::string token = Token(c.token);
+    HttpRequestInfo req = Req("GET", url, {{"authorization", c.scheme + " " + token}});
+    if (c.scheme == "DPoP" || c.token == T::kDpopBound) {
+      req.headers.emplace_back("dpop", Proof("GET", url, token));
+    }
+    if (c.token == T::kCertBound) {
+      req.cert_kind = HttpRequestInfo::CertKind::kThumbprint;
+      req.cert = kCertThumbprint;
+    }
+    Decision d = Decide(req);
+    EXPECT_EQ(ReasonCode(d.reason), ReasonCode(c.want)) << d.message;
+    EXPECT_EQ(d.allow, c.want == Reason::kOk);
+    EXPECT_EQ(d.route, c.route);
+    EXPECT_EQ(d.http_status, c.want == Reason::kOk ? 200 : 401);
+    if (c.want == Reason::kOk) {
+      EXPECT_EQ(ProvenBindingName(d.binding), ProvenBindingName(c.binding));
+      EXPECT_EQ(d.principal, "alice");
+      EXPECT_EQ(d.issuer, unit::kIssuer);
+      EXPECT_EQ(d.client_id, "client-1");
+      EXPECT_EQ(d.token_id, ShortHash(token));
+      EXPECT_EQ(d.jkt, c.binding == B::kDpop ? ProofKey().Thumbprint() : "");
+    }
+  }
+}
+
+TEST_F(AuthenticatorTest, CredentialAndBindingDenials) {
+  const std::string bearer_url = std::string(kOrigin) + "/bearer/x";
+  const std::string mtls_url = std::string(kOrigin) + "/mtls/x";
+  const std::string dpop_url = std::string(kOrigin) + "/dpop/x";
+  const std::string unbound = Token(TokenKind::kUnbound);
+  const std::string dpop_bound = Token(TokenKind::kDpopBound);
+  const std::string cert_bound = Token(TokenKind::kCertBound);
+  const std::string both =
+      Token(WithMember(unit::TokenClaims(kNow), "cnf",
+                       JsonValue::Object({{"jkt", Str(ProofKey().Thumbprint())},
+                                          {"x5t#S256", Str(kCertThumbprint)}})));
+  auto with_cert = [](HttpRequestInfo r, HttpRequestInfo::CertKind kind, std::string cert) {
+    r.cert_kind = kind;
+    r.cert = std::move(cert);
+    return r;
+  };
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    Reason want;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"no method", Req("", bearer_url, {{"authorization", "Bearer " + unbound}}),
+       Reason::kRequestInvalid, 400},
+      {"method with a space", Req("GE T", bearer_url), Reason::kRequestInvalid, 400},
+      {"relative URL", Req("GET", "/bearer/x"), Reason::kRequestInvalid, 400},
+      {"ftp URL", Req("GET", "ftp://api.example/bearer/x"), Reason::kRequestInvalid, 400},
+      {"no Authorization", Req("GET", bearer_url), Reason::kTokenMissing, 401},
+      {"Basic scheme", Req("GET", bearer_url, {{"authorization", "Basic YTpi"}}),
+       Reason::kTokenMissing, 401},
+      {"Bearer without a token", Req("GET", bearer_url, {{"authorization", "Bearer"}}),
+       Reason::kAuthorizationMalformed, 400},
+      {"Bearer with two words", Req("GET", bearer_url, {{"authorization", "Bearer a b"}}),
+       Reason::kAuthorizationMalformed, 400},
+      {"two Authorization headers",
+       Req("GET", bearer_url,
+           {{"authorization", "Bearer " + unbound}, {"authorization", "Bearer " + unbound}}),
+       Reason::kAuthorizationMultiple, 400},
+      {"two credentials merged with a comma",
+       Req("GET", bearer_url, {{"authorization", "Bearer " + unbound + ", Bearer " + unbound}}),
+       Reason::kAuthorizationMultiple, 400},
+      {"lower-case scheme", Req("GET", bearer_url, {{"authorization", "bearer " + unbound}}),
+       Reason::kOk, 200},
+      {"extra spaces", Req("GET", bearer_url, {{"authorization", "  Bearer   " + unbound + " "}}),
+       Reason::kOk, 200},
+      {"token invalid", Req("GET", bearer_url, {{"authorization", "Bearer a.b.c"}}),
+       Reason::kTokenBadBase64, 401},
+      {"DPoP scheme without a DPoP header",
+       Req("GET", dpop_url, {{"authorization", "DPoP " + dpop_bound}}), Reason::kDpopProofMissing,
+       401},
+      {"two DPoP headers",
+       Req("GET", dpop_url,
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop", Proof("GET", dpop_url, dpop_bound)},
+            {"dpop", Proof("GET", dpop_url, dpop_bound)}}),
+       Reason::kDpopProofMultiple, 401},
+      {"two proofs merged with a comma",
+       Req("GET", dpop_url,
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop",
+             Proof("GET", dpop_url, dpop_bound) + "," + Proof("GET", dpop_url, dpop_bound)}}),
+       Reason::kDpopProofMultiple, 401},
+      {"proof for another token",
+       Req("GET", dpop_url,
+           {{"authorization", "DPoP " + dpop_bound}, {"dpop", Proof("GET", dpop_url, unbound)}}),
+       Reason::kDpopAthMismatch, 401},
+      {"proof for another method",
+       Req("POST", dpop_url,
+           {{"authorization", "DPoP " + dpop_bound}, {"dpop", Proof("GET", dpop_url, dpop_bound)}}),
+       Reason::kDpopHtmMismatch, 401},
+      {"proof too old",
+       Req("GET", dpop_url,
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop", Proof("GET", dpop_url, dpop_bound, kNow - absl::Minutes(2))}}),
+       Reason::kDpopIatStale, 401},
+      {"cert-bound token without a certificate",
+       Req("GET", mtls_url, {{"authorization", "Bearer " + cert_bound}}), Reason::kMtlsCertMissing,
+       401},
+      {"cert-bound token with another certificate",
+       with_cert(Req("GET", mtls_url, {{"authorization", "Bearer " + cert_bound}}),
+                 HttpRequestInfo::CertKind::kThumbprint,
+                 Base64UrlEncode(Sha256("another certificate"))),
+       Reason::kMtlsThumbprintMismatch, 401},
+      {"cert-bound token with a malformed thumbprint",
+       with_cert(Req("GET", mtls_url, {{"authorization", "Bearer " + cert_bound}}),
+                 HttpRequestInfo::CertKind::kThumbprint, "abc"),
+       Reason::kMtlsCertInvalid, 401},
+      {"cert-bound token with garbage PEM",
+       with_cert(Req("GET", mtls_url, {{"authorization", "Bearer " + cert_bound}}),
+                 HttpRequestInfo::CertKind::kPemOrDer, "-----BEGIN CERTIFICATE-----\nAAAA\n"),
+       Reason::kMtlsCertInvalid, 401},
+      {"cert-bound token, x-forwarded-client-cert not trusted",
+       Req("GET", mtls_url,
+           {{"authorization", "Bearer " + cert_bound},
+            {"x-forwarded-client-cert", "Hash=" + HexEncode(Sha256("the client certificate"))}}),
+       Reason::kMtlsCertMissing, 401},
+      // Every binding a token carries must be proven.
+      {"both bindings, no certificate",
+       Req("GET", std::string(kOrigin) + "/bound/x",
+           {{"authorization", "DPoP " + both},
+            {"dpop", Proof("GET", std::string(kOrigin) + "/bound/x", both)}}),
+       Reason::kMtlsCertMissing, 401},
+      {"both bindings, no proof",
+       with_cert(Req("GET", std::string(kOrigin) + "/bound/x", {{"authorization", "DPoP " + both}}),
+                 HttpRequestInfo::CertKind::kThumbprint, kCertThumbprint),
+       Reason::kDpopProofMissing, 401},
+      {"both bindings proven",
+       with_cert(Req("GET", std::string(kOrigin) + "/bound/x",
+                     {{"authorization", "DPoP " + both},
+                      {"dpop", Proof("GET", std::string(kOrigin) + "/bound/x", both)}}),
+                 HttpRequestInfo::CertKind::kThumbprint, kCertThumbprint),
+       Reason::kOk, 200},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), ReasonCode(c.want)) << d.message;
+    EXPECT_EQ(d.http_status, c.status);
+    EXPECT_EQ(d.allow, c.want == Reason::kOk);
+  }
+}
+
+TEST_F(AuthenticatorTest, TrustedXfccGivesTheCertificate) {
+  Config config = TestConfig();
+  config.trusted_xfcc = true;
+  Build(config);
+  const std::string url = std::string(kOrigin) + "/mtls/x";
+  const std::string token = Token(TokenKind::kCertBound);
+  // Hash= is the hex SHA-256 of the DER; the test's "certificate" is opaque
+  // bytes, so the thumbprint is derived from the same bytes.
+  Decision d = Decide(
+      Req("GET", url,
+          {{"authorization", "Bearer " + token},
+           {"x-forwarded-client-cert", "Hash=" + HexEncode(Sha256("the client certificate"))}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.binding, ProvenBinding::kMtls);
+  d = Decide(Req("GET", url,
+                 {{"authorization", "Bearer " + token},
+                  {"x-forwarded-client-cert", "Hash=" + HexEncode(Sha256("x"))},
+                  {"x-forwarded-client-cert", "Hash=" + HexEncode(Sha256("y"))}}));
+  EXPECT_EQ(ReasonCode(d.reason), "mtls_cert_invalid") << d.message;
+}
+
+TEST_F(AuthenticatorTest, WwwAuthenticateChallenges) {
+  const std::string dpop_bound = Token(TokenKind::kDpopBound);
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    Reason want;
+    int status;
+    std::vector<std::string> challenges;
+  };
+  auto url = [](std::string_view path) { return std::string(kOrigin) + std::string(path); };
+  JsonValue read_only = WithMember(unit::TokenClaims(kNow), "scope", Str("read"));
+  const std::vector<Case> cases = {
+      // No credential: every scheme the route accepts, without an error code
+      // (RFC 6750 section 3.1), DPoP with its algorithms (RFC 9449 7.1).
+      {"token missing, bound route",
+       Req("GET", url("/bound/x")),
+       Reason::kTokenMissing,
+       401,
+       {std::string("DPoP ") + kAlgs, "Bearer"}},
+      {"token missing, bearer route",
+       Req("GET", url("/bearer/x")),
+       Reason::kTokenMissing,
+       401,
+       {std::string("DPoP ") + kAlgs, "Bearer"}},
+      {"token missing, dpop route",
+       Req("GET", url("/dpop/x")),
+       Reason::kTokenMissing,
+       401,
+       {std::string("DPoP ") + kAlgs}},
+      {"token missing, mtls route",
+       Req("GET", url("/mtls/x")),
+       Reason::kTokenMissing,
+       401,
+       {"Bearer"}},
+      {"token missing, default route (bound)",
+       Req("GET", url("/elsewhere")),
+       Reason::kTokenMissing,
+       401,
+       {std::string("DPoP ") + kAlgs, "Bearer"}},
+      {"authorization_multiple on a bound route",
+       Req("GET", url("/bound/x"), {{"authorization", "Bearer a"}, {"authorization", "Bearer b"}}),
+       Reason::kAuthorizationMultiple,
+       400,
+       {std::string(
+            R"(DPoP error="invalid_request", error_description="authorization_multiple", )") +
+            kAlgs,
+        R"(Bearer error="invalid_request", error_description="authorization_multiple")"}},
+      {"authorization_malformed with the DPoP scheme",
+       Req("GET", url("/bound/x"), {{"authorization", "DPoP"}}),
+       Reason::kAuthorizationMalformed,
+       400,
+       {std::string(
+            R"(DPoP error="invalid_request", error_description="authorization_malformed", )") +
+        kAlgs}},
+      {"expired Bearer token: only the scheme used",
+       Req("GET", url("/bearer/x"),
+           {{"authorization", "Bearer " + Token(WithMember(unit::TokenClaims(kNow), "exp",
+                                                           unit::Secs(kNow - absl::Hours(1))))}}),
+       Reason::kTokenExpired,
+       401,
+       {R"(Bearer error="invalid_token", error_description="token_expired")"}},
+      {"bearer downgrade: told to use DPoP",
+       Req("GET", url("/bearer/x"), {{"authorization", "Bearer " + dpop_bound}}),
+       Reason::kBearerDowngrade,
+       401,
+       {std::string(R"(DPoP error="invalid_token", error_description="bearer_downgrade", )") +
+        kAlgs}},
+      {"invalid proof",
+       Req("GET", url("/dpop/x"),
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop", Proof("GET", url("/dpop/other"), dpop_bound)}}),
+       Reason::kDpopHtuMismatch,
+       401,
+       {std::string(R"(DPoP error="invalid_dpop_proof", error_description="dpop_htu_mismatch", )") +
+        kAlgs}},
+      {"insufficient scope with the required scopes",
+       Req("GET", url("/scoped/x"), {{"authorization", "Bearer " + Token(read_only)}}),
+       Reason::kInsufficientScope,
+       403,
+       {R"(Bearer error="insufficient_scope", error_description="insufficient_scope", )"
+        R"(scope="read write")"}},
+      {"request invalid: no route, both schemes",
+       Req("", url("/mtls/x")),
+       Reason::kRequestInvalid,
+       400,
+       {std::string(R"(DPoP error="invalid_request", error_description="request_invalid", )") +
+            kAlgs,
+        R"(Bearer error="invalid_request", error_description="request_invalid")"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), ReasonCode(c.want)) << d.message;
+    EXPECT_EQ(d.http_status, c.status);
+    EXPECT_EQ(Challenges(d), c.challenges);
+    EXPECT_TRUE(d.upstream_headers.empty());
+  }
+}
+
+TEST_F(AuthenticatorTest, ReplayedProof) {
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  HttpRequestInfo req = DpopReq(url, token);
+  Decision first = Decide(req);
+  ASSERT_EQ(ReasonCode(first.reason), "ok") << first.message;
+  EXPECT_EQ(replay_->Size(), 1u);
+  Decision second = Decide(req);
+  EXPECT_EQ(ReasonCode(second.reason), "dpop_replayed");
+  EXPECT_FALSE(second.allow);
+  EXPECT_EQ(second.http_status, 401);
+  EXPECT_EQ(
+      Challenges(second),
+      (std::vector<std::string>{
+          std::string(R"(DPoP error="invalid_dpop_proof", error_description="dpop_replayed", )") +
+          kAlgs}));
+  EXPECT_TRUE(second.upstream_headers.empty());
+  // Still replayed at the last second of the window; a proof that old is
+  // refused as stale once the window has passed.
+  clock_.Set(kNow + absl::Seconds(60));
+  EXPECT_EQ(ReasonCode(Decide(req).reason), "dpop_replayed");
+  clock_.Set(kNow + absl::Seconds(61));
+  EXPECT_EQ(ReasonCode(Decide(req).reason), "dpop_iat_stale");
+  // A proof refused for another reason does not consume its jti.
+  clock_.Set(kNow);
+  HttpRequestInfo fresh = DpopReq(url, token);
+  HttpRequestInfo wrong_method = fresh;
+  wrong_method.method = "POST";
+  EXPECT_EQ(ReasonCode(Decide(wrong_method).reason), "dpop_htm_mismatch");
+  EXPECT_EQ(ReasonCode(Decide(fresh).reason), "ok");
+}
+
+TEST_F(AuthenticatorTest, ReplayStoreFull) {
+  Build(TestConfig(), /*replay_entries=*/1, /*replay_shards=*/1);
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  Decision first = Decide(DpopReq(url, token));
+  ASSERT_EQ(ReasonCode(first.reason), "ok") << first.message;
+  Decision second = Decide(DpopReq(url, token));
+  EXPECT_EQ(ReasonCode(second.reason), "replay_store_full");
+  EXPECT_FALSE(second.allow);
+  EXPECT_EQ(second.http_status, 503);
+  EXPECT_TRUE(Challenges(second).empty());  // a server problem, not the client's
+  EXPECT_TRUE(second.upstream_headers.empty());
+  // Bearer requests do not need the store.
+  Decision bearer = Decide(Req("GET", std::string(kOrigin) + "/bearer/x",
+                               {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  EXPECT_EQ(ReasonCode(bearer.reason), "ok") << bearer.message;
+}
+
+TEST_F(AuthenticatorTest, ReportOnly) {
+  const std::string url = std::string(kOrigin) + "/report/x";
+  const std::vector<std::string> all_headers = {"x-popguard-sub", "x-popguard-client-id",
+                                                "x-popguard-scope", "x-popguard-binding"};
+  // Would deny: binding required (a bearer token on a dpop route).
+  Decision d = Decide(Req("GET", url, {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  EXPECT_TRUE(d.allow);
+  EXPECT_TRUE(d.report_only);
+  EXPECT_EQ(ReasonCode(d.reason), "binding_required");
+  EXPECT_EQ(d.route, "report");
+  EXPECT_TRUE(d.response_headers.empty());
+  EXPECT_TRUE(d.upstream_headers.empty());               // nothing was proven
+  EXPECT_EQ(d.upstream_headers_to_remove, all_headers);  // client copies stripped
+  // Would deny: no token at all.
+  d = Decide(Req("GET", url));
+  EXPECT_TRUE(d.allow);
+  EXPECT_TRUE(d.report_only);
+  EXPECT_EQ(ReasonCode(d.reason), "token_missing");
+  EXPECT_EQ(d.upstream_headers_to_remove, all_headers);
+  // Would allow: a normal allow, not marked report-only.
+  d = Decide(DpopReq(url, Token(TokenKind::kDpopBound)));
+  EXPECT_TRUE(d.allow);
+  EXPECT_FALSE(d.report_only);
+  EXPECT_EQ(ReasonCode(d.reason), "ok");
+  EXPECT_FALSE(d.upstream_headers.empty());
+  // Report-only is per route: the same request elsewhere is denied.
+  d = Decide(Req("GET", std::string(kOrigin) + "/dpop/x",
+                 {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  EXPECT_FALSE(d.allow);
+  EXPECT_FALSE(d.report_only);
+}
+
+TEST_F(AuthenticatorTest, DefaultReportOnly) {
+  Config config = TestConfig();
+  config.default_report_only = true;
+  Build(config);
+  Decision d = Decide(Req("GET", std::string(kOrigin) + "/unrouted"));
+  EXPECT_EQ(d.route, "default");
+  EXPECT_TRUE(d.allow);
+  EXPECT_TRUE(d.report_only);
+  EXPECT_EQ(ReasonCode(d.reason), "token_missing");
+}
+
+TEST_F(AuthenticatorTest, UpstreamHeadersSetAndRemoved) {
+  const std::string url = std::string(kOrigin) + "/bearer/x";
+  Decision d = Decide(Req(
+      "GET", url,
+      {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}, {"x-popguard-sub", "mallory"}}));
+  ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.upstream_headers, (HeaderList{{"x-popguard-sub", "alice"},
+                                            {"x-popguard-client-id", "client-1"},
+                                            {"x-popguard-scope", "read write"},
+                                            {"x-popguard-binding", "none"}}));
+  EXPECT_TRUE(d.upstream_headers_to_remove.empty());
+
+  // Headers popguard does not set are removed, so a client's copies never
+  // reach the upstream.
+  JsonValue sparse = WithoutMember(WithoutMember(unit::TokenClaims(kNow), "client_id"), "scope");
+  d = Decide(Req("GET", url, {{"authorization", "Bearer " + Token(sparse)}}));
+  ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.upstream_headers,
+            (HeaderList{{"x-popguard-sub", "alice"}, {"x-popguard-binding", "none"}}));
+  EXPECT_EQ(d.upstream_headers_to_remove,
+            (std::vector<std::string>{"x-popguard-client-id", "x-popguard-scope"}));
+}
+
+TEST_F(AuthenticatorTest, ComputedUpstreamHeaders) {
+  Config config = TestConfig();
+  config.upstream_headers = {{"x-iss", "@issuer"},      {"x-who", "@principal"},
+                             {"x-route", "@route"},     {"x-jkt", "@jkt"},
+                             {"x-binding", "@binding"}, {"x-tenant", "tenant"}};
+  Build(config);
+  const std::string dpop_url = std::string(kOrigin) + "/dpop/x";
+  JsonValue claims =
+      WithMember(WithoutMember(Claims(TokenKind::kDpopBound), "sub"), "tenant", Str("acme"));
+  Decision d = Decide(DpopReq(dpop_url, Token(claims)));
+  ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.upstream_headers, (HeaderList{{"x-iss", unit::kIssuer},
+                                            {"x-who", "client-1"},
+                                            {"x-route", "dpop"},
+                                            {"x-jkt", ProofKey().Thumbprint()},
+                                            {"x-binding", "dpop"},
+                                            {"x-tenant", "acme"}}));
+  EXPECT_TRUE(d.upstream_headers_to_remove.empty());
+
+  d = Decide(Req("GET", std::string(kOrigin) + "/bearer/x",
+                 {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.upstream_headers, (HeaderList{{"x-iss", unit::kIssuer},
+                                            {"x-who", "alice"},
+                                            {"x-route", "bearer"},
+                                            {"x-binding", "none"}}));
+  EXPECT_EQ(d.upstream_headers_to_remove, (std::vector<std::string>{"x-jkt", "x-tenant"}));
+}
+
+TEST_F(AuthenticatorTest, RouteSelectionUsesTheRouteMatchPath) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/admin", "admin"},
+      {"/admin/x", "admin"},
+      {"/admin?q=1", "admin"},
+      // Upstreams often decode %2F and merge slashes: these must select
+      // /admin, or a client could pick a weaker route for the same resource.
+      {"/admin%2Fx", "admin"},
+      {"/admin%2fx", "admin"},
+      {"//admin", "admin"},
+      {"///admin//x", "admin"},
+      {"/public/../admin", "admin"},
+      {"/public/%2E%2E/admin", "admin"},
+      {"/public/..%2Fadmin", "admin"},
+      {"/public/./../admin/x", "admin"},
+      {"/%61dmin", "admin"},
+      {"/public/x", "public"},
+      {"/public", "public"},
+      {"/administrator", "default"},
+      {"/ADMIN", "default"},
+      {"/", "default"},
+      {"", "default"},
+  };
+  for (const auto& [path, route] : cases) {
+    SCOPED_TRACE(path);
+    Decision d = Decide(Req("GET", std::string(kOrigin) + path));
+    EXPECT_EQ(d.route, route);
+    EXPECT_EQ(ReasonCode(d.reason), "token_missing");
+  }
+  // The route key selects its route wherever the path points.
+  HttpRequestInfo keyed = Req("GET", std::string(kOrigin) + "/anything");
+  keyed.route_key = "k1";
+  EXPECT_EQ(Decide(keyed).route, "keyed");
+  // A scope-protected route is not escaped through an encoded path.
+  Decision d = Decide(Req("GET", std::string(kOrigin) + "/public/..%2Fadmin",
+                          {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  EXPECT_EQ(d.route, "admin");
+  EXPECT_EQ(ReasonCode(d.reason), "insufficient_scope");
+}
+
+TEST_F(AuthenticatorTest, EnvoyStyleRequestPieces) {
+  const std::string token = Token(TokenKind::kDpopBound);
+  HttpRequestInfo req;
+  req.method = "GET";
+  req.scheme = "https";
+  req.authority = "API.example:443";
+  req.path = "/dpop/x?page=2";
+  req.headers = {{"authorization", "DPoP " + token},
+                 {"dpop", Proof("GET", std::string(kOrigin) + "/dpop/x", token)}};
+  Decision d = Decide(req);
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.route, "dpop");
+}
+
+TEST_F(AuthenticatorTest, ExternalOrigin) {
+  Config config = TestConfig();
+  config.external_origin = "https://api.example";
+  Build(config);
+  const std::string internal = "http://10.0.0.7:8080/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  Decision d = Decide(Req("GET", internal,
+                          {{"authorization", "DPoP " + token},
+                           {"dpop", Proof("GET", "https://api.example/dpop/x", token)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.route, "dpop");
+  // A proof for the internal URL no longer matches.
+  d = Decide(Req("GET", internal,
+                 {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", internal, token)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "dpop_htu_mismatch") << d.message;
+  // The external origin wins over forwarding headers.
+  config.trusted_forwarded_headers = true;
+  Build(config);
+  d = Decide(Req("GET", internal,
+                 {{"authorization", "DPoP " + token},
+                  {"x-forwarded-proto", "http"},
+                  {"x-forwarded-host", "evil.example"},
+                  {"dpop", Proof("GET", "https://api.example/dpop/x", token)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+}
+
+TEST_F(AuthenticatorTest, ForwardedHeadersOnlyWhenTrusted) {
+  const std::string internal = "http://internal:8080/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  auto request = [&](std::string_view htu,
+                     std::vector<std::pair<std::string, std::string>> forwarded) {
+    HttpRequestInfo r = Req(
+        "GET", internal, {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", htu, token)}});
+    for (auto& h : forwarded) r.headers.push_back(std::move(h));
+    return r;
+  };
+  const std::vector<std::pair<std::string, std::string>> forwarded = {
+      {"x-forwarded-proto", "https"}, {"x-forwarded-host", "api.example"}};
+
+  // Default (false): X-Forwarded-* are ignored, the URL is the gateway's.
+  Decision d = Decide(request("https://api.example/dpop/x", forwarded));
+  EXPECT_EQ(ReasonCode(d.reason), "dpop_htu_mismatch") << d.message;
+  d = Decide(request(internal, forwarded));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+
+  Config config = TestConfig();
+  config.trusted_forwarded_headers = true;
+  Build(config);
+  d = Decide(request("https://api.example/dpop/x", forwarded));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  d = Decide(request(internal, forwarded));
+  EXPECT_EQ(ReasonCode(d.reason), "dpop_htu_mismatch") << d.message;
+  // First element of a list; a proto alone keeps the gateway's host and port.
+  d = Decide(request(
+      "https://api.example/dpop/x",
+      {{"x-forwarded-proto", "https, http"}, {"x-forwarded-host", "api.example, internal:8080"}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  d = Decide(request("https://internal:8080/dpop/x", {{"x-forwarded-proto", "https"}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  d = Decide(request("http://api.example/dpop/x", {{"x-forwarded-host", "api.example"}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  // A forwarded scheme popguard cannot use makes the request invalid.
+  d = Decide(request("https://api.example/dpop/x", {{"x-forwarded-proto", "gopher"}}));
+  EXPECT_EQ(ReasonCode(d.reason), "request_invalid") << d.message;
+}
+
+TEST_F(AuthenticatorTest, DecideCallsDoneExactlyOnce) {
+  int calls = 0;
+  Decision got;
+  auth_->Decide(DpopReq(std::string(kOrigin) + "/dpop/x", Token(TokenKind::kDpopBound)),
+                [&](Decision d) {
+                  ++calls;
+                  got = std::move(d);
+                });
+  EXPECT_EQ(calls, 1);  // the memory store completes inline
+  EXPECT_EQ(ReasonCode(got.reason), "ok") << got.message;
+}
+
+// The nonce tests are last: see the BUG note below.
+class AuthenticatorNonceTest : public AuthenticatorTest {
+ protected:
+  void SetUp() override {
+    secret_path_ = ::testing::TempDir() + "/popguard_unit_nonce_secret";
+    std::ofstream(secret_path_, std::ios::binary) << secret_;
+    Config config = TestConfig();
+    config.dpop.nonce.required = true;
+    config.dpop.nonce.secret_file = secret_path_;
+    config.dpop.nonce.step = absl::Seconds(30);
+    Build(config);
+  }
+  void TearDown() override { std::remove(secret_path_.c_str()); }
+
+  const std::string secret_ = std::string(40, 'n');
+  std::string secret_path_;
+};
+
+// BUG(lead): DpopNonces::Current/Accept crash (service/nonce.cc line 18 passes
+// nullptr as the remainder pointer of absl::IDivDuration), so with
+// dpop.nonce configured popguard crashes on the first DPoP request that gets
+// as far as the nonce check. These tests crash until that is fixed.
+TEST_F(AuthenticatorNonceTest, NonceRequired) {
+  const DpopNonces nonces(secret_, absl::Seconds(30));
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  Decision d = Decide(DpopReq(url, token));
+  EXPECT_EQ(ReasonCode(d.reason), "dpop_nonce_missing");
+  EXPECT_EQ(d.http_status, 401);
+  EXPECT_EQ(
+      d.response_headers,
+      (HeaderList{
+          {"www-authenticate",
+           std::string(R"(DPoP error="use_dpop_nonce", error_description="dpop_nonce_missing", )") +
+               kAlgs},
+          {"dpop-nonce", nonces.Current(kNow)}}));
+
+  unit::ProofOptions o;
+  o.htu = url;
+  o.jti = unit::UniqueId("jti");
+  o.access_token = token;
+  o.nonce = nonces.Current(kNow);
+  d = Decide(Req("GET", url,
+                 {{"authorization", "DPoP " + token}, {"dpop", unit::MintProof(ProofKey(), o)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  // Every success hands out the current nonce.
+  EXPECT_EQ(d.response_headers, (HeaderList{{"dpop-nonce", nonces.Current(kNow)}}));
+
+  o.jti = unit::UniqueId("jti");
+  o.nonce = "stale";
+  d = Decide(Req("GET", url,
+                 {{"authorization", "DPoP " + token}, {"dpop", unit::MintProof(ProofKey(), o)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "dpop_nonce_invalid");
+  EXPECT_EQ(d.response_headers.back(),
+            (std::pair<std::string, std::string>{"dpop-nonce", nonces.Current(kNow)}));
+}
+
+TEST_F(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {
+  Config config = TestConfig();
+  config.dpop.nonce.required = true;
+  std::vector<std::string> warnings;
+  auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
+  EXPECT_FALSE(a.ok());
+  config.dpop.nonce.secret_file = ::testing::TempDir() + "/popguard_unit_short_secret";
+  std::ofstream(config.dpop.nonce.secret_file) << "too short";
+  a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
+  EXPECT_FALSE(a.ok());
+  std::remove(config.dpop.nonce.secret_file.c_str());
+}
+
+}  // namespace
+}  // namespace popguard

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/base64url.h"
 #include "service/crypto_util.h"
+#include "service/openssl_util.h"
 #include "service/url.h"
 
 namespace popguard {
@@ -24,17 +25,9 @@ namespace {
 // three bytes per byte) plus, optionally, a chain; bound it generously.
 constexpr size_t kMaxXfccBytes = 4 * kMaxCertificateInputBytes;
 
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Deleter {
-  void operator()(X509* x509) const { X509_free(x509); }
-};
 struct OpenSslFree {
   void operator()(void* p) const { OPENSSL_free(p); }
 };
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 template <typename T>
 using OpenSslPtr = std::unique_ptr<T, OpenSslFree>;
 

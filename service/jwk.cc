@@ -14,35 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "service/base64url.h"
 #include "service/crypto_util.h"
+#include "service/openssl_util.h"
 
 namespace popguard {
 
 void EvpPkeyFree::operator()(EVP_PKEY* pkey) const { EVP_PKEY_free(pkey); }
 
 namespace {
-
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-
-// ErrorQueueGuard empties OpenSSL's thread-local error queue when it goes out
-// of scope, so a failed parse leaves nothing behind for unrelated code.
-struct ErrorQueueGuard {
-  ~ErrorQueueGuard() { ERR_clear_error(); }
-};
 
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "service/jwk.h"
+#include "service/openssl_util.h"
 
 namespace popguard {
 namespace {
@@ -25,25 +26,6 @@ constexpr AlgName kAlgNames[] = {
     {JwsAlg::kPS256, "PS256"}, {JwsAlg::kPS384, "PS384"}, {JwsAlg::kPS512, "PS512"},
     {JwsAlg::kES256, "ES256"}, {JwsAlg::kES384, "ES384"}, {JwsAlg::kES512, "ES512"},
     {JwsAlg::kEdDSA, "EdDSA"},
-};
-
-struct MdFree {
-  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EcGroupFree {
-  void operator()(EC_GROUP* group) const { EC_GROUP_free(group); }
-};
-using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using EcGroupPtr = std::unique_ptr<EC_GROUP, EcGroupFree>;
-
-// ErrorQueueGuard empties OpenSSL's thread-local error queue on scope exit, so
-// a failed verification leaves nothing behind for unrelated code to trip on.
-struct ErrorQueueGuard {
-  ~ErrorQueueGuard() { ERR_clear_error(); }
 };
 
 enum class Family { kRsaPkcs1, kRsaPss, kEcdsa, kEdDSA };

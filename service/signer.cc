@@ -14,38 +14,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "service/base64url.h"
+#include "service/openssl_util.h"
 
 namespace popguard {
 namespace {
-
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_clear_free(bn); }  // may hold secrets
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
-
-struct ErrorQueueGuard {
-  ~ErrorQueueGuard() { ERR_clear_error(); }
-};
 
 struct Curve {
   std::string_view jwk_name;
@@ -115,10 +87,10 @@ std::string BnBytes(const BIGNUM* bn, size_t len = 0) {
 }
 
 // GetBn reads the BIGNUM parameter `name` of `pkey`, or nullptr.
-BnPtr GetBn(const EVP_PKEY* pkey, const char* name) {
+SecretBnPtr GetBn(const EVP_PKEY* pkey, const char* name) {
   BIGNUM* bn = nullptr;
   if (EVP_PKEY_get_bn_param(pkey, name, &bn) != 1) return nullptr;
-  return BnPtr(bn);
+  return SecretBnPtr(bn);
 }
 
 absl::StatusOr<std::string> DecodeB64Member(const JsonValue& jwk, std::string_view name) {
@@ -135,8 +107,8 @@ absl::StatusOr<std::string> DecodeB64Member(const JsonValue& jwk, std::string_vi
   return out;
 }
 
-BnPtr BytesToBn(std::string_view bytes) {
-  return BnPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
+SecretBnPtr BytesToBn(std::string_view bytes) {
+  return SecretBnPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
                          static_cast<int>(bytes.size()), nullptr));
 }
 
@@ -163,7 +135,7 @@ absl::StatusOr<EvpPkeyPtr> LoadEc(const JsonValue& jwk, const std::string& crv) 
     return absl::InvalidArgumentError("jwk member \"d\" has the wrong length");
   }
   std::string point = absl::StrCat("\x04", *x, *y);
-  BnPtr priv = BytesToBn(*d);
+  SecretBnPtr priv = BytesToBn(*d);
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (priv == nullptr || bld == nullptr ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl_name,
@@ -216,7 +188,7 @@ absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
   }
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (bld == nullptr) return absl::InternalError("cannot build RSA key parameters");
-  std::vector<BnPtr> values;  // must outlive the parameter build
+  std::vector<SecretBnPtr> values;  // must outlive the parameter build
   // n, e and d always; the CRT values when present (checked above: all five).
   const size_t count = crt_present == 0 ? 3 : std::size(kMembers);
   for (size_t i = 0; i < count; ++i) {
@@ -261,9 +233,9 @@ absl::Status PrivateKey::Init() {
       }
       const Curve* curve = CurveByOpenSslName(std::string_view(group, group_len));
       if (curve == nullptr) return absl::InvalidArgumentError("unsupported EC curve");
-      BnPtr x = GetBn(pkey, OSSL_PKEY_PARAM_EC_PUB_X);
-      BnPtr y = GetBn(pkey, OSSL_PKEY_PARAM_EC_PUB_Y);
-      BnPtr d = GetBn(pkey, OSSL_PKEY_PARAM_PRIV_KEY);
+      SecretBnPtr x = GetBn(pkey, OSSL_PKEY_PARAM_EC_PUB_X);
+      SecretBnPtr y = GetBn(pkey, OSSL_PKEY_PARAM_EC_PUB_Y);
+      SecretBnPtr d = GetBn(pkey, OSSL_PKEY_PARAM_PRIV_KEY);
       if (x == nullptr || y == nullptr || d == nullptr) {
         return absl::InternalError("cannot export EC key");
       }
@@ -292,9 +264,9 @@ absl::Status PrivateKey::Init() {
       break;
     }
     case EVP_PKEY_RSA: {
-      BnPtr n = GetBn(pkey, OSSL_PKEY_PARAM_RSA_N);
-      BnPtr e = GetBn(pkey, OSSL_PKEY_PARAM_RSA_E);
-      BnPtr d = GetBn(pkey, OSSL_PKEY_PARAM_RSA_D);
+      SecretBnPtr n = GetBn(pkey, OSSL_PKEY_PARAM_RSA_N);
+      SecretBnPtr e = GetBn(pkey, OSSL_PKEY_PARAM_RSA_E);
+      SecretBnPtr d = GetBn(pkey, OSSL_PKEY_PARAM_RSA_D);
       if (n == nullptr || e == nullptr || d == nullptr) {
         return absl::InternalError("cannot export RSA key");
       }
@@ -309,7 +281,7 @@ absl::Status PrivateKey::Init() {
       };
       std::vector<JsonValue::Member> crt;
       for (const auto& [member, param] : kCrt) {
-        BnPtr v = GetBn(pkey, param);
+        SecretBnPtr v = GetBn(pkey, param);
         if (v == nullptr) break;
         crt.push_back(B64Member(member, BnBytes(v.get())));
       }

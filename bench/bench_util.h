@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace popguard::bench {
@@ -48,6 +50,22 @@ double MedianNanosPerOp(Op&& op, int rounds = 9, double batch_seconds = 0.03) {
   return samples[samples.size() / 2];
 }
 
+// AdjacentBaseline measures a baseline operation just before a benchmark
+// loop (construction) and just after it (Finish), and returns the mean: on a
+// shared machine the load changes over a run, and a ratio is only meaningful
+// between figures taken under the same load.
+class AdjacentBaseline {
+ public:
+  explicit AdjacentBaseline(std::function<void()> op)
+      : op_(std::move(op)), before_(MedianNanosPerOp(op_, 5, 0.01)) {}
+  // Finish measures again and returns the mean ns per call of both.
+  double Finish() const { return (before_ + MedianNanosPerOp(op_, 5, 0.01)) / 2; }
+
+ private:
+  std::function<void()> op_;
+  double before_;
+};
+
 // LoopCpuTimer measures the thread CPU time of a benchmark loop, leaving out
 // the stretches between Pause and Resume (call them next to
 // state.PauseTiming/ResumeTiming).
@@ -73,6 +91,14 @@ class LoopCpuTimer {
 inline void SetRatio(benchmark::State& state, const std::string& name, double ns_per_iteration,
                      double baseline_ns) {
   if (baseline_ns > 0) state.counters[name] = benchmark::Counter(ns_per_iteration / baseline_ns);
+}
+
+// SetRatio records the loop's CPU time per iteration divided by `baseline`,
+// measured again only after the loop's time has been read.
+inline void SetRatio(benchmark::State& state, const std::string& name, const LoopCpuTimer& timer,
+                     const AdjacentBaseline& baseline) {
+  const double ns = timer.NanosPerIteration(state.iterations());
+  SetRatio(state, name, ns, baseline.Finish());
 }
 
 }  // namespace popguard::bench

@@ -15,8 +15,11 @@
 //   BM_NativeBatchStraus/n, BM_NativeBatchPippenger/n   forced MSM algorithm
 //   BM_NativeBatchSameKey/n   n signatures by one key (keys are merged)
 //   BM_NativeBatchOneBad/n    n signatures, one of them invalid
+//   BM_Speedup/n              OpenSSL and native interleaved, ratio as a counter
+//                             (n = 0: single verification; n > 0: batches of n)
 //   BM_MsmStraus/n, BM_MsmPippenger/n   the MSM alone over n random points
 #include <openssl/evp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <memory>
@@ -149,9 +152,9 @@ std::vector<Ed25519Item> Items(size_t n, size_t offset, bool same_key) {
   std::vector<Ed25519Item> items;
   for (size_t j = 0; j < n; ++j) {
     const size_t k = (offset + j) % kKeys;
-    items.push_back(same_key ? Ed25519Item{c.public_keys[0], c.messages[k],
-                                           c.same_key_signatures[k]}
-                             : Ed25519Item{c.public_keys[k], c.messages[k], c.signatures[k]});
+    items.push_back(same_key
+                        ? Ed25519Item{c.public_keys[0], c.messages[k], c.same_key_signatures[k]}
+                        : Ed25519Item{c.public_keys[k], c.messages[k], c.signatures[k]});
   }
   return items;
 }
@@ -170,7 +173,8 @@ void RunBatch(benchmark::State& state, ed25519_internal::MsmChoice msm, bool sam
       bad_signatures.push_back(bad);
     }
   }
-  for (size_t b = 0; b < bad_signatures.size(); ++b) batches[b][n / 2].signature = bad_signatures[b];
+  for (size_t b = 0; b < bad_signatures.size(); ++b)
+    batches[b][n / 2].signature = bad_signatures[b];
   size_t b = 0;
   for (auto _ : state) {
     std::vector<bool> v = ed25519_internal::VerifyBatchWith_vartime(batches[b], msm);
@@ -206,6 +210,63 @@ void BM_NativeBatchOneBad(benchmark::State& state) {
   RunBatch(state, ed25519_internal::MsmChoice::kAuto, false, true);
 }
 BENCHMARK(BM_NativeBatchOneBad)->Arg(64);
+
+double ThreadCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// BM_Speedup/n interleaves the two sides in every iteration, on the same
+// signatures: OpenSSL EVP verifies max(n, 16) signatures one by one, then the
+// native core verifies them (n = 0: one by one; n > 0: in batches of n). Each
+// side is timed on the thread's CPU clock, so noise from other processes on a
+// shared machine hits both alike; the counters report microseconds per
+// signature for each side and their ratio (speedup).
+void BM_Speedup(benchmark::State& state) {
+  const Corpus& c = GetCorpus();
+  const size_t n = static_cast<size_t>(state.range(0));
+  const size_t count = std::max<size_t>(n, 16);
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  double openssl_seconds = 0, native_seconds = 0;
+  size_t offset = 0, verified = 0;
+  for (auto _ : state) {
+    std::vector<Ed25519Item> items = Items(count, offset, /*same_key=*/false);
+    double t0 = ThreadCpuSeconds();
+    for (size_t j = 0; j < count; ++j) {
+      const size_t k = (offset + j) % kKeys;
+      EVP_MD_CTX_reset(ctx.get());
+      EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, c.pkeys[k].get());
+      int ok = EVP_DigestVerify(
+          ctx.get(), reinterpret_cast<const unsigned char*>(c.signatures[k].data()), 64,
+          reinterpret_cast<const unsigned char*>(c.messages[k].data()), c.messages[k].size());
+      if (ok != 1) state.SkipWithError("OpenSSL rejected a valid signature");
+    }
+    double t1 = ThreadCpuSeconds();
+    size_t accepted = 0;
+    if (n == 0) {
+      for (const Ed25519Item& item : items) {
+        accepted += Ed25519Verify_vartime(item.public_key, item.message, item.signature);
+      }
+    } else {
+      for (size_t first = 0; first < count; first += n) {
+        std::vector<bool> v = Ed25519VerifyBatch_vartime(
+            std::span<const Ed25519Item>(items).subspan(first, std::min(n, count - first)));
+        accepted += static_cast<size_t>(std::count(v.begin(), v.end(), true));
+      }
+    }
+    double t2 = ThreadCpuSeconds();
+    if (accepted != count) state.SkipWithError("native core rejected a valid signature");
+    openssl_seconds += t1 - t0;
+    native_seconds += t2 - t1;
+    verified += count;
+    offset = (offset + count) % kKeys;
+  }
+  state.counters["openssl_us"] = 1e6 * openssl_seconds / static_cast<double>(verified);
+  state.counters["native_us"] = 1e6 * native_seconds / static_cast<double>(verified);
+  state.counters["speedup"] = openssl_seconds / native_seconds;
+}
+BENCHMARK(BM_Speedup)->Arg(0)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(128);
 
 // The MSM alone: n points (the corpus keys) with random 253-bit scalars.
 void RunMsm(benchmark::State& state, bool pippenger) {

@@ -53,7 +53,6 @@ struct AlgCase {
   std::string signing_input;
   std::string signature;
   std::unique_ptr<OpenSslBaseline> baseline;
-  double baseline_ns = 0;  // VerifyPreparsed, median
 };
 
 struct Fixture {
@@ -63,8 +62,6 @@ struct Fixture {
   std::string token_payload;  // its decoded payload JSON
   std::string proof;          // a typical ES256 DPoP proof
   std::string proof_header;   // its decoded header JSON
-
-  double es256_ns() const { return cases.at(JwsAlg::kES256).baseline_ns; }
 };
 
 const Fixture& F() {
@@ -89,8 +86,6 @@ const Fixture& F() {
       if (!Base64UrlDecode(token.substr(dot + 1), &c.signature)) Die("signature encoding");
       c.baseline = Check(OpenSslBaseline::Create(alg, *c.public_key, c.signature), "baseline");
       if (!c.baseline->VerifyPreparsed(c.signing_input)) Die("baseline does not verify");
-      c.baseline_ns =
-          MedianNanosPerOp([&] { benchmark::DoNotOptimize(c.baseline->VerifyPreparsed(c.signing_input)); });
       if (alg == JwsAlg::kRS256) {
         fx->token = token;
         fx->token_payload = *Base64UrlDecode(token.substr(token.find('.') + 1,
@@ -109,24 +104,43 @@ const Fixture& F() {
   return *f;
 }
 
-void Ratios(benchmark::State& state, const LoopCpuTimer& timer, double own_baseline_ns) {
-  double ns = timer.NanosPerIteration(state.iterations());
-  if (own_baseline_ns > 0) SetRatio(state, "x_openssl", ns, own_baseline_ns);
-  SetRatio(state, "x_openssl_es256", ns, F().es256_ns());
-}
+// Ratios measures the yardsticks next to a benchmark loop (AdjacentBaseline)
+// and records x_openssl (own algorithm, when given) and x_openssl_es256.
+class Ratios {
+ public:
+  explicit Ratios(const AlgCase* own) {
+    const AlgCase& es = F().cases.at(JwsAlg::kES256);
+    es256_ = std::make_unique<AdjacentBaseline>(
+        [&es] { benchmark::DoNotOptimize(es.baseline->VerifyPreparsed(es.signing_input)); });
+    if (own != nullptr) {
+      own_ = std::make_unique<AdjacentBaseline>(
+          [own] { benchmark::DoNotOptimize(own->baseline->VerifyPreparsed(own->signing_input)); });
+    }
+  }
+  void Set(benchmark::State& state, const LoopCpuTimer& timer) {
+    double ns = timer.NanosPerIteration(state.iterations());
+    if (own_ != nullptr) SetRatio(state, "x_openssl", ns, own_->Finish());
+    SetRatio(state, "x_openssl_es256", ns, es256_->Finish());
+  }
+
+ private:
+  std::unique_ptr<AdjacentBaseline> own_, es256_;
+};
 
 void BM_Verify_OpenSslPreparsed(benchmark::State& state, JwsAlg alg) {
   const AlgCase& c = F().cases.at(alg);
+  Ratios ratios(&c);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(c.baseline->VerifyPreparsed(c.signing_input));
-  Ratios(state, timer, c.baseline_ns);
+  ratios.Set(state, timer);
 }
 
 void BM_Verify_OpenSslParsePerCall(benchmark::State& state, JwsAlg alg) {
   const AlgCase& c = F().cases.at(alg);
+  Ratios ratios(&c);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(c.baseline->VerifyParsingKey(c.signing_input));
-  Ratios(state, timer, c.baseline_ns);
+  ratios.Set(state, timer);
 }
 
 void BM_Verify_Popguard(benchmark::State& state, JwsAlg alg) {
@@ -137,36 +151,40 @@ void BM_Verify_Popguard(benchmark::State& state, JwsAlg alg) {
     state.SkipWithError("popguard verifier refuses the signature");
     return;
   }
+  Ratios ratios(&c);
   LoopCpuTimer timer;
   for (auto _ : state) {
     benchmark::DoNotOptimize(f.verifier->Verify(alg, *c.public_key, c.signing_input, c.signature));
   }
-  Ratios(state, timer, c.baseline_ns);
+  ratios.Set(state, timer);
 }
 
 void BM_Verify_PopguardJwkPerCall(benchmark::State& state, JwsAlg alg) {
   const Fixture& f = F();
   const AlgCase& c = f.cases.at(alg);
+  Ratios ratios(&c);
   LoopCpuTimer timer;
   for (auto _ : state) {
     auto key = PublicKey::FromJwk(c.jwk);
     benchmark::DoNotOptimize(f.verifier->Verify(alg, **key, c.signing_input, c.signature));
   }
-  Ratios(state, timer, c.baseline_ns);
+  ratios.Set(state, timer);
 }
 
 void BM_JwkParse(benchmark::State& state, JwsAlg alg) {
   const AlgCase& c = F().cases.at(alg);
+  Ratios ratios(&c);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(PublicKey::FromJwk(c.jwk));
-  Ratios(state, timer, c.baseline_ns);
+  ratios.Set(state, timer);
 }
 
 void BM_JwkThumbprint(benchmark::State& state) {
   const AlgCase& c = F().cases.at(JwsAlg::kES256);
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(JwkThumbprint(c.jwk));
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
 }
 
 void BM_Base64UrlDecode_Token(benchmark::State& state) {
@@ -174,31 +192,35 @@ void BM_Base64UrlDecode_Token(benchmark::State& state) {
   const size_t dot1 = token.find('.'), dot2 = token.rfind('.');
   const std::string_view payload = std::string_view(token).substr(dot1 + 1, dot2 - dot1 - 1);
   std::string out;
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(Base64UrlDecode(payload, &out));
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(payload.size()));
 }
 
 void BM_Base64UrlEncode_Sha256(benchmark::State& state) {
   std::string digest = Sha256("x");
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(Base64UrlEncode(digest));
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
 }
 
 void BM_Sha256Token(benchmark::State& state) {
   const std::string& token = F().token;
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(Sha256(token));
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
 }
 
 void BM_JsonParse(benchmark::State& state, bool proof_header) {
   const std::string& text = proof_header ? F().proof_header : F().token_payload;
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) benchmark::DoNotOptimize(ParseJson(text));
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
 
@@ -206,12 +228,13 @@ void BM_ParseCompactJws(benchmark::State& state, bool proof) {
   const std::string& text = proof ? F().proof : F().token;
   JsonLimits limits;
   std::string detail;
+  Ratios ratios(nullptr);
   LoopCpuTimer timer;
   for (auto _ : state) {
     Jws jws;
     benchmark::DoNotOptimize(ParseCompactJws(text, limits, &jws, &detail));
   }
-  Ratios(state, timer, 0);
+  ratios.Set(state, timer);
 }
 
 #define POPGUARD_PER_ALG(fn)                      \

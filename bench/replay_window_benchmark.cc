@@ -90,18 +90,17 @@ Window& WindowOf(int64_t live) {
   return *w;
 }
 
-double SmallWindowNanos() {
-  static const double ns = [] {
-    Window& w = WindowOf(1000);
-    return MedianNanosPerOp([&] { w.Insert(w.next++); });
-  }();
-  return ns;
+// SmallWindow measures inserts into a 1000-entry window, next to a loop.
+AdjacentBaseline SmallWindow() {
+  Window* w = &WindowOf(1000);
+  return AdjacentBaseline([w] { w->Insert(w->next++); });
 }
 
 void BM_ReplayWindow_Insert(benchmark::State& state) {
   const int64_t live = state.range(0);
   Window& w = WindowOf(live);
-  double small = state.thread_index() == 0 ? SmallWindowNanos() : 0;
+  std::unique_ptr<AdjacentBaseline> small;
+  if (state.thread_index() == 0) small = std::make_unique<AdjacentBaseline>(SmallWindow());
   LoopCpuTimer timer;
   int64_t refused = 0;
   for (auto _ : state) {
@@ -114,13 +113,14 @@ void BM_ReplayWindow_Insert(benchmark::State& state) {
     state.counters["live_entries"] = static_cast<double>(w.store->Size());
     state.counters["bytes_per_entry"] = w.bytes_per_entry;
     state.counters["rss_bytes_per_entry"] = w.rss_bytes_per_entry;
-    SetRatio(state, "x_small", timer.NanosPerIteration(state.iterations()), small);
+    SetRatio(state, "x_small", timer, *small);
   }
 }
 
 void BM_ReplayWindow_Replayed(benchmark::State& state) {
   const int64_t live = state.range(0);
   Window& w = WindowOf(live);
+  AdjacentBaseline small = SmallWindow();
   LoopCpuTimer timer;
   uint64_t i = 0;
   for (auto _ : state) {
@@ -135,7 +135,7 @@ void BM_ReplayWindow_Replayed(benchmark::State& state) {
       break;
     }
   }
-  SetRatio(state, "x_small", timer.NanosPerIteration(state.iterations()), SmallWindowNanos());
+  SetRatio(state, "x_small", timer, small);
 }
 
 BENCHMARK(BM_ReplayWindow_Insert)->Arg(1000)->Arg(100000)->Arg(1000000);

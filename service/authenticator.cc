@@ -12,6 +12,8 @@
 #include "service/client_cert.h"
 #include "service/crypto_util.h"
 #include "service/log.h"
+#include "service/log_sampling.h"
+#include "service/popguard_metrics.h"
 #include "service/native_verifier.h"
 #include "service/url.h"
 #include "service/strings.h"
@@ -177,6 +179,9 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
       PrepareVerifierKeys(*a->verifier_, keys->keys());
     }
   }
+  // Counted for popguard_signature_verifications_total (after the key
+  // preparation above, which needs the verifier itself).
+  a->verifier_ = std::make_unique<CountingVerifier>(std::move(a->verifier_));
   if (!config.dpop.nonce.secret_file.empty()) {
     bool ok = false;
     std::string secret = ReadFileOr(ResolvePath(config.base_dir, config.dpop.nonce.secret_file), &ok);
@@ -294,7 +299,8 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
         .Add("token_id", d.token_id)
         .Add("detail", d.message);
   } else {
-    LogLine(LogLevel::kDebug, "allow")
+    LogLine(SampleAllow(config_.log.allow_sample_rate) ? LogLevel::kInfo : LogLevel::kDebug,
+            "allow")
         .Add("route", d.route)
         .Add("issuer", d.issuer)
         .Add("client_id", d.client_id)

@@ -1038,13 +1038,47 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
   return absl::OkStatus();
 }
 
+// ParseOperability reads metrics, log and shutdown (docs/config.md).
+absl::Status ParseOperability(const Fields& root, Config* config) {
+  if (const YAML::Node* n = root.Get("metrics")) {
+    absl::StatusOr<Fields> mf = Fields::Of(*n, "metrics", {"listen"});
+    if (!mf.ok()) return mf.status();
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "listen", &config->metrics.listen));
+    if (!config->metrics.listen.empty()) {
+      POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->metrics.listen, "metrics.listen"));
+    }
+  }
+  if (const YAML::Node* n = root.Get("log")) {
+    absl::StatusOr<Fields> lf = Fields::Of(*n, "log", {"allow_sample_rate"});
+    if (!lf.ok()) return lf.status();
+    if (const YAML::Node* r = lf->Get("allow_sample_rate")) {
+      double rate = -1;
+      if (!r->IsScalar() || !IsPlain(*r) || !absl::SimpleAtod(r->Scalar(), &rate) ||
+          !(rate >= 0 && rate <= 1)) {
+        return InvalidAt(*r, lf->Path("allow_sample_rate"), "must be a number from 0 to 1");
+      }
+      config->log.allow_sample_rate = rate;
+    }
+  }
+  if (const YAML::Node* n = root.Get("shutdown")) {
+    absl::StatusOr<Fields> sf = Fields::Of(*n, "shutdown", {"drain_delay", "grace"});
+    if (!sf.ok()) return sf.status();
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "drain_delay", absl::ZeroDuration(),
+                                                        absl::Minutes(10),
+                                                        &config->shutdown.drain_delay));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "grace", absl::ZeroDuration(),
+                                                        absl::Minutes(10), &config->shutdown.grace));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   absl::StatusOr<Fields> f = Fields::Of(
       root, "",
       {"listen", "log_level", "tls", "issuers", "clock_skew", "dpop", "routes", "default_binding",
        "default_report_only", "replay", "trusted_xfcc", "external_origin",
        "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries", "limits",
-       "crypto"});
+       "crypto", "metrics", "log", "shutdown"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -1124,7 +1158,8 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
       *f, "access_token_cache_entries", 0, uint64_t{1} << 32, &config->access_token_cache_entries));
   if (const YAML::Node* n = f->Get("limits")) {
     absl::StatusOr<Fields> lf =
-        Fields::Of(*n, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth"});
+        Fields::Of(*n, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
+                                  "max_inflight", "max_grpc_message_bytes"});
     if (!lf.ok()) return lf.status();
     LimitsConfig& limits = config->limits;
     POPGUARD_CONFIG_RETURN_IF_ERROR(
@@ -1134,6 +1169,11 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     // 2 is the least a DPoP proof header (an object holding the jwk object) needs.
     POPGUARD_CONFIG_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_json_depth", 2, 64, &limits.max_json_depth));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        ReadUintField(*lf, "max_inflight", 1, 1 << 20, &limits.max_inflight));
+    // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*lf, "max_grpc_message_bytes", 4096, 64 << 20,
+                                                  &limits.max_grpc_message_bytes));
   }
   if (const YAML::Node* n = f->Get("crypto")) {
     absl::StatusOr<Fields> cf = Fields::Of(*n, "crypto", {"force_openssl"});
@@ -1141,6 +1181,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(
         ReadBoolField(*cf, "force_openssl", &config->force_openssl_crypto));
   }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ParseOperability(*f, config));
   return absl::OkStatus();
 }
 

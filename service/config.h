@@ -122,6 +122,27 @@ struct LimitsConfig {
   size_t max_token_bytes = 8192;
   size_t max_proof_bytes = 4096;
   int max_json_depth = 16;
+  // Requests (and stream messages) decided at once; more are refused at once
+  // with RESOURCE_EXHAUSTED instead of queueing. Needs a restart to change.
+  size_t max_inflight = 4096;
+  // Largest gRPC request message accepted. Needs a restart to change.
+  size_t max_grpc_message_bytes = 1 << 20;
+};
+
+// Operability (docs/config.md): metrics/health HTTP port, log sampling, drain.
+struct MetricsConfig {
+  std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
+};
+
+struct LogConfig {
+  double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
+};
+
+struct ShutdownConfig {
+  // After SIGTERM: report not ready for drain_delay (load balancers notice),
+  // then stop accepting and let in-flight calls finish for up to grace.
+  absl::Duration drain_delay = absl::ZeroDuration();
+  absl::Duration grace = absl::Seconds(10);
 };
 
 struct Config {
@@ -150,6 +171,9 @@ struct Config {
   };
   size_t access_token_cache_entries = 100000;  // 0 disables the cache
   LimitsConfig limits;
+  MetricsConfig metrics;
+  LogConfig log;
+  ShutdownConfig shutdown;
   // YAML crypto.force_openssl: verify every algorithm with OpenSSL, not with
   // popguard's own ES256 core (for operators who require a validated library).
   bool force_openssl_crypto = false;

@@ -161,9 +161,8 @@ bool CheckBatch(std::span<const Parsed* const> group, std::span<const Scalar> z,
     points.push_back(p.r);
     scalars.push_back(z[i]);
     const Scalar zk = ScalarMul(z[i], p.k);
-    const auto [it, inserted] =
-        key_slot.try_emplace(absl::string_view(reinterpret_cast<const char*>(p.key), 32),
-                             points.size());
+    const auto [it, inserted] = key_slot.try_emplace(
+        absl::string_view(reinterpret_cast<const char*>(p.key), 32), points.size());
     if (inserted) {
       points.push_back(p.a);
       scalars.push_back(zk);
@@ -190,8 +189,8 @@ bool CheckBatch(std::span<const Parsed* const> group, std::span<const Scalar> z,
   return ok;
 }
 
-bool CheckOrResolve(std::span<const Parsed* const> group, std::span<const Scalar> z,
-                    MsmChoice msm, std::vector<bool>* verdicts);
+bool CheckOrResolve(std::span<const Parsed* const> group, std::span<const Scalar> z, MsmChoice msm,
+                    std::vector<bool>* verdicts);
 
 // Resolve sets the verdicts of a group whose batch check failed: a binary
 // search for the bad signatures. Check the left half; if it passes, the right
@@ -217,8 +216,8 @@ void Resolve(std::span<const Parsed* const> group, std::span<const Scalar> z, Ms
 // CheckOrResolve sets the verdicts of `group` (one batch check, or single
 // checks when it is small; Resolve on failure) and returns true iff all of
 // them passed.
-bool CheckOrResolve(std::span<const Parsed* const> group, std::span<const Scalar> z,
-                    MsmChoice msm, std::vector<bool>* verdicts) {
+bool CheckOrResolve(std::span<const Parsed* const> group, std::span<const Scalar> z, MsmChoice msm,
+                    std::vector<bool>* verdicts) {
   if (group.size() < kSingleCheckBelow) {
     bool all = true;
     for (const Parsed* p : group) {
@@ -246,8 +245,8 @@ std::vector<bool> VerifyBatchWith_vartime(std::span<const Ed25519Item> items, Ms
     std::vector<bool> verdicts;
     verdicts.reserve(items.size());
     for (size_t first = 0; first < items.size(); first += kMaxBatch) {
-      const std::vector<bool> part =
-          VerifyBatchWith_vartime(items.subspan(first, std::min(kMaxBatch, items.size() - first)), msm);
+      const std::vector<bool> part = VerifyBatchWith_vartime(
+          items.subspan(first, std::min(kMaxBatch, items.size() - first)), msm);
       verdicts.insert(verdicts.end(), part.begin(), part.end());
     }
     return verdicts;

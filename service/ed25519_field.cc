@@ -37,32 +37,32 @@ void Pow2501Lanes(Fe* a, Fe* a11) {
   Fe a2[N], a9[N], t[N], e10[N], e50[N];
   for (int j = 0; j < N; ++j) a2[j] = Sq(a[j]);  // 2
   for (int j = 0; j < N; ++j) t[j] = a2[j];
-  SqNLanes<N>(t, 2);                             // 8
-  MulLanes<N>(a9, t, a);                         // 9
-  MulLanes<N>(a11, a9, a2);                      // 11
+  SqNLanes<N>(t, 2);                              // 8
+  MulLanes<N>(a9, t, a);                          // 9
+  MulLanes<N>(a11, a9, a2);                       // 11
   for (int j = 0; j < N; ++j) t[j] = Sq(a11[j]);  // 22
-  MulLanes<N>(t, t, a9);                         // 31 = 2^5 - 1
+  MulLanes<N>(t, t, a9);                          // 31 = 2^5 - 1
   for (int j = 0; j < N; ++j) e10[j] = t[j];
   SqNLanes<N>(e10, 5);
-  MulLanes<N>(e10, e10, t);                      // 2^10 - 1
+  MulLanes<N>(e10, e10, t);  // 2^10 - 1
   for (int j = 0; j < N; ++j) t[j] = e10[j];
   SqNLanes<N>(t, 10);
-  MulLanes<N>(t, t, e10);                        // 2^20 - 1
+  MulLanes<N>(t, t, e10);  // 2^20 - 1
   Fe e20[N];
   for (int j = 0; j < N; ++j) e20[j] = t[j];
   SqNLanes<N>(t, 20);
-  MulLanes<N>(t, t, e20);                        // 2^40 - 1
+  MulLanes<N>(t, t, e20);  // 2^40 - 1
   SqNLanes<N>(t, 10);
-  MulLanes<N>(e50, t, e10);                      // 2^50 - 1
+  MulLanes<N>(e50, t, e10);  // 2^50 - 1
   for (int j = 0; j < N; ++j) t[j] = e50[j];
   SqNLanes<N>(t, 50);
-  MulLanes<N>(t, t, e50);                        // 2^100 - 1
+  MulLanes<N>(t, t, e50);  // 2^100 - 1
   Fe e100[N];
   for (int j = 0; j < N; ++j) e100[j] = t[j];
   SqNLanes<N>(t, 100);
-  MulLanes<N>(t, t, e100);                       // 2^200 - 1
+  MulLanes<N>(t, t, e100);  // 2^200 - 1
   SqNLanes<N>(t, 50);
-  MulLanes<N>(a, t, e50);                        // 2^250 - 1
+  MulLanes<N>(a, t, e50);  // 2^250 - 1
 }
 
 template <int N>
@@ -101,11 +101,9 @@ FieldConstants ComputeConstants() {
 }  // namespace
 
 Fe FromBytes(const uint8_t in[32]) {
-  const uint64_t w0 = Load64(in), w1 = Load64(in + 8), w2 = Load64(in + 16),
-                 w3 = Load64(in + 24);
-  return Fe{{w0 & kMask51, ((w0 >> 51) | (w1 << 13)) & kMask51,
-             ((w1 >> 38) | (w2 << 26)) & kMask51, ((w2 >> 25) | (w3 << 39)) & kMask51,
-             (w3 >> 12) & kMask51}};
+  const uint64_t w0 = Load64(in), w1 = Load64(in + 8), w2 = Load64(in + 16), w3 = Load64(in + 24);
+  return Fe{{w0 & kMask51, ((w0 >> 51) | (w1 << 13)) & kMask51, ((w1 >> 38) | (w2 << 26)) & kMask51,
+             ((w2 >> 25) | (w3 << 39)) & kMask51, (w3 >> 12) & kMask51}};
 }
 
 bool IsCanonicalBytes(const uint8_t in[32]) {

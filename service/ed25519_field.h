@@ -122,14 +122,11 @@ inline Fe Mul(const FeLoose& a, const FeLoose& b) {
   const uint64_t a0 = a.v[0], a1 = a.v[1], a2 = a.v[2], a3 = a.v[3], a4 = a.v[4];
   const uint64_t b0 = b.v[0], b1 = b.v[1], b2 = b.v[2], b3 = b.v[3], b4 = b.v[4];
   const uint64_t b1_19 = 19 * b1, b2_19 = 19 * b2, b3_19 = 19 * b3, b4_19 = 19 * b4;
-  u128 c0 = u128{a0} * b0 + u128{a1} * b4_19 + u128{a2} * b3_19 + u128{a3} * b2_19 +
-            u128{a4} * b1_19;
-  u128 c1 = u128{a0} * b1 + u128{a1} * b0 + u128{a2} * b4_19 + u128{a3} * b3_19 +
-            u128{a4} * b2_19;
-  u128 c2 = u128{a0} * b2 + u128{a1} * b1 + u128{a2} * b0 + u128{a3} * b4_19 +
-            u128{a4} * b3_19;
-  u128 c3 =
-      u128{a0} * b3 + u128{a1} * b2 + u128{a2} * b1 + u128{a3} * b0 + u128{a4} * b4_19;
+  u128 c0 =
+      u128{a0} * b0 + u128{a1} * b4_19 + u128{a2} * b3_19 + u128{a3} * b2_19 + u128{a4} * b1_19;
+  u128 c1 = u128{a0} * b1 + u128{a1} * b0 + u128{a2} * b4_19 + u128{a3} * b3_19 + u128{a4} * b2_19;
+  u128 c2 = u128{a0} * b2 + u128{a1} * b1 + u128{a2} * b0 + u128{a3} * b4_19 + u128{a4} * b3_19;
+  u128 c3 = u128{a0} * b3 + u128{a1} * b2 + u128{a2} * b1 + u128{a3} * b0 + u128{a4} * b4_19;
   u128 c4 = u128{a0} * b4 + u128{a1} * b3 + u128{a2} * b2 + u128{a3} * b1 + u128{a4} * b0;
   return detail::ReduceProduct(c0, c1, c2, c3, c4);
 }
@@ -211,9 +208,9 @@ void Pow22523Lanes(Fe* a, int n);
 // (see ed25519_field.cc) rather than pasted in; the test recomputes them with
 // OpenSSL BIGNUM.
 struct FieldConstants {
-  Fe d;          // -121665 / 121666, the Edwards d
-  Fe d2;         // 2d
-  Fe sqrt_m1;    // 2^((p-1)/4), a square root of -1
+  Fe d;        // -121665 / 121666, the Edwards d
+  Fe d2;       // 2d
+  Fe sqrt_m1;  // 2^((p-1)/4), a square root of -1
 };
 
 // Constants returns the process-wide constants (initialised on first use,

@@ -111,7 +111,7 @@ std::unique_ptr<NativeVerifier> NativeVerifier::Create(Options options) {
 }
 
 bool NativeVerifier::TableBuildAllowed() const {
-  const uint64_t built = tables_built_.load(std::memory_order_relaxed);
+  const uint64_t built = client_tables_built_.load(std::memory_order_relaxed);
   if (built < kFreeTableBuilds) return true;
   return built * kVerificationsPerTableBuild <=
          es256_verifications_.load(std::memory_order_relaxed);
@@ -139,6 +139,7 @@ std::shared_ptr<const P256KeyEntry> NativeVerifier::KeyEntry(const PublicKey& ke
   }
   // Two threads may both build the same table; the second Put just replaces
   // the first. Not worth a lock on this path.
+  client_tables_built_.fetch_add(1, std::memory_order_relaxed);
   tables_built_.fetch_add(1, std::memory_order_relaxed);
   entry = WithTable(*entry);
   client_keys_.Put(id, entry, kNoExpiry);

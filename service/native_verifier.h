@@ -74,8 +74,10 @@ class NativeVerifier final : public SignatureVerifier {
     uint64_t table_builds_deferred = 0;  // refused by the build budget
   };
 
-  // A table build is allowed while tables_built < kFreeTableBuilds or
-  // tables_built * kVerificationsPerTableBuild <= ES256 verifications.
+  // A client key table build is allowed while client tables built <
+  // kFreeTableBuilds or client tables built * kVerificationsPerTableBuild <=
+  // ES256 verifications. (PrepareKeys is not budgeted: issuer keys come from
+  // configuration, not from clients.)
   static constexpr uint64_t kFreeTableBuilds = 64;
   static constexpr uint64_t kVerificationsPerTableBuild = 16;
 
@@ -128,6 +130,7 @@ class NativeVerifier final : public SignatureVerifier {
   mutable std::atomic<uint64_t> es256_cold_{0};
   mutable std::atomic<uint64_t> es256_delegated_{0};
   mutable std::atomic<uint64_t> tables_built_{0};
+  mutable std::atomic<uint64_t> client_tables_built_{0};
   mutable std::atomic<uint64_t> table_builds_deferred_{0};
 };
 

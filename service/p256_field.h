@@ -268,6 +268,30 @@ inline void FeSub(Fe* r, const Fe& a, const Fe& b) {
 // FeDouble sets r = 2a mod p.
 inline void FeDouble(Fe* r, const Fe& a) { FeAdd(r, a, a); }
 
+// FeHalfPortable is FeHalf in plain C++.
+inline void FeHalfPortable(Fe* r, const Fe& a) {
+  const uint64_t mask = 0 - (a.v[0] & 1);
+  uint64_t s[4];
+  u128 acc = static_cast<u128>(a.v[0]) + (kP[0] & mask);
+  s[0] = static_cast<uint64_t>(acc);
+  for (int i = 1; i < 4; ++i) {
+    acc = static_cast<u128>(a.v[i]) + (kP[i] & mask) + static_cast<uint64_t>(acc >> 64);
+    s[i] = static_cast<uint64_t>(acc);
+  }
+  const uint64_t top = static_cast<uint64_t>(acc >> 64);
+  for (int i = 0; i < 3; ++i) r->v[i] = (s[i] >> 1) | (s[i + 1] << 63);
+  r->v[3] = (s[3] >> 1) | (top << 63);
+}
+
+// FeHalf sets r = a/2 mod p. r may alias a.
+inline void FeHalf(Fe* r, const Fe& a) {
+#ifdef POPGUARD_P256_HAVE_ADX_ASM
+  field_internal::FeHalfAsm(r->v, a.v);
+#else
+  FeHalfPortable(r, a);
+#endif
+}
+
 // FeNeg sets r = -a mod p.
 inline void FeNeg(Fe* r, const Fe& a) {
   const Fe zero = {{0, 0, 0, 0}};

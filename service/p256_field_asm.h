@@ -1,8 +1,8 @@
 // Internal to p256_field.h: arithmetic mod the P-256 prime in x86-64 inline
 // assembly. FeMulAdx and FeSqrAdx use MULX (BMI2) and the two independent
 // carry chains of ADCX/ADOX (ADX), and run only when the CPU reports both
-// (g_use_adx in p256_field.h); FeAddAsm and FeSubAsm use baseline x86-64
-// only. Same results as the portable C++ and the same constant-time
+// (g_use_adx in p256_field.h); FeAddAsm, FeSubAsm and FeHalfAsm use
+// baseline x86-64 only. Same results as the portable C++ and the same constant-time
 // behaviour (no branches, no secret-dependent addresses).
 #ifndef POPGUARD_SERVICE_P256_FIELD_ASM_H_
 #define POPGUARD_SERVICE_P256_FIELD_ASM_H_
@@ -274,6 +274,44 @@ inline void FeSubAsm(uint64_t out[4], const uint64_t a[4], const uint64_t b[4]) 
         [m1] "=&r"(m1), [m3] "=&r"(m3)
       : [a0] "m"(a[0]), [a1] "m"(a[1]), [a2] "m"(a[2]), [a3] "m"(a[3]), [b0] "m"(b[0]),
         [b1] "m"(b[1]), [b2] "m"(b[2]), [b3] "m"(b[3]), [p3] "m"(kP3)
+      : "cc");
+  out[0] = d0;
+  out[1] = d1;
+  out[2] = d2;
+  out[3] = d3;
+}
+
+// FeHalfAsm sets out = a/2 mod p for a < p: add p when a is odd (making the
+// 257-bit sum even), then shift right by one.
+inline void FeHalfAsm(uint64_t out[4], const uint64_t a[4]) {
+  static constexpr uint64_t kP3 = 0xffffffff00000001ull;
+  uint64_t d0, d1, d2, d3, m0, m1, m3;
+  __asm__(
+      "movq %[a0], %[m0]\n\t"
+      "andq $1, %[m0]\n\t"
+      "negq %[m0]\n\t"              // all ones iff a is odd
+      "movq %[m0], %[m1]\n\t"
+      "shrq $32, %[m1]\n\t"         // p1 = 2^32 - 1, masked
+      "movq %[p3], %[m3]\n\t"
+      "andq %[m0], %[m3]\n\t"       // p3, masked
+      "movq %[a0], %[d0]\n\t"
+      "movq %[a1], %[d1]\n\t"
+      "movq %[a2], %[d2]\n\t"
+      "movq %[a3], %[d3]\n\t"
+      "addq %[m0], %[d0]\n\t"       // p0 = 2^64 - 1, masked
+      "adcq %[m1], %[d1]\n\t"
+      "adcq $0, %[d2]\n\t"
+      "adcq %[m3], %[d3]\n\t"
+      "setc %b[m0]\n\t"             // bit 256 of the sum
+      "shrdq $1, %[d1], %[d0]\n\t"
+      "shrdq $1, %[d2], %[d1]\n\t"
+      "shrdq $1, %[d3], %[d2]\n\t"
+      "shrq $1, %[d3]\n\t"
+      "shlq $63, %[m0]\n\t"
+      "orq %[m0], %[d3]\n\t"
+      : [d0] "=&r"(d0), [d1] "=&r"(d1), [d2] "=&r"(d2), [d3] "=&r"(d3), [m0] "=&q"(m0),
+        [m1] "=&r"(m1), [m3] "=&r"(m3)
+      : [a0] "m"(a[0]), [a1] "m"(a[1]), [a2] "m"(a[2]), [a3] "m"(a[3]), [p3] "m"(kP3)
       : "cc");
   out[0] = d0;
   out[1] = d1;

@@ -14,6 +14,7 @@
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/adapters.h"
 #include "service/log.h"
+#include "service/request_gate.h"
 
 // What runs on which thread (and why no gRPC thread ever waits):
 //
@@ -56,7 +57,10 @@ using popguard::v1::VerifyResponse;
 // write in flight.
 class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, VerifyResponse> {
  public:
-  explicit VerifyStreamReactor(AuthenticatorHolder* holder) : holder_(holder) { StartRead(&request_); }
+  VerifyStreamReactor(AuthenticatorHolder* holder, RequestGate* gate)
+      : holder_(holder), gate_(gate) {
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -65,14 +69,27 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
       MaybeFinishLocked();
       return;
     }
+    if (!gate_->TryEnter(Api::kVerifyStream)) {
+      // Over limits.max_inflight: a DENY would be a lie about the request, so
+      // the stream stops reading, answers what it already accepted and ends
+      // with RESOURCE_EXHAUSTED; the shed message gets no response and the
+      // gateway retries it (on another stream or replica).
+      absl::MutexLock lock(&mu_);
+      shed_ = true;
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
     {
       absl::MutexLock lock(&mu_);
       ++outstanding_;
     }
+    const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
     HttpRequestInfo info = FromVerifyRequest(request_);
     std::string id = request_.correlation_id();
-    auth->Decide(info, [this, auth, id = std::move(id)](Decision d) {
+    auth->Decide(info, [this, auth, id = std::move(id), start](Decision d) {
+      gate_->Leave(Api::kVerifyStream, d, start);
       VerifyResponse resp;
       ToVerifyResponse(d, id, &resp);
       Enqueue(std::move(resp));
@@ -118,10 +135,13 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
     if (finished_ || outstanding_ > 0 || writing_) return;
     if (!reads_done_ && !broken_) return;
     finished_ = true;
-    Finish(grpc::Status::OK);
+    Finish(shed_ ? grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "popguard is overloaded (limits.max_inflight); retry the message")
+                 : grpc::Status::OK);
   }
 
   AuthenticatorHolder* holder_;
+  RequestGate* gate_;
   VerifyRequest request_;
   absl::Mutex mu_;
   std::deque<VerifyResponse> queue_ ABSL_GUARDED_BY(mu_);
@@ -130,17 +150,30 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool shed_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+grpc::Status Overloaded() {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "popguard is overloaded (limits.max_inflight)");
+}
 
 class VerifierService final : public popguard::v1::Verifier::CallbackService {
  public:
-  explicit VerifierService(AuthenticatorHolder* holder) : holder_(holder) {}
+  VerifierService(AuthenticatorHolder* holder, RequestGate* gate) : holder_(holder), gate_(gate) {}
 
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx, const VerifyRequest* req,
                                    VerifyResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!gate_->TryEnter(Api::kVerify)) {
+      reactor->Finish(Overloaded());
+      return reactor;
+    }
+    const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
-    auth->Decide(FromVerifyRequest(*req), [reactor, req, resp, auth](Decision d) {
+    auth->Decide(FromVerifyRequest(*req), [reactor, req, resp, auth, gate = gate_,
+                                           start](Decision d) {
+      gate->Leave(Api::kVerify, d, start);
       ToVerifyResponse(d, req->correlation_id(), resp);
       reactor->Finish(grpc::Status::OK);
     });
@@ -149,22 +182,30 @@ class VerifierService final : public popguard::v1::Verifier::CallbackService {
 
   grpc::ServerBidiReactor<VerifyRequest, VerifyResponse>* VerifyStream(
       grpc::CallbackServerContext* ctx) override {
-    return new VerifyStreamReactor(holder_);
+    return new VerifyStreamReactor(holder_, gate_);
   }
 
  private:
   AuthenticatorHolder* holder_;
+  RequestGate* gate_;
 };
 
 class AuthorizationService final : public auth::Authorization::CallbackService {
  public:
-  explicit AuthorizationService(AuthenticatorHolder* holder) : holder_(holder) {}
+  AuthorizationService(AuthenticatorHolder* holder, RequestGate* gate)
+      : holder_(holder), gate_(gate) {}
 
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const auth::CheckRequest* req,
                                   auth::CheckResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!gate_->TryEnter(Api::kCheck)) {
+      reactor->Finish(Overloaded());
+      return reactor;
+    }
+    const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> authn = holder_->Get();
-    authn->Decide(FromCheckRequest(*req), [reactor, resp, authn](Decision d) {
+    authn->Decide(FromCheckRequest(*req), [reactor, resp, authn, gate = gate_, start](Decision d) {
+      gate->Leave(Api::kCheck, d, start);
       ToCheckResponse(d, resp);
       reactor->Finish(grpc::Status::OK);
     });
@@ -173,6 +214,7 @@ class AuthorizationService final : public auth::Authorization::CallbackService {
 
  private:
   AuthenticatorHolder* holder_;
+  RequestGate* gate_;
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -186,7 +228,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 struct Server::Services {
-  explicit Services(AuthenticatorHolder* holder) : verifier(holder), authorization(holder) {}
+  Services(AuthenticatorHolder* holder, size_t max_inflight)
+      : gate(max_inflight), verifier(holder, &gate), authorization(holder, &gate) {}
+  RequestGate gate;
   VerifierService verifier;
   AuthorizationService authorization;
 };
@@ -198,7 +242,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
   auto server = std::unique_ptr<Server>(new Server());
   server->readiness_ = readiness;
   server->readiness_interval_ = readiness_interval;
-  server->services_ = std::make_unique<Services>(holder);
+  server->services_ = std::make_unique<Services>(holder, config.limits.max_inflight);
 
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (!config.tls.cert_file.empty()) {
@@ -225,7 +269,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
   builder.AddListeningPort(config.listen, creds, &server->port_);
   builder.RegisterService(&server->services_->verifier);
   builder.RegisterService(&server->services_->authorization);
-  builder.SetMaxReceiveMessageSize(1 << 20);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_grpc_message_bytes));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
@@ -250,7 +294,8 @@ void Server::ReadinessLoop() {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), readiness_interval_);
     if (stopping_) break;
     std::vector<std::string> why;
-    bool ready = readiness_->Ready(&why);
+    // Once draining, stay NOT_SERVING whatever the checks say.
+    bool ready = !draining_ && readiness_->Ready(&why);
     if (ready != serving_) {
       serving_ = ready;
       server_->GetHealthCheckService()->SetServingStatus(ready);
@@ -262,6 +307,19 @@ void Server::ReadinessLoop() {
 
 Server::~Server() {
   if (server_) Shutdown(absl::Seconds(5));
+}
+
+void Server::StartDraining() {
+  absl::MutexLock lock(&mu_);
+  if (draining_ || !server_) return;
+  draining_ = true;
+  serving_ = false;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+}
+
+bool Server::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
 }
 
 void Server::Shutdown(absl::Duration deadline) {

@@ -54,6 +54,10 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
+  // StartDraining makes gRPC health NOT_SERVING for good (first step of a
+  // SIGTERM drain; the listener keeps accepting). draining reports it.
+  void StartDraining();
+  bool draining() const;
   // Shutdown stops accepting, waits for in-flight calls up to `deadline`.
   void Shutdown(absl::Duration deadline);
   void Wait();
@@ -66,8 +70,9 @@ class Server {
   std::unique_ptr<Services> services_;
   const Readiness* readiness_ = nullptr;
   absl::Duration readiness_interval_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
   std::thread readiness_thread_;
   std::unique_ptr<grpc::Server> server_;

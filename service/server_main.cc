@@ -1,5 +1,6 @@
 // popguard: the verification service. Thin main: flags → config → RunServer.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -9,10 +10,14 @@
 #include "absl/flags/usage.h"
 #include "service/authenticator.h"
 #include "service/config.h"
+#include "service/config_reloader.h"
+#include "service/http_endpoint.h"
+#include "service/popguard_metrics.h"
 #include "service/log.h"
 #include "service/readiness.h"
 #include "service/replay_factory.h"
 #include "service/server.h"
+#include "storage/redis_replay_store.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
 ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");
@@ -34,8 +39,13 @@ int RunServer(Config config, const sigset_t& signals) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", replay.status().message());
     return 2;
   }
+  // Every replay check is timed for popguard_replay_store_duration_seconds;
+  // the store itself lives (and keeps its window) across config reloads.
+  PopguardMetrics& metrics = PopguardMetrics::Get();
+  metrics.SetRedisStore(dynamic_cast<const RedisReplayStore*>(replay->get()));
+  InstrumentedReplayStore instrumented_replay(replay->get());
   RealClock clock;
-  auto auth = Authenticator::Create(config, &clock, replay->get(), &warnings);
+  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings);
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
@@ -56,17 +66,81 @@ int RunServer(Config config, const sigset_t& signals) {
     LogLine(LogLevel::kError, "listen_failed").Add("detail", server.status().message());
     return 1;
   }
+  Server* srv = server->get();
+  metrics.SetAuthenticatorSource([&holder] { return holder.Get(); });
+  metrics.SetState([&readiness, srv] { return !srv->draining() && readiness.Ready(); },
+                   [srv] { return srv->draining(); });
+  std::unique_ptr<HttpEndpoint> http;
+  if (!config.metrics.listen.empty()) {
+    auto endpoint = HttpEndpoint::Start(
+        config.metrics.listen, [&readiness, srv, &metrics](const std::string& path) {
+          HttpResponse r;
+          if (path == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = metrics.Render();
+          } else if (path == "/healthz") {
+            r.body = "ok\n";  // alive: the process answers
+          } else if (path == "/readyz") {
+            std::vector<std::string> why;
+            if (srv->draining()) why.push_back("draining: shutting down");
+            if (!readiness.Ready(&why) || !why.empty()) {
+              r.status = 503;
+              r.body = "not ready\n";
+              for (const auto& w : why) r.body += w + "\n";
+            } else {
+              r.body = "ready\n";
+            }
+          } else {
+            r.status = 404;
+            r.body = "not found (try /metrics, /healthz, /readyz)\n";
+          }
+          return r;
+        });
+    if (!endpoint.ok()) {
+      LogLine(LogLevel::kError, "listen_failed").Add("detail", endpoint.status().message());
+      return 1;
+    }
+    http = *std::move(endpoint);
+    LogLine(LogLevel::kInfo, "metrics_listening")
+        .Add("address", config.metrics.listen)
+        .Add("port", static_cast<int64_t>(http->port()));
+  }
+  ConfigReloader::Options reload;
+  reload.path = absl::GetFlag(FLAGS_config);
+  reload.listen_override = absl::GetFlag(FLAGS_listen);
+  reload.log_level_override = absl::GetFlag(FLAGS_log_level);
+  reload.noop = config.noop;
+  auto reloader = std::make_unique<ConfigReloader>(reload, config, &clock, &instrumented_replay,
+                                                   &holder);
   LogLine(LogLevel::kInfo, "listening")
       .Add("address", config.listen)
       .Add("port", static_cast<int64_t>((*server)->port()))
+      .Add("pid", static_cast<int64_t>(getpid()))
+      .Add("max_inflight", static_cast<int64_t>(config.limits.max_inflight))
       .Add("tls", !config.tls.cert_file.empty())
       .Add("issuers", static_cast<int64_t>(config.issuers.size()))
       .Add("replay_backend", config.replay.backend);
 
   int sig = 0;
-  sigwait(&signals, &sig);
-  LogLine(LogLevel::kInfo, "shutting_down").Add("signal", static_cast<int64_t>(sig));
-  (*server)->Shutdown(absl::Seconds(10));
+  while (true) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    LogLine(LogLevel::kInfo, "config_reload_requested").Add("signal", "SIGHUP");
+    reloader->Trigger();
+  }
+  // Drain: report not ready first (gRPC health NOT_SERVING, /readyz 503) and
+  // keep serving for drain_delay so load balancers and kubelet notice, then
+  // stop accepting and give in-flight calls up to `grace` to finish.
+  const ShutdownConfig shutdown = holder.Get()->config().shutdown;
+  srv->StartDraining();
+  LogLine(LogLevel::kInfo, "shutting_down")
+      .Add("signal", static_cast<int64_t>(sig))
+      .Add("drain_delay", absl::FormatDuration(shutdown.drain_delay))
+      .Add("grace", absl::FormatDuration(shutdown.grace));
+  absl::SleepFor(shutdown.drain_delay);
+  reloader.reset();
+  srv->Shutdown(shutdown.grace);
+  http.reset();
   LogLine(LogLevel::kInfo, "stopped");
   return 0;
 }
@@ -81,6 +155,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // config reload
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::SetProgramUsageMessage("popguard --config FILE [--listen HOST:PORT] [--log_level LEVEL]");

@@ -447,7 +447,6 @@ TEST(Ed25519ScalarTest, RecodingsRecompose) {
   }
 }
 
-
 // ---------------------------------------------------------------------------
 // 2. Points.
 
@@ -792,8 +791,8 @@ TEST(Ed25519PointTest, DoubleScalarMulMatchesSlow) {
   const std::vector<P3> points = RandomPoints(rng, 60);
   const std::vector<Scalar> a = RandomScalars(rng, 60), b = RandomScalars(rng, 60);
   for (size_t i = 0; i < points.size(); ++i) {
-    const P3 expected = AddP3(ScalarMulSlow_vartime(a[i], BasePoint()),
-                              ScalarMulSlow_vartime(b[i], points[i]));
+    const P3 expected =
+        AddP3(ScalarMulSlow_vartime(a[i], BasePoint()), ScalarMulSlow_vartime(b[i], points[i]));
     ASSERT_TRUE(PointEquals(DoubleScalarMulBase_vartime(a[i], b[i], points[i]), expected)) << i;
   }
 }
@@ -841,15 +840,14 @@ bool OpenSslVerify(const Sig& s) { return OpenSslVerify(s.pk, s.msg, s.sig); }
 
 // ExpectBatch runs `sigs` as one batch and expects `expected` verdicts.
 // Returns the number of signatures checked.
-size_t ExpectBatch(const std::vector<Sig>& sigs, const std::vector<bool>& expected,
-                   MsmChoice msm) {
+size_t ExpectBatch(const std::vector<Sig>& sigs, const std::vector<bool>& expected, MsmChoice msm) {
   std::vector<Ed25519Item> items;
   for (const Sig& s : sigs) items.push_back(ItemOf(s));
   const std::vector<bool> got = ed25519_internal::VerifyBatchWith_vartime(items, msm);
   EXPECT_EQ(got.size(), sigs.size());
   for (size_t i = 0; i < sigs.size() && i < got.size(); ++i) {
-    EXPECT_EQ(got[i], expected[i]) << "batch of " << sigs.size() << ", member " << i << ": "
-                                   << sigs[i].label;
+    EXPECT_EQ(got[i], expected[i])
+        << "batch of " << sigs.size() << ", member " << i << ": " << sigs[i].label;
   }
   return sigs.size();
 }
@@ -857,8 +855,8 @@ size_t ExpectBatch(const std::vector<Sig>& sigs, const std::vector<bool>& expect
 // WithMemberAt returns `pool` with `member` inserted at `pos`, and the
 // verdicts: all true except `member_verdict` at `pos`.
 std::pair<std::vector<Sig>, std::vector<bool>> WithMemberAt(const std::vector<Sig>& pool,
-                                                           const Sig& member, size_t pos,
-                                                           bool member_verdict) {
+                                                            const Sig& member, size_t pos,
+                                                            bool member_verdict) {
   std::vector<Sig> batch = pool;
   batch.insert(batch.begin() + static_cast<std::ptrdiff_t>(pos), member);
   std::vector<bool> expected(batch.size(), true);
@@ -1039,8 +1037,7 @@ uint64_t TestSeed() {
     if (const char* env = std::getenv("POPGUARD_TEST_SEED")) {
       return static_cast<uint64_t>(std::stoull(env));
     }
-    return LongMode() ? static_cast<uint64_t>(std::random_device{}()) << 32 ^
-                            std::random_device{}()
+    return LongMode() ? static_cast<uint64_t>(std::random_device{}()) << 32 ^ std::random_device{}()
                       : uint64_t{20260511};
   }();
   return seed;
@@ -1390,8 +1387,8 @@ TEST(Ed25519DifferentialTest, MixedOrderPoints) {
   const Pool pool = MakePool(rng, 8);
   std::vector<Sig> specials;
   int openssl_yes = 0, openssl_no = 0;
-  for (int t = 0; t < 8; ++t) {        // torsion added to A
-    for (int tr = 0; tr < 8; ++tr) {   // torsion added to R
+  for (int t = 0; t < 8; ++t) {         // torsion added to A
+    for (int tr = 0; tr < 8; ++tr) {    // torsion added to R
       if (t == 0 && tr == 0) continue;  // ordinary
       int cases = 0;
       for (int attempt = 0; cases < (LongMode() ? 24 : 6) && attempt < 200; ++attempt) {
@@ -1403,9 +1400,9 @@ TEST(Ed25519DifferentialTest, MixedOrderPoints) {
         const Scalar k = HashK(sig.substr(0, 32), pk, msg);
         const bool cofactorless =
             IsIdentity(AsP2(AddP3(Torsion(tr), ScalarMulSlow_vartime(k, Torsion(t)))));
-        const Sig s{pk, msg, sig,
-                    "mixed order: A + [" + std::to_string(t) + "]T8, R + [" +
-                        std::to_string(tr) + "]T8"};
+        const Sig s{
+            pk, msg, sig,
+            "mixed order: A + [" + std::to_string(t) + "]T8, R + [" + std::to_string(tr) + "]T8"};
         EXPECT_EQ(OpenSslVerify(s), cofactorless) << s.label;
         EXPECT_TRUE(NativeVerify(s)) << s.label;
         (cofactorless ? openssl_yes : openssl_no)++;
@@ -1413,8 +1410,8 @@ TEST(Ed25519DifferentialTest, MixedOrderPoints) {
         ++cases;
         // Invalid: S + 1.
         Sig bad = s;
-        bad.sig = sig.substr(0, 32) + ScalarBytes(ScalarAdd(ScalarFromBytesModL(U8(sig) + 32),
-                                                            Scalar{{1, 0, 0, 0}}));
+        bad.sig = sig.substr(0, 32) +
+                  ScalarBytes(ScalarAdd(ScalarFromBytesModL(U8(sig) + 32), Scalar{{1, 0, 0, 0}}));
         bad.label += " / S + 1";
         EXPECT_FALSE(OpenSslVerify(bad)) << bad.label;
         EXPECT_FALSE(NativeVerify(bad)) << bad.label;
@@ -1649,10 +1646,10 @@ TEST(Ed25519NativeVerifierTest, WycheproofMatchesOpenSslVerifier) {
   std::vector<std::shared_ptr<const PublicKey>> keys;
   std::vector<WycheproofVector> vectors = LoadWycheproof();
   for (const WycheproofVector& v : vectors) {
-    absl::StatusOr<std::shared_ptr<const PublicKey>> key =
-        PublicKey::FromJwk(JsonValue::Object({{"kty", JsonValue::String("OKP")},
-                                              {"crv", JsonValue::String("Ed25519")},
-                                              {"x", JsonValue::String(Base64UrlEncode(v.sig.pk))}}));
+    absl::StatusOr<std::shared_ptr<const PublicKey>> key = PublicKey::FromJwk(
+        JsonValue::Object({{"kty", JsonValue::String("OKP")},
+                           {"crv", JsonValue::String("Ed25519")},
+                           {"x", JsonValue::String(Base64UrlEncode(v.sig.pk))}}));
     ASSERT_TRUE(key.ok()) << key.status();
     keys.push_back(*key);
   }

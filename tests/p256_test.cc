@@ -309,6 +309,12 @@ TEST_P(P256FieldTest, MatchesBignum) {
     p256::FeNeg(&r, fa);
     BN_mod_sub(expect.get(), c.p.get(), ba.get(), c.p.get(), ctx);
     ASSERT_EQ(Hex(FeBytes(r)), Hex(Bytes32(expect.get())));
+    p256::FeHalf(&r, fa);  // r*2 == a
+    p256::FeAdd(&r, r, r);
+    ASSERT_EQ(Hex(FeBytes(r)), Hex(a));
+    p256::FeHalfPortable(&r, fa);
+    p256::FeAdd(&r, r, r);
+    ASSERT_EQ(Hex(FeBytes(r)), Hex(a));
     Fe inv, inv_vt;
     p256::FeInvert(&inv, fa);
     p256::FeInvert_vartime(&inv_vt, fa);
@@ -1227,7 +1233,10 @@ TEST(NativeVerifierTest, PreparedKeysAreHotAtOnce) {
 TEST(NativeVerifierTest, TableBuildsAreBudgeted) {
   // Every key seen exactly twice: the first kFreeTableBuilds second sights
   // build tables, later ones must wait for 16 verifications per table.
+  // Issuer keys (PrepareKeys) do not use up the clients' allowance.
   std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  TestKey issuer1 = NewKey(), issuer2 = NewKey();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{issuer1.pub, issuer2.pub});
   const int keys = static_cast<int>(NativeVerifier::kFreeTableBuilds) + 16;
   for (int i = 0; i < keys; ++i) {
     TestKey key = NewKey();
@@ -1236,7 +1245,7 @@ TEST(NativeVerifierTest, TableBuildsAreBudgeted) {
       ASSERT_EQ(ResultName(v->Verify(JwsAlg::kES256, *key.pub, "m", sig)), "valid");
     }
   }
-  EXPECT_EQ(v->stats().tables_built, NativeVerifier::kFreeTableBuilds);
+  EXPECT_EQ(v->stats().tables_built, NativeVerifier::kFreeTableBuilds + 2);
   EXPECT_EQ(v->stats().table_builds_deferred, 16u);
 }
 

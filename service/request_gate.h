@@ -1,0 +1,55 @@
+// RequestGate: the in-flight limit (limits.max_inflight) and the per-request
+// metrics of the gRPC services.
+//
+//   if (!gate->TryEnter(Api::kCheck)) -> answer RESOURCE_EXHAUSTED now
+//   ... decide ...
+//   gate->Leave(Api::kCheck, decision, start)   // exactly once per TryEnter
+//
+// Shedding at the door keeps an overloaded replica fast: a request that
+// cannot be decided soon is refused in microseconds (the gateway can retry
+// another replica) instead of queueing until the gateway's own timeout.
+#ifndef POPGUARD_SERVICE_REQUEST_GATE_H_
+#define POPGUARD_SERVICE_REQUEST_GATE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "service/decision.h"
+#include "service/popguard_metrics.h"
+
+namespace popguard {
+
+class RequestGate {
+ public:
+  explicit RequestGate(size_t max_inflight) : max_(static_cast<int64_t>(max_inflight)) {}
+
+  // TryEnter admits one request, or counts it as shed and returns false.
+  bool TryEnter(Api api) {
+    if (inflight_.fetch_add(1, std::memory_order_acq_rel) >= max_) {
+      inflight_.fetch_sub(1, std::memory_order_acq_rel);
+      PopguardMetrics::Get().RecordShed(api);
+      return false;
+    }
+    PopguardMetrics::Get().inflight()->Add(1);
+    return true;
+  }
+
+  // Leave records the decision and its latency and releases the slot.
+  void Leave(Api api, const Decision& d, absl::Time start) {
+    PopguardMetrics::Get().RecordDecision(api, d, absl::Now() - start);
+    PopguardMetrics::Get().inflight()->Add(-1);
+    inflight_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+
+ private:
+  const int64_t max_;
+  std::atomic<int64_t> inflight_{0};
+};
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_REQUEST_GATE_H_

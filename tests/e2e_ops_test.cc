@@ -1,0 +1,479 @@
+// End-to-end tests of popguard's operability (GitHub issue 6): the real
+// binary, loopback only.
+//
+//   Metrics    traffic of known shape, then GET /metrics: the counters it must
+//              have moved hold exactly the expected values; /healthz, /readyz.
+//   Reload     a client thread sends Verify without pause while the config is
+//              rewritten and SIGHUP'd, then rewritten without a signal (file
+//              watch), then replaced by an invalid one: no RPC fails, the new
+//              routes take effect, the invalid config is refused and logged.
+//   Drain      SIGTERM while requests wait on a Redis replay store made slow
+//              with DEBUG SLEEP: /readyz 503 and gRPC health NOT_SERVING at
+//              once, every in-flight request answered, exit code 0.
+//   Overload   limits.max_inflight: 1 with one slow request in flight: a burst
+//              is refused with RESOURCE_EXHAUSTED quickly, the slow one allowed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "tests/testing/popguard_process.h"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/test_env.h"
+
+namespace popguard::e2e {
+namespace {
+
+using ::popguard::redis_testing::RedisServer;
+using ::popguard::v1::VerifyRequest;
+using ::popguard::v1::VerifyResponse;
+using ::testing::HasSubstr;
+
+constexpr char kMetricsListen[] = "metrics: {listen: \"127.0.0.1:0\"}\n";
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+// HttpGet makes one plain HTTP/1.1 GET to 127.0.0.1:port (2 s timeouts).
+HttpResult HttpGet(int port, const std::string& path) {
+  HttpResult r;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return r;
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return r;
+  }
+  const std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+  if (resp.size() < 12) return r;
+  absl::SimpleAtoi(absl::string_view(resp.data() + 9, 3), &r.status);
+  size_t body = resp.find("\r\n\r\n");
+  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  return r;
+}
+
+// LoggedInt returns the integer member `key` of the first log line that
+// contains `event`, or -1.
+int64_t LoggedInt(const PopguardProcess& p, const std::string& event, const std::string& key) {
+  const std::regex re(absl::StrCat("\"", key, "\":([0-9]+)"));
+  for (const std::string& line : p.Logs()) {
+    if (line.find(event) == std::string::npos) continue;
+    std::smatch m;
+    if (std::regex_search(line, m, re)) return std::stoll(m[1]);
+  }
+  return -1;
+}
+
+// MetricValue returns the value of the sample written exactly as `series`
+// (name plus rendered labels), or nullopt when absent.
+std::optional<double> MetricValue(const std::string& text, const std::string& series) {
+  const std::string prefix = series + " ";
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    if (line.substr(0, prefix.size()) == prefix) {
+      double v = 0;
+      if (absl::SimpleAtod(absl::string_view(line.data() + prefix.size(), line.size() - prefix.size()), &v)) {
+        return v;
+      }
+    }
+    pos = eol + 1;
+  }
+  return std::nullopt;
+}
+
+std::pair<std::string, std::string> H(std::string name, std::string value) {
+  return {std::move(name), std::move(value)};
+}
+
+HttpSpec BearerRequest(const std::string& path, const std::string& token) {
+  return {.url = TestEnv::Url(path), .headers = {H("Authorization", "Bearer " + token)}};
+}
+
+// DpopRequest: a fresh proof (random jti) for a DPoP-bound token.
+HttpSpec DpopRequest(const std::string& path) {
+  TestEnv& env = TestEnv::Get();
+  const PrivateKey& key = env.client_key(JwsAlg::kES256);
+  std::string token = env.issuer().MintToken({.jkt = key.Thumbprint()});
+  const std::string url = TestEnv::Url(path);
+  std::string proof = MintProof(key, {.alg = JwsAlg::kES256, .url = url, .token = token});
+  return {.url = url, .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}};
+}
+
+// Call makes one Verify RPC with `deadline`.
+grpc::Status Call(popguard::v1::Verifier::Stub& stub, const VerifyRequest& req,
+                  VerifyResponse* resp, absl::Duration deadline = absl::Seconds(10)) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  return stub.Verify(&ctx, req, resp);
+}
+
+std::string RedisYaml(const RedisServer& redis) {
+  return absl::StrCat("replay:\n  backend: redis\n  redis:\n    addresses: [\"", redis.address(),
+                      "\"]\n    command_timeout: 8s\n    required_for_readiness: false\n");
+}
+
+TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
+  auto server = RunningServer::Start("metrics.yaml", {.log_level = "info",
+                                                       .extra_yaml = kMetricsListen});
+  ASSERT_TRUE(server->ok()) << server->error();
+  const int port = static_cast<int>(LoggedInt(server->process(), "metrics_listening", "port"));
+  ASSERT_GT(port, 0) << server->process().LogText();
+
+  EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
+  HttpResult ready = HttpGet(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(HttpGet(port, "/nope").status, 404);
+
+  // 3 denials without a token on /public; 2 allows with one bearer token
+  // (1 signature verification, then 1 access token cache hit); 1 report-only
+  // would-deny on /shadow; 1 DPoP allow on /dpop (token + proof signatures,
+  // 1 proof key cache miss, 1 fresh replay check).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(server->Verify({.url = TestEnv::Url("/public/a")}).reason_code(), "token_missing");
+  }
+  const std::string token = TestEnv::Get().issuer().MintToken({});
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(server->Verify(BearerRequest("/public/a", token)).reason_code(), "ok");
+  }
+  VerifyResponse shadow = server->Verify({.url = TestEnv::Url("/shadow/x")});
+  EXPECT_TRUE(shadow.report_only());
+  EXPECT_EQ(server->Verify(DpopRequest("/dpop/x")).reason_code(), "ok");
+
+  HttpResult scrape = HttpGet(port, "/metrics");
+  ASSERT_EQ(scrape.status, 200);
+  const std::string& m = scrape.body;
+  struct Expect {
+    std::string series;
+    double value;
+  };
+  const std::vector<Expect> expects = {
+      {R"(popguard_decisions_total{result="deny",reason="token_missing",binding="none",route="public"})", 3},
+      {R"(popguard_decisions_total{result="allow",reason="ok",binding="none",route="public"})", 2},
+      {R"(popguard_decisions_total{result="report_only",reason="token_missing",binding="none",route="shadow"})", 1},
+      {R"(popguard_decisions_total{result="allow",reason="ok",binding="dpop",route="dpop"})", 1},
+      {R"(popguard_report_only_would_deny_total{reason="token_missing",route="shadow"})", 1},
+      {R"(popguard_request_duration_seconds_count{api="verify"})", 7},
+      {R"(popguard_request_duration_seconds_bucket{api="verify",le="+Inf"})", 7},
+      {R"(popguard_signature_verifications_total{alg="ES256",result="valid"})", 3},
+      {R"(popguard_signature_verifications_total{alg="ES256",result="invalid"})", 0},
+      {R"(popguard_cache_hits_total{cache="access_token"})", 1},
+      {R"(popguard_cache_misses_total{cache="access_token"})", 2},
+      {R"(popguard_cache_misses_total{cache="proof_key"})", 1},
+      {R"(popguard_replay_store_results_total{result="fresh"})", 1},
+      {R"(popguard_replay_store_duration_seconds_count)", 1},
+      {R"(popguard_inflight_requests)", 0},
+      {R"(popguard_shed_requests_total{api="verify"})", 0},
+      {R"(popguard_ready)", 1},
+      {R"(popguard_draining)", 0},
+  };
+  for (const Expect& e : expects) {
+    SCOPED_TRACE(e.series);
+    std::optional<double> v = MetricValue(m, e.series);
+    ASSERT_TRUE(v.has_value()) << m;
+    EXPECT_EQ(*v, e.value);
+  }
+  EXPECT_THAT(m, HasSubstr("# TYPE popguard_decisions_total counter\n"));
+  EXPECT_THAT(m, HasSubstr("# TYPE popguard_request_duration_seconds histogram\n"));
+  // Denials are logged one JSON line each; allows (sample rate 0) are not at info.
+  int deny_lines = 0, allow_lines = 0;
+  for (const std::string& line : server->process().Logs()) {
+    deny_lines += line.find("\"event\":\"deny\"") != std::string::npos;
+    allow_lines += line.find("\"event\":\"allow\"") != std::string::npos;
+  }
+  EXPECT_EQ(deny_lines, 3);
+  EXPECT_EQ(allow_lines, 0);
+}
+
+TEST(OpsLogTest, AllowSampleRateOneLogsEveryAllow) {
+  auto server = RunningServer::Start(
+      "sampled.yaml", {.log_level = "info", .extra_yaml = "log: {allow_sample_rate: 1}\n"});
+  ASSERT_TRUE(server->ok()) << server->error();
+  const std::string token = TestEnv::Get().issuer().MintToken({});
+  for (int i = 0; i < 3; ++i) server->Verify(BearerRequest("/public/a", token));
+  ASSERT_TRUE(server->process().WaitForLogLine("\"event\":\"allow\"", absl::Seconds(2)));
+  int allow_lines = 0;
+  for (const std::string& line : server->process().Logs()) {
+    if (line.find("\"event\":\"allow\"") == std::string::npos) continue;
+    ++allow_lines;
+    EXPECT_THAT(line, HasSubstr("\"route\":\"public\""));
+    EXPECT_EQ(line.find(token), std::string::npos) << "a log line holds the token";
+  }
+  EXPECT_EQ(allow_lines, 3);
+}
+
+TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
+  TestEnv& env = TestEnv::Get();
+  const std::string base = env.WriteConfig("reload.yaml", {.log_level = "info",
+                                                           .extra_yaml = kMetricsListen});
+  auto process = PopguardProcess::Start(base);
+  ASSERT_TRUE(process.ok()) << process.status();
+  PopguardProcess& p = **process;
+  const pid_t pid = static_cast<pid_t>(LoggedInt(p, "\"listening\"", "pid"));
+  const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
+  ASSERT_GT(pid, 0);
+  auto stub = popguard::v1::Verifier::NewStub(p.NewChannel());
+  const std::string token = env.issuer().MintToken({});
+
+  // The load: Verify /public without pause until told to stop.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, wrong{0};
+  std::thread load([&] {
+    auto s = popguard::v1::Verifier::NewStub(p.NewChannel());
+    const VerifyRequest req = ToVerifyRequest(BearerRequest("/public/a", token), "load");
+    while (!stop.load()) {
+      VerifyResponse resp;
+      grpc::Status st = Call(*s, req, &resp, absl::Seconds(5));
+      if (!st.ok()) {
+        ++failed;
+      } else if (resp.reason_code() != "ok") {
+        ++wrong;
+      } else {
+        ++ok;
+      }
+    }
+  });
+  auto route_of = [&](const std::string& path) {
+    VerifyResponse resp;
+    grpc::Status st = Call(*stub, ToVerifyRequest(BearerRequest(path, token), "probe"), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return absl::StrCat(resp.route(), "/", resp.reason_code());
+  };
+  std::string text;
+  {
+    std::ifstream in(base);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  // Before: /newroute is not a route, the default (bound) refuses a bearer token.
+  EXPECT_EQ(route_of("/newroute/x"), "default/binding_required");
+
+  // 1. SIGHUP after rewriting the file with a new bearer route.
+  const std::string with_new = absl::StrReplaceAll(
+      text, {{"routes:\n", "routes:\n  - {name: newroute, match: {path_prefix: /newroute}, "
+                           "binding: bearer}\n"}});
+  env.dir().Write("reload.yaml", with_new);
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  ASSERT_TRUE(p.WaitForLogLine("\"trigger\":\"sighup\"", absl::Seconds(10))) << p.LogText();
+  EXPECT_EQ(route_of("/newroute/x"), "newroute/ok");
+
+  // 2. The file changes again, no signal: the watch applies it.
+  const std::string with_newer = absl::StrReplaceAll(
+      with_new, {{"routes:\n", "routes:\n  - {name: newer, match: {path_prefix: /newer}, "
+                               "binding: bearer}\n"}});
+  env.dir().Write("reload.yaml", with_newer);
+  ASSERT_TRUE(p.WaitForLogLine("\"trigger\":\"file_change\"", absl::Seconds(10))) << p.LogText();
+  EXPECT_EQ(route_of("/newer/x"), "newer/ok");
+
+  // 3. An invalid config is refused; the running one keeps serving.
+  env.dir().Write("reload.yaml", with_newer + "no_such_key: 1\n");
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  ASSERT_TRUE(p.WaitForLogLine("config_reload_failed", absl::Seconds(10))) << p.LogText();
+  EXPECT_EQ(route_of("/newer/x"), "newer/ok");
+  absl::SleepFor(absl::Milliseconds(300));  // a little more load after the failure
+
+  stop.store(true);
+  load.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(ok.load(), 10);
+  bool found = false;
+  for (const std::string& line : p.Logs()) {
+    if (line.find("config_reload_failed") == std::string::npos) continue;
+    found = true;
+    EXPECT_THAT(line, HasSubstr("no_such_key"));
+    EXPECT_THAT(line, HasSubstr("unknown key"));
+  }
+  EXPECT_TRUE(found);
+  const std::string m = HttpGet(mport, "/metrics").body;
+  EXPECT_EQ(MetricValue(m, R"(popguard_config_reloads_total{result="success"})"), 2) << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_config_reloads_total{result="failure"})"), 1) << m;
+  EXPECT_EQ(p.Stop(), 0);
+}
+
+TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  TestEnv& env = TestEnv::Get();
+  const std::string cfg = env.WriteConfig(
+      "drain.yaml",
+      {.log_level = "info",
+       .extra_yaml = absl::StrCat(kMetricsListen, RedisYaml(**redis),
+                                  "shutdown: {drain_delay: 1s, grace: 10s}\n")});
+  auto process = PopguardProcess::Start(cfg);
+  ASSERT_TRUE(process.ok()) << process.status();
+  PopguardProcess& p = **process;
+  const pid_t pid = static_cast<pid_t>(LoggedInt(p, "\"listening\"", "pid"));
+  const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
+  ASSERT_GT(mport, 0);
+  auto channel = p.NewChannel();
+  auto stub = popguard::v1::Verifier::NewStub(channel);
+  // Warm up (connections to Redis, and the channel).
+  {
+    VerifyResponse resp;
+    ASSERT_TRUE(Call(*stub, ToVerifyRequest(DpopRequest("/dpop/w"), "warm"), &resp).ok());
+    ASSERT_EQ(resp.reason_code(), "ok") << resp.message();
+  }
+  absl::StatusOr<int> health = HealthCheck(channel, "");
+  ASSERT_TRUE(health.ok()) << health.status();
+  ASSERT_EQ(*health, 1);
+
+  // Redis sleeps 2 s: the next DPoP requests wait inside popguard.
+  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "2"}); });
+  absl::SleepFor(absl::Milliseconds(150));
+  constexpr int kInFlight = 8;
+  std::vector<HttpSpec> specs;
+  for (int i = 0; i < kInFlight; ++i) specs.push_back(DpopRequest("/dpop/x"));
+  std::vector<grpc::Status> statuses(kInFlight);
+  std::vector<VerifyResponse> responses(kInFlight);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kInFlight; ++i) {
+    clients.emplace_back([&, i] {
+      statuses[i] = Call(*stub, ToVerifyRequest(specs[i], absl::StrCat("r", i)), &responses[i]);
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  // Not ready at once, on both health surfaces, while still answering.
+  bool saw_503 = false, saw_not_serving = false;
+  for (int i = 0; i < 40 && !(saw_503 && saw_not_serving); ++i) {
+    HttpResult r = HttpGet(mport, "/readyz");
+    if (r.status == 503) {
+      saw_503 = true;
+      EXPECT_THAT(r.body, HasSubstr("draining"));
+    }
+    absl::StatusOr<int> h = HealthCheck(channel, "popguard.v1.Verifier");
+    saw_not_serving = saw_not_serving || (h.ok() && *h == 2);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(saw_503);
+  EXPECT_TRUE(saw_not_serving);
+  EXPECT_EQ(HttpGet(mport, "/healthz").status, 200);
+  for (auto& t : clients) t.join();
+  sleeper.join();
+  for (int i = 0; i < kInFlight; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(responses[i].reason_code(), "ok") << responses[i].message();
+  }
+  EXPECT_EQ(p.Stop(), 0) << p.LogText();
+  EXPECT_TRUE(p.WaitForLogLine("\"event\":\"stopped\"", absl::Seconds(1)));
+}
+
+TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  TestEnv& env = TestEnv::Get();
+  const std::string cfg = env.WriteConfig(
+      "overload.yaml",
+      {.log_level = "info",
+       .extra_yaml = absl::StrCat(kMetricsListen, RedisYaml(**redis),
+                                  "limits: {max_inflight: 1, max_grpc_message_bytes: 65536}\n")});
+  auto process = PopguardProcess::Start(cfg);
+  ASSERT_TRUE(process.ok()) << process.status();
+  PopguardProcess& p = **process;
+  const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
+  auto stub = popguard::v1::Verifier::NewStub(p.NewChannel());
+  {
+    VerifyResponse resp;
+    ASSERT_TRUE(Call(*stub, ToVerifyRequest(DpopRequest("/dpop/w"), "warm"), &resp).ok());
+  }
+
+  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "1.5"}); });
+  absl::SleepFor(absl::Milliseconds(150));
+  grpc::Status slow_status;
+  VerifyResponse slow;
+  const HttpSpec slow_spec = DpopRequest("/dpop/slow");
+  std::thread slow_client(
+      [&] { slow_status = Call(*stub, ToVerifyRequest(slow_spec, "slow"), &slow); });
+  absl::SleepFor(absl::Milliseconds(300));
+
+  constexpr int kBurst = 20;
+  std::vector<grpc::Status> statuses(kBurst);
+  std::vector<absl::Duration> took(kBurst);
+  std::vector<std::thread> burst;
+  for (int i = 0; i < kBurst; ++i) {
+    burst.emplace_back([&, i] {
+      VerifyResponse resp;
+      const absl::Time start = absl::Now();
+      statuses[i] = Call(*stub, ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "b"), &resp);
+      took[i] = absl::Now() - start;
+    });
+  }
+  for (auto& t : burst) t.join();
+  for (int i = 0; i < kBurst; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_LT(took[i], absl::Milliseconds(500));  // not queued behind the slow one
+  }
+  {
+    // VerifyStream: the shed message gets no DENY; the stream ends with
+    // RESOURCE_EXHAUSTED.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    auto stream = stub->VerifyStream(&ctx);
+    ASSERT_TRUE(stream->Write(ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "s1")));
+    stream->WritesDone();
+    VerifyResponse resp;
+    EXPECT_FALSE(stream->Read(&resp));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  slow_client.join();
+  sleeper.join();
+  EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_EQ(slow.reason_code(), "ok") << slow.message();
+  // With the slot free again, requests are decided.
+  VerifyResponse after;
+  ASSERT_TRUE(Call(*stub, ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "a"), &after).ok());
+  EXPECT_EQ(after.reason_code(), "token_missing");
+  const std::string m = HttpGet(mport, "/metrics").body;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), kBurst) << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify_stream"})"), 1) << m;
+
+  // Message size limit: a request over max_grpc_message_bytes is refused by gRPC.
+  VerifyRequest big = ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "big");
+  auto* h = big.add_headers();
+  h->set_name("x-padding");
+  h->set_value(std::string(70000, 'a'));
+  VerifyResponse resp;
+  EXPECT_EQ(Call(*stub, big, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(p.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace popguard::e2e

@@ -33,6 +33,7 @@
 #include "service/ed25519_msm.h"
 #include "service/json.h"
 #include "service/jwk.h"
+#include "service/openssl_util.h"
 #include "service/signature.h"
 
 namespace popguard {
@@ -41,13 +42,7 @@ namespace {
 constexpr int kKeys = 256;
 constexpr size_t kMessageBytes = 400;
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using PkeyPtr = EvpPkeyPtr;
 
 struct Corpus {
   std::vector<std::string> public_keys, messages, signatures;
@@ -58,7 +53,7 @@ struct Corpus {
 };
 
 std::string Sign(EVP_PKEY* key, const std::string& message) {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   std::string sig(64, '\0');
   size_t len = sig.size();
   EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key);
@@ -103,7 +98,7 @@ const Corpus& GetCorpus() {
 
 void BM_OpenSslEvp(benchmark::State& state) {
   const Corpus& c = GetCorpus();
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t i = 0;
   for (auto _ : state) {
     EVP_MD_CTX_reset(ctx.get());
@@ -227,7 +222,7 @@ void BM_Speedup(benchmark::State& state) {
   const Corpus& c = GetCorpus();
   const size_t n = static_cast<size_t>(state.range(0));
   const size_t count = std::max<size_t>(n, 16);
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   double openssl_seconds = 0, native_seconds = 0;
   size_t offset = 0, verified = 0;
   for (auto _ : state) {

@@ -42,6 +42,7 @@
 //   requires equality with OpenSSL.
 #include "service/ed25519.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -54,6 +55,7 @@
 #include "service/ed25519_msm.h"
 #include "service/ed25519_point.h"
 #include "service/ed25519_scalar.h"
+#include "service/openssl_util.h"
 
 namespace popguard {
 namespace ed25519_internal {
@@ -71,15 +73,10 @@ constexpr size_t kMaxBatch = 4096;
 
 const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-
 const EVP_MD* Sha512() {
   // Fetched once: implicit fetching costs a provider lookup per call.
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-512", nullptr);
-  return md;
+  static const MdPtr md(EVP_MD_fetch(nullptr, "SHA2-512", nullptr));
+  return md.get();
 }
 
 // HashToScalar sets *k = SHA-512(R || A || M) mod L. False if OpenSSL fails,
@@ -93,6 +90,7 @@ bool HashToScalar(const uint8_t* r, const uint8_t* a, std::string_view message, 
       EVP_DigestUpdate(ctx.get(), r, 32) != 1 || EVP_DigestUpdate(ctx.get(), a, 32) != 1 ||
       EVP_DigestUpdate(ctx.get(), message.data(), message.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1 || len != 64) {
+    ERR_clear_error();  // leave nothing behind for unrelated code
     return false;
   }
   *k = ScalarReduce64(digest);
@@ -303,6 +301,7 @@ std::vector<bool> VerifyBatchWith_vartime(std::span<const Ed25519Item> items, Ms
   std::vector<Scalar> z(parsed.size(), Scalar{{0, 0, 0, 0}});
   std::vector<uint8_t> random(16 * parsed.size());
   if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    ERR_clear_error();
     for (const Parsed& p : parsed) verdicts[p.index] = CheckInBatch(p);
     return verdicts;
   }

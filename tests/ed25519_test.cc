@@ -44,6 +44,7 @@
 #include "service/json.h"
 #include "service/jwk.h"
 #include "service/native_verifier.h"
+#include "service/openssl_util.h"
 #include "service/signature.h"
 #include "tests/testing/test_vectors.h"
 
@@ -60,16 +61,10 @@ bool LongMode() {
 // ---------------------------------------------------------------------------
 // OpenSSL BIGNUM reference.
 
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using Bn = std::unique_ptr<BIGNUM, BnFree>;
-struct BnCtxFree {
-  void operator()(BN_CTX* c) const { BN_CTX_free(c); }
-};
+using Bn = BnPtr;
 
 BN_CTX* Ctx() {
-  thread_local std::unique_ptr<BN_CTX, BnCtxFree> ctx(BN_CTX_new());
+  thread_local std::unique_ptr<BN_CTX, OpenSslDeleter<BN_CTX_free>> ctx(BN_CTX_new());
   return ctx.get();
 }
 
@@ -679,16 +674,8 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
 std::string OpenSslPublicKey(const std::string& seed) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
+  EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
   std::string pk(32, '\0');
   size_t len = 32;
   EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pk.data()), &len);
@@ -696,9 +683,8 @@ std::string OpenSslPublicKey(const std::string& seed) {
 }
 
 std::string OpenSslSign(const std::string& seed, std::string_view msg) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   std::string sig(64, '\0');
   size_t len = 64;
   EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get());
@@ -709,13 +695,12 @@ std::string OpenSslSign(const std::string& seed, std::string_view msg) {
 
 // OpenSslVerify is the reference verdict: OpenSSL 3 EVP with a raw key.
 bool OpenSslVerify(std::string_view pk, std::string_view msg, std::string_view sig) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(
-      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, U8(pk), pk.size()));
+  EvpPkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, U8(pk), pk.size()));
   if (key == nullptr) {
     ERR_clear_error();
     return false;
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   int rc = EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get());
   if (rc == 1) rc = EVP_DigestVerify(ctx.get(), U8(sig), sig.size(), U8(msg), msg.size());
   ERR_clear_error();

@@ -14,17 +14,21 @@
 //   BM_NativeColdKnownKey  the core without a table, point already read.
 //   BM_*Batch/64           64 signatures per iteration (VerifyBatch).
 //   BM_KeyTableBuild       building one key's comb table.
+//   BM_ReadPoint           reading x || y out of OpenSSL (first sight only).
+//   BM_Paired*             OpenSSL and native alternating in one loop: the
+//                          ratios to quote on a machine with varying load.
 //   BM_HotKeyWindow/w, BM_BaseCombWindow/w: the table window choices.
 //
 // After the runs a summary prints CPU time per verification and the ratios to
-// BM_OpenSslEvp (the minimum over repetitions). Run by hand, see
-// bench/README.md.
+// BM_OpenSslEvp (medians over repetitions). Run by hand, see bench/README.md.
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <string>
@@ -213,12 +217,128 @@ void BM_OpenSslEvpBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_OpenSslEvpBatch)->Arg(kBatch)->Unit(benchmark::kMicrosecond);
 
+// BM_ReadPoint is the cost of reading a key's x || y back out of OpenSSL,
+// paid once per key on first sight (part of BM_NativeCold).
+void BM_ReadPoint(benchmark::State& state) {
+  const Fixture& f = F();
+  for (auto _ : state) {
+    unsigned char point[65];
+    size_t len = 0;
+    Check(state, EVP_PKEY_get_octet_string_param(f.pub->pkey(), OSSL_PKEY_PARAM_PUB_KEY, point,
+                                                 sizeof(point), &len) == 1);
+    benchmark::DoNotOptimize(point);
+  }
+}
+BENCHMARK(BM_ReadPoint)->Unit(benchmark::kMicrosecond);
+
 void BM_KeyTableBuild(benchmark::State& state) {
   const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
       reinterpret_cast<const uint8_t*>(F().xy.data()));
   for (auto _ : state) benchmark::DoNotOptimize(p256::BuildKeyTable_vartime(key));
 }
 BENCHMARK(BM_KeyTableBuild)->Unit(benchmark::kMicrosecond);
+
+// Paired runs: each iteration verifies once with OpenSSL EVP and once with
+// the native path, timing each on the thread's CPU clock, so both see the
+// same machine load (on a shared machine the separate benchmarks above drift
+// by 10-20% between runs). Counters: openssl_us and native_us per
+// verification, and speedup = their ratio. The clock reads (a system call
+// each) add the same small cost to both sides, which biases the ratio
+// towards 1.
+double ThreadCpuMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+// Paired runs `native(i)` (which verifies signature i, or the whole batch
+// when per_iteration > 1) against per_iteration OpenSSL verifications.
+template <typename Native>
+void Paired(benchmark::State& state, int per_iteration, Native native) {
+  const Fixture& f = F();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  double openssl_us = 0, native_us = 0;
+  int i = 0;
+  for (auto _ : state) {
+    const double t0 = ThreadCpuMicros();
+    for (int k = 0; k < per_iteration; ++k) Check(state, EvpVerify(ctx, f, (i + k) % kBatch));
+    const double t1 = ThreadCpuMicros();
+    Check(state, native(i));
+    const double t2 = ThreadCpuMicros();
+    openssl_us += t1 - t0;
+    native_us += t2 - t1;
+    i = (i + 1) % kBatch;
+  }
+  EVP_MD_CTX_free(ctx);
+  const double n = static_cast<double>(state.iterations()) * per_iteration;
+  state.counters["openssl_us"] = openssl_us / n;
+  state.counters["native_us"] = native_us / n;
+  state.counters["speedup"] = native_us > 0 ? openssl_us / native_us : 0;
+}
+
+void BM_PairedHot(benchmark::State& state) {
+  const Fixture& f = F();
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
+  Paired(state, 1, [&](int i) {
+    return v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) == SignatureResult::kValid;
+  });
+}
+BENCHMARK(BM_PairedHot)->Unit(benchmark::kMicrosecond);
+
+void BM_PairedCold(benchmark::State& state) {
+  const Fixture& f = F();
+  NativeVerifier::Options options;
+  options.client_key_cache_entries = 0;
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
+  Paired(state, 1, [&](int i) {
+    return v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) == SignatureResult::kValid;
+  });
+}
+BENCHMARK(BM_PairedCold)->Unit(benchmark::kMicrosecond);
+
+void BM_PairedColdKnownKey(benchmark::State& state) {
+  const Fixture& f = F();
+  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
+      reinterpret_cast<const uint8_t*>(f.xy.data()));
+  Paired(state, 1, [&](int i) {
+    uint8_t digest[32];
+    SHA256(reinterpret_cast<const uint8_t*>(f.inputs[i].data()), f.inputs[i].size(), digest);
+    return p256::EcdsaVerifyDigest_vartime(key, nullptr, digest,
+                                           reinterpret_cast<const uint8_t*>(f.sigs[i].data())) ==
+           p256::EcdsaVerdict::kValid;
+  });
+}
+BENCHMARK(BM_PairedColdKnownKey)->Unit(benchmark::kMicrosecond);
+
+void BM_PairedHotBatch(benchmark::State& state) {
+  const Fixture& f = F();
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
+  const std::vector<SignatureCheck> checks = Checks(f);
+  std::vector<SignatureResult> results(checks.size());
+  Paired(state, kBatch, [&](int) {
+    v->VerifyBatch(checks, results);
+    return std::all_of(results.begin(), results.end(),
+                       [](SignatureResult r) { return r == SignatureResult::kValid; });
+  });
+}
+BENCHMARK(BM_PairedHotBatch)->Unit(benchmark::kMicrosecond);
+
+void BM_PairedColdBatch(benchmark::State& state) {
+  const Fixture& f = F();
+  NativeVerifier::Options options;
+  options.client_key_cache_entries = 0;
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
+  const std::vector<SignatureCheck> checks = Checks(f);
+  std::vector<SignatureResult> results(checks.size());
+  Paired(state, kBatch, [&](int) {
+    v->VerifyBatch(checks, results);
+    return std::all_of(results.begin(), results.end(),
+                       [](SignatureResult r) { return r == SignatureResult::kValid; });
+  });
+}
+BENCHMARK(BM_PairedColdBatch)->Unit(benchmark::kMicrosecond);
 
 // Window choices. BM_HotKeyWindow/w: a hot verification (core, SHA-256
 // included) with a key table of window w instead of kKeyWindowBits.
@@ -267,33 +387,74 @@ class SummaryReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+      if (run.error_occurred) continue;
+      // Per-repetition runs, or only the median when the run was asked for
+      // aggregates alone (--benchmark_report_aggregates_only).
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if (run.run_type != Run::RT_Iteration && !median) continue;
       double per_op = run.GetAdjustedCPUTime();  // microseconds per iteration
-      const std::string name = run.benchmark_name();
+      std::string name = run.run_name.function_name;
+      if (!run.run_name.args.empty()) name += "/" + run.run_name.args;
+      if (name.rfind("BM_Paired", 0) == 0) {
+        auto get = [&](const char* c) {
+          auto it = run.counters.find(c);
+          return it == run.counters.end() ? 0.0 : it->second.value;
+        };
+        paired_[name].push_back({get("openssl_us"), get("native_us"), get("speedup")});
+        continue;
+      }
       if (name.find("Batch") != std::string::npos) per_op /= kBatch;
-      auto [it, inserted] = best_.emplace(name, per_op);
-      if (!inserted && per_op < it->second) it->second = per_op;
+      samples_[name].push_back(per_op);
     }
     ConsoleReporter::ReportRuns(runs);
   }
 
+  // Median returns the median of a benchmark's samples (its repetitions, or
+  // the one median aggregate).
+  static double Median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+
   void PrintSummary() const {
-    auto base = best_.find("BM_OpenSslEvp");
-    if (base == best_.end()) return;
-    std::printf("\nES256 summary: CPU time per verification (best of repetitions), speed-up "
+    if (!paired_.empty()) {
+      std::printf("\nES256 paired runs (median of repetitions): OpenSSL EVP and native "
+                  "alternating in one loop\n");
+      for (const auto& [name, runs] : paired_) {
+        std::vector<double> o, n, r;
+        for (const PairedRun& p : runs) {
+          o.push_back(p.openssl_us);
+          n.push_back(p.native_us);
+          r.push_back(p.speedup);
+        }
+        std::printf("  %-24s openssl %7.2f us  native %7.2f us  x%.2f\n", name.c_str(), Median(o),
+                    Median(n), Median(r));
+      }
+    }
+    auto base_it = samples_.find("BM_OpenSslEvp");
+    if (base_it == samples_.end()) return;
+    const double base = Median(base_it->second);
+    std::printf("\nES256 summary: CPU time per verification (median of repetitions), speed-up "
                 "over BM_OpenSslEvp\n");
-    for (const auto& [name, us] : best_) {
+    for (const auto& [name, samples] : samples_) {
+      const double us = Median(samples);
       // Components are not verifications: no ratio.
-      if (name.rfind("BM_BaseCombWindow", 0) == 0 || name == "BM_KeyTableBuild") {
+      if (name.rfind("BM_BaseCombWindow", 0) == 0 || name == "BM_KeyTableBuild" ||
+          name == "BM_ReadPoint") {
         std::printf("  %-24s %9.2f us  (component)\n", name.c_str(), us);
         continue;
       }
-      std::printf("  %-24s %9.2f us  x%.2f\n", name.c_str(), us, base->second / us);
+      std::printf("  %-24s %9.2f us  x%.2f\n", name.c_str(), us, base / us);
     }
   }
 
  private:
-  std::map<std::string, double> best_;
+  struct PairedRun {
+    double openssl_us, native_us, speedup;
+  };
+  std::map<std::string, std::vector<double>> samples_;
+  std::map<std::string, std::vector<PairedRun>> paired_;
 };
 
 }  // namespace

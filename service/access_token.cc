@@ -90,13 +90,32 @@ const std::string* VerifiedToken::ClaimValue(std::string_view name) const {
   return nullptr;
 }
 
+std::string CacheScope(const Config& config) {
+  std::string material = absl::StrCat("skew=", absl::ToInt64Milliseconds(config.clock_skew),
+                                      ";depth=", config.limits.max_json_depth, ";claims=");
+  for (const UpstreamHeader& h : config.upstream_headers) absl::StrAppend(&material, h.value, ",");
+  for (const IssuerConfig& ic : config.issuers) {
+    absl::StrAppend(&material, ";iss=", JsonQuote(ic.issuer), ";typ=", ic.require_typ,
+                    ";life=", absl::ToInt64Seconds(ic.max_lifetime), ";aud=");
+    for (const auto& a : ic.audiences) absl::StrAppend(&material, JsonQuote(a), ",");
+    absl::StrAppend(&material, ";alg=");
+    for (const auto& a : ic.algorithms) absl::StrAppend(&material, a, ",");
+  }
+  return Sha256(material).substr(0, 8);
+}
+
 AccessTokenValidator::AccessTokenValidator(const Config& config, const IssuerRegistry* issuers,
-                                           const SignatureVerifier* verifier)
+                                           const SignatureVerifier* verifier,
+                                           BoundedCache<VerifiedToken>* shared_cache)
     : clock_skew_(config.clock_skew),
       max_token_bytes_(config.limits.max_token_bytes),
       issuers_(issuers),
       verifier_(verifier),
-      cache_(config.access_token_cache_entries) {
+      owned_cache_(shared_cache == nullptr ? std::make_unique<BoundedCache<VerifiedToken>>(
+                                                 config.access_token_cache_entries)
+                                           : nullptr),
+      cache_(shared_cache != nullptr ? shared_cache : owned_cache_.get()),
+      cache_scope_(CacheScope(config)) {
   json_limits_.max_depth = config.limits.max_json_depth;
   for (const UpstreamHeader& h : config.upstream_headers) {
     if (!h.value.empty() && h.value[0] != '@') claims_to_render_.push_back(h.value);
@@ -143,13 +162,14 @@ Reason AccessTokenValidator::Validate(std::string_view token, absl::Time now,
     return Reason::kTokenTooLarge;
   }
   std::string hash = Sha256(token);
+  std::string cache_key = cache_scope_ + hash;
   // Cache hit: the signature and the time-independent claims were verified
   // for these exact bytes (SHA-256 collision resistance makes the hash a
   // safe key); only the time checks can change, so they run again.
   // Keys can also leave: a key the issuer removed from its JWKS (or that
   // popguard stopped trusting after max_stale) must stop vouching for tokens
   // at once, so a hit whose key is gone is validated again from scratch.
-  if (auto hit = cache_.Get(hash, now); hit != nullptr && KeyStillTrusted(*hit)) {
+  if (auto hit = cache_->Get(cache_key, now); hit != nullptr && KeyStillTrusted(*hit)) {
     Reason r = CheckTimes(*hit, now, detail);
     if (r != Reason::kOk) return r;
     *out = std::move(hit);
@@ -383,7 +403,7 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
   Reason r = CheckTimes(*vt, now, detail);
   if (r != Reason::kOk) return r;
   std::shared_ptr<const VerifiedToken> result = std::move(vt);
-  cache_.Put(result->token_hash, result, result->exp + clock_skew_);
+  cache_->Put(cache_scope_ + result->token_hash, result, result->exp + clock_skew_);
   *out = std::move(result);
   return Reason::kOk;
 }

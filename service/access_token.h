@@ -60,9 +60,16 @@ struct KeyMiss {
 
 class AccessTokenValidator {
  public:
-  // The validator keeps pointers to `issuers` and `verifier`; both must outlive it.
+  // The validator keeps pointers to `issuers`, `verifier` and `shared_cache`;
+  // all must outlive it. `shared_cache` (may be null: the validator then owns
+  // a cache) is the process-wide verified-token cache that survives config
+  // reloads; entries are scoped by a fingerprint of the configuration they
+  // were validated under (see CacheScope), so a reload that changes issuers,
+  // audiences, algorithms or skew never serves an entry checked under the
+  // old rules, while an unrelated change keeps every entry warm.
   AccessTokenValidator(const Config& config, const IssuerRegistry* issuers,
-                       const SignatureVerifier* verifier);
+                       const SignatureVerifier* verifier,
+                       BoundedCache<VerifiedToken>* shared_cache = nullptr);
 
   // Validate checks `token` at time `now`. On kOk fills *out (shared, immutable);
   // otherwise *detail says what differed (never the token itself). On
@@ -74,7 +81,7 @@ class AccessTokenValidator {
   // CheckTimes re-checks exp, nbf and iat of an already verified token.
   Reason CheckTimes(const VerifiedToken& token, absl::Time now, std::string* detail) const;
 
-  const BoundedCache<VerifiedToken>& cache() const { return cache_; }
+  const BoundedCache<VerifiedToken>& cache() const { return *cache_; }
 
  private:
   Reason ValidateUncached(std::string_view token, std::string token_hash, absl::Time now,
@@ -90,8 +97,14 @@ class AccessTokenValidator {
   std::vector<std::string> claims_to_render_;
   const IssuerRegistry* issuers_;
   const SignatureVerifier* verifier_;
-  BoundedCache<VerifiedToken> cache_;
+  std::unique_ptr<BoundedCache<VerifiedToken>> owned_cache_;
+  BoundedCache<VerifiedToken>* cache_;
+  std::string cache_scope_;  // prefix of every cache key
 };
+
+// CacheScope returns a short fingerprint of everything in `config` that a
+// verified-token cache entry depends on.
+std::string CacheScope(const Config& config);
 
 // DescribeTime renders a time for denial messages: "<unix seconds> (<RFC 3339>)".
 std::string DescribeTime(absl::Time t);

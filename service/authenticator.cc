@@ -162,7 +162,7 @@ struct Authenticator::Pending {
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, const Clock* clock, ReplayStore* replay,
-    std::vector<std::string>* warnings) {
+    std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache) {
   auto a = std::unique_ptr<Authenticator>(new Authenticator());
   a->config_ = config;
   a->clock_ = clock;
@@ -193,7 +193,8 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   } else if (config.dpop.nonce.required) {
     return absl::InvalidArgumentError("dpop.nonce.required needs dpop.nonce.secret_file");
   }
-  a->tokens_ = std::make_unique<AccessTokenValidator>(config, a->issuers_.get(), a->verifier_.get());
+  a->tokens_ = std::make_unique<AccessTokenValidator>(config, a->issuers_.get(),
+                                                      a->verifier_.get(), token_cache);
   a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
                                              a->nonces_.get());
   a->policy_ = std::make_unique<Policy>(config);

@@ -43,9 +43,11 @@ class Authenticator {
 
   // Create builds an Authenticator for `config`. `clock` and `replay` must
   // outlive it. Start-up warnings (skipped keys) are appended to *warnings.
+  // `token_cache` (may be null) is a verified-token cache that outlives this
+  // Authenticator, so a config reload keeps it warm (see AccessTokenValidator).
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const Config& config, const Clock* clock, ReplayStore* replay,
-      std::vector<std::string>* warnings);
+      std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr);
 
   // Decide evaluates `request` and calls `done` exactly once.
   void Decide(const HttpRequestInfo& request, Done done) const;

@@ -124,7 +124,7 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
     return fail(absl::InvalidArgumentError("log_level is not one of debug, info, warn, error"));
   }
   std::vector<std::string> warnings;
-  auto auth = Authenticator::Create(*config, clock_, replay_, &warnings);
+  auto auth = Authenticator::Create(*config, clock_, replay_, &warnings, options_.token_cache);
   if (!auth.ok()) return fail(auth.status());
   // Remote issuers start fetching now; swapping before their keys arrive
   // would deny every request for them, so wait (bounded) and refuse the

@@ -47,6 +47,9 @@ class ConfigReloader {
     bool watch = true;               // poll the file; false: SIGHUP only
     absl::Duration poll_interval = absl::Milliseconds(500);
     absl::Duration key_wait = absl::Seconds(15);
+    // The process-wide verified-token cache handed to every new
+    // Authenticator, so it stays warm across reloads (may be null).
+    BoundedCache<VerifiedToken>* token_cache = nullptr;
   };
 
   // `running` is the config the process started with; `clock`, `replay` and

@@ -45,7 +45,10 @@ int RunServer(Config config, const sigset_t& signals) {
   metrics.SetRedisStore(dynamic_cast<const RedisReplayStore*>(replay->get()));
   InstrumentedReplayStore instrumented_replay(replay->get());
   RealClock clock;
-  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings);
+  // Like the replay window, the verified-token cache lives for the whole
+  // process: reloads build a new Authenticator around the same cache.
+  BoundedCache<VerifiedToken> token_cache(config.access_token_cache_entries);
+  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings, &token_cache);
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
@@ -110,6 +113,7 @@ int RunServer(Config config, const sigset_t& signals) {
   reload.listen_override = absl::GetFlag(FLAGS_listen);
   reload.log_level_override = absl::GetFlag(FLAGS_log_level);
   reload.noop = config.noop;
+  reload.token_cache = &token_cache;
   auto reloader = std::make_unique<ConfigReloader>(reload, config, &clock, &instrumented_replay,
                                                    &holder);
   LogLine(LogLevel::kInfo, "listening")

@@ -552,6 +552,36 @@ TEST_F(AccessTokenValidatorTest, SecondValidationIsACacheHit) {
   EXPECT_EQ(validator_->cache().misses(), 1u);
 }
 
+// A reload builds a new validator around the same shared cache: an entry
+// validated under an unchanged configuration is still a hit, and one checked
+// under rules that changed (here: the audience) is never served.
+TEST_F(AccessTokenValidatorTest, SharedCacheSurvivesReloadOnlyForTheSameRules) {
+  BoundedCache<VerifiedToken> shared(100);
+  const std::string token = Tok(Claims());
+  auto validate_with = [&](const Config& config) {
+    std::vector<std::string> warnings;
+    auto registry = IssuerRegistry::Create(config, &warnings);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    AccessTokenValidator v(config, registry->get(), verifier_.get(), &shared);
+    std::shared_ptr<const VerifiedToken> out;
+    std::string detail;
+    return v.Validate(token, kNow, &out, &detail);
+  };
+  Config config = TestConfig();
+  ASSERT_EQ(validate_with(config), Reason::kOk);
+  EXPECT_EQ(shared.hits(), 0u);
+  // Same rules after a "reload" (a new registry, new key objects): a hit.
+  config.log_level = "debug";
+  ASSERT_EQ(validate_with(config), Reason::kOk);
+  EXPECT_EQ(shared.hits(), 1u);
+  // The audience the token carries is no longer configured: validated again
+  // under the new rules, and refused.
+  config.issuers[0].audiences = {kOtherAudience};
+  EXPECT_EQ(validate_with(config), Reason::kTokenAudienceMismatch);
+  EXPECT_EQ(shared.hits(), 1u);
+  EXPECT_NE(CacheScope(TestConfig()), CacheScope(config));
+}
+
 TEST_F(AccessTokenValidatorTest, CachedTokenStillExpires) {
   const std::string token = Tok(Claims());  // exp = kNow + 5 min, skew 60 s
   ASSERT_EQ(Validate(token, kNow), Reason::kOk);

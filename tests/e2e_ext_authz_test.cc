@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/popguard_process.h"
+#include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
 
 namespace popguard::e2e {
@@ -48,32 +49,16 @@ std::pair<std::string, std::string> H(std::string name, std::string value) {
   return {std::move(name), std::move(value)};
 }
 
-std::string DpopChallenge(const std::string& error, const std::string& code) {
-  return absl::StrCat("DPoP error=\"", error, "\", error_description=\"", code, "\", algs=\"",
-                      TestEnv::kDpopAlgs, "\"");
-}
-
 std::vector<HeaderOption> IdentityHeaders(const std::string& binding) {
   return {Set("x-popguard-sub", "alice"), Set("x-popguard-client-id", "client-1"),
           Set("x-popguard-scope", "read"), Set("x-popguard-binding", binding)};
 }
 
 template <typename Derived>
-class ServerTest : public ::testing::Test {
+class ServerTest : public ServerTestBase<Derived> {
  protected:
-  static void SetUpTestSuite() {
-    server() = RunningServer::Start(Derived::kConfigName, Derived::Options());
-  }
-  static void TearDownTestSuite() { server().reset(); }
-  static std::unique_ptr<RunningServer>& server() {
-    static std::unique_ptr<RunningServer> s;
-    return s;
-  }
-  void SetUp() override {
-    ASSERT_NE(server(), nullptr);
-    ASSERT_TRUE(server()->ok()) << server()->error();
-  }
-  TestEnv& env() { return TestEnv::Get(); }
+  using ServerTestBase<Derived>::server;
+  using ServerTestBase<Derived>::env;
 
   // A DPoP request for `url` whose proof's htu is `htu` (default: url).
   HttpSpec DpopRequest(const std::string& url, std::string htu = "", TokenOptions t = {}) {

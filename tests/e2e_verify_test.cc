@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/crypto_util.h"
 #include "tests/testing/popguard_process.h"
+#include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
 
 namespace popguard::e2e {
@@ -44,29 +45,12 @@ HeaderList IdentityHeaders(const std::string& binding) {
           H("x-popguard-scope", "read"), H("x-popguard-binding", binding)};
 }
 
-std::string DpopChallenge(const std::string& error, const std::string& code) {
-  return absl::StrCat("DPoP error=\"", error, "\", error_description=\"", code, "\", algs=\"",
-                      TestEnv::kDpopAlgs, "\"");
-}
-
 // ServerTest starts one popguard per test suite (Derived names the config).
 template <typename Derived>
-class ServerTest : public ::testing::Test {
+class ServerTest : public ServerTestBase<Derived> {
  protected:
-  static void SetUpTestSuite() {
-    server() = RunningServer::Start(Derived::kConfigName, Derived::Options());
-  }
-  static void TearDownTestSuite() { server().reset(); }
-  static std::unique_ptr<RunningServer>& server() {
-    static std::unique_ptr<RunningServer> s;
-    return s;
-  }
-  void SetUp() override {
-    ASSERT_NE(server(), nullptr);
-    ASSERT_TRUE(server()->ok()) << server()->error();
-  }
-
-  TestEnv& env() { return TestEnv::Get(); }
+  using ServerTestBase<Derived>::server;
+  using ServerTestBase<Derived>::env;
 
   // A DPoP-bound token for the client key of `proof_alg` and its proof.
   HttpSpec DpopRequest(const std::string& url, JwsAlg proof_alg = JwsAlg::kES256,

@@ -74,32 +74,26 @@ PopguardMetrics::PopguardMetrics() {
   reloads_[0] = reloads->WithLabels({"success"});
   reloads_[1] = reloads->WithLabels({"failure"});
 
-  registry_.AddCallback(
-      "popguard_cache_hits_total", "Cache hits by cache.", "counter", {"cache"}, [this] {
-        std::vector<Sample> out;
-        absl::MutexLock lock(&mu_);
-        if (!source_) return out;
-        std::shared_ptr<const Authenticator> a = source_();
-        if (a == nullptr) return out;
-        Totals t = Read(*a);
-        for (const auto& [cache, n] : t.cache_hits) {
-          out.push_back({{cache}, static_cast<double>(n + base_.cache_hits[cache])});
-        }
-        return out;
-      });
-  registry_.AddCallback(
-      "popguard_cache_misses_total", "Cache misses by cache.", "counter", {"cache"}, [this] {
-        std::vector<Sample> out;
-        absl::MutexLock lock(&mu_);
-        if (!source_) return out;
-        std::shared_ptr<const Authenticator> a = source_();
-        if (a == nullptr) return out;
-        Totals t = Read(*a);
-        for (const auto& [cache, n] : t.cache_misses) {
-          out.push_back({{cache}, static_cast<double>(n + base_.cache_misses[cache])});
-        }
-        return out;
-      });
+  // Cache counters live in the current Authenticator; totals of retired ones
+  // are kept in base_ so the exported counters never go down on a reload.
+  auto cache_counter = [this](std::map<std::string, uint64_t> Totals::*field) {
+    return [this, field] {
+      std::vector<Sample> out;
+      absl::MutexLock lock(&mu_);
+      if (!source_) return out;
+      std::shared_ptr<const Authenticator> a = source_();
+      if (a == nullptr) return out;
+      Totals t = Read(*a);
+      for (const auto& [cache, n] : t.*field) {
+        out.push_back({{cache}, static_cast<double>(n + (base_.*field)[cache])});
+      }
+      return out;
+    };
+  };
+  registry_.AddCallback("popguard_cache_hits_total", "Cache hits by cache.", "counter", {"cache"},
+                        cache_counter(&Totals::cache_hits));
+  registry_.AddCallback("popguard_cache_misses_total", "Cache misses by cache.", "counter",
+                        {"cache"}, cache_counter(&Totals::cache_misses));
   registry_.AddCallback(
       "popguard_jwks_fetches_total",
       "JWKS refresh attempts of issuers with remote keys (jwks_uri, discovery) by result.",

@@ -159,7 +159,7 @@ EvpPkeyPtr FromData(const char* type, OSSL_PARAM* params) {
 }
 
 absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
-                     EvpPkeyPtr* pkey) {
+                     std::string* raw, EvpPkeyPtr* pkey) {
   absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
   if (!crv.ok()) return crv.status();
   const EcCurve* curve = FindEcCurve(*crv);
@@ -199,12 +199,13 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
   *crv_out = *crv;
   *thumbprint = CanonicalThumbprint(
       {{"crv", *crv}, {"kty", "EC"}, {"x", *jwk.FindString("x")}, {"y", *jwk.FindString("y")}});
+  *raw = point.substr(1);
   *pkey = std::move(key);
   return absl::OkStatus();
 }
 
 absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
-                      EvpPkeyPtr* pkey) {
+                      std::string* raw, EvpPkeyPtr* pkey) {
   absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
   if (!crv.ok()) return crv.status();
   // X25519/X448 are key agreement keys and Ed448 is not offered: only Ed25519.
@@ -219,6 +220,7 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
   if (key == nullptr) return MemberError("x", "is not an Ed25519 public key");
   *crv_out = *crv;
   *thumbprint = CanonicalThumbprint({{"crv", *crv}, {"kty", "OKP"}, {"x", *jwk.FindString("x")}});
+  *raw = *x;
   *pkey = std::move(key);
   return absl::OkStatus();
 }
@@ -324,10 +326,10 @@ absl::StatusOr<std::shared_ptr<const PublicKey>> PublicKey::FromJwk(const JsonVa
   if (!kty.ok()) return kty.status();
   if (*kty == "EC") {
     key->kty_ = KeyType::kEc;
-    status = ParseEc(jwk, &key->crv_, &key->thumbprint_, &key->pkey_);
+    status = ParseEc(jwk, &key->crv_, &key->thumbprint_, &key->raw_public_key_, &key->pkey_);
   } else if (*kty == "OKP") {
     key->kty_ = KeyType::kOkp;
-    status = ParseOkp(jwk, &key->crv_, &key->thumbprint_, &key->pkey_);
+    status = ParseOkp(jwk, &key->crv_, &key->thumbprint_, &key->raw_public_key_, &key->pkey_);
   } else if (*kty == "RSA") {
     key->kty_ = KeyType::kRsa;
     status = ParseRsa(jwk, &key->thumbprint_, &key->pkey_);

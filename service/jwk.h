@@ -71,6 +71,12 @@ class PublicKey {
   // pkey returns the OpenSSL key, owned by this object. Use it read-only.
   EVP_PKEY* pkey() const { return pkey_.get(); }
 
+  // raw_public_key returns the key bytes as the JWK carried them, already
+  // validated: EC x || y (the curve's field length each), OKP x (32 bytes);
+  // empty for RSA. Native verifiers read it instead of asking OpenSSL to
+  // re-encode its internal point (which costs microseconds per key).
+  const std::string& raw_public_key() const { return raw_public_key_; }
+
  private:
   PublicKey() = default;
 
@@ -81,6 +87,7 @@ class PublicKey {
   std::optional<std::string> use_;
   std::optional<std::vector<std::string>> key_ops_;
   std::string thumbprint_;
+  std::string raw_public_key_;
   EvpPkeyPtr pkey_;
 };
 

@@ -46,7 +46,13 @@ bool ReadP256Point(EVP_PKEY* pkey, uint8_t xy[64]) {
 
 std::shared_ptr<const P256KeyEntry> ParseEntry(const PublicKey& key) {
   uint8_t xy[64];
-  if (!ReadP256Point(key.pkey(), xy)) return nullptr;
+  // The JWK's own x || y when the key came from a JWK (always, in popguard);
+  // otherwise ask OpenSSL.
+  if (key.raw_public_key().size() == sizeof(xy)) {
+    std::memcpy(xy, key.raw_public_key().data(), sizeof(xy));
+  } else if (!ReadP256Point(key.pkey(), xy)) {
+    return nullptr;
+  }
   // PublicKey::FromJwk validated the point already; checking again costs a
   // few multiplications and keeps the core's input contract local.
   std::optional<p256::EcdsaPublicKey> point = p256::EcdsaPublicKey::FromAffineBytes_vartime(xy);
@@ -82,6 +88,10 @@ std::optional<SignatureResult> EdDsaPrecheck(const PublicKey& key, std::string_v
                                              Ed25519Key* pk) {
   if (!key.FitsAlg(JwsAlg::kEdDSA)) return SignatureResult::kInvalid;
   if (signature.size() != kEd25519SignatureBytes) return SignatureResult::kMalformed;
+  if (key.raw_public_key().size() == pk->size()) {
+    std::memcpy(pk->data(), key.raw_public_key().data(), pk->size());
+    return std::nullopt;
+  }
   size_t len = pk->size();
   if (EVP_PKEY_get_raw_public_key(key.pkey(), reinterpret_cast<unsigned char*>(pk->data()),
                                   &len) != 1 ||

@@ -43,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include <grpc/support/time.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
@@ -87,6 +88,9 @@ ABSL_FLAG(std::string, scope, "read", "token scope.");
 ABSL_FLAG(int, clients, 8, "distinct client keys (DPoP) or certificates (mTLS).");
 ABSL_FLAG(int, tokens_per_client, 1, "distinct access tokens per client.");
 ABSL_FLAG(std::string, proof_alg, "ES256", "DPoP proof algorithm: ES256, ES384, EdDSA, RS256, PS256.");
+ABSL_FLAG(std::string, client, "cq",
+          "check/verify client: cq (one thread drives a CompletionQueue; least client CPU) or "
+          "callback (gRPC callback API).");
 ABSL_FLAG(int, channels, 2, "gRPC channels (TCP connections); stream: one stream per channel.");
 ABSL_FLAG(int, server_pid, 0, "pid of the server process, for its CPU time per request.");
 ABSL_FLAG(double, timeout, 5, "per-request deadline, seconds.");
@@ -438,6 +442,41 @@ void FillVerifyRequest(const Workload& w, uint64_t i, VerifyRequest* req) {
   }
 }
 
+void FillCheckRequest(const Workload& w, uint64_t i, auth::CheckRequest* req) {
+  auto* http = req->mutable_attributes()->mutable_request()->mutable_http();
+  http->set_id(absl::StrCat(i));
+  http->set_method(w.method);
+  http->set_scheme(w.scheme);
+  http->set_host(w.host);
+  http->set_path(w.path);
+  http->set_protocol("HTTP/1.1");
+  auto& headers = *http->mutable_headers();
+  headers[":authority"] = w.host;
+  headers[":method"] = w.method;
+  headers[":path"] = w.path;
+  headers["authorization"] = w.AuthorizationFor(i);
+  if (w.binding == Binding::kDpop) headers["dpop"] = w.proofs[i];
+  if (w.binding == Binding::kMtls) {
+    req->mutable_attributes()->mutable_source()->set_certificate(w.ClientFor(i).envoy_cert);
+  }
+}
+
+Outcome FromCheckResponse(const auth::CheckResponse& resp) {
+  Outcome o;
+  if (resp.status().code() == 0) {
+    o.allow = true;
+    return o;
+  }
+  // popguard puts the reason code in status.message (and x-popguard-reason);
+  // another server may not.
+  o.reason = resp.status().message();
+  if (o.reason.empty()) {
+    o.reason =
+        absl::StrCat("denied_http_", static_cast<int>(resp.denied_response().status().code()));
+  }
+  return o;
+}
+
 Outcome FromVerifyResponse(const VerifyResponse& resp) {
   Outcome o;
   o.allow = resp.decision() == popguard::v1::ALLOW;
@@ -457,38 +496,15 @@ class CheckTransport final : public Transport {
     auto* call = new Call;
     call->intended_ns = intended_ns;
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    auto* http = call->req.mutable_attributes()->mutable_request()->mutable_http();
-    http->set_id(absl::StrCat(i));
-    http->set_method(w_.method);
-    http->set_scheme(w_.scheme);
-    http->set_host(w_.host);
-    http->set_path(w_.path);
-    http->set_protocol("HTTP/1.1");
-    auto& headers = *http->mutable_headers();
-    headers[":authority"] = w_.host;
-    headers[":method"] = w_.method;
-    headers[":path"] = w_.path;
-    headers["authorization"] = w_.AuthorizationFor(i);
-    if (w_.binding == Binding::kDpop) headers["dpop"] = w_.proofs[i];
-    if (w_.binding == Binding::kMtls) {
-      call->req.mutable_attributes()->mutable_source()->set_certificate(w_.ClientFor(i).envoy_cert);
-    }
+    FillCheckRequest(w_, i, &call->req);
     auto& stub = stubs_[i % stubs_.size()];
     stub->async()->Check(&call->ctx, &call->req, &call->resp, [this, call](grpc::Status s) {
       Outcome o;
       if (!s.ok()) {
         o.rpc_ok = false;
         o.code = s.error_code();
-      } else if (call->resp.status().code() == 0) {
-        o.allow = true;
       } else {
-        // popguard puts the reason code in status.message and in
-        // x-popguard-reason; another server may do neither.
-        o.reason = call->resp.status().message();
-        if (o.reason.empty()) {
-          o.reason = absl::StrCat("denied_http_",
-                                  static_cast<int>(call->resp.denied_response().status().code()));
-        }
+        o = FromCheckResponse(call->resp);
       }
       int64_t intended = call->intended_ns;
       delete call;
@@ -690,6 +706,143 @@ class StreamTransport final : public Transport {
   std::vector<std::unique_ptr<Stream>> streams_;
 };
 
+// --- The completion-queue driver (Check and Verify, the default). ---
+
+// CqDriver runs a whole load on the calling thread through one
+// CompletionQueue: it sends (on schedule in open loop, on each completion in
+// closed loop) and reaps completions itself, so a request costs the client no
+// thread hand-offs. That matters on a small machine, where the load
+// generator's CPU competes with the server's.
+class CqDriver {
+ public:
+  using Claim = std::function<bool(int64_t intended, uint64_t* i)>;
+
+  CqDriver(const Workload& w, Api api, const std::string& target, int channels,
+           absl::Duration timeout, Collector* collector, std::atomic<int64_t>* outstanding)
+      : w_(w), api_(api), timeout_(timeout), collector_(collector), outstanding_(outstanding) {
+    for (auto& ch : MakeChannels(target, channels)) {
+      if (api == Api::kCheck) {
+        check_stubs_.push_back(auth::Authorization::NewStub(ch));
+      } else {
+        verify_stubs_.push_back(popguard::v1::Verifier::NewStub(ch));
+      }
+    }
+  }
+
+  // Run sends until `claim` refuses or `stop` is set, then waits for every
+  // request in flight (each has a deadline, so this ends).
+  void Run(bool open_loop, int concurrency, double rate, int64_t t0, int64_t send_until,
+           int64_t max_outstanding, const Claim& claim, std::atomic<bool>* stop) {
+    // Open loop: a pacer thread sends each request at its due time (waiting
+    // on a timer would delay the replies this thread is reaping); closed
+    // loop: this thread sends the next request as each one completes.
+    std::atomic<bool> pacer_done{!open_loop};
+    std::thread pacer;
+    if (open_loop) {
+      pacer = std::thread([&] {
+        for (uint64_t k = 0; !stop->load(); ++k) {
+          const int64_t due = t0 + static_cast<int64_t>(static_cast<double>(k) * 1e9 / rate);
+          if (MonoNanos() < due) SleepUntil(due);
+          // Too far behind: hold this request (its latency still counts
+          // from `due`) until some reply comes back.
+          while (outstanding_->load() >= max_outstanding && !stop->load()) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          uint64_t i;
+          if (!claim(due, &i)) break;
+          Send(i, due);
+        }
+        pacer_done = true;
+      });
+    } else {
+      for (int c = 0; c < concurrency; ++c) SendNext(claim);
+    }
+    while (true) {
+      const int64_t now = MonoNanos();
+      if (now >= send_until) *stop = true;
+      if (stop->load() && pacer_done.load() && outstanding_->load() == 0) break;
+      void* tag = nullptr;
+      bool ok = false;
+      gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                           gpr_time_from_millis(20, GPR_TIMESPAN));
+      grpc::CompletionQueue::NextStatus st = cq_.AsyncNext(&tag, &ok, deadline);
+      if (st == grpc::CompletionQueue::SHUTDOWN) break;
+      if (st == grpc::CompletionQueue::GOT_EVENT) {
+        Complete(static_cast<Call*>(tag));
+        if (!open_loop) SendNext(claim);
+      }
+    }
+    if (pacer.joinable()) pacer.join();
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) Complete(static_cast<Call*>(tag));
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    auth::CheckRequest check_req;
+    auth::CheckResponse check_resp;
+    VerifyRequest verify_req;
+    VerifyResponse verify_resp;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<auth::CheckResponse>> check_reader;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<VerifyResponse>> verify_reader;
+    grpc::Status status;
+    int64_t intended_ns = 0;
+  };
+
+  void SendNext(const Claim& claim) {
+    const int64_t now = MonoNanos();
+    uint64_t i;
+    if (claim(now, &i)) Send(i, now);
+  }
+
+  void Send(uint64_t i, int64_t intended_ns) {
+    auto* call = new Call;
+    call->intended_ns = intended_ns;
+    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    outstanding_->fetch_add(1);
+    if (api_ == Api::kCheck) {
+      FillCheckRequest(w_, i, &call->check_req);
+      call->check_reader = check_stubs_[i % check_stubs_.size()]->PrepareAsyncCheck(
+          &call->ctx, call->check_req, &cq_);
+      call->check_reader->StartCall();
+      call->check_reader->Finish(&call->check_resp, &call->status, call);
+    } else {
+      FillVerifyRequest(w_, i, &call->verify_req);
+      call->verify_reader = verify_stubs_[i % verify_stubs_.size()]->PrepareAsyncVerify(
+          &call->ctx, call->verify_req, &cq_);
+      call->verify_reader->StartCall();
+      call->verify_reader->Finish(&call->verify_resp, &call->status, call);
+    }
+  }
+
+  void Complete(Call* call) {
+    Outcome o;
+    if (!call->status.ok()) {
+      o.rpc_ok = false;
+      o.code = call->status.error_code();
+    } else if (api_ == Api::kCheck) {
+      o = FromCheckResponse(call->check_resp);
+    } else {
+      o = FromVerifyResponse(call->verify_resp);
+    }
+    collector_->Complete(call->intended_ns, o);
+    outstanding_->fetch_sub(1);
+    delete call;
+  }
+
+  const Workload& w_;
+  const Api api_;
+  const absl::Duration timeout_;
+  Collector* collector_;
+  std::atomic<int64_t>* outstanding_;
+  grpc::CompletionQueue cq_;
+  std::vector<std::unique_ptr<auth::Authorization::Stub>> check_stubs_;
+  std::vector<std::unique_ptr<popguard::v1::Verifier::Stub>> verify_stubs_;
+};
+
 // --- The run. ---
 
 struct RunResult {
@@ -881,7 +1034,16 @@ int Main() {
 
   const std::string target_addr = target;
   const int channels = absl::GetFlag(FLAGS_channels);
-  switch (api) {
+  const bool use_cq = api != Api::kStream && absl::GetFlag(FLAGS_client) == "cq";
+  if (!use_cq && api != Api::kStream && absl::GetFlag(FLAGS_client) != "callback") {
+    std::cerr << "popguard-load: --client must be cq or callback\n";
+    return 2;
+  }
+  std::unique_ptr<CqDriver> cq_driver;
+  if (use_cq) {
+    cq_driver =
+        std::make_unique<CqDriver>(w, api, target_addr, channels, timeout, &collector, &outstanding);
+  } else switch (api) {
     case Api::kCheck:
       transport = std::make_unique<CheckTransport>(w, target_addr, channels, timeout, done);
       break;
@@ -929,14 +1091,17 @@ int Main() {
     }
   });
 
-  if (!open_loop) {
+  const int64_t max_out = std::max(1, absl::GetFlag(FLAGS_max_outstanding));
+  if (use_cq) {
+    cq_driver->Run(open_loop, std::max(1, absl::GetFlag(FLAGS_concurrency)), rate, t0, send_until,
+                   max_out, try_claim, &stop);
+  } else if (!open_loop) {
     const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
     for (int c = 0; c < concurrency; ++c) closed_next();
   } else {
     // Open loop: request k is due at t0 + k / rate whether or not earlier ones
     // have finished; its latency counts from that moment, so a server that
     // falls behind shows it in the percentiles instead of slowing the load.
-    const int64_t max_out = std::max(1, absl::GetFlag(FLAGS_max_outstanding));
     for (uint64_t k = 0;; ++k) {
       const int64_t intended = t0 + static_cast<int64_t>(static_cast<double>(k) * 1e9 / rate);
       if (MonoNanos() < intended) SleepUntil(intended);
@@ -970,9 +1135,10 @@ int Main() {
   const int64_t end = std::max<int64_t>(collector.last_completion_ns(), measure_from + 1);
   finished = true;
   reporter.join();
-  transport->Close();
+  if (transport) transport->Close();
   const int64_t still_out = outstanding.load();
   transport.reset();
+  cq_driver.reset();
 
   // --- Report. ---
   const LatencyHistogram& h = collector.histogram();

@@ -9,6 +9,7 @@
 //   BM_Decide_Mtls/{envoy_pem,thumbprint}                     cnf.x5t#S256 token (cache hit)
 //   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide -> CheckResponse;
 //                                                             noop skips Decide (popguard --noop)
+//   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
 //
 // Every DPoP iteration carries a proof with a unique jti: a pool of proofs is
@@ -16,8 +17,10 @@
 // the pool wraps, and re-minted when it is older than 30 s.
 //
 // Counter x_openssl_es256 = CPU time per request / one OpenSSL ES256 verify
-// (pre-parsed key, EVP) measured in the same process. Target (issue 4):
-// BM_Decide_Dpop/ES256 <= 1.15.
+// (pre-parsed key, EVP) measured in the same process, just before and after
+// the benchmark loop. Target (issue 4): BM_Decide_Dpop/ES256 <= 1.15; the
+// steadiest figure for it is BM_Target_DpopVsOpenSslEs256, which interleaves
+// the two operations.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -426,6 +429,43 @@ void BM_CheckPath(benchmark::State& state, bool noop) {
   SetRatio(state, "x_openssl_es256", timer, baseline);
 }
 
+// The issue 4 target, measured so that machine load cancels out: every
+// iteration decides one DPoP request (ES256 proof, cached access token) and
+// then runs one OpenSSL ES256 verify (pre-parsed key), each timed on its own
+// with the thread CPU clock, so both see the same conditions. Counters:
+// decide_us, openssl_es256_us and their ratio x_openssl_es256 (target <= 1.15).
+void BM_Target_DpopVsOpenSslEs256(benchmark::State& state) {
+  Env& e = E();
+  Pool pool = DpopPool(JwsAlg::kES256);
+  e.replay.Reset();
+  int64_t decide_ns = 0, verify_ns = 0, n = 0;
+  for (auto _ : state) {
+    if (pool.next == pool.requests.size()) {
+      state.PauseTiming();
+      e.replay.Reset();
+      if (absl::Now() - pool.minted > kReMintAfter) pool.Refill();
+      pool.next = 0;
+      state.ResumeTiming();
+    }
+    const int64_t t0 = ThreadCpuNanos();
+    Decision d = DecideNow(*e.authn, pool.requests[pool.next++]);
+    const int64_t t1 = ThreadCpuNanos();
+    e.VerifyEs256();
+    const int64_t t2 = ThreadCpuNanos();
+    if (!d.allow) {
+      Expect(state, d);
+      break;
+    }
+    decide_ns += t1 - t0;
+    verify_ns += t2 - t1;
+    ++n;
+  }
+  if (n == 0 || verify_ns == 0) return;
+  state.counters["decide_us"] = static_cast<double>(decide_ns) / n / 1000.0;
+  state.counters["openssl_es256_us"] = static_cast<double>(verify_ns) / n / 1000.0;
+  state.counters["x_openssl_es256"] = static_cast<double>(decide_ns) / static_cast<double>(verify_ns);
+}
+
 // --- The pieces of a DPoP request, to see where the time goes. ---
 
 void BM_Component_TokenCacheHit(benchmark::State& state) {
@@ -476,7 +516,6 @@ void BM_Component_DpopValidate(benchmark::State& state) {
 }
 
 void BM_Component_ReplayInsert(benchmark::State& state) {
-  Env& e = E();
   constexpr uint64_t kPerStore = 1000 * 1000;
   auto store = std::make_unique<MemoryReplayStore>(2 * kPerStore);
   char key[16];
@@ -518,6 +557,7 @@ void BM_Component_OpenSslEs256(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Component_OpenSslEs256);
+BENCHMARK(BM_Target_DpopVsOpenSslEs256);
 BENCHMARK_CAPTURE(BM_Decide_Bearer, token_cache_hit, true);
 BENCHMARK_CAPTURE(BM_Decide_Bearer, token_cache_miss, false);
 BENCHMARK_CAPTURE(BM_Decide_Dpop, ES256, JwsAlg::kES256);

@@ -49,7 +49,9 @@ TEST(LatencyHistogramTest, EveryValueLiesInItsBucketWithinOnePart128) {
     const int64_t upper = LatencyHistogram::BucketUpperBound(idx);
     ASSERT_GE(upper, v) << v;
     ASSERT_LE(static_cast<double>(upper - v), static_cast<double>(v) / 128.0) << v;
-    if (idx > 0) ASSERT_LT(LatencyHistogram::BucketUpperBound(idx - 1), v) << v;
+    if (idx > 0) {
+      ASSERT_LT(LatencyHistogram::BucketUpperBound(idx - 1), v) << v;
+    }
   }
   EXPECT_EQ(LatencyHistogram::BucketIndex(INT64_MAX), LatencyHistogram::kBuckets - 1);
   EXPECT_EQ(LatencyHistogram::BucketUpperBound(LatencyHistogram::kBuckets - 1), INT64_MAX);

@@ -484,87 +484,79 @@ Outcome FromVerifyResponse(const VerifyResponse& resp) {
   return o;
 }
 
-class CheckTransport final : public Transport {
+// UnaryTransport sends one unary RPC per request through the callback API;
+// `Api` names the service, its messages, how to fill a request and how to read
+// a response (CheckApi, VerifyApi below).
+template <typename Api>
+class UnaryTransport final : public Transport {
  public:
-  CheckTransport(const Workload& w, const std::string& target, int channels, absl::Duration timeout,
-                 DoneFn done)
+  UnaryTransport(const Workload& w, const std::string& target, int channels,
+                 absl::Duration timeout, DoneFn done)
       : w_(w), timeout_(timeout), done_(std::move(done)) {
-    for (auto& ch : MakeChannels(target, channels)) stubs_.push_back(auth::Authorization::NewStub(ch));
+    for (auto& ch : MakeChannels(target, channels)) stubs_.push_back(Api::Service::NewStub(ch));
   }
 
   void Send(uint64_t i, int64_t intended_ns) override {
     auto* call = new Call;
     call->intended_ns = intended_ns;
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    FillCheckRequest(w_, i, &call->req);
-    auto& stub = stubs_[i % stubs_.size()];
-    stub->async()->Check(&call->ctx, &call->req, &call->resp, [this, call](grpc::Status s) {
-      Outcome o;
-      if (!s.ok()) {
-        o.rpc_ok = false;
-        o.code = s.error_code();
-      } else {
-        o = FromCheckResponse(call->resp);
-      }
-      int64_t intended = call->intended_ns;
-      delete call;
-      done_(intended, o);
-    });
+    Api::Fill(w_, i, &call->req);
+    Api::Start(stubs_[i % stubs_.size()].get(), &call->ctx, &call->req, &call->resp,
+               [this, call](grpc::Status s) {
+                 Outcome o;
+                 if (!s.ok()) {
+                   o.rpc_ok = false;
+                   o.code = s.error_code();
+                 } else {
+                   o = Api::Read(call->resp);
+                 }
+                 int64_t intended = call->intended_ns;
+                 delete call;
+                 done_(intended, o);
+               });
   }
 
  private:
   struct Call {
     grpc::ClientContext ctx;
-    auth::CheckRequest req;
-    auth::CheckResponse resp;
+    typename Api::Request req;
+    typename Api::Response resp;
     int64_t intended_ns = 0;
   };
   const Workload& w_;
   absl::Duration timeout_;
   DoneFn done_;
-  std::vector<std::unique_ptr<auth::Authorization::Stub>> stubs_;
+  std::vector<std::unique_ptr<typename Api::Service::Stub>> stubs_;
 };
 
-class VerifyTransport final : public Transport {
- public:
-  VerifyTransport(const Workload& w, const std::string& target, int channels,
-                  absl::Duration timeout, DoneFn done)
-      : w_(w), timeout_(timeout), done_(std::move(done)) {
-    for (auto& ch : MakeChannels(target, channels)) stubs_.push_back(popguard::v1::Verifier::NewStub(ch));
+struct CheckApi {
+  using Service = auth::Authorization;
+  using Request = auth::CheckRequest;
+  using Response = auth::CheckResponse;
+  static void Fill(const Workload& w, uint64_t i, Request* req) { FillCheckRequest(w, i, req); }
+  static Outcome Read(const Response& resp) { return FromCheckResponse(resp); }
+  template <typename Done>
+  static void Start(Service::Stub* stub, grpc::ClientContext* ctx, const Request* req,
+                    Response* resp, Done done) {
+    stub->async()->Check(ctx, req, resp, std::move(done));
   }
-
-  void Send(uint64_t i, int64_t intended_ns) override {
-    auto* call = new Call;
-    call->intended_ns = intended_ns;
-    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    FillVerifyRequest(w_, i, &call->req);
-    stubs_[i % stubs_.size()]->async()->Verify(
-        &call->ctx, &call->req, &call->resp, [this, call](grpc::Status s) {
-          Outcome o;
-          if (!s.ok()) {
-            o.rpc_ok = false;
-            o.code = s.error_code();
-          } else {
-            o = FromVerifyResponse(call->resp);
-          }
-          int64_t intended = call->intended_ns;
-          delete call;
-          done_(intended, o);
-        });
-  }
-
- private:
-  struct Call {
-    grpc::ClientContext ctx;
-    VerifyRequest req;
-    VerifyResponse resp;
-    int64_t intended_ns = 0;
-  };
-  const Workload& w_;
-  absl::Duration timeout_;
-  DoneFn done_;
-  std::vector<std::unique_ptr<popguard::v1::Verifier::Stub>> stubs_;
 };
+
+struct VerifyApi {
+  using Service = popguard::v1::Verifier;
+  using Request = VerifyRequest;
+  using Response = VerifyResponse;
+  static void Fill(const Workload& w, uint64_t i, Request* req) { FillVerifyRequest(w, i, req); }
+  static Outcome Read(const Response& resp) { return FromVerifyResponse(resp); }
+  template <typename Done>
+  static void Start(Service::Stub* stub, grpc::ClientContext* ctx, const Request* req,
+                    Response* resp, Done done) {
+    stub->async()->Verify(ctx, req, resp, std::move(done));
+  }
+};
+
+using CheckTransport = UnaryTransport<CheckApi>;
+using VerifyTransport = UnaryTransport<VerifyApi>;
 
 // StreamTransport keeps one VerifyStream per channel; requests are written in
 // turn (one write in flight per stream) and matched to responses by

@@ -156,7 +156,8 @@ bool AccessTokenValidator::KeyStillTrusted(const VerifiedToken& t) const {
 
 Reason AccessTokenValidator::Validate(std::string_view token, absl::Time now,
                                       std::shared_ptr<const VerifiedToken>* out,
-                                      std::string* detail, KeyMiss* miss) {
+                                      std::string* detail, KeyMiss* miss,
+                                      std::unique_ptr<TokenSignatureCheck>* pending) {
   if (token.size() > max_token_bytes_) {
     *detail = absl::StrCat("token is ", token.size(), " bytes; limit ", max_token_bytes_);
     return Reason::kTokenTooLarge;
@@ -175,15 +176,24 @@ Reason AccessTokenValidator::Validate(std::string_view token, absl::Time now,
     *out = std::move(hit);
     return Reason::kOk;
   }
-  return ValidateUncached(token, std::move(hash), now, out, detail, miss);
+  auto check = std::make_unique<TokenSignatureCheck>();
+  check->token.assign(token);
+  check->token_hash = std::move(hash);
+  Reason r = Begin(check.get(), detail, miss);
+  if (r != Reason::kOk) return r;
+  if (pending != nullptr) {
+    *pending = std::move(check);
+    return Reason::kOk;
+  }
+  const SignatureCheck sig = check->signature();
+  return Complete(*check, verifier_->Verify(sig.alg, *sig.key, sig.signing_input, sig.signature),
+                  now, out, detail);
 }
 
-Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::string token_hash,
-                                              absl::Time now,
-                                              std::shared_ptr<const VerifiedToken>* out,
-                                              std::string* detail, KeyMiss* miss) {
-  Jws jws;
-  JwsError jerr = ParseCompactJws(token, json_limits_, &jws, detail);
+Reason AccessTokenValidator::Begin(TokenSignatureCheck* check, std::string* detail,
+                                   KeyMiss* miss) const {
+  Jws& jws = check->jws;
+  JwsError jerr = ParseCompactJws(check->token, json_limits_, &jws, detail);
   if (jerr != JwsError::kOk) return FromJwsError(jerr);
   const JsonValue& header = jws.header;
   const JsonValue& payload = jws.payload;
@@ -262,7 +272,22 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
       }
       return Reason::kTokenKeyNotFound;
   }
-  switch (verifier_->Verify(*alg, *sel.key, jws.signing_input, jws.signature)) {
+  check->alg = *alg;
+  check->issuer = issuer;
+  check->keys = std::move(keys);
+  check->key = std::move(sel.key);
+  return Reason::kOk;
+}
+
+Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, SignatureResult signature,
+                                      absl::Time now, std::shared_ptr<const VerifiedToken>* out,
+                                      std::string* detail) {
+  const Jws& jws = check.jws;
+  const JsonValue& payload = jws.payload;
+  const Issuer* issuer = check.issuer;
+  const std::string* iss = payload.FindString("iss");  // Begin found it
+  const std::string* kid = jws.header.FindString("kid");
+  switch (signature) {
     case SignatureResult::kValid:
       break;
     case SignatureResult::kMalformed:
@@ -270,7 +295,7 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
       return Reason::kTokenSignatureMalformed;
     case SignatureResult::kInvalid:
       *detail = absl::StrCat("signature does not verify with key kid=",
-                             JsonQuote(sel.key->kid()), " of issuer ", *iss);
+                             JsonQuote(check.key->kid()), " of issuer ", *iss);
       return Reason::kTokenSignatureInvalid;
   }
 
@@ -278,9 +303,9 @@ Reason AccessTokenValidator::ValidateUncached(std::string_view token, std::strin
   auto vt = std::make_shared<VerifiedToken>();
   vt->issuer = *iss;
   vt->kid = kid ? *kid : "";
-  vt->token_hash = std::move(token_hash);
-  vt->key_thumbprint = sel.key->thumbprint();
-  vt->key_set = keys;
+  vt->token_hash = check.token_hash;
+  vt->key_thumbprint = check.key->thumbprint();
+  vt->key_set = check.keys;
 
   const JsonValue* exp_v = payload.Find("exp");
   if (exp_v == nullptr) {

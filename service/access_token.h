@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "service/config.h"
 #include "service/issuers.h"
+#include "service/jws.h"
 #include "service/reason.h"
 #include "service/signature.h"
 #include "storage/lru_cache.h"
@@ -58,6 +59,28 @@ struct KeyMiss {
   std::string kid;  // the token's kid (at most 100 bytes); empty when none
 };
 
+// TokenSignatureCheck is a token that missed the cache, parsed and checked up
+// to its signature, waiting for the verdict on signature() (see
+// AccessTokenValidator::Validate's `pending`). It owns a copy of the token,
+// which the parsed parts view: it is neither copied nor moved.
+struct TokenSignatureCheck {
+  TokenSignatureCheck() = default;
+  TokenSignatureCheck(const TokenSignatureCheck&) = delete;
+  TokenSignatureCheck& operator=(const TokenSignatureCheck&) = delete;
+
+  SignatureCheck signature() const {
+    return SignatureCheck{alg, key.get(), jws.signing_input, jws.signature};
+  }
+
+  std::string token;       // the token (a copy, when the check outlives the request)
+  std::string token_hash;  // SHA-256 of token, raw
+  Jws jws;
+  JwsAlg alg = JwsAlg::kRS256;
+  const Issuer* issuer = nullptr;
+  std::shared_ptr<const KeySet> keys;  // the set `key` was selected from
+  std::shared_ptr<const PublicKey> key;
+};
+
 class AccessTokenValidator {
  public:
   // The validator keeps pointers to `issuers`, `verifier` and `shared_cache`;
@@ -74,9 +97,21 @@ class AccessTokenValidator {
   // Validate checks `token` at time `now`. On kOk fills *out (shared, immutable);
   // otherwise *detail says what differed (never the token itself). On
   // kTokenKeyNotFound, *miss (if non-null) names the issuer whose keys lacked it.
+  //
+  // With `pending` (non-null), a token that is not cached stops before its
+  // signature check: Validate returns kOk with *out null and *pending set to
+  // the check, and the caller verifies (*pending)->signature() elsewhere and
+  // calls Complete. Everything found wrong before that point is returned as
+  // without `pending`.
   Reason Validate(std::string_view token, absl::Time now,
                   std::shared_ptr<const VerifiedToken>* out, std::string* detail,
-                  KeyMiss* miss = nullptr);
+                  KeyMiss* miss = nullptr,
+                  std::unique_ptr<TokenSignatureCheck>* pending = nullptr);
+
+  // Complete finishes a Validate that returned `pending`: `signature` is the
+  // verdict on check.signature(). Same reasons, same caching as Validate.
+  Reason Complete(const TokenSignatureCheck& check, SignatureResult signature, absl::Time now,
+                  std::shared_ptr<const VerifiedToken>* out, std::string* detail);
 
   // CheckTimes re-checks exp, nbf and iat of an already verified token.
   Reason CheckTimes(const VerifiedToken& token, absl::Time now, std::string* detail) const;
@@ -84,9 +119,8 @@ class AccessTokenValidator {
   const BoundedCache<VerifiedToken>& cache() const { return *cache_; }
 
  private:
-  Reason ValidateUncached(std::string_view token, std::string token_hash, absl::Time now,
-                          std::shared_ptr<const VerifiedToken>* out, std::string* detail,
-                          KeyMiss* miss);
+  // Begin runs the checks before the signature on check->token.
+  Reason Begin(TokenSignatureCheck* check, std::string* detail, KeyMiss* miss) const;
   // KeyStillTrusted reports whether the key that verified the cached `t` is
   // still in its issuer's current key set.
   bool KeyStillTrusted(const VerifiedToken& t) const;

@@ -162,8 +162,10 @@ struct Authenticator::Pending {
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, const Clock* clock, ReplayStore* replay,
-    std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache) {
+    std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
+    VerifyScheduler* scheduler) {
   auto a = std::unique_ptr<Authenticator>(new Authenticator());
+  a->scheduler_ = scheduler;
   a->config_ = config;
   a->clock_ = clock;
   a->replay_ = replay;
@@ -171,7 +173,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
       IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
   a->issuers_ = *std::move(issuers);
-  a->verifier_ = CreateVerifier(config.force_openssl_crypto);
+  a->verifier_ = CreateVerifier(config.crypto);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
   for (const auto& issuer : a->issuers_->issuers()) {
@@ -196,9 +198,9 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   a->tokens_ = std::make_unique<AccessTokenValidator>(config, a->issuers_.get(),
                                                       a->verifier_.get(), token_cache);
   a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
-                                             a->nonces_.get());
+                                             a->nonces_.get(), config.proof_key_cache_entries);
   a->policy_ = std::make_unique<Policy>(config);
-  a->cert_thumbprints_ = std::make_unique<CertThumbprintCache>();
+  a->cert_thumbprints_ = std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   if (!config.external_origin.empty()) {
     // Normalised once here rather than on every request.
     auto o = NormalizeAbsoluteUrl(config.external_origin);
@@ -394,7 +396,40 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
   std::shared_ptr<const VerifiedToken> vt;
   std::string detail;
   KeyMiss miss;
-  Reason r = tokens_->Validate(token, now, &vt, &detail, &miss);
+  std::unique_ptr<TokenSignatureCheck> pending;
+  Reason r = tokens_->Validate(token, now, &vt, &detail, &miss,
+                               scheduler_ != nullptr ? &pending : nullptr);
+  if (r == Reason::kOk && pending != nullptr) {
+    // The token missed the cache: its signature check is queued and the
+    // decision goes on on a scheduler worker. The request is copied, since
+    // the caller's is gone by then; misses are rare (a token is verified
+    // once and then cached until its exp), so the copy costs little.
+    struct TokenStage {
+      HttpRequestInfo request;
+      NormalizedUrl url;
+      const RouteConfig* route;
+      int scheme_flags;
+      absl::Time now;
+      std::unique_ptr<TokenSignatureCheck> check;
+      Done done;
+    };
+    auto st = std::make_shared<TokenStage>(TokenStage{req, *std::move(url), &route, scheme_flags,
+                                                      now, std::move(pending), std::move(done)});
+    scheduler_->Submit(verifier_.get(), st->check->signature(), [this, st](SignatureResult sig) {
+      std::shared_ptr<const VerifiedToken> vt;
+      std::string detail;
+      Decision d;
+      Reason r = tokens_->Complete(*st->check, sig, st->now, &vt, &detail);
+      if (r != Reason::kOk) {
+        d.token_id = HexEncode(std::string_view(st->check->token_hash).substr(0, 8));
+        return Deny(std::move(d), r, std::move(detail), *st->route, st->scheme_flags,
+                    std::move(st->done));
+      }
+      AfterToken(st->request, st->url, *st->route, st->scheme_flags, std::move(d), std::move(vt),
+                 st->now, std::move(st->done));
+    });
+    return;
+  }
   if (r == Reason::kTokenKeyNotFound && !after_key_refresh && miss.issuer != nullptr) {
     // The issuer may have rotated keys since the last fetch: its key source
     // refreshes now and this request is decided once more when that is done.
@@ -417,9 +452,15 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     d.token_id = ShortHash(token);
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
   }
+  AfterToken(req, *url, route, scheme_flags, std::move(d), std::move(vt), now, std::move(done));
+}
+
+void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& url,
+                               const RouteConfig& route, int scheme_flags, Decision d,
+                               std::shared_ptr<const VerifiedToken> vt, absl::Time now,
+                               Done done) const {
   // ShortHash(token), from the SHA-256 the validator already computed.
-  d.token_id = vt->token_hash.size() == 32 ? HexEncode(std::string_view(vt->token_hash).substr(0, 8))
-                                           : ShortHash(token);
+  d.token_id = HexEncode(std::string_view(vt->token_hash).substr(0, 8));
   d.issuer = vt->issuer;
   d.client_id = vt->client_id;
   d.principal = vt->Principal();
@@ -476,39 +517,96 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     d.binding = ProvenBinding::kMtls;
   }
 
+  if (!vt->IsDpopBound()) {
+    return AfterProof(std::move(d), route, scheme_flags, *vt, nullptr, now, std::move(done));
+  }
+
   // --- DPoP proof ---
-  DpopResult proof;
-  if (vt->IsDpopBound()) {
-    auto proofs = req.HeaderValues("dpop");
-    if (proofs.empty()) {
-      return Deny(std::move(d), Reason::kDpopProofMissing, "DPoP scheme without a DPoP header",
-                  route, scheme_flags, std::move(done));
-    }
-    // RFC 9449 4.3 (1): exactly one DPoP header. Envoy merges repeats with ",",
-    // which never occurs inside a compact JWS.
-    if (proofs.size() > 1 || proofs[0].find(',') != std::string_view::npos) {
-      return Deny(std::move(d), Reason::kDpopProofMultiple, "more than one DPoP proof", route,
-                  scheme_flags, std::move(done));
-    }
+  auto proofs = req.HeaderValues("dpop");
+  if (proofs.empty()) {
+    return Deny(std::move(d), Reason::kDpopProofMissing, "DPoP scheme without a DPoP header",
+                route, scheme_flags, std::move(done));
+  }
+  // RFC 9449 4.3 (1): exactly one DPoP header. Envoy merges repeats with ",",
+  // which never occurs inside a compact JWS.
+  if (proofs.size() > 1 || proofs[0].find(',') != std::string_view::npos) {
+    return Deny(std::move(d), Reason::kDpopProofMultiple, "more than one DPoP proof", route,
+                scheme_flags, std::move(done));
+  }
+  std::string_view proof_header = StripWhitespace(proofs[0]);
+  std::string detail;
+  if (scheduler_ == nullptr) {
     DpopRequest dreq;
-    dreq.proof = StripWhitespace(proofs[0]);
+    dreq.proof = proof_header;
     dreq.method = req.method;
-    std::string request_url = url->ToString();
+    std::string request_url = url.ToString();
     dreq.request_url = request_url;
-    dreq.access_token = token;
-    dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly `token`
+    dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly the token
     dreq.expected_jkt = vt->cnf_jkt;
     dreq.now = now;
-    r = dpop_->Validate(dreq, &proof, &detail);
+    DpopResult proof;
+    Reason r = dpop_->Validate(dreq, &proof, &detail);
     if (r != Reason::kOk) {
       return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
     }
     d.jkt = proof.jkt;
     d.binding = ProvenBinding::kDpop;
+    return AfterProof(std::move(d), route, scheme_flags, *vt, &proof, now, std::move(done));
   }
 
+  // The proof's signature goes to the scheduler, to be verified in a batch
+  // with other requests' signatures; the decision goes on on its worker.
+  // What the rest of the decision reads is moved or copied into the stage.
+  struct ProofStage {
+    DpopProofCheck check;  // owns a copy of the proof
+    std::string method;
+    std::string request_url;
+    Decision decision;
+    const RouteConfig* route = nullptr;
+    int scheme_flags = 0;
+    std::shared_ptr<const VerifiedToken> vt;
+    absl::Time now;
+    Done done;
+  };
+  auto st = std::make_shared<ProofStage>();
+  Reason r = dpop_->Begin(proof_header, &st->check, &detail);
+  if (r != Reason::kOk) {
+    return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+  }
+  st->method = req.method;
+  st->request_url = url.ToString();
+  st->decision = std::move(d);
+  st->route = &route;
+  st->scheme_flags = scheme_flags;
+  st->vt = std::move(vt);
+  st->now = now;
+  st->done = std::move(done);
+  scheduler_->Submit(verifier_.get(), st->check.signature(), [this, st](SignatureResult sig) {
+    DpopRequest dreq;
+    dreq.method = st->method;
+    dreq.request_url = st->request_url;
+    dreq.access_token_sha256 = st->vt->token_hash;
+    dreq.expected_jkt = st->vt->cnf_jkt;
+    dreq.now = st->now;
+    DpopResult proof;
+    std::string detail;
+    Reason r = dpop_->Complete(st->check, sig, dreq, &proof, &detail);
+    if (r != Reason::kOk) {
+      return Deny(std::move(st->decision), r, std::move(detail), *st->route, st->scheme_flags,
+                  std::move(st->done));
+    }
+    st->decision.jkt = proof.jkt;
+    st->decision.binding = ProvenBinding::kDpop;
+    AfterProof(std::move(st->decision), *st->route, st->scheme_flags, *st->vt, &proof, st->now,
+               std::move(st->done));
+  });
+}
+
+void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_flags,
+                               const VerifiedToken& vt, const DpopResult* proof, absl::Time now,
+                               Done done) const {
   // --- Scopes ---
-  if (!ScopesSatisfied(route.scopes, vt->scopes)) {
+  if (!ScopesSatisfied(route.scopes, vt.scopes)) {
     return Deny(std::move(d), Reason::kInsufficientScope,
                 absl::StrCat("route ", route.name, " requires scopes ",
                              absl::StrJoin(route.scopes, " ")),
@@ -533,7 +631,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     } else if (h.value == "@jkt") {
       computed = d.jkt;
     } else {
-      claim = vt->ClaimValue(h.value);
+      claim = vt.ClaimValue(h.value);
       if (claim != nullptr) computed = *claim;
     }
     if (!computed.empty()) d.upstream_headers.emplace_back(h.header, std::move(computed));
@@ -543,7 +641,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     // to fail once when the step rolls over.
     d.response_headers.emplace_back("dpop-nonce", nonces_->Current(now));
   }
-  if (d.binding != ProvenBinding::kDpop) {
+  if (d.binding != ProvenBinding::kDpop || proof == nullptr) {
     return Finish(std::move(d), route, std::move(done));
   }
 
@@ -551,7 +649,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
   // an attacker without the key cannot burn a legitimate client's jti values.
   const RouteConfig* route_ptr = &route;
   replay_->CheckAndInsert(
-      proof.replay_key, now, proof.replay_until,
+      proof->replay_key, now, proof->replay_until,
       [this, d = std::move(d), route_ptr, done = std::move(done)](ReplayResult result) mutable {
         switch (result) {
           case ReplayResult::kFresh:

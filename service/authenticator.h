@@ -6,7 +6,8 @@
 //
 // Every step either continues or ends the request with one Reason. Decide
 // calls `done` exactly once: inline, from the replay store's completion thread,
-// or from a key fetch thread (a token whose key the issuer's current key set
+// from a VerifyScheduler worker (signature checks: the proof's on every DPoP
+// request, the token's on a cache miss), or from a key fetch thread (a token whose key the issuer's current key set
 // lacks makes the key source refresh, rate-limited, and the decision is made
 // once more when that refresh is done). An Authenticator is immutable after
 // Create and safe to share between threads; a config reload builds a new one
@@ -33,6 +34,7 @@
 #include "service/request.h"
 #include "service/signature.h"
 #include "service/url.h"
+#include "service/verify_scheduler.h"
 #include "storage/replay_store.h"
 
 namespace popguard {
@@ -45,9 +47,13 @@ class Authenticator {
   // outlive it. Start-up warnings (skipped keys) are appended to *warnings.
   // `token_cache` (may be null) is a verified-token cache that outlives this
   // Authenticator, so a config reload keeps it warm (see AccessTokenValidator).
+  // `scheduler` (may be null: signatures are then verified inline, on the
+  // caller's thread) verifies signatures in batches; it must outlive every
+  // decision this Authenticator starts.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const Config& config, const Clock* clock, ReplayStore* replay,
-      std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr);
+      std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr,
+      VerifyScheduler* scheduler = nullptr);
 
   // Decide evaluates `request` and calls `done` exactly once.
   void Decide(const HttpRequestInfo& request, Done done) const;
@@ -74,6 +80,14 @@ class Authenticator {
   // re-run after an unknown key made the issuer's key source refresh.
   void DecideOnce(const HttpRequestInfo& request, Done done, bool after_key_refresh) const;
 
+  // AfterToken continues a decision once the access token is verified;
+  // AfterProof once the DPoP proof is (proof null: no proof needed).
+  void AfterToken(const HttpRequestInfo& req, const NormalizedUrl& url, const RouteConfig& route,
+                  int scheme_flags, Decision d, std::shared_ptr<const VerifiedToken> vt,
+                  absl::Time now, Done done) const;
+  void AfterProof(Decision d, const RouteConfig& route, int scheme_flags, const VerifiedToken& vt,
+                  const DpopResult* proof, absl::Time now, Done done) const;
+
   // Finish applies report-only mode, builds headers and logs the decision.
   void Finish(Decision d, const RouteConfig& route, Done done) const;
   void Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
@@ -82,6 +96,7 @@ class Authenticator {
   Config config_;
   const Clock* clock_ = nullptr;
   ReplayStore* replay_ = nullptr;
+  VerifyScheduler* scheduler_ = nullptr;  // null: verify inline
   std::unique_ptr<IssuerRegistry> issuers_;
   std::unique_ptr<SignatureVerifier> verifier_;
   std::unique_ptr<DpopNonces> nonces_;

@@ -41,6 +41,7 @@ class CertThumbprintCache {
   uint64_t misses() const { return cache_.misses(); }
   uint64_t evictions() const { return cache_.evictions(); }
   size_t size() const { return cache_.Size(); }
+  size_t capacity() const { return cache_.capacity(); }
 
  private:
   BoundedCache<std::string> cache_;

@@ -1077,7 +1077,8 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
       root, "",
       {"listen", "log_level", "tls", "issuers", "clock_skew", "dpop", "routes", "default_binding",
        "default_report_only", "replay", "trusted_xfcc", "external_origin",
-       "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries", "limits",
+       "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries",
+       "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
        "crypto", "metrics", "log", "shutdown"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
@@ -1156,6 +1157,11 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   }
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(
       *f, "access_token_cache_entries", 0, uint64_t{1} << 32, &config->access_token_cache_entries));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "proof_key_cache_entries", 0, uint64_t{1} << 24,
+                                                &config->proof_key_cache_entries));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "cert_thumbprint_cache_entries", 0,
+                                                uint64_t{1} << 24,
+                                                &config->cert_thumbprint_cache_entries));
   if (const YAML::Node* n = f->Get("limits")) {
     absl::StatusOr<Fields> lf =
         Fields::Of(*n, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
@@ -1176,10 +1182,19 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
                                                   &limits.max_grpc_message_bytes));
   }
   if (const YAML::Node* n = f->Get("crypto")) {
-    absl::StatusOr<Fields> cf = Fields::Of(*n, "crypto", {"force_openssl"});
+    absl::StatusOr<Fields> cf =
+        Fields::Of(*n, "crypto", {"force_openssl", "batch_verification", "verify_threads",
+                                  "max_batch", "key_table_cache_entries"});
     if (!cf.ok()) return cf.status();
+    CryptoConfig& crypto = config->crypto;
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*cf, "force_openssl", &crypto.force_openssl));
     POPGUARD_CONFIG_RETURN_IF_ERROR(
-        ReadBoolField(*cf, "force_openssl", &config->force_openssl_crypto));
+        ReadBoolField(*cf, "batch_verification", &crypto.batch_verification));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        ReadUintField(*cf, "verify_threads", 0, 256, &crypto.verify_threads));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "max_batch", 1, 1024, &crypto.max_batch));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "key_table_cache_entries", 0, 65536,
+                                                  &crypto.key_table_cache_entries));
   }
   POPGUARD_CONFIG_RETURN_IF_ERROR(ParseOperability(*f, config));
   return absl::OkStatus();

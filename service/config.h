@@ -129,6 +129,24 @@ struct LimitsConfig {
   size_t max_grpc_message_bytes = 1 << 20;
 };
 
+// YAML crypto: which code verifies signatures, and on which threads.
+struct CryptoConfig {
+  // Verify every algorithm with OpenSSL, not with popguard's own ES256 and
+  // Ed25519 cores (for operators who require a validated library).
+  bool force_openssl = false;
+  // Signature checks go to a pool of worker threads that verify whatever is
+  // queued as one batch (service/verify_scheduler.h); false: each request's
+  // signatures are verified inline on the gRPC thread. Needs a restart.
+  bool batch_verification = true;
+  // Worker threads of that pool; 0: one per core. Needs a restart.
+  size_t verify_threads = 0;
+  // The most signatures one worker verifies as one batch. Needs a restart.
+  size_t max_batch = 64;
+  // ES256 client keys remembered with their precomputed tables (~52 KiB
+  // each once a key is seen twice); 0: client keys are never hot.
+  size_t key_table_cache_entries = 512;
+};
+
 // Operability (docs/config.md): metrics/health HTTP port, log sampling, drain.
 struct MetricsConfig {
   std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
@@ -170,13 +188,16 @@ struct Config {
       {"x-popguard-binding", "@binding"},
   };
   size_t access_token_cache_entries = 100000;  // 0 disables the cache
+  // Parsed DPoP proof keys by jwk (proof_key_cache.h); 0 disables the cache.
+  size_t proof_key_cache_entries = 4096;
+  // mTLS client certificate thumbprints by forwarded certificate
+  // (cert_thumbprint_cache.h); 0 disables the cache.
+  size_t cert_thumbprint_cache_entries = 4096;
   LimitsConfig limits;
   MetricsConfig metrics;
   LogConfig log;
   ShutdownConfig shutdown;
-  // YAML crypto.force_openssl: verify every algorithm with OpenSSL, not with
-  // popguard's own ES256 core (for operators who require a validated library).
-  bool force_openssl_crypto = false;
+  CryptoConfig crypto;
 
   // Directory relative paths in the file are resolved against (set by LoadConfigFile).
   std::string base_dir;

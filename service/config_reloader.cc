@@ -97,6 +97,14 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
     keys.push_back("replay");
   }
   if (a.limits.max_inflight != b.limits.max_inflight) keys.push_back("limits.max_inflight");
+  if (a.access_token_cache_entries != b.access_token_cache_entries) {
+    keys.push_back("access_token_cache_entries");
+  }
+  if (a.crypto.batch_verification != b.crypto.batch_verification) {
+    keys.push_back("crypto.batch_verification");
+  }
+  if (a.crypto.verify_threads != b.crypto.verify_threads) keys.push_back("crypto.verify_threads");
+  if (a.crypto.max_batch != b.crypto.max_batch) keys.push_back("crypto.max_batch");
   if (a.limits.max_grpc_message_bytes != b.limits.max_grpc_message_bytes) {
     keys.push_back("limits.max_grpc_message_bytes");
   }
@@ -124,7 +132,8 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
     return fail(absl::InvalidArgumentError("log_level is not one of debug, info, warn, error"));
   }
   std::vector<std::string> warnings;
-  auto auth = Authenticator::Create(*config, clock_, replay_, &warnings, options_.token_cache);
+  auto auth = Authenticator::Create(*config, clock_, replay_, &warnings, options_.token_cache,
+                                    options_.scheduler);
   if (!auth.ok()) return fail(auth.status());
   // Remote issuers start fetching now; swapping before their keys arrive
   // would deny every request for them, so wait (bounded) and refuse the

@@ -19,7 +19,9 @@
 // mtime. A change is applied once two consecutive polls agree, so a file
 // caught half-written is not loaded. Keys that only take effect at start-up
 // (listen, tls, metrics.listen, replay, limits.max_inflight,
-// limits.max_grpc_message_bytes) are logged as "config_reload_needs_restart".
+// limits.max_grpc_message_bytes, access_token_cache_entries,
+// crypto.batch_verification, crypto.verify_threads, crypto.max_batch) are
+// logged as "config_reload_needs_restart".
 #ifndef POPGUARD_SERVICE_CONFIG_RELOADER_H_
 #define POPGUARD_SERVICE_CONFIG_RELOADER_H_
 
@@ -50,6 +52,8 @@ class ConfigReloader {
     // The process-wide verified-token cache handed to every new
     // Authenticator, so it stays warm across reloads (may be null).
     BoundedCache<VerifiedToken>* token_cache = nullptr;
+    // The process-wide signature scheduler (may be null: verify inline).
+    VerifyScheduler* scheduler = nullptr;
   };
 
   // `running` is the config the process started with; `clock`, `replay` and

@@ -44,11 +44,13 @@ bool IsHttpMethodToken(std::string_view s) {
 }
 
 DpopValidator::DpopValidator(const DpopConfig& config, const LimitsConfig& limits,
-                             const SignatureVerifier* verifier, const DpopNonces* nonces)
+                             const SignatureVerifier* verifier, const DpopNonces* nonces,
+                             size_t key_cache_entries)
     : config_(config),
       max_proof_bytes_(limits.max_proof_bytes),
       verifier_(verifier),
-      nonces_(nonces) {
+      nonces_(nonces),
+      key_cache_(key_cache_entries) {
   json_limits_.max_depth = limits.max_json_depth;
   std::vector<std::string> names;
   for (const std::string& name : config.algorithms) {
@@ -61,18 +63,28 @@ DpopValidator::DpopValidator(const DpopConfig& config, const LimitsConfig& limit
 }
 
 Reason DpopValidator::Validate(const DpopRequest& req, DpopResult* out, std::string* detail) const {
-  if (req.proof.size() > max_proof_bytes_) {
-    *detail = absl::StrCat("proof is ", req.proof.size(), " bytes; limit ", max_proof_bytes_);
+  DpopProofCheck check;
+  Reason r = Begin(req.proof, &check, detail);
+  if (r != Reason::kOk) return r;
+  const SignatureCheck sig = check.signature();
+  return Complete(check, verifier_->Verify(sig.alg, *sig.key, sig.signing_input, sig.signature),
+                  req, out, detail);
+}
+
+Reason DpopValidator::Begin(std::string_view proof, DpopProofCheck* check,
+                            std::string* detail) const {
+  if (proof.size() > max_proof_bytes_) {
+    *detail = absl::StrCat("proof is ", proof.size(), " bytes; limit ", max_proof_bytes_);
     return Reason::kDpopProofTooLarge;
   }
-  Jws jws;
-  JwsError jerr = ParseCompactJws(req.proof, json_limits_, &jws, detail);
+  check->proof.assign(proof);
+  Jws& jws = check->jws;
+  JwsError jerr = ParseCompactJws(check->proof, json_limits_, &jws, detail);
   if (jerr != JwsError::kOk) {
     *detail = absl::StrCat("proof ", *detail);
     return FromJwsError(jerr);
   }
   const JsonValue& header = jws.header;
-  const JsonValue& claims = jws.payload;
 
   // RFC 9449 4.3 (4): typ is dpop+jwt. Explicit typing keeps an access token
   // or ID token from being replayed as a proof.
@@ -113,19 +125,28 @@ Reason DpopValidator::Validate(const DpopRequest& req, DpopResult* out, std::str
     *detail = absl::StrCat("proof jwk does not fit alg ", AV(JwsAlgName(*alg)));
     return Reason::kDpopJwkInvalid;
   }
-  switch (verifier_->Verify(*alg, **key, jws.signing_input, jws.signature)) {
+  check->alg = *alg;
+  check->key = *std::move(key);
+  return Reason::kOk;
+}
+
+Reason DpopValidator::Complete(const DpopProofCheck& check, SignatureResult signature,
+                               const DpopRequest& req, DpopResult* out,
+                               std::string* detail) const {
+  switch (signature) {
     case SignatureResult::kValid:
       break;
     case SignatureResult::kMalformed:
-      *detail = absl::StrCat("proof signature is malformed for ", AV(JwsAlgName(*alg)));
+      *detail = absl::StrCat("proof signature is malformed for ", AV(JwsAlgName(check.alg)));
       return Reason::kDpopSignatureMalformed;
     case SignatureResult::kInvalid:
       *detail = "proof signature does not verify with its jwk";
       return Reason::kDpopSignatureInvalid;
   }
+  const JsonValue& claims = check.jws.payload;
 
   // Binding: the proof key is the key the token was issued to (RFC 9449 6.1).
-  const std::string& jkt = (*key)->thumbprint();
+  const std::string& jkt = check.key->thumbprint();
   if (!ConstantTimeEquals(jkt, req.expected_jkt)) {
     *detail = absl::StrCat("proof key thumbprint ", jkt, " differs from the token's cnf.jkt ",
                            AV(req.expected_jkt));

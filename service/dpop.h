@@ -14,6 +14,8 @@
 #include "absl/time/time.h"
 #include "service/config.h"
 #include "service/json.h"
+#include "service/jwk.h"
+#include "service/jws.h"
 #include "service/nonce.h"
 #include "service/proof_key_cache.h"
 #include "service/reason.h"
@@ -39,15 +41,47 @@ struct DpopResult {
   absl::Time replay_until;  // how long the jti must be remembered
 };
 
+// DpopProofCheck is a proof parsed and checked up to its signature
+// (DpopValidator::Begin), waiting for the verdict on signature(). It owns a
+// copy of the proof, which the parsed parts view: it is neither copied nor
+// moved (make it where it will stay, e.g. inside a heap-allocated state).
+struct DpopProofCheck {
+  DpopProofCheck() = default;
+  DpopProofCheck(const DpopProofCheck&) = delete;
+  DpopProofCheck& operator=(const DpopProofCheck&) = delete;
+
+  SignatureCheck signature() const {
+    return SignatureCheck{alg, key.get(), jws.signing_input, jws.signature};
+  }
+
+  std::string proof;
+  Jws jws;
+  JwsAlg alg = JwsAlg::kES256;
+  std::shared_ptr<const PublicKey> key;
+};
+
 class DpopValidator {
  public:
   // `nonces` may be null when no nonce is configured; it must outlive this.
+  // `key_cache_entries`: size of the parsed proof key cache (0: off).
   DpopValidator(const DpopConfig& config, const LimitsConfig& limits,
-                const SignatureVerifier* verifier, const DpopNonces* nonces);
+                const SignatureVerifier* verifier, const DpopNonces* nonces,
+                size_t key_cache_entries = ProofKeyCache::kDefaultCapacity);
 
   // Validate runs every check except replay. On failure *detail says what
   // differed; for kDpopHtuMismatch it names both URLs.
+  // It is Begin, the signature check and Complete in one call.
   Reason Validate(const DpopRequest& req, DpopResult* out, std::string* detail) const;
+
+  // Begin and Complete are Validate in two halves around the signature check,
+  // for callers that verify signatures elsewhere (VerifyScheduler). Begin
+  // copies `proof` into *check and runs the checks that need only the proof
+  // (size, JWS syntax, typ, alg, jwk). Complete takes the verdict on
+  // check.signature() and runs the rest; req.proof is not read again. The
+  // reason for any input is the same as Validate's.
+  Reason Begin(std::string_view proof, DpopProofCheck* check, std::string* detail) const;
+  Reason Complete(const DpopProofCheck& check, SignatureResult signature, const DpopRequest& req,
+                  DpopResult* out, std::string* detail) const;
 
   // The algorithms accepted for proofs, space-separated (WWW-Authenticate algs).
   const std::string& algs_param() const { return algs_param_; }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "service/config.h"
 #include "service/ed25519.h"
 #include "service/jwk.h"
 #include "service/p256.h"
@@ -306,9 +307,11 @@ NativeVerifier::Stats NativeVerifier::stats() const {
   return s;
 }
 
-SignatureVerifierPtr CreateVerifier(bool force_openssl) {
-  if (force_openssl) return CreateOpenSslVerifier();
-  return NativeVerifier::Create();
+SignatureVerifierPtr CreateVerifier(const CryptoConfig& crypto) {
+  if (crypto.force_openssl) return CreateOpenSslVerifier();
+  NativeVerifier::Options options;
+  options.client_key_cache_entries = crypto.key_table_cache_entries;
+  return NativeVerifier::Create(options);
 }
 
 void PrepareVerifierKeys(const SignatureVerifier& verifier,

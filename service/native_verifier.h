@@ -45,15 +45,6 @@ namespace popguard {
 
 struct P256KeyEntry;  // native_verifier.cc
 
-// SignatureCheck is one member of a VerifyBatch call. The key and the
-// strings must outlive the call.
-struct SignatureCheck {
-  JwsAlg alg;
-  const PublicKey* key;
-  std::string_view signing_input;
-  std::string_view signature;
-};
-
 class NativeVerifier final : public SignatureVerifier {
  public:
   struct Options {
@@ -96,7 +87,7 @@ class NativeVerifier final : public SignatureVerifier {
   // members one multi-scalar check (Ed25519VerifyBatch_vartime); the rest
   // are verified one by one.
   void VerifyBatch(std::span<const SignatureCheck> checks,
-                   std::span<SignatureResult> results) const;
+                   std::span<SignatureResult> results) const override;
 
   // PrepareKeys builds and pins the ES256 tables of `keys` now (issuer keys
   // at load, so their first tokens are already hot). Keys that are not
@@ -134,10 +125,11 @@ class NativeVerifier final : public SignatureVerifier {
   mutable std::atomic<uint64_t> table_builds_deferred_{0};
 };
 
-// CreateVerifier returns the OpenSSL verifier when `force_openssl` (config
-// crypto.force_openssl: operators who require a validated library), else a
-// NativeVerifier.
-SignatureVerifierPtr CreateVerifier(bool force_openssl);
+// CreateVerifier returns the OpenSSL verifier when crypto.force_openssl
+// (operators who require a validated library), else a NativeVerifier with
+// crypto.key_table_cache_entries client key tables.
+struct CryptoConfig;  // service/config.h
+SignatureVerifierPtr CreateVerifier(const CryptoConfig& crypto);
 
 // PrepareVerifierKeys calls NativeVerifier::PrepareKeys when `verifier` is
 // one; a no-op for any other verifier.

@@ -3,6 +3,7 @@
 #include "absl/time/clock.h"
 #include "service/authenticator.h"
 #include "service/remote_key_source.h"
+#include "service/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
 namespace popguard {
@@ -178,6 +179,44 @@ PopguardMetrics::PopguardMetrics() {
           out->push_back({{}, static_cast<double>(s.breaker_opens)});
         });
       });
+  // The signature scheduler: batch sizes show how much batching the load
+  // allows (an idle service verifies one signature at a time).
+  auto scheduler_stats = [this]() -> std::optional<VerifyScheduler::Stats> {
+    absl::MutexLock lock(&mu_);
+    if (scheduler_ == nullptr) return std::nullopt;
+    return scheduler_->stats();
+  };
+  registry_.AddCallback(
+      "popguard_verify_batches_total",
+      "Signature batches the verify scheduler's workers ran, by batch size.", "counter", {"size"},
+      [scheduler_stats] {
+        std::vector<Sample> out;
+        if (auto s = scheduler_stats()) {
+          for (size_t i = 0; i < VerifyScheduler::kSizeBuckets; ++i) {
+            out.push_back({{VerifyScheduler::kSizeBucketNames[i]},
+                           static_cast<double>(s->batches_by_size[i])});
+          }
+        }
+        return out;
+      });
+  registry_.AddCallback("popguard_verify_batched_signatures_total",
+                        "Signature checks submitted to the verify scheduler.", "counter", {},
+                        [scheduler_stats] {
+                          std::vector<Sample> out;
+                          if (auto s = scheduler_stats()) {
+                            out.push_back({{}, static_cast<double>(s->submitted)});
+                          }
+                          return out;
+                        });
+  registry_.AddCallback("popguard_verify_queue_depth",
+                        "Signature checks waiting for a verify scheduler worker.", "gauge", {},
+                        [scheduler_stats] {
+                          std::vector<Sample> out;
+                          if (auto s = scheduler_stats()) {
+                            out.push_back({{}, static_cast<double>(s->queued)});
+                          }
+                          return out;
+                        });
   registry_.AddCallback("popguard_ready", "1 when this replica reports ready, else 0.", "gauge",
                         {}, [this] {
                           std::function<bool()> ready;
@@ -263,6 +302,11 @@ void PopguardMetrics::SetRedisStore(const RedisReplayStore* store) {
   redis_ = store;
 }
 
+void PopguardMetrics::SetVerifyScheduler(const VerifyScheduler* scheduler) {
+  absl::MutexLock lock(&mu_);
+  scheduler_ = scheduler;
+}
+
 void PopguardMetrics::SetState(std::function<bool()> ready, std::function<bool()> draining) {
   absl::MutexLock lock(&mu_);
   ready_ = std::move(ready);
@@ -285,6 +329,14 @@ SignatureResult CountingVerifier::Verify(JwsAlg alg, const PublicKey& key,
   SignatureResult r = inner_->Verify(alg, key, signing_input, signature);
   PopguardMetrics::Get().RecordSignature(alg, r);
   return r;
+}
+
+void CountingVerifier::VerifyBatch(std::span<const SignatureCheck> checks,
+                                   std::span<SignatureResult> results) const {
+  inner_->VerifyBatch(checks, results);
+  for (size_t i = 0; i < checks.size(); ++i) {
+    PopguardMetrics::Get().RecordSignature(checks[i].alg, results[i]);
+  }
 }
 
 }  // namespace popguard

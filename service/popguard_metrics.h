@@ -13,6 +13,8 @@
 //   popguard_replay_store_errors_total{kind}                kind: timeout, connection (Redis)
 //   popguard_replay_store_breaker_state                     0 closed, 1 half-open, 2 open
 //   popguard_replay_store_fallback_uses_total, popguard_replay_store_breaker_opens_total
+//   popguard_verify_batches_total{size}                     signature batches by size bucket
+//   popguard_verify_batched_signatures_total, popguard_verify_queue_depth
 //   popguard_config_reloads_total{result}                   result: success, failure
 //   popguard_ready, popguard_draining
 //
@@ -41,6 +43,7 @@ namespace popguard {
 
 class Authenticator;
 class RedisReplayStore;
+class VerifyScheduler;
 
 enum class Api { kVerify, kVerifyStream, kCheck };
 
@@ -68,6 +71,8 @@ class PopguardMetrics {
   void RetireAuthenticator(const Authenticator& old);
   // SetRedisStore exports `store`'s Redis counters and breaker state (null: none).
   void SetRedisStore(const RedisReplayStore* store);
+  // SetVerifyScheduler exports `scheduler`'s batch counters (null: none).
+  void SetVerifyScheduler(const VerifyScheduler* scheduler);
   // SetState reports readiness and draining at scrape time.
   void SetState(std::function<bool()> ready, std::function<bool()> draining);
 
@@ -94,6 +99,7 @@ class PopguardMetrics {
   std::function<std::shared_ptr<const Authenticator>()> source_ ABSL_GUARDED_BY(mu_);
   Totals base_ ABSL_GUARDED_BY(mu_);
   const RedisReplayStore* redis_ ABSL_GUARDED_BY(mu_) = nullptr;
+  const VerifyScheduler* scheduler_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<bool()> ready_ ABSL_GUARDED_BY(mu_);
   std::function<bool()> draining_ ABSL_GUARDED_BY(mu_);
 };
@@ -118,6 +124,8 @@ class CountingVerifier final : public SignatureVerifier {
   explicit CountingVerifier(SignatureVerifierPtr inner) : inner_(std::move(inner)) {}
   SignatureResult Verify(JwsAlg alg, const PublicKey& key, std::string_view signing_input,
                          std::string_view signature) const override;
+  void VerifyBatch(std::span<const SignatureCheck> checks,
+                   std::span<SignatureResult> results) const override;
   const SignatureVerifier& inner() const { return *inner_; }
 
  private:

@@ -20,12 +20,18 @@
 //
 //   gRPC callback threads (gRPC's own pollers/executor, which gRPC sizes to
 //   the machine's cores): Verify, Check and VerifyStream's OnReadDone convert
-//   the message (adapters.h) and call Authenticator::Decide inline. Decide is
-//   CPU work only (parsing, one or two signature verifications, cache lookups
-//   under short per-shard mutexes); handing it to another pool would add a
-//   thread hop to ~100 us of work, so it is not offloaded.
-//   The memory replay store completes inline, so the reactor's Finish (or the
-//   stream's StartWrite) runs on the same thread.
+//   the message (adapters.h) and call Authenticator::Decide, which runs the
+//   cheap part of the decision there: route, credential, access token cache
+//   lookup, proof parsing and its key cache lookup (a few microseconds).
+//   Requests refused by those checks are answered on the spot.
+//
+//   Signature checks go to the VerifyScheduler (verify_scheduler.h, config
+//   crypto.batch_verification, on by default): worker threads, one per core
+//   unless crypto.verify_threads says otherwise, take whatever checks are
+//   queued, verify them as one batch and carry on with each request's
+//   decision (proof claims, scopes, replay window), finishing its reactor.
+//   A worker never waits for a batch to fill. With batch_verification off,
+//   the signatures are verified inline on the gRPC thread instead.
 //
 //   Asynchronous stores and key sources: a networked replay store (Redis)
 //   returns from CheckAndInsert at once and runs the rest of the decision
@@ -39,6 +45,8 @@
 //   DecideSync, which waits, is only for the CLI and tests.
 //
 //   Server::ReadinessLoop has its own thread; Shutdown waits on the caller's.
+//   The scheduler outlives the server (server_main.cc), so requests drained
+//   at shutdown still get their verdicts.
 //
 // `popguard --noop` (Config::noop) keeps all of this but answers ALLOW inside
 // Authenticator::Decide without validating, so a benchmark can measure the

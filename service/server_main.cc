@@ -17,6 +17,7 @@
 #include "service/readiness.h"
 #include "service/replay_factory.h"
 #include "service/server.h"
+#include "service/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
@@ -48,7 +49,18 @@ int RunServer(Config config, const sigset_t& signals) {
   // Like the replay window, the verified-token cache lives for the whole
   // process: reloads build a new Authenticator around the same cache.
   BoundedCache<VerifiedToken> token_cache(config.access_token_cache_entries);
-  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings, &token_cache);
+  // Signature checks of every request go to one process-wide pool that
+  // verifies them in batches (verify_scheduler.h). It is made before the
+  // server and destroyed after it, so every queued check (including those of
+  // requests drained at shutdown) gets its verdict.
+  std::unique_ptr<VerifyScheduler> scheduler;
+  if (config.crypto.batch_verification && !config.noop) {
+    scheduler = std::make_unique<VerifyScheduler>(VerifyScheduler::Options{
+        .threads = config.crypto.verify_threads, .max_batch = config.crypto.max_batch});
+    metrics.SetVerifyScheduler(scheduler.get());
+  }
+  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings, &token_cache,
+                                    scheduler.get());
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
@@ -114,6 +126,7 @@ int RunServer(Config config, const sigset_t& signals) {
   reload.log_level_override = absl::GetFlag(FLAGS_log_level);
   reload.noop = config.noop;
   reload.token_cache = &token_cache;
+  reload.scheduler = scheduler.get();
   auto reloader = std::make_unique<ConfigReloader>(reload, config, &clock, &instrumented_replay,
                                                    &holder);
   LogLine(LogLevel::kInfo, "listening")
@@ -123,7 +136,8 @@ int RunServer(Config config, const sigset_t& signals) {
       .Add("max_inflight", static_cast<int64_t>(config.limits.max_inflight))
       .Add("tls", !config.tls.cert_file.empty())
       .Add("issuers", static_cast<int64_t>(config.issuers.size()))
-      .Add("replay_backend", config.replay.backend);
+      .Add("replay_backend", config.replay.backend)
+      .Add("verify_threads", static_cast<int64_t>(scheduler ? scheduler->threads() : 0));
 
   int sig = 0;
   while (true) {
@@ -145,6 +159,8 @@ int RunServer(Config config, const sigset_t& signals) {
   reloader.reset();
   srv->Shutdown(shutdown.grace);
   http.reset();
+  metrics.SetVerifyScheduler(nullptr);
+  scheduler.reset();
   LogLine(LogLevel::kInfo, "stopped");
   return 0;
 }

@@ -219,6 +219,14 @@ std::string_view JwsAlgName(JwsAlg alg) {
   return "";
 }
 
+void SignatureVerifier::VerifyBatch(std::span<const SignatureCheck> checks,
+                                    std::span<SignatureResult> results) const {
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const SignatureCheck& c = checks[i];
+    results[i] = Verify(c.alg, *c.key, c.signing_input, c.signature);
+  }
+}
+
 SignatureVerifierPtr CreateOpenSslVerifier() { return std::make_unique<OpenSslVerifier>(); }
 
 }  // namespace popguard

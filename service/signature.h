@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace popguard {
@@ -51,6 +52,16 @@ enum class SignatureResult {
   kMalformed,
 };
 
+// SignatureCheck is one signature to verify: a member of a VerifyBatch call
+// or a job of the VerifyScheduler. The key and the strings are views: whoever
+// makes the check keeps them alive until its verdict is delivered.
+struct SignatureCheck {
+  JwsAlg alg;
+  const PublicKey* key;
+  std::string_view signing_input;
+  std::string_view signature;
+};
+
 // SignatureVerifier verifies one JWS signature. Kept narrow so a faster core
 // can replace OpenSSL for one algorithm without touching callers.
 // Implementations are thread-safe.
@@ -66,6 +77,12 @@ class SignatureVerifier {
   // and leaves the OpenSSL error queue empty.
   virtual SignatureResult Verify(JwsAlg alg, const PublicKey& key, std::string_view signing_input,
                                  std::string_view signature) const = 0;
+
+  // VerifyBatch writes results[i] for checks[i] (same sizes), each exactly
+  // what Verify would return. The default verifies one by one; a core that
+  // can share work between signatures (NativeVerifier) overrides it.
+  virtual void VerifyBatch(std::span<const SignatureCheck> checks,
+                           std::span<SignatureResult> results) const;
 };
 
 using SignatureVerifierPtr = std::unique_ptr<SignatureVerifier>;

@@ -108,6 +108,20 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "upstream_headers[0].name: unknown key"},
       {"unknown limits key", WithIssuer("limits: {max_token: 5}\n"),
        "limits.max_token: unknown key"},
+      {"unknown crypto key", WithIssuer("crypto: {threads: 2}\n"),
+       "crypto.threads: unknown key"},
+      {"verify_threads too many", WithIssuer("crypto: {verify_threads: 257}\n"),
+       "crypto.verify_threads:"},
+      {"max_batch zero", WithIssuer("crypto: {max_batch: 0}\n"), "crypto.max_batch:"},
+      {"max_batch too large", WithIssuer("crypto: {max_batch: 1025}\n"), "crypto.max_batch:"},
+      {"batch_verification not a bool", WithIssuer("crypto: {batch_verification: often}\n"),
+       "crypto.batch_verification:"},
+      {"key table cache too large", WithIssuer("crypto: {key_table_cache_entries: 65537}\n"),
+       "crypto.key_table_cache_entries:"},
+      {"proof key cache negative", WithIssuer("proof_key_cache_entries: -1\n"),
+       "proof_key_cache_entries:"},
+      {"cert cache too large", WithIssuer("cert_thumbprint_cache_entries: 16777217\n"),
+       "cert_thumbprint_cache_entries:"},
       {"duplicate key", WithIssuer("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n"),
        "listen: duplicate key"},
 
@@ -377,6 +391,13 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(config->upstream_headers[3].header, "x-popguard-binding");
   EXPECT_EQ(config->upstream_headers[3].value, "@binding");
   EXPECT_EQ(config->access_token_cache_entries, 100000u);
+  EXPECT_EQ(config->proof_key_cache_entries, 4096u);
+  EXPECT_EQ(config->cert_thumbprint_cache_entries, 4096u);
+  EXPECT_FALSE(config->crypto.force_openssl);
+  EXPECT_TRUE(config->crypto.batch_verification);
+  EXPECT_EQ(config->crypto.verify_threads, 0u);  // one per core
+  EXPECT_EQ(config->crypto.max_batch, 64u);
+  EXPECT_EQ(config->crypto.key_table_cache_entries, 512u);
   EXPECT_EQ(config->limits.max_token_bytes, 8192u);
   EXPECT_EQ(config->limits.max_proof_bytes, 4096u);
   EXPECT_EQ(config->limits.max_json_depth, 16);
@@ -432,7 +453,11 @@ upstream_headers:
   - {header: X-User, value: sub}
   - {header: x-popguard-jkt, value: "@jkt"}
 access_token_cache_entries: 0
+proof_key_cache_entries: 10
+cert_thumbprint_cache_entries: 0
 limits: {max_token_bytes: 16384, max_proof_bytes: 2048, max_json_depth: 8}
+crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_batch: 8,
+         key_table_cache_entries: 0}
 )";
   absl::StatusOr<Config> config = Load(kFull);
   ASSERT_TRUE(config.ok()) << config.status();
@@ -503,9 +528,16 @@ limits: {max_token_bytes: 16384, max_proof_bytes: 2048, max_json_depth: 8}
   EXPECT_EQ(config->upstream_headers[1].header, "x-popguard-jkt");
   EXPECT_EQ(config->upstream_headers[1].value, "@jkt");
   EXPECT_EQ(config->access_token_cache_entries, 0u);
+  EXPECT_EQ(config->proof_key_cache_entries, 10u);
+  EXPECT_EQ(config->cert_thumbprint_cache_entries, 0u);
   EXPECT_EQ(config->limits.max_token_bytes, 16384u);
   EXPECT_EQ(config->limits.max_proof_bytes, 2048u);
   EXPECT_EQ(config->limits.max_json_depth, 8);
+  EXPECT_TRUE(config->crypto.force_openssl);
+  EXPECT_FALSE(config->crypto.batch_verification);
+  EXPECT_EQ(config->crypto.verify_threads, 3u);
+  EXPECT_EQ(config->crypto.max_batch, 8u);
+  EXPECT_EQ(config->crypto.key_table_cache_entries, 0u);
 }
 
 TEST_F(ConfigTest, NullValuesAndEmptyListsMeanWhatTheySay) {

@@ -472,10 +472,6 @@ TEST(IsHttpMethodTokenTest, Table) {
   }
 }
 
-// BUG(lead): service/nonce.cc StepOf passes nullptr as the remainder pointer
-// of absl::IDivDuration, which writes through it, so every DpopNonces::Current
-// and Accept crashes (SIGSEGV). This test is last in the file so that, until
-// the fix, the crash does not hide the results of the others.
 class DpopServerNonceTest : public DpopValidatorTest {};
 
 TEST_F(DpopServerNonceTest, CurrentPreviousAndOlderSteps) {

@@ -255,9 +255,6 @@ class ExtAuthzNonceE2eTest : public ServerTest<ExtAuthzNonceE2eTest> {
   static ConfigOptions Options() { return {.nonce_required = true}; }
 };
 
-// BUG(lead): service/nonce.cc:18 DpopNonces::StepOf passes nullptr as the
-// remainder to absl::IDivDuration, which writes through it: the server dies
-// with SIGSEGV on the first request that issues or checks a nonce.
 TEST_F(ExtAuthzNonceE2eTest, DeniedResponseCarriesDpopNonceAndRetrySucceeds) {
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   const std::string url = TestEnv::Url("/dpop/pay");

@@ -494,10 +494,6 @@ class NonceE2eTest : public ServerTest<NonceE2eTest> {
   static ConfigOptions Options() { return {.nonce_required = true}; }
 };
 
-// BUG(lead): service/nonce.cc:18 DpopNonces::StepOf calls
-// absl::IDivDuration(..., nullptr); Abseil writes the remainder through that
-// pointer, so the server dies with SIGSEGV on the first request that issues or
-// checks a nonce. This test expects the RFC 9449 section 8 flow.
 TEST_F(NonceE2eTest, FirstRequestGetsNonceAndRetryWithItIsAllowed) {
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   const std::string url = TestEnv::Url("/dpop/pay");

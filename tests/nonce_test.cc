@@ -17,11 +17,6 @@ constexpr absl::Duration kStep = absl::Seconds(30);
 // A step boundary: 1900000020 = 63333334 * 30.
 constexpr absl::Time kBoundary = absl::FromUnixSeconds(1900000020);
 
-// BUG(lead): service/nonce.cc StepOf (line 18) calls
-// absl::IDivDuration(now - absl::UnixEpoch(), step_, nullptr); absl writes the
-// remainder through that pointer, so Current and Accept crash with SIGSEGV on
-// every call. Every test here fails (the binary crashes) until it passes a
-// real Duration* (or uses absl::ToUnixSeconds(now) / step seconds).
 class DpopNoncesTest : public ::testing::Test {
  protected:
   DpopNonces nonces_{kSecret, kStep};

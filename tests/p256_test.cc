@@ -1308,8 +1308,8 @@ TEST(NativeVerifierTest, BatchEqualsOneByOne) {
 }
 
 TEST(NativeVerifierTest, CreateVerifierHonoursForceOpenSsl) {
-  SignatureVerifierPtr forced = CreateVerifier(/*force_openssl=*/true);
-  SignatureVerifierPtr native = CreateVerifier(/*force_openssl=*/false);
+  SignatureVerifierPtr forced = CreateVerifier(CryptoConfig{.force_openssl = true});
+  SignatureVerifierPtr native = CreateVerifier(CryptoConfig{.force_openssl = false});
   EXPECT_EQ(dynamic_cast<const NativeVerifier*>(forced.get()), nullptr);
   EXPECT_NE(dynamic_cast<const NativeVerifier*>(native.get()), nullptr);
   TestKey key = NewKey();
@@ -1348,7 +1348,7 @@ TEST(NativeVerifierTest, ConfigCryptoForceOpenSsl) {
     absl::StatusOr<Config> config = LoadConfigYaml(tc.yaml, "/");
     if (tc.force.has_value()) {
       ASSERT_TRUE(config.ok()) << config.status();
-      EXPECT_EQ(config->force_openssl_crypto, *tc.force);
+      EXPECT_EQ(config->crypto.force_openssl, *tc.force);
     } else {
       ASSERT_FALSE(config.ok());
       EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

@@ -39,7 +39,7 @@ MODES = {
 class Server:
     def __init__(self, build, config, noop, log):
         args = [os.path.join(build, "popguard"), "--config", config, "--listen", "127.0.0.1:0",
-                "--log_level", "warn"]
+                "--log_level", "info"]
         if noop:
             args.append("--noop")
         self.log = open(log, "w+")

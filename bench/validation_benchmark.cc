@@ -48,6 +48,7 @@
 #include "service/dpop.h"
 #include "service/issuers.h"
 #include "service/log.h"
+#include "service/process_setup.h"
 #include "service/reason.h"
 #include "storage/memory_replay_store.h"
 
@@ -127,6 +128,7 @@ std::unique_ptr<Authenticator> MakeAuthenticator(const Config& config, Env* env)
 
 Env& E() {
   static Env* const env = [] {
+    ConfigureProcessForServing();  // as the server does
     SetLogLevel(LogLevel::kError);
     auto* e = new Env;
     e->issuer_key = std::make_unique<PrivateKey>(Check(PrivateKey::Generate(JwsAlg::kRS256), "keygen"));

@@ -14,6 +14,7 @@
 #include "service/http_endpoint.h"
 #include "service/popguard_metrics.h"
 #include "service/log.h"
+#include "service/process_setup.h"
 #include "service/readiness.h"
 #include "service/replay_factory.h"
 #include "service/server.h"
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);  // config reload
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  popguard::ConfigureProcessForServing();
   absl::SetProgramUsageMessage("popguard --config FILE [--listen HOST:PORT] [--log_level LEVEL]");
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_config);

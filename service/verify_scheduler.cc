@@ -1,7 +1,10 @@
 #include "service/verify_scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <bit>
+#include <string>
 #include <utility>
 
 namespace popguard {
@@ -11,7 +14,13 @@ VerifyScheduler::VerifyScheduler(Options options)
   size_t threads = options.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (size_t i = 0; i < threads; ++i) {
+    workers_.emplace_back([this, i] {
+      // Named for top, perf and gdb (at most 15 characters).
+      pthread_setname_np(pthread_self(), ("pg-verify-" + std::to_string(i)).substr(0, 15).c_str());
+      WorkerLoop();
+    });
+  }
 }
 
 VerifyScheduler::~VerifyScheduler() {

@@ -8,6 +8,8 @@ in these configurations, one after the other, with the same pre-minted load:
   openssl-inline  crypto {force_openssl: true,  batch_verification: false}
   native-inline   crypto {force_openssl: false, batch_verification: false}
   native-batched  crypto {force_openssl: false, batch_verification: true} (the default)
+  native-queued   as native-batched, inline_when_idle: false (every check handed off;
+                  not run unless named in --modes)
 
 First a closed-loop run of each (fixed concurrency: the maximum throughput), then
 an open-loop run of each validating server at half its own maximum, with the
@@ -15,6 +17,12 @@ no-op server at the same rate (server CPU per request depends on the rate).
 Prints Markdown tables; --json_out keeps every popguard-load result.
 
   bench/e2e_matrix.py --build build --algs ES256,EdDSA --duration 10
+
+--same_rate R instead runs every mode in open loop at R requests/s (R = -1:
+closed loop at --concurrency), --rounds times, interleaved (mode A, B, C, A, B, C, ...), and prints each mode's median:
+on a shared machine whose load drifts, only interleaved medians compare fairly.
+
+  bench/e2e_matrix.py --build build --algs ES256 --same_rate 5000 --rounds 5 --duration 4
 
 Only loopback addresses are used; every server started is stopped.
 """
@@ -33,7 +41,10 @@ MODES = {
     "openssl-inline": "crypto: {force_openssl: true, batch_verification: false}\n",
     "native-inline": "crypto: {force_openssl: false, batch_verification: false}\n",
     "native-batched": "crypto: {force_openssl: false, batch_verification: true}\n",
+    "native-queued": ("crypto: {force_openssl: false, batch_verification: true, "
+                      "inline_when_idle: false}\n"),
 }
+DEFAULT_MODES = "noop,openssl-inline,native-inline,native-batched"
 
 
 class Server:
@@ -80,7 +91,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--build", default="build")
     p.add_argument("--algs", default="ES256,EdDSA")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=DEFAULT_MODES)
+    p.add_argument("--same_rate", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--concurrency", type=int, default=32)
@@ -116,6 +129,34 @@ def main():
                      r["latency_us"]["p99"] / 1000, r["errors"], r["denied"]), file=sys.stderr)
             return r
 
+        if a.same_rate:
+            for alg in a.algs.split(","):
+                runs = {m: [] for m in modes}
+                for _ in range(a.rounds):
+                    for m in modes:
+                        load_args = (["--mode", "open", "--rate", str(a.same_rate)]
+                                     if a.same_rate > 0 else
+                                     ["--mode", "closed", "--concurrency", str(a.concurrency)])
+                        runs[m].append(run(m, alg, load_args))
+                med = lambda xs: sorted(xs)[len(xs) // 2]
+                print("\n%s proofs, %s, medians of %d interleaved rounds of %g s:\n" % (
+                    alg, "open loop at %d req/s" % a.same_rate if a.same_rate > 0 else
+                    "closed loop, concurrency %d" % a.concurrency, a.rounds, a.duration))
+                print("| server | req/s | server CPU µs/req (median; all) | p50 ms | p99 ms |"
+                      " p99.9 ms |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: |")
+                for m, rs in runs.items():
+                    cpu = [r["server_cpu_us_per_request"] for r in rs]
+                    print("| %s | %.0f | %.1f (%s) | %.2f | %.2f | %.2f |" % (
+                        m, med([r["throughput_rps"] for r in rs]), med(cpu),
+                        ", ".join("%.0f" % c for c in cpu),
+                        med([r["latency_us"]["p50"] for r in rs]) / 1000,
+                        med([r["latency_us"]["p99"] for r in rs]) / 1000,
+                        med([r["latency_us"]["p999"] for r in rs]) / 1000))
+            if a.json_out:
+                with open(a.json_out, "w") as f:
+                    json.dump(results, f, indent=1)
+            return
         for alg in a.algs.split(","):
             closed = {m: run(m, alg, ["--mode", "closed", "--concurrency", str(a.concurrency)])
                       for m in modes}

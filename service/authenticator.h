@@ -69,6 +69,8 @@ class Authenticator {
   const CertThumbprintCache& cert_thumbprints() const { return *cert_thumbprints_; }
   // issuers is the issuer registry (for readiness: IssuerRegistry::Ready).
   const IssuerRegistry& issuers() const { return *issuers_; }
+  // verifier is the signature verifier (for its key table counters).
+  const SignatureVerifier& verifier() const { return *verifier_; }
   const Config& config() const { return config_; }
 
  private:

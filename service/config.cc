@@ -1184,7 +1184,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   if (const YAML::Node* n = f->Get("crypto")) {
     absl::StatusOr<Fields> cf =
         Fields::Of(*n, "crypto", {"force_openssl", "batch_verification", "verify_threads",
-                                  "max_batch", "key_table_cache_entries"});
+                                  "max_batch", "inline_when_idle", "key_table_cache_entries"});
     if (!cf.ok()) return cf.status();
     CryptoConfig& crypto = config->crypto;
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*cf, "force_openssl", &crypto.force_openssl));
@@ -1193,6 +1193,8 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(
         ReadUintField(*cf, "verify_threads", 0, 256, &crypto.verify_threads));
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "max_batch", 1, 1024, &crypto.max_batch));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        ReadBoolField(*cf, "inline_when_idle", &crypto.inline_when_idle));
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "key_table_cache_entries", 0, 65536,
                                                   &crypto.key_table_cache_entries));
   }

@@ -142,6 +142,9 @@ struct CryptoConfig {
   size_t verify_threads = 0;
   // The most signatures one worker verifies as one batch. Needs a restart.
   size_t max_batch = 64;
+  // While fewer checks are in progress than there are workers and none is
+  // queued, verify on the gRPC thread itself (no hand-off). Needs a restart.
+  bool inline_when_idle = true;
   // ES256 client keys remembered with their precomputed tables (~52 KiB
   // each once a key is seen twice); 0: client keys are never hot.
   size_t key_table_cache_entries = 512;

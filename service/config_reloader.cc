@@ -105,6 +105,9 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
   }
   if (a.crypto.verify_threads != b.crypto.verify_threads) keys.push_back("crypto.verify_threads");
   if (a.crypto.max_batch != b.crypto.max_batch) keys.push_back("crypto.max_batch");
+  if (a.crypto.inline_when_idle != b.crypto.inline_when_idle) {
+    keys.push_back("crypto.inline_when_idle");
+  }
   if (a.limits.max_grpc_message_bytes != b.limits.max_grpc_message_bytes) {
     keys.push_back("limits.max_grpc_message_bytes");
   }

@@ -89,6 +89,12 @@ class NativeVerifier final : public SignatureVerifier {
   void VerifyBatch(std::span<const SignatureCheck> checks,
                    std::span<SignatureResult> results) const override;
 
+  // BatchesWell: EdDSA (one multi-scalar multiplication per batch: 50 us per
+  // signature alone, 28 in batches of 8, 22 in batches of 64). Not ES256: a
+  // batch only shares the s^-1 inversion, ~2 us of a 20 us hot verification,
+  // less than a hand-off to a worker costs.
+  bool BatchesWell(JwsAlg alg) const override { return alg == JwsAlg::kEdDSA; }
+
   // PrepareKeys builds and pins the ES256 tables of `keys` now (issuer keys
   // at load, so their first tokens are already hot). Keys that are not
   // P-256, or beyond max_pinned_keys, are skipped. Thread-safe.

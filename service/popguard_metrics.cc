@@ -2,6 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "service/authenticator.h"
+#include "service/native_verifier.h"
 #include "service/remote_key_source.h"
 #include "service/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
@@ -272,6 +273,14 @@ PopguardMetrics::Totals PopguardMetrics::Read(const Authenticator& a) {
   t.cache_misses["proof_key"] = a.dpop().key_cache().misses();
   t.cache_hits["cert_thumbprint"] = a.cert_thumbprints().hits();
   t.cache_misses["cert_thumbprint"] = a.cert_thumbprints().misses();
+  // ES256 verifications with a precomputed key table (hit) or without (miss).
+  const SignatureVerifier* v = &a.verifier();
+  if (const auto* counting = dynamic_cast<const CountingVerifier*>(v)) v = &counting->inner();
+  if (const auto* native = dynamic_cast<const NativeVerifier*>(v)) {
+    NativeVerifier::Stats s = native->stats();
+    t.cache_hits["es256_key_table"] = s.es256_hot;
+    t.cache_misses["es256_key_table"] = s.es256_cold + s.es256_delegated;
+  }
   for (const auto& issuer : a.issuers().issuers()) {
     const auto* remote = dynamic_cast<const RemoteKeySource*>(issuer->keys.get());
     if (remote == nullptr) continue;

@@ -6,7 +6,8 @@
 //   popguard_inflight_requests, popguard_shed_requests_total{api}
 //   popguard_signature_verifications_total{alg,result}      result: valid, invalid, malformed
 //   popguard_cache_hits_total{cache}, popguard_cache_misses_total{cache}
-//                                     cache: access_token, proof_key, cert_thumbprint
+//                                     cache: access_token, proof_key, cert_thumbprint,
+//                                            es256_key_table
 //   popguard_jwks_fetches_total{issuer,result}              result: success, failure
 //   popguard_jwks_key_set_age_seconds{issuer}, popguard_jwks_keys{issuer}
 //   popguard_replay_store_duration_seconds, popguard_replay_store_results_total{result}
@@ -126,6 +127,7 @@ class CountingVerifier final : public SignatureVerifier {
                          std::string_view signature) const override;
   void VerifyBatch(std::span<const SignatureCheck> checks,
                    std::span<SignatureResult> results) const override;
+  bool BatchesWell(JwsAlg alg) const override { return inner_->BatchesWell(alg); }
   const SignatureVerifier& inner() const { return *inner_; }
 
  private:

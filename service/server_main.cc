@@ -56,8 +56,10 @@ int RunServer(Config config, const sigset_t& signals) {
   // requests drained at shutdown) gets its verdict.
   std::unique_ptr<VerifyScheduler> scheduler;
   if (config.crypto.batch_verification && !config.noop) {
-    scheduler = std::make_unique<VerifyScheduler>(VerifyScheduler::Options{
-        .threads = config.crypto.verify_threads, .max_batch = config.crypto.max_batch});
+    scheduler = std::make_unique<VerifyScheduler>(
+        VerifyScheduler::Options{.threads = config.crypto.verify_threads,
+                                 .max_batch = config.crypto.max_batch,
+                                 .inline_when_idle = config.crypto.inline_when_idle});
     metrics.SetVerifyScheduler(scheduler.get());
   }
   auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings, &token_cache,

@@ -83,6 +83,11 @@ class SignatureVerifier {
   // can share work between signatures (NativeVerifier) overrides it.
   virtual void VerifyBatch(std::span<const SignatureCheck> checks,
                            std::span<SignatureResult> results) const;
+
+  // BatchesWell reports whether VerifyBatch verifies `alg` signatures
+  // markedly cheaper per signature than Verify (so a scheduler should gather
+  // them into batches). The default: no.
+  virtual bool BatchesWell(JwsAlg alg) const { return false; }
 };
 
 using SignatureVerifierPtr = std::unique_ptr<SignatureVerifier>;

@@ -10,9 +10,11 @@
 namespace popguard {
 
 VerifyScheduler::VerifyScheduler(Options options)
-    : max_batch_(std::max<size_t>(1, options.max_batch)) {
+    : max_batch_(std::max<size_t>(1, options.max_batch)),
+      inline_when_idle_(options.inline_when_idle) {
   size_t threads = options.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  thread_count_ = threads;
   workers_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
     workers_.emplace_back([this, i] {
@@ -35,22 +37,63 @@ VerifyScheduler::~VerifyScheduler() {
 void VerifyScheduler::Submit(const SignatureVerifier* verifier, const SignatureCheck& check,
                              Done done) {
   submitted_.fetch_add(1, std::memory_order_relaxed);
+  bool run_here;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Job{verifier, check, std::move(done)});
+    // Idle (no worker awake, nothing queued, a core free of verification
+    // work): verify here, with no hand-off. Otherwise join the queue: while a
+    // worker is awake that costs nothing (it takes the queue when its batch
+    // is done, so checks arriving meanwhile form the next batch); when none
+    // is, wake one. A non-empty queue always means joining it, so no check
+    // overtakes queued ones. "A core free" depends on the algorithm: one
+    // that batches well (EdDSA) starts a batch as soon as two checks
+    // overlap; for the others (ES256) a batch saves less than the wake-up
+    // costs, so they go to a worker only when every core is verifying.
+    const size_t inline_limit = verifier->BatchesWell(check.alg) ? 1 : thread_count_;
+    run_here = inline_when_idle_ && awake_ == 0 && queue_.empty() && verifying_ < inline_limit;
+    if (run_here) {
+      ++verifying_;
+    } else {
+      queue_.push_back(Job{verifier, check, std::move(done)});
+      wake = awake_ == 0 && !wake_pending_;
+      if (wake) wake_pending_ = true;
+    }
   }
-  // With every worker busy there is no waiter and this costs no system call;
-  // the job is picked up when a worker finishes its current batch.
-  work_.notify_one();
+  if (run_here) {
+    inline_checks_.fetch_add(1, std::memory_order_relaxed);
+    SignatureResult result = SignatureResult::kInvalid;
+    verifier->VerifyBatch(std::span<const SignatureCheck>(&check, 1),
+                          std::span<SignatureResult>(&result, 1));
+    CountBatch(1);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --verifying_;
+    }
+    // Checks queued meanwhile are the workers' (they were woken for them).
+    std::move(done)(result);
+    return;
+  }
+  if (wake) work_.notify_one();
 }
 
 void VerifyScheduler::WorkerLoop() {
   std::vector<Job> jobs;
   jobs.reserve(max_batch_);
+  bool counted_awake = false;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // awake_ counts the workers woken for work and not yet back to sleep;
+      // a worker that has never slept is not counted (the scheduler is idle
+      // from construction on).
+      while (!stopping_ && queue_.empty()) {
+        if (counted_awake) --awake_;
+        work_.wait(lock);
+        ++awake_;
+        counted_awake = true;
+        wake_pending_ = false;
+      }
       // Stopping: leave only once the queue is empty, so every submitted job
       // (including ones a callback submits during shutdown) gets its verdict.
       if (queue_.empty()) return;
@@ -60,11 +103,15 @@ void VerifyScheduler::WorkerLoop() {
         jobs.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      // A backlog beyond one batch: let another idle worker share it.
-      if (!queue_.empty()) work_.notify_one();
+      verifying_ += n;
+      // A backlog beyond one batch: let another sleeping worker share it.
+      if (!queue_.empty() && awake_ < thread_count_) work_.notify_one();
     }
+    const size_t n = jobs.size();
     RunBatch(jobs);
     jobs.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    verifying_ -= n;
   }
 }
 
@@ -107,6 +154,7 @@ void VerifyScheduler::CountBatch(size_t size) {
 VerifyScheduler::Stats VerifyScheduler::stats() const {
   Stats s;
   s.submitted = submitted_.load(std::memory_order_relaxed);
+  s.inline_checks = inline_checks_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
   s.largest_batch = largest_batch_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < kSizeBuckets; ++i) {

@@ -397,6 +397,7 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_TRUE(config->crypto.batch_verification);
   EXPECT_EQ(config->crypto.verify_threads, 0u);  // one per core
   EXPECT_EQ(config->crypto.max_batch, 64u);
+  EXPECT_TRUE(config->crypto.inline_when_idle);
   EXPECT_EQ(config->crypto.key_table_cache_entries, 512u);
   EXPECT_EQ(config->limits.max_token_bytes, 8192u);
   EXPECT_EQ(config->limits.max_proof_bytes, 4096u);
@@ -457,7 +458,7 @@ proof_key_cache_entries: 10
 cert_thumbprint_cache_entries: 0
 limits: {max_token_bytes: 16384, max_proof_bytes: 2048, max_json_depth: 8}
 crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_batch: 8,
-         key_table_cache_entries: 0}
+         inline_when_idle: false, key_table_cache_entries: 0}
 )";
   absl::StatusOr<Config> config = Load(kFull);
   ASSERT_TRUE(config.ok()) << config.status();
@@ -537,6 +538,7 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_FALSE(config->crypto.batch_verification);
   EXPECT_EQ(config->crypto.verify_threads, 3u);
   EXPECT_EQ(config->crypto.max_batch, 8u);
+  EXPECT_FALSE(config->crypto.inline_when_idle);
   EXPECT_EQ(config->crypto.key_table_cache_entries, 0u);
 }
 

@@ -194,6 +194,12 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
       {R"(popguard_cache_hits_total{cache="access_token"})", 1},
       {R"(popguard_cache_misses_total{cache="access_token"})", 2},
       {R"(popguard_cache_misses_total{cache="proof_key"})", 1},
+      // Issuer keys get their ES256 tables at load; a first-seen proof key does not.
+      {R"(popguard_cache_hits_total{cache="es256_key_table"})", 2},
+      {R"(popguard_cache_misses_total{cache="es256_key_table"})", 1},
+      // Every signature went through the verify scheduler (the default).
+      {R"(popguard_verify_batched_signatures_total)", 3},
+      {R"(popguard_verify_queue_depth)", 0},
       {R"(popguard_replay_store_results_total{result="fresh"})", 1},
       {R"(popguard_replay_store_duration_seconds_count)", 1},
       {R"(popguard_inflight_requests)", 0},

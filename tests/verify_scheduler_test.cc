@@ -75,6 +75,7 @@ class RecordingVerifier final : public SignatureVerifier {
     inner_->VerifyBatch(checks, results);
   }
 
+  bool BatchesWell(JwsAlg alg) const override { return inner_->BatchesWell(alg); }
   void Hold() { hold_ = true; }
   bool WaitUntilHeld() { return entered_.WaitForNotificationWithTimeout(kPatience); }
   void Release() { release_.Notify(); }
@@ -177,9 +178,10 @@ TEST_F(VerifySchedulerTest, VerdictsAreExactlyVerifysUnderConcurrentSubmission) 
   }
 }
 
-TEST_F(VerifySchedulerTest, LoneCheckIsVerifiedWithoutWaitingForABatch) {
+TEST_F(VerifySchedulerTest, LoneQueuedCheckIsVerifiedWithoutWaitingForABatch) {
   RecordingVerifier verifier(native_.get());
-  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 1, .max_batch = 64});
+  VerifyScheduler scheduler(
+      VerifyScheduler::Options{.threads = 1, .max_batch = 64, .inline_when_idle = false});
   const OwnedCheck c = MakeCheck(JwsAlg::kEdDSA, 0, "alone", SignatureResult::kValid);
   Verdicts verdicts(1);
   scheduler.Submit(&verifier, c.view(), verdicts.For(0));
@@ -193,7 +195,8 @@ TEST_F(VerifySchedulerTest, LoneCheckIsVerifiedWithoutWaitingForABatch) {
 TEST_F(VerifySchedulerTest, ChecksQueuedWhileTheWorkerIsBusyFormBatchesOfAtMostMaxBatch) {
   RecordingVerifier verifier(native_.get());
   verifier.Hold();
-  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 1, .max_batch = 16});
+  VerifyScheduler scheduler(
+      VerifyScheduler::Options{.threads = 1, .max_batch = 16, .inline_when_idle = false});
   std::vector<OwnedCheck> checks;
   for (int i = 0; i < 41; ++i) {
     // Every tenth signature is bad: the Ed25519 batch falls back to finding it.
@@ -230,7 +233,8 @@ TEST_F(VerifySchedulerTest, BatchesNeverMixVerifiers) {
   // A third verifier, on OpenSSL (its VerifyBatch is the one-by-one default).
   std::unique_ptr<SignatureVerifier> openssl = CreateOpenSslVerifier();
   RecordingVerifier third(openssl.get());
-  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 1, .max_batch = 64});
+  VerifyScheduler scheduler(
+      VerifyScheduler::Options{.threads = 1, .max_batch = 64, .inline_when_idle = false});
   const OwnedCheck c = MakeCheck(JwsAlg::kES256, 0, "shared", SignatureResult::kValid);
   Verdicts verdicts(13);
   scheduler.Submit(&first, c.view(), verdicts.For(0));
@@ -249,19 +253,23 @@ TEST_F(VerifySchedulerTest, BatchesNeverMixVerifiers) {
 }
 
 TEST_F(VerifySchedulerTest, CallbacksMaySubmitAgain) {
-  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 1});
-  const OwnedCheck token = MakeCheck(JwsAlg::kRS256, 0, "token", SignatureResult::kValid);
-  const OwnedCheck proof = MakeCheck(JwsAlg::kES256, 1, "proof", SignatureResult::kInvalid);
-  Verdicts verdicts(2);
-  // As for a request whose token missed the cache: the proof's check is
-  // submitted from the token's callback, on the (only) worker thread.
-  scheduler.Submit(native_.get(), token.view(), [&](SignatureResult r) {
-    verdicts.For(0)(r);
-    scheduler.Submit(native_.get(), proof.view(), verdicts.For(1));
-  });
-  ASSERT_TRUE(verdicts.WaitFor(2));
-  EXPECT_EQ(verdicts.got(0), SignatureResult::kValid);
-  EXPECT_EQ(verdicts.got(1), SignatureResult::kInvalid);
+  for (bool inline_when_idle : {false, true}) {
+    SCOPED_TRACE(inline_when_idle ? "inline when idle" : "always queued");
+    VerifyScheduler scheduler(
+        VerifyScheduler::Options{.threads = 1, .inline_when_idle = inline_when_idle});
+    const OwnedCheck token = MakeCheck(JwsAlg::kRS256, 0, "token", SignatureResult::kValid);
+    const OwnedCheck proof = MakeCheck(JwsAlg::kES256, 1, "proof", SignatureResult::kInvalid);
+    Verdicts verdicts(2);
+    // As for a request whose token missed the cache: the proof's check is
+    // submitted from the token's callback (on the worker, or inline).
+    scheduler.Submit(native_.get(), token.view(), [&](SignatureResult r) {
+      verdicts.For(0)(r);
+      scheduler.Submit(native_.get(), proof.view(), verdicts.For(1));
+    });
+    ASSERT_TRUE(verdicts.WaitFor(2));
+    EXPECT_EQ(verdicts.got(0), SignatureResult::kValid);
+    EXPECT_EQ(verdicts.got(1), SignatureResult::kInvalid);
+  }
 }
 
 TEST_F(VerifySchedulerTest, DestructorVerifiesEverythingStillQueued) {
@@ -270,7 +278,8 @@ TEST_F(VerifySchedulerTest, DestructorVerifiesEverythingStillQueued) {
   const std::vector<OwnedCheck> checks = MixedChecks(/*copies=*/2);
   Verdicts verdicts(checks.size());
   {
-    VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 2, .max_batch = 4});
+    VerifyScheduler scheduler(
+        VerifyScheduler::Options{.threads = 2, .max_batch = 4, .inline_when_idle = false});
     scheduler.Submit(&verifier, checks[0].view(), verdicts.For(0));
     ASSERT_TRUE(verifier.WaitUntilHeld());
     for (size_t i = 1; i < checks.size(); ++i) {
@@ -283,6 +292,101 @@ TEST_F(VerifySchedulerTest, DestructorVerifiesEverythingStillQueued) {
     EXPECT_EQ(verdicts.calls(i), 1) << i;
     EXPECT_EQ(verdicts.got(i), checks[i].want) << i;
   }
+}
+
+TEST_F(VerifySchedulerTest, IdleSchedulerVerifiesOnTheCallingThread) {
+  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 2});
+  const OwnedCheck c = MakeCheck(JwsAlg::kES256, 0, "idle", SignatureResult::kValid);
+  std::thread::id ran_on;
+  SignatureResult got = SignatureResult::kInvalid;
+  scheduler.Submit(native_.get(), c.view(), [&](SignatureResult r) {
+    ran_on = std::this_thread::get_id();
+    got = r;
+  });
+  // Done before Submit returned, on this thread: no hand-off.
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(got, SignatureResult::kValid);
+  EXPECT_EQ(scheduler.stats().inline_checks, 1u);
+}
+
+TEST_F(VerifySchedulerTest, ChecksArrivingWhileEveryCoreVerifiesGoToTheWorkers) {
+  RecordingVerifier verifier(native_.get());
+  verifier.Hold();
+  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 1, .max_batch = 64});
+  std::vector<OwnedCheck> checks;
+  for (int i = 0; i < 11; ++i) {
+    checks.push_back(MakeCheck(JwsAlg::kEdDSA, i % 3, "busy " + std::to_string(i),
+                               i == 7 ? SignatureResult::kMalformed : SignatureResult::kValid));
+  }
+  Verdicts verdicts(checks.size());
+  absl::Mutex mu;
+  std::vector<std::thread::id> threads(checks.size());
+  auto record = [&](size_t i) -> VerifyScheduler::Done {
+    return [&, i](SignatureResult r) {
+      {
+        absl::MutexLock lock(&mu);
+        threads[i] = std::this_thread::get_id();
+      }
+      verdicts.For(i)(r);
+    };
+  };
+  // The first check is verified inline by `first`, and held there: the one
+  // core this scheduler has is busy.
+  std::thread first([&] { scheduler.Submit(&verifier, checks[0].view(), record(0)); });
+  ASSERT_TRUE(verifier.WaitUntilHeld());
+  for (size_t i = 1; i < checks.size(); ++i) {
+    scheduler.Submit(&verifier, checks[i].view(), record(i));
+  }
+  const std::thread::id first_id = first.get_id();
+  verifier.Release();
+  first.join();
+  ASSERT_TRUE(verdicts.WaitFor(checks.size()));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(threads[0], first_id);
+  for (size_t i = 1; i < checks.size(); ++i) {
+    EXPECT_NE(threads[i], std::this_thread::get_id()) << i;  // a worker ran it
+    EXPECT_NE(threads[i], threads[0]) << i;
+    EXPECT_EQ(verdicts.got(i), checks[i].want) << i;
+  }
+  EXPECT_EQ(scheduler.stats().inline_checks, 1u);
+}
+
+TEST_F(VerifySchedulerTest, OnlyAlgorithmsThatBatchWellAreHandedOffEarly) {
+  RecordingVerifier verifier(native_.get());
+  verifier.Hold();
+  ASSERT_TRUE(verifier.BatchesWell(JwsAlg::kEdDSA));  // forwarded from NativeVerifier
+  ASSERT_FALSE(verifier.BatchesWell(JwsAlg::kES256));
+  // Two cores: one check in progress leaves one free.
+  VerifyScheduler scheduler(VerifyScheduler::Options{.threads = 2});
+  const OwnedCheck held = MakeCheck(JwsAlg::kES256, 0, "held", SignatureResult::kValid);
+  std::thread first([&] { scheduler.Submit(&verifier, held.view(), [](SignatureResult) {}); });
+  ASSERT_TRUE(verifier.WaitUntilHeld());
+  // ES256 batches poorly: with a core free it is verified right here.
+  const OwnedCheck es = MakeCheck(JwsAlg::kES256, 1, "es", SignatureResult::kValid);
+  std::thread::id es_thread;
+  scheduler.Submit(&verifier, es.view(), [&](SignatureResult) {
+    es_thread = std::this_thread::get_id();
+  });
+  EXPECT_EQ(es_thread, std::this_thread::get_id());
+  // EdDSA batches well: another check is in progress, so it goes to a worker.
+  const OwnedCheck ed = MakeCheck(JwsAlg::kEdDSA, 1, "ed", SignatureResult::kValid);
+  Verdicts verdicts(1);
+  absl::Mutex mu;
+  std::thread::id ed_thread;
+  scheduler.Submit(&verifier, ed.view(), [&](SignatureResult r) {
+    {
+      absl::MutexLock lock(&mu);
+      ed_thread = std::this_thread::get_id();
+    }
+    verdicts.For(0)(r);
+  });
+  ASSERT_TRUE(verdicts.WaitFor(1));
+  verifier.Release();
+  first.join();
+  EXPECT_EQ(verdicts.got(0), SignatureResult::kValid);
+  absl::MutexLock lock(&mu);
+  EXPECT_NE(ed_thread, std::this_thread::get_id());
+  EXPECT_EQ(scheduler.stats().inline_checks, 2u);  // held and es
 }
 
 TEST_F(VerifySchedulerTest, ThreadsDefaultToTheCoreCount) {

@@ -19,7 +19,8 @@
 //                                (EVP, key parsed once); x_openssl ~ 1 by construction
 //   BM_Inline/<alg>              NativeVerifier::Verify called in the loop, one thread
 //   BM_Scheduled/<alg>/<burst>   the benchmark thread submits `burst` checks (1, 8, 64)
-//                                to a VerifyScheduler (threads = 2, max_batch = 64)
+//                                to a VerifyScheduler (threads = 2, max_batch = 64,
+//                                inline_when_idle = false: every check handed off)
 //                                and waits until all their callbacks have run;
 //                                repeatedly. Burst 1 is an idle service: two thread
 //                                hand-offs per signature, no batching.
@@ -276,7 +277,11 @@ void RunScheduled(benchmark::State& state, JwsAlg alg, bool one_bad) {
   // Declared before the scheduler so it outlives every callback (the
   // scheduler's destructor runs whatever is still queued).
   BurstWaiter waiter;
-  VerifyScheduler scheduler({.threads = 2, .max_batch = 64});
+  // inline_when_idle off: a burst submitted from one thread would otherwise
+  // be verified inline, check by check, before each Submit returns (it is
+  // never more than one check in progress); this measures the hand-off and
+  // batching path itself.
+  VerifyScheduler scheduler({.threads = 2, .max_batch = 64, .inline_when_idle = false});
   AdjacentBaseline baseline = c.Baseline();
   const uint64_t cold_before = ColdCount(*f.verifier);
   size_t next = 0;

@@ -24,6 +24,8 @@
 //     -lcrypto $(pkg-config --libs absl_flat_hash_map absl_hash) -o /tmp/ed25519_verify_fuzzer
 //   /tmp/ed25519_verify_fuzzer -max_total_time=600
 // First run (2026-11-22): 104,000 inputs in 30 s under ASan/UBSan, no disagreement.
+// Second run (2026-11-22, -max_total_time=900, empty starting corpus): 2,504,033 inputs in
+// 901 s under ASan/UBSan, 125 corpus entries, no crash and no disagreement.
 #include <openssl/evp.h>
 
 #include <cstdint>

@@ -311,32 +311,30 @@ void BM_PairedColdKnownKey(benchmark::State& state) {
 }
 BENCHMARK(BM_PairedColdKnownKey)->Unit(benchmark::kMicrosecond);
 
-void BM_PairedHotBatch(benchmark::State& state) {
-  const Fixture& f = F();
-  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
-  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
+// PairedBatch: the fixture's checks as one VerifyBatch on `v`, paired with OpenSSL.
+void PairedBatch(benchmark::State& state, const Fixture& f, const NativeVerifier& v) {
   const std::vector<SignatureCheck> checks = Checks(f);
   std::vector<SignatureResult> results(checks.size());
   Paired(state, kBatch, [&](int) {
-    v->VerifyBatch(checks, results);
+    v.VerifyBatch(checks, results);
     return std::all_of(results.begin(), results.end(),
                        [](SignatureResult r) { return r == SignatureResult::kValid; });
   });
 }
+
+void BM_PairedHotBatch(benchmark::State& state) {
+  const Fixture& f = F();
+  std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
+  v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
+  PairedBatch(state, f, *v);
+}
 BENCHMARK(BM_PairedHotBatch)->Unit(benchmark::kMicrosecond);
 
 void BM_PairedColdBatch(benchmark::State& state) {
-  const Fixture& f = F();
   NativeVerifier::Options options;
   options.client_key_cache_entries = 0;
   std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
-  const std::vector<SignatureCheck> checks = Checks(f);
-  std::vector<SignatureResult> results(checks.size());
-  Paired(state, kBatch, [&](int) {
-    v->VerifyBatch(checks, results);
-    return std::all_of(results.begin(), results.end(),
-                       [](SignatureResult r) { return r == SignatureResult::kValid; });
-  });
+  PairedBatch(state, F(), *v);
 }
 BENCHMARK(BM_PairedColdBatch)->Unit(benchmark::kMicrosecond);
 

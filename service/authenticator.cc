@@ -154,12 +154,6 @@ std::string ReadFileOr(const std::string& path, bool* ok) {
 
 }  // namespace
 
-struct Authenticator::Pending {
-  Decision decision;
-  const RouteConfig* route;
-  std::shared_ptr<const VerifiedToken> token;
-};
-
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, const Clock* clock, ReplayStore* replay,
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
@@ -421,7 +415,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
       Decision d;
       Reason r = tokens_->Complete(*st->check, sig, st->now, &vt, &detail);
       if (r != Reason::kOk) {
-        d.token_id = HexEncode(std::string_view(st->check->token_hash).substr(0, 8));
+        d.token_id = ShortHashOfDigest(st->check->token_hash);
         return Deny(std::move(d), r, std::move(detail), *st->route, st->scheme_flags,
                     std::move(st->done));
       }
@@ -460,7 +454,7 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
                                std::shared_ptr<const VerifiedToken> vt, absl::Time now,
                                Done done) const {
   // ShortHash(token), from the SHA-256 the validator already computed.
-  d.token_id = HexEncode(std::string_view(vt->token_hash).substr(0, 8));
+  d.token_id = ShortHashOfDigest(vt->token_hash);
   d.issuer = vt->issuer;
   d.client_id = vt->client_id;
   d.principal = vt->Principal();
@@ -534,29 +528,12 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
                 scheme_flags, std::move(done));
   }
   std::string_view proof_header = StripWhitespace(proofs[0]);
-  std::string detail;
-  if (scheduler_ == nullptr) {
-    DpopRequest dreq;
-    dreq.proof = proof_header;
-    dreq.method = req.method;
-    std::string request_url = url.ToString();
-    dreq.request_url = request_url;
-    dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly the token
-    dreq.expected_jkt = vt->cnf_jkt;
-    dreq.now = now;
-    DpopResult proof;
-    Reason r = dpop_->Validate(dreq, &proof, &detail);
-    if (r != Reason::kOk) {
-      return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
-    }
-    d.jkt = proof.jkt;
-    d.binding = ProvenBinding::kDpop;
-    return AfterProof(std::move(d), route, scheme_flags, *vt, &proof, now, std::move(done));
-  }
 
-  // The proof's signature goes to the scheduler, to be verified in a batch
-  // with other requests' signatures; the decision goes on on its worker.
-  // What the rest of the decision reads is moved or copied into the stage.
+  // The proof is checked in two halves around its signature (DpopValidator
+  // Begin/Complete), so that the signature can go to the scheduler and be
+  // verified in a batch with other requests' signatures; the decision then
+  // goes on where it was verified. What the rest of the decision reads is
+  // moved or copied into the stage.
   struct ProofStage {
     DpopProofCheck check;  // owns a copy of the proof
     std::string method;
@@ -569,6 +546,7 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
     Done done;
   };
   auto st = std::make_shared<ProofStage>();
+  std::string detail;
   Reason r = dpop_->Begin(proof_header, &st->check, &detail);
   if (r != Reason::kOk) {
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
@@ -581,11 +559,11 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   st->vt = std::move(vt);
   st->now = now;
   st->done = std::move(done);
-  scheduler_->Submit(verifier_.get(), st->check.signature(), [this, st](SignatureResult sig) {
+  auto complete = [this, st](SignatureResult sig) {
     DpopRequest dreq;
     dreq.method = st->method;
     dreq.request_url = st->request_url;
-    dreq.access_token_sha256 = st->vt->token_hash;
+    dreq.access_token_sha256 = st->vt->token_hash;  // SHA-256 of exactly the token
     dreq.expected_jkt = st->vt->cnf_jkt;
     dreq.now = st->now;
     DpopResult proof;
@@ -599,7 +577,13 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
     st->decision.binding = ProvenBinding::kDpop;
     AfterProof(std::move(st->decision), *st->route, st->scheme_flags, *st->vt, &proof, st->now,
                std::move(st->done));
-  });
+  };
+  const SignatureCheck sig = st->check.signature();
+  if (scheduler_ != nullptr) {
+    scheduler_->Submit(verifier_.get(), sig, std::move(complete));
+  } else {
+    complete(verifier_->Verify(sig.alg, *sig.key, sig.signing_input, sig.signature));
+  }
 }
 
 void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_flags,

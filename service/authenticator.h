@@ -76,8 +76,6 @@ class Authenticator {
  private:
   Authenticator() = default;
 
-  struct Pending;  // the state carried across the asynchronous replay check
-
   // DecideOnce is Decide; after_key_refresh is true when this is the one
   // re-run after an unknown key made the issuer's key source refresh.
   void DecideOnce(const HttpRequestInfo& request, Done done, bool after_key_refresh) const;

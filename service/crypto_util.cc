@@ -61,6 +61,8 @@ std::string HexEncode(std::string_view data) {
   return out;
 }
 
-std::string ShortHash(std::string_view data) { return HexEncode(Sha256(data)).substr(0, 16); }
+std::string ShortHashOfDigest(std::string_view sha256) { return HexEncode(sha256.substr(0, 8)); }
+
+std::string ShortHash(std::string_view data) { return ShortHashOfDigest(Sha256(data)); }
 
 }  // namespace popguard

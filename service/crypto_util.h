@@ -28,6 +28,9 @@ std::string HexEncode(std::string_view data);
 // ShortHash returns the first 16 hex characters of SHA-256(data): an
 // identifier safe to log in place of a token, proof or key.
 std::string ShortHash(std::string_view data);
+// ShortHashOfDigest is ShortHash for data whose SHA-256 `sha256` (raw) is
+// already known.
+std::string ShortHashOfDigest(std::string_view sha256);
 
 }  // namespace popguard
 

@@ -200,24 +200,19 @@ PopguardMetrics::PopguardMetrics() {
         }
         return out;
       });
+  auto scheduler_value = [scheduler_stats](auto field) {
+    return [scheduler_stats, field] {
+      std::vector<Sample> out;
+      if (auto s = scheduler_stats()) out.push_back({{}, static_cast<double>((*s).*field)});
+      return out;
+    };
+  };
   registry_.AddCallback("popguard_verify_batched_signatures_total",
                         "Signature checks submitted to the verify scheduler.", "counter", {},
-                        [scheduler_stats] {
-                          std::vector<Sample> out;
-                          if (auto s = scheduler_stats()) {
-                            out.push_back({{}, static_cast<double>(s->submitted)});
-                          }
-                          return out;
-                        });
+                        scheduler_value(&VerifyScheduler::Stats::submitted));
   registry_.AddCallback("popguard_verify_queue_depth",
                         "Signature checks waiting for a verify scheduler worker.", "gauge", {},
-                        [scheduler_stats] {
-                          std::vector<Sample> out;
-                          if (auto s = scheduler_stats()) {
-                            out.push_back({{}, static_cast<double>(s->queued)});
-                          }
-                          return out;
-                        });
+                        scheduler_value(&VerifyScheduler::Stats::queued));
   registry_.AddCallback("popguard_ready", "1 when this replica reports ready, else 0.", "gauge",
                         {}, [this] {
                           std::function<bool()> ready;

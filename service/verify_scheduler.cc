@@ -9,14 +9,18 @@
 
 namespace popguard {
 
+namespace {
+size_t ThreadCount(size_t requested) {
+  return requested != 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
+}
+}  // namespace
+
 VerifyScheduler::VerifyScheduler(Options options)
     : max_batch_(std::max<size_t>(1, options.max_batch)),
-      inline_when_idle_(options.inline_when_idle) {
-  size_t threads = options.threads;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  thread_count_ = threads;
-  workers_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) {
+      inline_when_idle_(options.inline_when_idle),
+      thread_count_(ThreadCount(options.threads)) {
+  workers_.reserve(thread_count_);
+  for (size_t i = 0; i < thread_count_; ++i) {
     workers_.emplace_back([this, i] {
       // Named for top, perf and gdb (at most 15 characters).
       pthread_setname_np(pthread_self(), ("pg-verify-" + std::to_string(i)).substr(0, 15).c_str());

@@ -116,7 +116,7 @@ class VerifyScheduler {
 
   const size_t max_batch_;
   const bool inline_when_idle_;
-  size_t thread_count_ = 0;
+  const size_t thread_count_;  // workers_.size(), readable while workers_ is being filled
   mutable std::mutex mu_;
   size_t verifying_ = 0;   // guarded by mu_: checks being verified (inline or in a batch)
   size_t awake_ = 0;       // guarded by mu_: workers not waiting for work

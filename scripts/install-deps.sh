@@ -10,7 +10,7 @@ PACKAGES=(
   libabsl-dev libssl-dev libyaml-cpp-dev
   libhiredis-dev redis-server redis-tools libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl python3
+  openssl python3 ccache
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   python3-jsonschema python3-yaml python3-grpcio python3-protobuf
 )

@@ -15,6 +15,12 @@ std::string_view ReasonCode(Reason reason) {
       return "authorization_malformed";
     case Reason::kAuthorizationMultiple:
       return "authorization_multiple";
+    case Reason::kPathAmbiguous:
+      return "path_ambiguous";
+    case Reason::kForwardedHeaderInvalid:
+      return "forwarded_header_invalid";
+    case Reason::kRequestHeaderInvalid:
+      return "request_header_invalid";
     case Reason::kTokenTooLarge:
       return "token_too_large";
     case Reason::kTokenMalformed:
@@ -63,6 +69,10 @@ std::string_view ReasonCode(Reason reason) {
       return "token_lifetime_too_long";
     case Reason::kTokenAudienceMismatch:
       return "token_audience_mismatch";
+    case Reason::kTokenIssuerNotAllowed:
+      return "token_issuer_not_allowed";
+    case Reason::kTokenBindingUnsupported:
+      return "token_binding_unsupported";
     case Reason::kBearerDowngrade:
       return "bearer_downgrade";
     case Reason::kDpopTokenUnbound:
@@ -121,18 +131,26 @@ std::string_view ReasonCode(Reason reason) {
       return "dpop_nonce_missing";
     case Reason::kDpopNonceInvalid:
       return "dpop_nonce_invalid";
+    case Reason::kDpopJwkSizeUnsupported:
+      return "dpop_jwk_size_unsupported";
+    case Reason::kDpopReplayWindowReset:
+      return "dpop_replay_window_reset";
     case Reason::kMtlsCertMissing:
       return "mtls_cert_missing";
     case Reason::kMtlsCertInvalid:
       return "mtls_cert_invalid";
     case Reason::kMtlsThumbprintMismatch:
       return "mtls_thumbprint_mismatch";
+    case Reason::kMtlsCertConflict:
+      return "mtls_cert_conflict";
     case Reason::kInsufficientScope:
       return "insufficient_scope";
     case Reason::kReplayStoreFull:
       return "replay_store_full";
     case Reason::kReplayStoreUnavailable:
       return "replay_store_unavailable";
+    case Reason::kOverloaded:
+      return "overloaded";
     case Reason::kInternalError:
       return "internal_error";
   }

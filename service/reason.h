@@ -26,6 +26,14 @@ enum class Reason {
   kAuthorizationMalformed,
   // More than one credential: two Authorization headers, or Bearer and DPoP at once.
   kAuthorizationMultiple,
+  // Readings of the request path that a proxy or an upstream could act on
+  // select different routes.
+  kPathAmbiguous,
+  // A trusted forwarded header (x-forwarded-*, forwarded) is repeated or holds a list.
+  kForwardedHeaderInvalid,
+  // A request header popguard reads holds bytes that are not valid UTF-8 or
+  // not allowed in a header.
+  kRequestHeaderInvalid,
 
   // --- The access token as a JWS ---
   // The token is longer than limits.max_token_bytes.
@@ -77,6 +85,11 @@ enum class Reason {
   kTokenLifetimeTooLong,
   // No aud value is one of the issuer's configured audiences.
   kTokenAudienceMismatch,
+  // The token's issuer is configured but not among the route's accepted issuers.
+  kTokenIssuerNotAllowed,
+  // The token's cnf is empty or holds a confirmation method popguard cannot
+  // prove (jwk, kid, jku, x5t, or an unknown member).
+  kTokenBindingUnsupported,
 
   // --- Scheme and binding ---
   // A token bound with cnf.jkt was presented with the Bearer scheme.
@@ -139,6 +152,11 @@ enum class Reason {
   kDpopNonceMissing,
   // The proof's nonce is not a current server nonce.
   kDpopNonceInvalid,
+  // The proof's RSA key has a modulus outside 2048-4096 bits or a public
+  // exponent that is not small.
+  kDpopJwkSizeUnsupported,
+  // The replay store lost its state after the proof's iat; a fresh proof is required.
+  kDpopReplayWindowReset,
 
   // --- mTLS-bound tokens (RFC 8705) ---
   // The token has cnf.x5t#S256 but no client certificate reached popguard.
@@ -147,6 +165,8 @@ enum class Reason {
   kMtlsCertInvalid,
   // The certificate's SHA-256 thumbprint differs from cnf.x5t#S256.
   kMtlsThumbprintMismatch,
+  // The forwarded certificate (XFCC) differs from the certificate the gateway itself passed.
+  kMtlsCertConflict,
 
   // --- Policy ---
   // The route requires scopes the token does not have.
@@ -157,6 +177,8 @@ enum class Reason {
   kReplayStoreFull,
   // The replay store could not be reached and the failure policy is fail_closed.
   kReplayStoreUnavailable,
+  // The request was shed at the door or waited longer than limits.max_queue_wait to be decided.
+  kOverloaded,
   // An unexpected internal failure.
   kInternalError,
 };
@@ -166,32 +188,30 @@ inline constexpr Reason kAllReasons[] = {
 #define POPGUARD_R(x) Reason::x,
     POPGUARD_R(kOk) POPGUARD_R(kRequestInvalid) POPGUARD_R(kTokenMissing)
     POPGUARD_R(kAuthorizationMalformed) POPGUARD_R(kAuthorizationMultiple)
+    POPGUARD_R(kPathAmbiguous) POPGUARD_R(kForwardedHeaderInvalid) POPGUARD_R(kRequestHeaderInvalid)
     POPGUARD_R(kTokenTooLarge) POPGUARD_R(kTokenMalformed) POPGUARD_R(kTokenBadBase64)
-    POPGUARD_R(kTokenBadJson) POPGUARD_R(kTokenHeaderInvalid)
-    POPGUARD_R(kTokenCritUnsupported) POPGUARD_R(kTokenUnencodedPayload)
-    POPGUARD_R(kTokenZipUnsupported) POPGUARD_R(kTokenEmbeddedKey) POPGUARD_R(kTokenAlgNone)
-    POPGUARD_R(kTokenAlgNotAllowed) POPGUARD_R(kTokenTypInvalid)
-    POPGUARD_R(kTokenIssuerUnknown) POPGUARD_R(kTokenKeyNotFound)
+    POPGUARD_R(kTokenBadJson) POPGUARD_R(kTokenHeaderInvalid) POPGUARD_R(kTokenCritUnsupported)
+    POPGUARD_R(kTokenUnencodedPayload) POPGUARD_R(kTokenZipUnsupported)
+    POPGUARD_R(kTokenEmbeddedKey) POPGUARD_R(kTokenAlgNone) POPGUARD_R(kTokenAlgNotAllowed)
+    POPGUARD_R(kTokenTypInvalid) POPGUARD_R(kTokenIssuerUnknown) POPGUARD_R(kTokenKeyNotFound)
     POPGUARD_R(kTokenKeyAlgMismatch) POPGUARD_R(kTokenSignatureMalformed)
-    POPGUARD_R(kTokenSignatureInvalid) POPGUARD_R(kTokenClaimsInvalid)
-    POPGUARD_R(kTokenExpMissing) POPGUARD_R(kTokenExpired) POPGUARD_R(kTokenNotYetValid)
-    POPGUARD_R(kTokenIatInFuture) POPGUARD_R(kTokenLifetimeTooLong)
-    POPGUARD_R(kTokenAudienceMismatch) POPGUARD_R(kBearerDowngrade)
-    POPGUARD_R(kDpopTokenUnbound) POPGUARD_R(kBindingRequired)
-    POPGUARD_R(kDpopProofMissing) POPGUARD_R(kDpopProofMultiple)
-    POPGUARD_R(kDpopProofTooLarge) POPGUARD_R(kDpopProofMalformed)
-    POPGUARD_R(kDpopProofBadBase64) POPGUARD_R(kDpopProofBadJson)
-    POPGUARD_R(kDpopHeaderInvalid) POPGUARD_R(kDpopTypInvalid)
-    POPGUARD_R(kDpopAlgNotAllowed) POPGUARD_R(kDpopJwkInvalid) POPGUARD_R(kDpopJwkPrivate)
-    POPGUARD_R(kDpopSignatureMalformed) POPGUARD_R(kDpopSignatureInvalid)
-    POPGUARD_R(kDpopClaimsInvalid) POPGUARD_R(kDpopHtmMismatch) POPGUARD_R(kDpopHtuInvalid)
-    POPGUARD_R(kDpopHtuMismatch) POPGUARD_R(kDpopIatStale) POPGUARD_R(kDpopIatFuture)
-    POPGUARD_R(kDpopJtiInvalid) POPGUARD_R(kDpopReplayed) POPGUARD_R(kDpopAthMissing)
-    POPGUARD_R(kDpopAthMismatch) POPGUARD_R(kDpopJktMismatch)
-    POPGUARD_R(kDpopNonceMissing) POPGUARD_R(kDpopNonceInvalid)
-    POPGUARD_R(kMtlsCertMissing) POPGUARD_R(kMtlsCertInvalid)
-    POPGUARD_R(kMtlsThumbprintMismatch) POPGUARD_R(kInsufficientScope)
-    POPGUARD_R(kReplayStoreFull) POPGUARD_R(kReplayStoreUnavailable)
+    POPGUARD_R(kTokenSignatureInvalid) POPGUARD_R(kTokenClaimsInvalid) POPGUARD_R(kTokenExpMissing)
+    POPGUARD_R(kTokenExpired) POPGUARD_R(kTokenNotYetValid) POPGUARD_R(kTokenIatInFuture)
+    POPGUARD_R(kTokenLifetimeTooLong) POPGUARD_R(kTokenAudienceMismatch)
+    POPGUARD_R(kTokenIssuerNotAllowed) POPGUARD_R(kTokenBindingUnsupported)
+    POPGUARD_R(kBearerDowngrade) POPGUARD_R(kDpopTokenUnbound) POPGUARD_R(kBindingRequired)
+    POPGUARD_R(kDpopProofMissing) POPGUARD_R(kDpopProofMultiple) POPGUARD_R(kDpopProofTooLarge)
+    POPGUARD_R(kDpopProofMalformed) POPGUARD_R(kDpopProofBadBase64) POPGUARD_R(kDpopProofBadJson)
+    POPGUARD_R(kDpopHeaderInvalid) POPGUARD_R(kDpopTypInvalid) POPGUARD_R(kDpopAlgNotAllowed)
+    POPGUARD_R(kDpopJwkInvalid) POPGUARD_R(kDpopJwkPrivate) POPGUARD_R(kDpopSignatureMalformed)
+    POPGUARD_R(kDpopSignatureInvalid) POPGUARD_R(kDpopClaimsInvalid) POPGUARD_R(kDpopHtmMismatch)
+    POPGUARD_R(kDpopHtuInvalid) POPGUARD_R(kDpopHtuMismatch) POPGUARD_R(kDpopIatStale)
+    POPGUARD_R(kDpopIatFuture) POPGUARD_R(kDpopJtiInvalid) POPGUARD_R(kDpopReplayed)
+    POPGUARD_R(kDpopAthMissing) POPGUARD_R(kDpopAthMismatch) POPGUARD_R(kDpopJktMismatch)
+    POPGUARD_R(kDpopNonceMissing) POPGUARD_R(kDpopNonceInvalid) POPGUARD_R(kDpopJwkSizeUnsupported)
+    POPGUARD_R(kDpopReplayWindowReset) POPGUARD_R(kMtlsCertMissing) POPGUARD_R(kMtlsCertInvalid)
+    POPGUARD_R(kMtlsThumbprintMismatch) POPGUARD_R(kMtlsCertConflict) POPGUARD_R(kInsufficientScope)
+    POPGUARD_R(kReplayStoreFull) POPGUARD_R(kReplayStoreUnavailable) POPGUARD_R(kOverloaded)
     POPGUARD_R(kInternalError)
 #undef POPGUARD_R
 };

@@ -42,6 +42,7 @@
 #include "service/p256_point.h"
 #include "service/signature.h"
 #include "service/signer.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"
 
 namespace popguard {
@@ -227,10 +228,8 @@ std::vector<std::string> EdgeValues(const BIGNUM* bound) {
   return out;
 }
 
-bool LongTests() {
-  const char* v = std::getenv("POPGUARD_LONG_TESTS");
-  return v != nullptr && std::string(v) == "1";
-}
+using testing_support::LongTests;
+using testing_support::TestSeed;
 
 // ---- Backend parameterization ----
 
@@ -274,7 +273,7 @@ class P256FieldTest : public BackendTest {};
 TEST_P(P256FieldTest, MatchesBignum) {
   const Curve& c = TheCurve();
   BN_CTX* ctx = c.ctx.get();
-  Rng rng(1);
+  Rng rng(TestSeed(1));
   std::vector<std::string> values = EdgeValues(c.p.get());
   for (int i = 0; i < 300; ++i) values.push_back(rng.Below(c.p.get()));
   BnPtr expect(BN_new());
@@ -332,7 +331,7 @@ TEST_P(P256FieldTest, MatchesBignum) {
 
 TEST_P(P256FieldTest, BatchInvert) {
   const Curve& c = TheCurve();
-  Rng rng(2);
+  Rng rng(TestSeed(2));
   for (int count : {1, 2, 3, 17, 64}) {
     std::vector<Fe> a(count), scratch(count);
     std::vector<std::string> plain(count);
@@ -380,7 +379,7 @@ class P256ScalarTest : public BackendTest {};
 TEST_P(P256ScalarTest, MatchesBignum) {
   const Curve& c = TheCurve();
   BN_CTX* ctx = c.ctx.get();
-  Rng rng(3);
+  Rng rng(TestSeed(3));
   std::vector<std::string> values = EdgeValues(c.n.get());
   for (int i = 0; i < 200; ++i) values.push_back(rng.Below(c.n.get()));
   // Raw 256-bit values, reduced by ScFromBytesReduce.
@@ -461,7 +460,7 @@ class P256PointTest : public BackendTest {};
 
 TEST_P(P256PointTest, BaseTableMatchesOpenSsl) {
   const Curve& c = TheCurve();
-  Rng rng(4);
+  Rng rng(TestSeed(4));
   std::vector<std::string> scalars = EdgeValues(c.n.get());
   for (int i = 0; i < 100; ++i) scalars.push_back(rng.Below(c.n.get()));
   for (const std::string& k : scalars) {
@@ -475,7 +474,7 @@ TEST_P(P256PointTest, BaseTableMatchesOpenSsl) {
 
 TEST_P(P256PointTest, KeyTablesAndStraussMatchOpenSsl) {
   const Curve& c = TheCurve();
-  Rng rng(5);
+  Rng rng(TestSeed(5));
   const std::string q_scalar = rng.Below(c.n.get());
   const std::string q_xy = OsslMul(q_scalar, "", "");
   std::optional<EcdsaPublicKey> q = EcdsaPublicKey::FromAffineBytes_vartime(U8(q_xy));
@@ -589,7 +588,7 @@ BnPtr SumDigits(const Digit* digits, int count, int shift) {
 
 std::vector<std::string> RecodingScalars() {
   const Curve& c = TheCurve();
-  Rng rng(6);
+  Rng rng(TestSeed(6));
   std::vector<std::string> scalars = EdgeValues(c.n.get());
   scalars.push_back(
       Bytes32(BnHex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF").get()));
@@ -757,7 +756,7 @@ class P256EcdsaCoreTest : public BackendTest {};
 
 TEST_P(P256EcdsaCoreTest, DigestEdgeValuesAgreeWithOpenSsl) {
   const Curve& c = TheCurve();
-  Rng rng(7);
+  Rng rng(TestSeed(7));
   TestKey key = NewKey();
   std::vector<std::string> digests = EdgeValues(c.p.get());  // includes 0, n-1, n (mod p)
   digests.push_back(Bytes32(BnHex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF").get()));
@@ -780,7 +779,7 @@ TEST_P(P256EcdsaCoreTest, DigestEdgeValuesAgreeWithOpenSsl) {
 }
 
 TEST_P(P256EcdsaCoreTest, RandomSignaturesAndBitFlips) {
-  Rng rng(8);
+  Rng rng(TestSeed(8));
   int checked = 0;
   for (int k = 0; k < 4; ++k) {
     TestKey key = NewKey();
@@ -808,7 +807,7 @@ TEST_P(P256EcdsaCoreTest, RandomSignaturesAndBitFlips) {
 }
 
 TEST_P(P256EcdsaCoreTest, BatchEqualsSingle) {
-  Rng rng(9);
+  Rng rng(TestSeed(9));
   std::vector<TestKey> keys = {NewKey(), NewKey(), NewKey()};
   std::vector<EcdsaPublicKey> parsed;
   std::vector<std::unique_ptr<const CombTable>> tables;
@@ -883,7 +882,7 @@ TEST(P256CraftedTest, XOfRAboveTheOrder) {
   // comparison.
   const Curve& c = TheCurve();
   BN_CTX* ctx = c.ctx.get();
-  Rng rng(10);
+  Rng rng(TestSeed(10));
   const std::string r_point = PointFromX(c.n.get());
   BnPtr r(BN_new());
   BN_sub(r.get(), Bn(r_point.substr(0, 32)).get(), c.n.get());  // x(R) - n
@@ -927,7 +926,7 @@ TEST(P256CraftedTest, RAtInfinityIsRejected) {
   // for every s: no x coordinate, so no valid signature (SEC 1 4.1.4 step 5).
   const Curve& c = TheCurve();
   BN_CTX* ctx = c.ctx.get();
-  Rng rng(11);
+  Rng rng(TestSeed(11));
   const std::string msg = "R = O";
   BnPtr e(Bn(Sha256(msg)));
   BN_mod(e.get(), e.get(), c.n.get(), ctx);
@@ -1129,10 +1128,8 @@ TEST(P256DifferentialTest, AgreesWithOpenSsl) {
   const bool long_mode = LongTests();
   const int num_keys = long_mode ? 400 : 16;
   const int msgs_per_key = long_mode ? 200 : 50;
-  const uint64_t seed = long_mode ? std::random_device{}() : 12;
-  std::cout << "differential: " << (long_mode ? "long" : "short") << " mode, seed " << seed
-            << "\n";
-  Rng rng(seed);
+  std::cout << "differential: " << (long_mode ? "long" : "short") << " mode\n";
+  Rng rng(TestSeed(12));
   SignatureVerifierPtr openssl = CreateOpenSslVerifier();
   std::unique_ptr<NativeVerifier> cold = ColdVerifier();
   std::unique_ptr<NativeVerifier> hot = NativeVerifier::Create();
@@ -1272,7 +1269,7 @@ TEST(NativeVerifierTest, OtherAlgorithmsMatchOpenSsl) {
 
 TEST(NativeVerifierTest, BatchEqualsOneByOne) {
   std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
-  Rng rng(13);
+  Rng rng(TestSeed(13));
   TestKey hot_key = NewKey(), cold_key = NewKey(), es384 = NewKey(JwsAlg::kES384);
   v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{hot_key.pub});
   for (size_t size = 1; size <= 12; ++size) {

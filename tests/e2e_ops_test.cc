@@ -147,6 +147,30 @@ std::string RedisYaml(const RedisServer& redis) {
                       "\"]\n    command_timeout: 8s\n    required_for_readiness: false\n");
 }
 
+// HoldRedisWrites makes `redis` hold every write (popguard's replay SET NX)
+// until ReleaseRedisWrites (or 6 s, below RedisYaml's command timeout): DPoP
+// requests then stay in flight inside popguard for as long as a test needs,
+// with no sleep deciding the order.
+void HoldRedisWrites(const RedisServer& redis) {
+  ASSERT_EQ(redis.CommandText({"CLIENT", "PAUSE", "6000", "WRITE"}), "OK");
+}
+void ReleaseRedisWrites(const RedisServer& redis) {
+  ASSERT_EQ(redis.CommandText({"CLIENT", "UNPAUSE"}), "OK");
+}
+
+// WaitForInflight polls popguard_inflight_requests on the metrics port until
+// it is `n` (true) or 5 s have passed (false).
+bool WaitForInflight(int mport, int n) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < deadline) {
+    if (MetricValue(HttpGet(mport, "/metrics").body, "popguard_inflight_requests") == n) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
   auto server = RunningServer::Start("metrics.yaml", {.log_level = "info",
                                                        .extra_yaml = kMetricsListen});
@@ -359,9 +383,8 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   ASSERT_TRUE(health.ok()) << health.status();
   ASSERT_EQ(*health, 1);
 
-  // Redis sleeps 2 s: the next DPoP requests wait inside popguard.
-  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "2"}); });
-  absl::SleepFor(absl::Milliseconds(150));
+  // Redis holds writes: the next DPoP requests wait inside popguard.
+  HoldRedisWrites(**redis);
   constexpr int kInFlight = 8;
   std::vector<HttpSpec> specs;
   for (int i = 0; i < kInFlight; ++i) specs.push_back(DpopRequest("/dpop/x"));
@@ -373,7 +396,8 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
       statuses[i] = Call(*stub, ToVerifyRequest(specs[i], absl::StrCat("r", i)), &responses[i]);
     });
   }
-  absl::SleepFor(absl::Milliseconds(300));
+  // Every request is open in popguard when the signal arrives.
+  ASSERT_TRUE(WaitForInflight(mport, kInFlight)) << HttpGet(mport, "/metrics").body;
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   // Not ready at once, on both health surfaces, while still answering.
   bool saw_503 = false, saw_not_serving = false;
@@ -390,8 +414,10 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   EXPECT_TRUE(saw_503);
   EXPECT_TRUE(saw_not_serving);
   EXPECT_EQ(HttpGet(mport, "/healthz").status, 200);
+  // Draining neither answered nor dropped them: still all in flight.
+  EXPECT_EQ(MetricValue(HttpGet(mport, "/metrics").body, "popguard_inflight_requests"), kInFlight);
+  ReleaseRedisWrites(**redis);
   for (auto& t : clients) t.join();
-  sleeper.join();
   for (int i = 0; i < kInFlight; ++i) {
     SCOPED_TRACE(i);
     EXPECT_TRUE(statuses[i].ok()) << statuses[i].error_message();
@@ -420,32 +446,29 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
     ASSERT_TRUE(Call(*stub, ToVerifyRequest(DpopRequest("/dpop/w"), "warm"), &resp).ok());
   }
 
-  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "1.5"}); });
-  absl::SleepFor(absl::Milliseconds(150));
+  HoldRedisWrites(**redis);
   grpc::Status slow_status;
   VerifyResponse slow;
   const HttpSpec slow_spec = DpopRequest("/dpop/slow");
   std::thread slow_client(
       [&] { slow_status = Call(*stub, ToVerifyRequest(slow_spec, "slow"), &slow); });
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(WaitForInflight(mport, 1)) << HttpGet(mport, "/metrics").body;
 
   constexpr int kBurst = 20;
   std::vector<grpc::Status> statuses(kBurst);
-  std::vector<absl::Duration> took(kBurst);
   std::vector<std::thread> burst;
   for (int i = 0; i < kBurst; ++i) {
     burst.emplace_back([&, i] {
       VerifyResponse resp;
-      const absl::Time start = absl::Now();
       statuses[i] = Call(*stub, ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "b"), &resp);
-      took[i] = absl::Now() - start;
     });
   }
+  // Not queued behind the slow one: every answer arrives while it is still
+  // held (Redis writes are released only after the stream below).
   for (auto& t : burst) t.join();
   for (int i = 0; i < kBurst; ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-    EXPECT_LT(took[i], absl::Milliseconds(500));  // not queued behind the slow one
   }
   {
     // VerifyStream: the shed message gets no DENY; the stream ends with
@@ -459,8 +482,9 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
     EXPECT_FALSE(stream->Read(&resp));
     EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
+  EXPECT_EQ(MetricValue(HttpGet(mport, "/metrics").body, "popguard_inflight_requests"), 1);
+  ReleaseRedisWrites(**redis);
   slow_client.join();
-  sleeper.join();
   EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
   EXPECT_EQ(slow.reason_code(), "ok") << slow.message();
   // With the slot free again, requests are decided.

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "storage/redis_key_slot.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/test_seed.h"
 
 namespace popguard {
 namespace {
@@ -348,7 +349,7 @@ class Traffic {
 
  private:
   void Run(int t) {
-    std::mt19937 rng(t);
+    std::mt19937 rng(testing_support::TestSeed(t));
     while (!stop_.load()) {
       const std::string fresh = NewKey();
       ledger_->Record(fresh, Check(*store_, fresh));
@@ -428,16 +429,14 @@ TEST(RedisFailureTest, OpenBreakerFailsFast) {
       absl::Seconds(3)));
   const uint64_t commands = store->stats().redis.commands;
   const uint64_t fast_before = store->stats().fast_fails;
-  auto slowest = SteadyClock::duration::zero();
   for (int i = 0; i < 100; ++i) {
-    const auto t0 = SteadyClock::now();
     EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kUnavailable);
-    slowest = std::max(slowest, SteadyClock::now() - t0);
   }
-  // The point is that no command is attempted; the time bound is loose.
+  // Fast means: no command is attempted (so nothing waits for a timeout).
+  // How fast is measured by BM_RedisBreakerOpen_FastFail in
+  // bench/replay_window_benchmark.cc, not with a wall clock under ctest -j.
   EXPECT_EQ(store->stats().redis.commands, commands);
   EXPECT_EQ(store->stats().fast_fails, fast_before + 100);
-  EXPECT_LT(slowest, std::chrono::milliseconds(5));
 }
 
 TEST(RedisFailureTest, LocalFallbackKeepsAnsweringAndRecovers) {
@@ -482,17 +481,17 @@ TEST(RedisFailureTest, SlowRedisTripsTheCommandTimeout) {
   RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, nullptr);
   o.redis.command_timeout = absl::Milliseconds(50);
   auto store = Ready(o);
-  std::thread sleeper([&] { (*redis)->CommandText({"DEBUG", "SLEEP", "0.5"}); });
-  // Let DEBUG SLEEP reach the server first.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Redis holds writes until CLIENT UNPAUSE: the SET cannot be answered
+  // before that, so an answer before it comes from command_timeout.
+  ASSERT_EQ((*redis)->CommandText({"CLIENT", "PAUSE", "10000", "WRITE"}), "OK");
   const std::string key = NewKey();
   const auto t0 = SteadyClock::now();
   EXPECT_EQ(Check(*store, key), ReplayResult::kUnavailable);
-  const auto elapsed = SteadyClock::now() - t0;
-  EXPECT_GE(elapsed, std::chrono::milliseconds(45));
-  EXPECT_LT(elapsed, std::chrono::milliseconds(200));  // command_timeout, not the 500 ms sleep
-  sleeper.join();
+  // A lower bound only (load makes it later, never earlier).
+  EXPECT_GE(SteadyClock::now() - t0, std::chrono::milliseconds(45));
   EXPECT_GE(store->stats().redis.timeouts, 1u);
+  EXPECT_EQ(store->stats().redis.late_replies, 0u);  // Redis has not answered yet
+  ASSERT_EQ((*redis)->CommandText({"CLIENT", "UNPAUSE"}), "OK");
   // The late reply is dropped (the callback ran once), the connection stays
   // usable, and the SET did run: the key now counts as seen.
   EXPECT_TRUE(WaitFor([&] { return store->stats().redis.late_replies >= 1; }, absl::Seconds(2)));
@@ -639,6 +638,7 @@ TEST_F(RedisClusterTest, DeadMasterFailsOnlyItsSlotsAndFast) {
     }
   }
   const uint64_t refreshes = store->stats().redis.slot_refreshes;
+  const uint64_t timeouts = store->stats().redis.timeouts;
   cluster_->node(kDead).Kill();
   // Alternating, so the failures are never consecutive enough to open the
   // breaker: the live masters keep answering; the dead one's keys fail at
@@ -646,12 +646,10 @@ TEST_F(RedisClusterTest, DeadMasterFailsOnlyItsSlotsAndFast) {
   for (int i = 0; i < 10; ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(Check(*store, on_live[i]), ReplayResult::kReplayed);
-    const auto t0 = SteadyClock::now();
     EXPECT_EQ(Check(*store, on_dead[i]), ReplayResult::kUnavailable);
-    if (i > 0) {
-      EXPECT_LT(SteadyClock::now() - t0, std::chrono::milliseconds(40));
-    }
   }
+  // At once: connection errors, not one command_timeout waited out.
+  EXPECT_EQ(store->stats().redis.timeouts, timeouts);
   EXPECT_EQ(store->stats().breaker, CircuitBreaker::State::kClosed);
   // Connection errors made it re-read the map.
   EXPECT_TRUE(WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; },

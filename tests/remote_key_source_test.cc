@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -408,14 +409,52 @@ TEST_F(RemoteKeySourceTest, CacheControlMaxAgeSetsTheRefreshWithinBounds) {
   }
 }
 
+// WatchedClock forwards to a FakeClock and counts the reads made by threads
+// other than the one that created it (here: the source's scheduler), so a test
+// can wait until the scheduler has looked at a time instead of sleeping.
+class WatchedClock final : public Clock {
+ public:
+  explicit WatchedClock(const FakeClock* clock) : clock_(clock) {}
+  absl::Time Now() const override {
+    if (std::this_thread::get_id() != owner_) {
+      absl::MutexLock lock(&mu_);
+      ++other_reads_;
+    }
+    return clock_->Now();
+  }
+  uint64_t other_reads() const {
+    absl::MutexLock lock(&mu_);
+    return other_reads_;
+  }
+  // AwaitOtherReads waits until other threads have read the clock `n` times.
+  bool AwaitOtherReads(uint64_t n) const {
+    absl::MutexLock lock(&mu_);
+    auto done = [this, n] { return other_reads_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), kWait);
+  }
+
+ private:
+  const FakeClock* clock_;
+  const std::thread::id owner_ = std::this_thread::get_id();
+  mutable absl::Mutex mu_;
+  mutable uint64_t other_reads_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 TEST_F(RemoteKeySourceTest, RefreshRunsWhenMaxAgeHasPassedNotBefore) {
   server_->SetRoute(
       "/jwks",
       HttpResponse::Reply(200, Jwks({&KeyA()})).WithHeader("Cache-Control", "max-age=600"));
-  auto source = Create(BaseOptions());
-  ASSERT_NE(source, nullptr);
+  WatchedClock watched(&clock_);
+  auto created = RemoteKeySource::Create(BaseOptions(), fetcher_.get(), &watched);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<RemoteKeySource> source = *std::move(created);
+  ASSERT_TRUE(source->AwaitCompletedFetches(1, kWait));
   clock_.Advance(absl::Seconds(599));
-  absl::SleepFor(absl::Milliseconds(100));  // 20 scheduler polls
+  // The scheduler reads the clock twice per round (before its wait and at
+  // its decision) and starts a fetch (counting it) before its next round.
+  // Three reads after the advance thus include a whole decision at 599 s.
+  ASSERT_TRUE(watched.AwaitOtherReads(watched.other_reads() + 3));
+  EXPECT_EQ(source->stats().fetches, 1u);
   EXPECT_EQ(server_->RequestCount("/jwks"), 1);
   server_->SetRoute("/jwks", HttpResponse::Reply(200, Jwks({&KeyA(), &KeyB()})));
   Advance(*source, absl::Seconds(1), 2);

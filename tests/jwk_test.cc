@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/base64url.h"
 #include "service/json.h"
@@ -309,6 +310,29 @@ TEST_F(JwkThumbprintTest, Rfc7638Example) {
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ((*key)->thumbprint(), expected);
   EXPECT_EQ(expected, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+}
+
+// RFC 8037 appendix A.3: the thumbprint of the Ed25519 key of A.2 (the same
+// key as the JOSE cookbook's curve25519/jws.json), as printed in the RFC:
+// SHA-256 90facafe...282b4b89 of {"crv":"Ed25519","kty":"OKP","x":"11qY...URo"}.
+TEST_F(JwkThumbprintTest, Rfc8037OkpExample) {
+  const JsonValue cookbook =
+      Json(testdata::ReadSharedFile("testvectors/jose-cookbook/curve25519/jws.json"));
+  const JsonValue* input = cookbook.Find("input");
+  ASSERT_NE(input, nullptr);
+  const JsonValue* key_with_d = input->Find("key");
+  ASSERT_NE(key_with_d, nullptr);
+  const std::string* x = key_with_d->FindString("x");
+  ASSERT_NE(x, nullptr);
+  ASSERT_EQ(*x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");  // RFC 8037 A.2
+  constexpr char kExpected[] = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+  // Members in another order plus ones the thumbprint ignores.
+  const JsonValue jwk = Json(absl::StrCat(R"({"x":")", *x, R"(","use":"sig","kid":"k",)",
+                                          R"("kty":"OKP","crv":"Ed25519"})"));
+  EXPECT_EQ(JwkThumbprint(jwk).value_or(""), kExpected);
+  auto key = PublicKey::FromJwk(jwk);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ((*key)->thumbprint(), kExpected);
 }
 
 // RFC 9449 sections 4.1 and 7.1: the proof key's jkt.

@@ -1,7 +1,13 @@
 // Runs Wycheproof's json_web_signature_test.json (C2SP Wycheproof,
 // testvectors_v1; provenance in shared/testvectors/wycheproof/README.md)
-// through popguard's JWS pipeline: ParseCompactJws (service/jws.h) →
-// ParseJwsAlg → PublicKey::FromJwk(group "public") → CreateOpenSslVerifier().
+// through popguard's JWS pipeline as AccessTokenValidator runs it
+// (service/access_token.cc): ParseCompactJws (service/jws.h) → ParseJwsAlg →
+// the group's "public" key as the issuer's JWKS (KeySet::Parse) →
+// KeySet::Select by the header's kid and alg → the signature verifier, once
+// with the OpenSSL verifier and once with the native one (the production
+// default), which must give the same counts. The file's private keys then
+// sign JWTs that the production AccessTokenValidator itself must accept (and
+// refuse with one signature bit flipped), with both verifiers.
 //
 // What the file expects and where popguard deliberately differs:
 //   - JSON-serialized JWS (RFC 7515 section 7.2) is out of scope: skipped.
@@ -19,20 +25,27 @@
 //   - RFC 7520 figures 20 and 27 are signed with PS384 / ES512 while their
 //     JWKs say "alg":"PS256" / "alg":"ES521" (the latter a typo in the
 //     vectors). RFC 7517 section 4.4: a key's alg names the algorithm it is
-//     for, so PublicKey::FitsAlg refuses them; without the alg member the
-//     signatures must verify.
+//     for, so KeySet::Select finds no key for them (kKidAlgMismatch); without
+//     the alg member the signatures must verify.
 // Every "invalid" vector must be rejected by the full pipeline AND at the
 // signature level, so a rejection never rests on the JWT payload rule alone.
 #include <iostream>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "service/access_token.h"
 #include "service/base64url.h"
+#include "service/issuers.h"
 #include "service/json.h"
 #include "service/jwk.h"
 #include "service/jws.h"
+#include "service/native_verifier.h"
+#include "service/reason.h"
 #include "service/signature.h"
 #include "tests/testing/test_vectors.h"
 #include "tests/testing/unit_fixtures.h"
@@ -64,16 +77,26 @@ struct Outcome {
   std::string detail;
 };
 
-// Verify runs the alg, key and signature stages.
-Outcome Verify(const std::string& alg_name, const JsonValue* public_jwk,
-               std::string_view signing_input, std::string_view signature,
-               const SignatureVerifier& verifier) {
-  std::optional<JwsAlg> alg = ParseJwsAlg(alg_name);
-  if (!alg) return {Stage::kAlg, JwsError::kOk, "alg " + alg_name};
+// Verify runs the alg, key and signature stages on a parsed `jws` (its alg
+// and kid), as AccessTokenValidator does: the key comes from a KeySet parsed
+// from {"keys":[public_jwk]} and selected by kid and alg.
+Outcome Verify(const Jws& jws, const JsonValue* public_jwk, std::string_view signing_input,
+               std::string_view signature, const SignatureVerifier& verifier) {
+  std::optional<JwsAlg> alg = ParseJwsAlg(jws.alg);
+  if (!alg) return {Stage::kAlg, JwsError::kOk, "alg " + jws.alg};
   if (public_jwk == nullptr) return {Stage::kKey, JwsError::kOk, "no public key"};
-  absl::StatusOr<std::shared_ptr<const PublicKey>> key = PublicKey::FromJwk(*public_jwk);
-  if (!key.ok()) return {Stage::kKey, JwsError::kOk, std::string(key.status().message())};
-  SignatureResult r = verifier.Verify(*alg, **key, signing_input, signature);
+  std::vector<std::string> warnings;
+  absl::StatusOr<KeySet> keys = KeySet::Parse(
+      SerializeJson(JsonValue::Object({{"keys", JsonValue::Array({*public_jwk})}})), &warnings);
+  if (!keys.ok()) return {Stage::kKey, JwsError::kOk, std::string(keys.status().message())};
+  const std::string* kid = jws.header.FindString("kid");
+  KeySelection sel = keys->Select(kid ? std::optional<std::string_view>(*kid) : std::nullopt, *alg);
+  if (sel.outcome != KeySelection::Outcome::kFound) {
+    return {Stage::kKey, JwsError::kOk,
+            absl::StrCat("key selection outcome ", static_cast<int>(sel.outcome), " ",
+                         absl::StrJoin(warnings, "; "))};
+  }
+  SignatureResult r = verifier.Verify(*alg, *sel.key, signing_input, signature);
   if (r != SignatureResult::kValid) return {Stage::kSignature, JwsError::kOk, ""};
   return {Stage::kAccepted, JwsError::kOk, ""};
 }
@@ -85,7 +108,7 @@ Outcome FullPipeline(const std::string& compact, const JsonValue* public_jwk,
   std::string detail;
   JwsError err = ParseCompactJws(compact, JsonLimits(), &jws, &detail);
   if (err != JwsError::kOk) return {Stage::kParse, err, detail};
-  return Verify(jws.alg, public_jwk, jws.signing_input, jws.signature, verifier);
+  return Verify(jws, public_jwk, jws.signing_input, jws.signature, verifier);
 }
 
 // SignatureLevel is FullPipeline without the rule that the payload is a JSON
@@ -106,7 +129,7 @@ Outcome SignatureLevel(const std::string& compact, const JsonValue* public_jwk,
   if (!Base64UrlDecode(payload_b64).has_value()) {
     return {Stage::kParse, JwsError::kBadBase64, "payload is not strict base64url"};
   }
-  return Verify(jws.alg, public_jwk, std::string_view(compact).substr(0, last), jws.signature,
+  return Verify(jws, public_jwk, std::string_view(compact).substr(0, last), jws.signature,
                 verifier);
 }
 
@@ -146,13 +169,24 @@ const std::map<std::string, Expected>& ExpectedCounts() {
   return *m;
 }
 
-class JwsWycheproofTest : public ::testing::Test {};
+// Runs with the OpenSSL verifier (false) and the native one (true).
+class JwsWycheproofTest : public ::testing::TestWithParam<bool> {
+ protected:
+  SignatureVerifierPtr MakeVerifier() const {
+    if (GetParam()) return SignatureVerifierPtr(NativeVerifier::Create());
+    return CreateOpenSslVerifier();
+  }
+};
 
-TEST_F(JwsWycheproofTest, JsonWebSignatureVectors) {
+std::string VerifierName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "Native" : "OpenSsl";
+}
+
+TEST_P(JwsWycheproofTest, JsonWebSignatureVectors) {
   JsonValue doc = testdata::ReadSharedJson("testvectors/wycheproof/json_web_signature_test.json");
   ASSERT_TRUE(doc.is_object());
   ASSERT_EQ(doc.Find("numberOfTests")->AsInt64(), 401);
-  SignatureVerifierPtr verifier = CreateOpenSslVerifier();
+  SignatureVerifierPtr verifier = MakeVerifier();
   std::vector<std::string> order;
   std::map<std::string, Tally> tallies;
   int total = 0;
@@ -217,7 +251,7 @@ TEST_F(JwsWycheproofTest, JsonWebSignatureVectors) {
       const std::string stand_in =
           jws.substr(0, jws.find('.')) + ".e30" + jws.substr(jws.rfind('.'));
       ASSERT_EQ(ParseCompactJws(stand_in, JsonLimits(), &parsed, &detail), JwsError::kOk);
-      if (sig.stage == Stage::kSignature && key_alg != nullptr && *key_alg != parsed.alg) {
+      if (sig.stage == Stage::kKey && key_alg != nullptr && *key_alg != parsed.alg) {
         const JsonValue unrestricted = unit::WithoutMember(*public_jwk, "alg");
         EXPECT_EQ(SignatureLevel(jws, &unrestricted, *verifier).stage, Stage::kAccepted)
             << "signature does not verify even without the key's alg restriction";
@@ -261,27 +295,51 @@ TEST_F(JwsWycheproofTest, JsonWebSignatureVectors) {
   }
 }
 
-// The pipeline itself accepts a JWS whose payload is a JSON object: one of
-// the file's keys (es256 group) signing a JWT through service/signer.h, so the
-// "valid accepted as a JWT" count above is zero because of the payloads only.
-TEST_F(JwsWycheproofTest, FilePublicKeyAcceptsAJwtSignedWithItsPrivateKey) {
+// The production AccessTokenValidator accepts a JWT signed with the private
+// key of each of the file's signing groups whose public key names an
+// algorithm popguard supports (the "valid accepted as a JWT" count above is
+// zero because of the payloads only), and refuses it with one signature bit
+// flipped, as kTokenSignatureInvalid.
+TEST_P(JwsWycheproofTest, ValidatorAcceptsJwtsSignedWithTheFilePrivateKeys) {
   JsonValue doc = testdata::ReadSharedJson("testvectors/wycheproof/json_web_signature_test.json");
   ASSERT_TRUE(doc.is_object());
-  SignatureVerifierPtr verifier = CreateOpenSslVerifier();
-  int checked = 0;
+  SignatureVerifierPtr verifier = MakeVerifier();
+  std::map<std::string, int> checked;
   for (const JsonValue& group : doc.Find("testGroups")->array_items()) {
     const JsonValue* pub = group.Find("public");
     const JsonValue* priv = group.Find("private");
-    if (pub == nullptr || priv == nullptr || *group.FindString("comment") != "es256") continue;
+    if (pub == nullptr || priv == nullptr) continue;
+    const std::string* alg_name = pub->FindString("alg");
+    std::optional<JwsAlg> alg = alg_name ? ParseJwsAlg(*alg_name) : std::nullopt;
+    if (!alg) continue;  // no alg, or RFC 7520's "ES521" typo
+    const std::string label = *group.FindString("comment");
+    SCOPED_TRACE(label + " " + *alg_name);
     absl::StatusOr<PrivateKey> key = PrivateKey::FromJwk(*priv);
     ASSERT_TRUE(key.ok()) << key.status();
-    const JsonValue header = unit::Json(R"({"alg":"ES256","kid":"kid-ec-sign"})");
-    const std::string jws = unit::Sign(*key, JwsAlg::kES256, header, unit::Json(R"({"sub":"x"})"));
-    EXPECT_EQ(StageName(FullPipeline(jws, pub, *verifier).stage), "accepted");
-    ++checked;
+    Config config = unit::BaseConfig();
+    config.issuers[0].jwks_inline =
+        SerializeJson(JsonValue::Object({{"keys", JsonValue::Array({*pub})}}));
+    std::vector<std::string> warnings;
+    auto registry = IssuerRegistry::Create(config, &warnings);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    AccessTokenValidator validator(config, registry->get(), verifier.get());
+    const std::string token = unit::MintToken(*key, *alg, unit::TokenClaims(unit::kNow));
+    std::shared_ptr<const VerifiedToken> out;
+    std::string detail;
+    EXPECT_EQ(ReasonCode(validator.Validate(token, unit::kNow, &out, &detail)), "ok") << detail;
+    EXPECT_EQ(ReasonCode(validator.Validate(unit::FlipSignatureBit(token, 8), unit::kNow, &out,
+                                            &detail)),
+              ReasonCode(Reason::kTokenSignatureInvalid))
+        << detail;
+    ++checked[label];
   }
-  EXPECT_EQ(checked, 1);
+  const std::map<std::string, int> want = {
+      {"SpecialCaseEs256", 1}, {"es256", 1}, {"ps256", 1}, {"ps384", 1}, {"ps512", 1},
+      {"rfc7520", 2},          {"rfc7520WithKeyOps", 2}, {"rs256", 2}, {"rs384", 1}, {"rs512", 1}};
+  EXPECT_EQ(checked, want);
 }
+
+INSTANTIATE_TEST_SUITE_P(Verifiers, JwsWycheproofTest, ::testing::Bool(), VerifierName);
 
 }  // namespace
 }  // namespace popguard

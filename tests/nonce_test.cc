@@ -3,9 +3,14 @@
 // never earlier or later, and only under the secret that issued it.
 #include "service/nonce.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "service/base64url.h"
 
@@ -32,6 +37,51 @@ TEST_F(DpopNoncesTest, EncodingAndLength) {
   uint64_t step = 0;
   for (int i = 0; i < 8; ++i) step = step << 8 | static_cast<unsigned char>((*raw)[i]);
   EXPECT_EQ(step, 1900000020u / 30u);
+}
+
+// ReferenceNonce computes a nonce from the documented format (nonce.h) with
+// OpenSSL's HMAC and base64 directly, not through popguard's helpers:
+// base64url(step || HMAC-SHA-256(secret, "popguard-dpop-nonce-v1" || step)[0..16]),
+// step = floor(unix seconds / step seconds) as 8 big-endian bytes. The label
+// is part of the wire format: replicas of different versions must agree.
+std::string ReferenceNonce(const std::string& secret, int64_t step_seconds, int64_t unix_seconds) {
+  const int64_t step = unix_seconds / step_seconds;  // both positive here
+  std::string counter(8, '\0');
+  for (int i = 0; i < 8; ++i) counter[i] = static_cast<char>((step >> (56 - 8 * i)) & 0xff);
+  const std::string message = "popguard-dpop-nonce-v1" + counter;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len);
+  EXPECT_EQ(mac_len, 32u);
+  const std::string raw = counter + std::string(reinterpret_cast<const char*>(mac), 16);
+  unsigned char b64[64] = {};
+  const int n = EVP_EncodeBlock(b64, reinterpret_cast<const unsigned char*>(raw.data()),
+                                static_cast<int>(raw.size()));
+  return absl::StrReplaceAll(std::string(reinterpret_cast<const char*>(b64), n),
+                             {{"+", "-"}, {"/", "_"}, {"=", ""}});
+}
+
+TEST(DpopNonceFormatTest, MatchesAnIndependentHmac) {
+  struct Case {
+    std::string secret;
+    int64_t step_seconds;
+    int64_t unix_seconds;
+  };
+  const std::vector<Case> cases = {
+      {kSecret, 30, 1900000020},
+      {kSecret, 30, 1900000049},
+      {std::string(32, 'x'), 30, 1900000020},
+      {"0123456789abcdef0123456789abcdef-and-a-longer-tail", 60, 1700000000},
+      {std::string(64, '\xff'), 1, 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat(c.step_seconds, "s step at ", c.unix_seconds));
+    DpopNonces nonces(c.secret, absl::Seconds(c.step_seconds));
+    const std::string want = ReferenceNonce(c.secret, c.step_seconds, c.unix_seconds);
+    EXPECT_EQ(nonces.Current(absl::FromUnixSeconds(c.unix_seconds)), want);
+    EXPECT_TRUE(nonces.Accept(want, absl::FromUnixSeconds(c.unix_seconds)));
+  }
 }
 
 TEST_F(DpopNoncesTest, CurrentIsConstantWithinAStepAndChangesAtTheBoundary) {

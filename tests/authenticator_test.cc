@@ -844,11 +844,13 @@ TEST_P(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {
   config.dpop.nonce.required = true;
   std::vector<std::string> warnings;
   auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
-  EXPECT_FALSE(a.ok());
+  EXPECT_EQ(a.status(), absl::InvalidArgumentError(
+                            "dpop.nonce.required needs dpop.nonce.secret_file"));
   config.dpop.nonce.secret_file = ::testing::TempDir() + "/popguard_unit_short_secret";
   std::ofstream(config.dpop.nonce.secret_file) << "too short";
   a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
-  EXPECT_FALSE(a.ok());
+  EXPECT_EQ(a.status(), absl::InvalidArgumentError(
+                            "dpop.nonce.secret_file must be readable and hold at least 32 bytes"));
   std::remove(config.dpop.nonce.secret_file.c_str());
 }
 

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "tests/testing/popguard_process.h"
@@ -95,14 +96,22 @@ TEST_F(TlsListenerTest, ServesTlsAndRefusesPlaintext) {
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_TRUE(Probe(TlsChannel((*server)->port(), /*with_client_cert=*/false)).ok());
   auto plaintext = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
-  EXPECT_FALSE(Probe(plaintext).ok());
+  const grpc::Status refused = Probe(plaintext);
+  // Refused by the server during the handshake ("Socket closed"), not a
+  // server that is down ("Connection refused") or a deadline.
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("Socket closed"));
 }
 
 TEST_F(TlsListenerTest, RequiresClientCertificateWhenClientCaIsSet) {
   auto server = PopguardProcess::Start(dir_ + "/mtls.yaml");
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_TRUE(Probe(TlsChannel((*server)->port(), /*with_client_cert=*/true)).ok());
-  EXPECT_FALSE(Probe(TlsChannel((*server)->port(), /*with_client_cert=*/false)).ok());
+  const grpc::Status refused = Probe(TlsChannel((*server)->port(), /*with_client_cert=*/false));
+  // Refused by the server during the handshake ("Socket closed"), not a
+  // server that is down ("Connection refused") or a deadline.
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("Socket closed"));
 }
 
 }  // namespace

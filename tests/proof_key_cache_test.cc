@@ -125,8 +125,9 @@ TEST(ProofKeyCacheTest, VariantsOfACachedJwkNeverReuseIt) {
 TEST(ProofKeyCacheTest, FailuresAreNotCached) {
   ProofKeyCache cache;
   const JsonValue bad = WithMember(SharedKey(JwsAlg::kES256).RequiredPublicJwk(), "kid", unit::Num(1));
-  EXPECT_FALSE(cache.GetOrParse(bad).ok());
-  EXPECT_FALSE(cache.GetOrParse(bad).ok());
+  const absl::Status want = absl::InvalidArgumentError("jwk member \"kid\" is not a string");
+  EXPECT_EQ(cache.GetOrParse(bad).status(), want);
+  EXPECT_EQ(cache.GetOrParse(bad).status(), want);
   EXPECT_EQ(cache.size(), 0u);
   EXPECT_EQ(cache.hits(), 0u);
   EXPECT_EQ(cache.misses(), 2u);

@@ -107,7 +107,8 @@ TEST(RespTest, CorruptStreamIsAnError) {
   RespParser parser;
   const std::string junk = "?what\r\n";
   parser.Feed(junk.data(), junk.size());
-  EXPECT_FALSE(parser.Next().ok());
+  EXPECT_EQ(parser.Next().status(),
+            absl::InternalError("redis protocol error: Protocol error, got \"?\" as reply type byte"));
 }
 
 // ReplyOf parses one RESP reply from `wire`.

@@ -18,6 +18,7 @@
 // The randomized tests' seed (test_seed.h) is printed again after a failure.
 #include <fnmatch.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>

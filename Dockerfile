@@ -7,20 +7,22 @@
 # The Helm chart (helm/popguard) runs this image with its ConfigMap mounted at
 # /etc/popguard/config and `--config=/etc/popguard/config/popguard.yaml`.
 #
-# NOT BUILT OR RUN HERE: the machines this repository is developed and tested
-# on have no container runtime, so this file has never been built. What was
-# checked instead: the build stage runs the same scripts/install-deps.sh and
-# CMake commands as `make build`, which `make test` exercises; the runtime
-# package names below were checked with `apt-cache policy` on Debian 12
-# (bookworm), and the build stage compares them with what the binaries link
-# (ldd + dpkg -S) and fails if one is missing, so a new library dependency
-# breaks the build instead of the container.
+# What is built and run here: no container runtime works on the machines this
+# repository is developed on (podman installs, but `podman run` fails in crun:
+# setrlimit RLIMIT_NPROC is not permitted and hybrid cgroups are not
+# supported). `make image` (scripts/image-rootfs.py) therefore builds the
+# runtime stage below from Debian packages with mmdebstrap, executing this
+# file's runtime-stage instructions itself (it refuses any instruction it does
+# not know, so this file and the rootfs cannot drift apart), and
+# `make image-test` runs the ENTRYPOINT as USER in that rootfs with
+# unshare + chroot: gRPC health SERVING, one ALLOW, one DENY. The build stage
+# is replaced there by the local `make build`.
 #
 # Stage 1 (build): debian:12 with the build dependencies, Release build.
-# Stage 2 (runtime): debian:12-slim with only the shared libraries the two
-# binaries load, running as the unprivileged user 65532 (the chart's
-# runAsUser); nothing in the image needs to be writable, so the chart runs it
-# with a read-only root filesystem.
+# Stage 2 (runtime): debian:12-slim with only the packages listed in
+# scripts/image-runtime-packages, running as the unprivileged user 65532 (the
+# chart's runAsUser); nothing in the image needs to be writable, so the chart
+# runs it with a read-only root filesystem.
 
 FROM debian:12 AS build
 ENV DEBIAN_FRONTEND=noninteractive
@@ -32,29 +34,18 @@ COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DPOPGUARD_BUILD_TESTS=OFF -DPOPGUARD_BUILD_BENCH=OFF \
  && cmake --build /build -j"$(nproc)" --target popguard popguard-cli \
  && strip /build/popguard /build/popguard-cli
-# The runtime packages (keep in sync with the runtime stage): every shared
-# library the binaries load must come from one of them.
-RUN printf '%s\n' libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libabsl20220623 libprotobuf32 \
-      libgrpc29 'libgrpc++1.51' libre2-9 libc-ares2 libyaml-cpp0.7 libcurl4 libhiredis0.14 \
-      | sort -u >/runtime-packages \
- && for lib in $(ldd /build/popguard /build/popguard-cli | awk '$3 ~ /^\// {print $3}' | sort -u); do \
-      pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib"); \
-      pkg=${pkg%%:*}; \
-      grep -qxF "$pkg" /runtime-packages || { echo "runtime stage lacks $pkg (for $lib)"; exit 1; }; \
-    done
+# Every library the binaries name directly (ELF NEEDED) must come from a
+# runtime package; the libraries those load come with them through apt.
+RUN sh scripts/image-check-libs.sh needed scripts/image-runtime-packages /build/popguard /build/popguard-cli
 
 FROM debian:12-slim AS runtime
-ENV DEBIAN_FRONTEND=noninteractive
-# Runtime libraries only (no compilers, no -dev packages); ca-certificates for
-# fetching issuers' JWKS over HTTPS.
-RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends \
-      ca-certificates libstdc++6 libgcc-s1 libssl3 libabsl20220623 libprotobuf32 libgrpc29 'libgrpc++1.51' libre2-9 \
-      libc-ares2 libyaml-cpp0.7 libcurl4 libhiredis0.14 zlib1g \
- && rm -rf /var/lib/apt/lists/*
-RUN groupadd --gid 65532 popguard \
- && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin popguard
+# The runtime packages (no compilers, no -dev packages; ca-certificates for
+# fetching issuers' JWKS over HTTPS) and the user 65532.
+COPY scripts/image-runtime-packages scripts/image-runtime-setup.sh scripts/image-check-libs.sh /usr/local/share/popguard-image/
+RUN sh /usr/local/share/popguard-image/image-runtime-setup.sh /usr/local/share/popguard-image/image-runtime-packages
 COPY --from=build /build/popguard /build/popguard-cli /usr/local/bin/
+# Fails the build when a library, direct or indirect, is missing.
+RUN sh /usr/local/share/popguard-image/image-check-libs.sh resolved /usr/local/bin/popguard /usr/local/bin/popguard-cli
 USER 65532:65532
 # 9001: gRPC (ext_authz, Verify, health). 9090: HTTP metrics and health, when
 # the config sets metrics.listen.

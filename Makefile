@@ -29,3 +29,18 @@ test: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The container image's root filesystem without a container runtime: the
+# Dockerfile's runtime stage executed by scripts/image-rootfs.py (mmdebstrap;
+# the first run downloads the Debian packages and takes minutes). Output in
+# $(BUILD_DIR)/image: rootfs/, popguard-rootfs.tar, image-config.json.
+# image-test runs the image's entrypoint in that rootfs (chroot, read-only
+# root) and checks health, one ALLOW and one DENY.
+.PHONY: image image-test
+image: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target popguard popguard-cli
+	/usr/bin/python3 scripts/image-rootfs.py --source . --build-dir $(BUILD_DIR) --out $(BUILD_DIR)/image
+
+image-test: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target popguard popguard-cli
+	bash tests/image_smoke_test.sh "$(CURDIR)" "$(CURDIR)/$(BUILD_DIR)"

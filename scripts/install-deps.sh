@@ -13,7 +13,7 @@ PACKAGES=(
   openssl python3 ccache
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   python3-jsonschema python3-yaml python3-grpcio python3-protobuf
-  mmdebstrap
+  prometheus mmdebstrap
 )
 
 missing=()

@@ -241,14 +241,7 @@ check "minimal values: no placeholder warning" -- \
   bash -c "test -s '$work/minimal-values/NOTES.txt' && ! grep -q 'placeholder issuer' '$work/minimal-values/NOTES.txt'"
 
 # --- Chart behaviour that needs two renders or a specific value ------------
-conf_hash() { "$render" "$@" "$chart" | grep -o 'checksum/config: [0-9a-f]*'; }
-printf 'config: {log_level: debug}\n' >"$work/debug.yaml"
-printf 'podLabels: {extra: label}\n' >"$work/label.yaml"
-base_hash=$(conf_hash)
-check "checksum/config changes when popguard.yaml changes" -- \
-  test "$base_hash" != "$(conf_hash -f "$work/debug.yaml")"
-check "checksum/config stays when only pod labels change" -- \
-  test "$base_hash" = "$(conf_hash -f "$work/label.yaml")"
+# (Which config changes roll the pods: tests/helm_chart_ops_test.sh.)
 printf 'replicaCount: 1\nautoscaling: {enabled: true, minReplicas: 2}\n' >"$work/hpa-pdb.yaml"
 check "PDB rendered for replicaCount 1 when autoscaling.minReplicas is 2" -- \
   bash -c "'$render' -f '$work/hpa-pdb.yaml' '$chart' | grep -q '^kind: PodDisruptionBudget'"
@@ -320,6 +313,7 @@ bad_values=(
   'config: {listen: "0.0.0.0:1"}'
   'metrics: {enabled: "yes"}'
   'probes: {mode: exec}'
+  'probes: {mode: tcp}'
   'config: {dpop: {max_age: 1.5s}}'
   'config: {replay: {redis: {failure_policy: fail_open}}}'
   'config: {issuers: [{issuer: "https://a.example/", jwks_file: /x.json}]}'
@@ -350,13 +344,12 @@ done
 
 # Combinations the templates refuse with fail(), each with the message a user needs.
 refusals=(
-  'probes: {mode: http}|probes.mode=http needs metrics.enabled=true'
+  'metrics: {enabled: false}|liveness probe (GET /healthz)'
   'tls: {existingSecret: t}|kubelet gRPC probes do not speak TLS'
   'config: {dpop: {nonce: {required: true}}}|needs secrets.dpopNonce.existingSecret'
   'config: {replay: {backend: redis}}|needs config.replay.redis.addresses'
   'config: {replay: {backend: redis, redis: {addresses: ["r:6379"], username: u}}}|username needs secrets.redisPassword.existingSecret'
   'config: {replay: {backend: redis, redis: {addresses: ["a:6379", "b:6379"], database: 1}}}|must be 0 with several addresses'
-  'metrics: {serviceMonitor: {enabled: true}}|metrics.serviceMonitor.enabled needs metrics.enabled=true'
   'autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}|maxReplicas must be >= autoscaling.minReplicas'
 )
 i=0

@@ -84,8 +84,14 @@ def cmd_values(args, r):
     r.check("values match values.schema.json", not errors, "; ".join(errors[:5]))
 
 
+def is_dashboard(doc):
+    """True for the optional Grafana dashboard ConfigMap (not popguard.yaml)."""
+    return doc.get("kind") == "ConfigMap" and dig(doc, "metadata", "labels", "grafana_dashboard") == "1"
+
+
 def find(docs, kind):
-    return [d for d in docs if d.get("kind") == kind]
+    """The documents of a kind; ConfigMap means popguard.yaml's, not the dashboard."""
+    return [d for d in docs if d.get("kind") == kind and not is_dashboard(d)]
 
 
 def dig(obj, *keys, default=None):
@@ -147,8 +153,10 @@ def check_deployment(r, dep, values, docs):
     want = {"grpc": "grpc", "http": "httpGet", "tcp": "tcpSocket"}[mode]
     r.check(f"readiness uses {want} (probes.mode={mode})", want in readiness, readiness)
     annotations = pod["metadata"].get("annotations", {})
-    r.check("checksum/config annotation",
-            re.fullmatch(r"[0-9a-f]{64}", str(annotations.get("checksum/config", ""))) is not None, annotations)
+    # Config changes reload in place; only start-up-only keys roll the pods.
+    r.check("checksum/restart-config annotation, no checksum/config",
+            re.fullmatch(r"[0-9a-f]{64}", str(annotations.get("checksum/restart-config", ""))) is not None
+            and "checksum/config" not in annotations, annotations)
     if values["topologySpread"]["enabled"]:
         tsc = spec.get("topologySpreadConstraints", [])
         r.check("topology spread selects the pods",
@@ -211,7 +219,7 @@ def cmd_manifests(args, r):
                 dig(doc, "metadata", "labels", "app.kubernetes.io/managed-by") == "Helm"
                 and "helm.sh/chart" in dig(doc, "metadata", "labels", default={}))
 
-    kinds = [d["kind"] for d in docs]
+    kinds = [d["kind"] for d in docs if not is_dashboard(d)]
     for kind in ("ConfigMap", "Service", "Deployment"):
         r.check(f"exactly one {kind}", kinds.count(kind) == 1, kinds)
     deps = find(docs, "Deployment")

@@ -25,7 +25,7 @@
 //     "# Source: <chart>/templates/<file>" comment; NOTES.txt and partials
 //     (files starting with "_") are not part of the manifest stream.
 //
-// What it does not do: subcharts and dependencies, .Files, --set, toToml,
+// What it does not do: subcharts and dependencies, .Files beyond .Files.Get, --set, toToml,
 // hooks, values.schema.json validation (tests/helm_chart_test.sh validates
 // the merged values written by --values-out with python3-jsonschema).
 package main
@@ -458,6 +458,43 @@ func parseKubeVersion(s string) (KubeVersion, error) {
 	}, nil
 }
 
+// Files is .Files: the chart's files outside templates/, read as Helm reads
+// them (Get returns "" for a missing file; the content is not rendered).
+type Files map[string]string
+
+// Get returns the content of the chart file at name (a path relative to the
+// chart directory).
+func (f Files) Get(name string) string { return f[name] }
+
+// loadFiles reads every chart file except Chart.yaml, values.yaml and
+// templates/ (what Helm exposes as .Files, without .helmignore patterns).
+func loadFiles(chartDir string) (Files, error) {
+	files := Files{}
+	err := filepath.Walk(chartDir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(chartDir, p)
+		rel = filepath.ToSlash(rel)
+		if info.IsDir() {
+			if rel == "templates" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if rel == "Chart.yaml" || rel == "values.yaml" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[rel] = string(b)
+		return nil
+	})
+	return files, err
+}
+
 // render renders the chart and returns the manifest stream and NOTES.txt.
 func render(o options) (string, string, map[string]interface{}, error) {
 	var meta Metadata
@@ -517,6 +554,10 @@ func render(o options) (string, string, map[string]interface{}, error) {
 	if err != nil {
 		return "", "", values, err
 	}
+	chartFiles, err := loadFiles(o.chartDir)
+	if err != nil {
+		return "", "", values, err
+	}
 	e := &engine{included: map[string]int{}}
 	e.root = template.New("gotpl").Option("missingkey=zero").Funcs(e.funcMap())
 	for _, f := range files {
@@ -534,7 +575,7 @@ func render(o options) (string, string, map[string]interface{}, error) {
 		}
 		data := map[string]interface{}{
 			"Values": values, "Release": release, "Chart": &meta, "Capabilities": caps,
-			"Files": map[string]interface{}{}, "Subcharts": map[string]interface{}{},
+			"Files": chartFiles, "Subcharts": map[string]interface{}{},
 			"Template": map[string]interface{}{
 				"Name": f.name, "BasePath": path.Join(meta.Name, "templates"),
 			},

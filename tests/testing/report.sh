@@ -14,3 +14,21 @@ finish() {
   [ "$failed" -eq 0 ]
   exit
 }
+
+# new_work_dir NAME: sets `work` to a new temp dir and an EXIT trap that
+# stops every process whose pid the test appended to `pids` (SIGTERM, then
+# reaped) and removes the dir.
+pids=()
+new_work_dir() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+}
+
+# build_helm_render SOURCE_DIR BINARY_DIR OUT: builds scripts/helm-render (Go
+# from Debian's packages, GOPATH mode) to OUT; prints the errors on failure.
+build_helm_render() {
+  (
+    export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$2/helm-render-gocache GOFLAGS=
+    cd "$1/scripts/helm-render" && go build -o "$3" . 2>&1
+  )
+}

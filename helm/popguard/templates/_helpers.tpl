@@ -101,14 +101,11 @@ values to change.
 */}}
 {{- define "popguard.validate" -}}
 {{- $mode := .Values.probes.mode }}
-{{- if and (eq $mode "http") (not .Values.metrics.enabled) }}
-{{- fail "probes.mode=http needs metrics.enabled=true: /healthz and /readyz are served on the HTTP port" }}
+{{- if not .Values.metrics.enabled }}
+{{- fail "metrics.enabled=false is not supported: the liveness probe (GET /healthz) and probes.mode=http are served on the HTTP port" }}
 {{- end }}
 {{- if and (eq $mode "grpc") .Values.tls.existingSecret }}
-{{- fail "probes.mode=grpc cannot be used with tls.existingSecret: kubelet gRPC probes do not speak TLS; use probes.mode=http (with metrics.enabled) or probes.mode=tcp" }}
-{{- end }}
-{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
-{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled=true" }}
+{{- fail "probes.mode=grpc cannot be used with tls.existingSecret: kubelet gRPC probes do not speak TLS; use probes.mode=http" }}
 {{- end }}
 {{- if and .Values.config.dpop.nonce.required (not .Values.secrets.dpopNonce.existingSecret) }}
 {{- fail "config.dpop.nonce.required needs secrets.dpopNonce.existingSecret: every replica must derive nonces from the same secret" }}
@@ -170,4 +167,34 @@ Rendered with toYaml, so numbers keep their integer form (1000000, not the
 {{- $_ := set $c "metrics" (dict "listen" (printf "%s:%d" .Values.listenHost (int .Values.containerPorts.http))) }}
 {{- end }}
 {{- toYaml $c }}
+{{- end }}
+
+{{/*
+popguard.restartConfig is the part of the rendered popguard.yaml that popguard
+reads only at start-up (docs/config.md, "Reloading": a reload that changes
+these logs config_reload_needs_restart and keeps the old values). The
+Deployment's checksum/restart-config annotation hashes it, so changing one of
+these keys rolls the pods, while every other key is reloaded in place.
+Keep the list in step with ConfigReloader::RestartOnlyChanges.
+*/}}
+{{- define "popguard.restartConfig" -}}
+{{- $c := include "popguard.config" . | fromYaml }}
+{{- $limits := default dict $c.limits }}
+{{- $crypto := default dict $c.crypto }}
+{{- $keys := dict "listen" $c.listen "tls" $c.tls "metrics" $c.metrics "replay" $c.replay "access_token_cache_entries" $c.access_token_cache_entries }}
+{{- $_ := set $keys "limits" (pick $limits "max_inflight" "max_grpc_message_bytes") }}
+{{- $_ := set $keys "crypto" (pick $crypto "batch_verification" "verify_threads" "max_batch" "inline_when_idle") }}
+{{- toJson $keys }}
+{{- end }}
+
+{{/*
+popguard.redisPorts lists the distinct ports of config.replay.redis.addresses
+(host:port, [v6]:port), for the NetworkPolicy egress rule.
+*/}}
+{{- define "popguard.redisPorts" -}}
+{{- $ports := list }}
+{{- range .Values.config.replay.redis.addresses }}
+{{- $ports = append $ports (regexFind "[0-9]+$" .) }}
+{{- end }}
+{{- $ports | uniq | join "," }}
 {{- end }}

@@ -55,6 +55,26 @@ else
   finish
 fi
 
+# 1b. The README's first commands, as written (paths under /tmp moved into
+#     the temp dir), up to starting the servers: they must work on a fresh
+#     machine, where /tmp/pg does not exist.
+mkdir -p "$work/readme"
+"$py" - "$src/examples/python-gateway/README.md" "$work/readme/" >"$work/readme.sh" <<'EOF'
+import re, sys
+block = re.search(r"```bash\n(.*?)```", open(sys.argv[1]).read(), re.S).group(1)
+for line in block.splitlines():
+    if line.startswith("./build/popguard"):
+        break
+    if line.strip() and line.strip() != "make build":
+        print(line.replace("/tmp/", sys.argv[2]))
+EOF
+if (cd "$src" && bash -e "$work/readme.sh") >"$work/readme.log" 2>&1 && [ -f "$work/readme/pg/popguard/v1/verifier_pb2.py" ]; then
+  pass "examples/python-gateway/README.md: the first commands work as written"
+else
+  cat "$work/readme.sh" "$work/readme.log"
+  fail "examples/python-gateway/README.md: the first commands work as written"
+fi
+
 # 2. popguard and the gateway, both on free loopback ports.
 "$bin/popguard" --config "$src/examples/quickstart/popguard.yaml" --listen 127.0.0.1:0 >"$work/popguard.log" 2>&1 &
 pids+=($!)

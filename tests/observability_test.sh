@@ -12,7 +12,7 @@
 #   3. Checks that every popguard_* name in the rules and the dashboard has
 #      samples in that scrape (histograms through _bucket/_sum/_count), that
 #      queries name no other metric, and that docs/metrics.md lists exactly the
-#      families the scrape has.
+#      families the scrape has, and docs/troubleshooting.md every reason code.
 # Usage: observability_test.sh SOURCE_DIR BINARY_DIR
 set -uo pipefail
 src=$1
@@ -222,4 +222,15 @@ check "docs/metrics.md documents every exported family" \
   bash -c "comm -23 <(echo '$families') <(echo '$documented') | tee /dev/stderr | wc -l | grep -qx 0"
 check "docs/metrics.md documents no family popguard does not export" \
   bash -c "comm -13 <(echo '$families') <(echo '$documented') | tee /dev/stderr | wc -l | grep -qx 0"
+
+# docs/troubleshooting.md explains every reason code of the README's table.
+check "docs/troubleshooting.md covers every reason code" "$py" -c '
+import re, sys
+readme = open(sys.argv[1]).read()
+table = readme[readme.index("## Reason codes"):readme.index("## Configuration")]
+codes = [c for c in re.findall(r"^\| `([a-z_]+)` \|", table, re.M) if c != "ok"]
+doc = open(sys.argv[2]).read()
+missing = [c for c in codes if "`%s`" % c not in doc]
+print(len(codes), "codes; missing:", missing)
+sys.exit(1 if missing or len(codes) < 60 else 0)' "$src/README.md" "$src/docs/troubleshooting.md"
 finish

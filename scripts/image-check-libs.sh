@@ -14,23 +14,33 @@ case "$mode" in
   needed)
     packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1")
     shift
-    status=0
-    for bin in "$@"; do
+    # "soname path binary" for every NEEDED entry (one ldd per binary).
+    libs=$(for bin in "$@"; do
+      resolved=$(ldd "$bin")
       for soname in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-        path=$(ldd "$bin" | awk -v l="$soname" '$1 == l && $3 ~ /^\// {print $3}')
-        if [ -z "$path" ]; then
-          echo "image-check-libs: $bin needs $soname, which ldd cannot find"
-          status=1
-          continue
-        fi
-        pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path")
-        pkg=${pkg%%:*}
-        if ! printf '%s\n' $packages | grep -qxF "$pkg"; then
-          echo "image-check-libs: runtime packages lack $pkg (for $soname, needed by $bin)"
-          status=1
-        fi
+        path=$(echo "$resolved" | awk -v l="$soname" '$1 == l && $3 ~ /^\// {print $3}')
+        echo "$soname ${path:--} $bin"
       done
-    done
+    done)
+    # One dpkg -S for every path and its symlink target ("pkg:arch: path").
+    owners=$(echo "$libs" | awk '$2 != "-" {print $2}' | sort -u | while read -r p; do
+      echo "$p"; readlink -f "$p"; done | sort -u | xargs -r dpkg -S 2>/dev/null || true)
+    status=0
+    while read -r soname path bin; do
+      if [ "$path" = - ]; then
+        echo "image-check-libs: $bin needs $soname, which ldd cannot find"
+        status=1
+        continue
+      fi
+      real=$(readlink -f "$path")
+      pkg=$(echo "$owners" | awk -v a="$path" -v b="$real" '$NF == a || $NF == b {sub(/:.*/, "", $1); print $1; exit}')
+      if ! printf '%s\n' $packages | grep -qxF "$pkg"; then
+        echo "image-check-libs: runtime packages lack ${pkg:-the package of $path} (for $soname, needed by $bin)"
+        status=1
+      fi
+    done <<LIBS
+$libs
+LIBS
     exit $status
     ;;
   resolved)

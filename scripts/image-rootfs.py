@@ -17,7 +17,8 @@ import` or `docker import` with the config's USER and ENTRYPOINT) and
 image-config.json. The mmdebstrap base is cached in OUT_DIR/base-<hash>.tar,
 keyed by the base image and the package list.
 
-Usage: image-rootfs.py --source SRC --build-dir BUILD --out OUT_DIR
+Usage: image-rootfs.py --source SRC --build-dir BUILD --out OUT_DIR [--check]
+(--check only parses and checks the Dockerfile; `make test` runs it.)
 """
 import argparse
 import hashlib
@@ -62,6 +63,22 @@ def fail(msg):
     sys.exit(f"image-rootfs: {msg}")
 
 
+def parse_copy(args):
+    """Returns (from_stage or None, sources, destination) of a COPY, or fails."""
+    words = shlex.split(args)
+    frm = None
+    if words and words[0].startswith("--from="):
+        frm = words.pop(0)[len("--from="):]
+    if frm not in (None, "build") or len(words) < 2 or any(w.startswith("--") for w in words):
+        fail(f"unsupported COPY {args}")
+    *srcs, dest = words
+    if len(srcs) > 1 and not dest.endswith("/"):
+        fail(f"COPY of several files needs a directory destination: {args}")
+    if frm == "build" and not all(s.startswith("/build/") for s in srcs):
+        fail(f"COPY --from=build of {srcs}: only /build/ outputs are known")
+    return frm, srcs, dest
+
+
 def packages(source):
     with open(os.path.join(source, "scripts/image-runtime-packages")) as f:
         return [w for line in f for w in line.split("#")[0].split()]
@@ -90,9 +107,10 @@ def main():
     p.add_argument("--source", required=True)
     p.add_argument("--build-dir", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--check", action="store_true",
+                   help="only check that the Dockerfile's runtime stage can be reproduced; build nothing")
     a = p.parse_args()
     source, build, out = (os.path.abspath(x) for x in (a.source, a.build_dir, a.out))
-    os.makedirs(out, exist_ok=True)
     stages = parse_dockerfile(os.path.join(source, "Dockerfile"))
     if len(stages) != 2 or stages[0][0] != "build":
         fail("expected two stages, `build` then the runtime stage")
@@ -100,6 +118,16 @@ def main():
     if base not in BASES:
         fail(f"runtime base {base} has no mmdebstrap equivalent here (known: {', '.join(BASES)})")
     suite, variant = BASES[base]
+    known = {"COPY", "RUN", "ENV", "USER", "EXPOSE", "ENTRYPOINT", "CMD"}
+    for instr, args in steps:  # before any work, so a drift is reported at once
+        if instr not in known:
+            fail(f"instruction {instr} in the runtime stage is not supported by this script")
+        if instr == "COPY":
+            parse_copy(args)
+    if a.check:
+        print(f"image-rootfs: the runtime stage ({base}, {len(steps)} instructions) can be reproduced")
+        return
+    os.makedirs(out, exist_ok=True)
     tar = base_tar(out, suite, variant, packages(source))
 
     root = os.path.join(out, "rootfs")
@@ -114,21 +142,11 @@ def main():
     staged = os.path.join(out, "stage")
     for instr, args in steps:
         if instr == "COPY":
-            words = shlex.split(args)
-            frm = None
-            if words[0].startswith("--from="):
-                frm = words.pop(0)[len("--from="):]
-            if frm not in (None, "build") or any(w.startswith("--") for w in words):
-                fail(f"unsupported COPY {args}")
-            *srcs, dest = words
-            if len(srcs) > 1 and not dest.endswith("/"):
-                fail(f"COPY of several files needs a directory destination: {args}")
+            frm, srcs, dest = parse_copy(args)
             target = os.path.join(root, dest.lstrip("/"))
             os.makedirs(target if dest.endswith("/") else os.path.dirname(target), exist_ok=True)
             for s in srcs:
                 if frm == "build":
-                    if not s.startswith("/build/"):
-                        fail(f"COPY --from=build of {s}: only /build/ outputs are known")
                     os.makedirs(staged, exist_ok=True)
                     src = os.path.join(staged, os.path.basename(s))
                     shutil.copy2(os.path.join(build, s[len("/build/"):]), src)
@@ -152,7 +170,7 @@ def main():
         elif instr in ("ENTRYPOINT", "CMD"):
             config["Entrypoint" if instr == "ENTRYPOINT" else "Cmd"] = json.loads(args)
         else:
-            fail(f"instruction {instr} in the runtime stage is not supported by this script")
+            raise AssertionError(instr)  # refused above
     shutil.rmtree(staged, ignore_errors=True)
     with open(os.path.join(out, "image-config.json"), "w") as f:
         json.dump(config, f, indent=2)

@@ -21,7 +21,21 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+# `make run` builds only what it runs, quietly (the build log is shown only on
+# failure), and installs deps and configures only when the build dir is new or
+# scripts/install-deps.sh changed (cmake re-runs itself for CMakeLists.txt
+# changes; `make configure` forces it, e.g. after changing BUILD_TYPE).
+RUN_STAMP := $(BUILD_DIR)/.run-configured
+RUN_TARGETS := popguard popguard-cli
+
+$(RUN_STAMP): scripts/install-deps.sh
+	@bash scripts/install-deps.sh
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(LAUNCHER) >/dev/null
+	@touch $@
+
+run: $(RUN_STAMP)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(RUN_TARGETS) >$(BUILD_DIR)/run-build.log 2>&1 \
+	  || { cat $(BUILD_DIR)/run-build.log; echo "make run: build failed"; exit 1; }
 	./$(BUILD_DIR)/popguard --config $(CONFIG)
 
 test: build

@@ -30,6 +30,11 @@ std::string_view StripWhitespace(std::string_view s);
 std::string ToLower(std::string_view s);
 std::string ToUpper(std::string_view s);
 
+// PercentEncode encodes every byte but RFC 3986 unreserved ones as %XX
+// (upper-case hex), the way Envoy forwards a client certificate in ext_authz
+// attributes.source.certificate.
+std::string PercentEncode(std::string_view s);
+
 }  // namespace popguard
 
 #endif  // POPGUARD_SERVICE_STRINGS_H_

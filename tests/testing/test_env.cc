@@ -259,20 +259,7 @@ TestCert TestCert::Create(const std::string& common_name) {
 
 std::string TestCert::EnvoyUrlEncodedPem() const { return EnvoyUrlEncode(pem_); }
 
-std::string EnvoyUrlEncode(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string EnvoyUrlEncode(std::string_view in) { return PercentEncode(in); }
 
 // --- TestEnv ---
 

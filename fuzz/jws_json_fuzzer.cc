@@ -72,7 +72,9 @@ void CheckJson(std::string_view text) {
 
   if (parsed->is_object() && !parsed->object_members().empty()) {
     std::string dup = serialised.substr(0, serialised.size() - 1);
-    dup += "," + popguard::JsonQuote(parsed->object_members()[0].first) + ":null}";
+    dup.push_back(',');
+    dup.append(popguard::JsonQuote(parsed->object_members()[0].first));
+    dup.append(":null}");
     FUZZ_CHECK(!popguard::ParseJson(dup, limits).ok(), "a duplicate member name was accepted");
   }
 }

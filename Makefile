@@ -8,7 +8,15 @@ CONFIG ?= examples/quickstart/popguard.yaml
 CCACHE := $(shell command -v ccache 2>/dev/null)
 LAUNCHER := $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE),)
 
-.PHONY: all deps configure build run test clean
+# make fuzz: libFuzzer builds (clang) in their own dir, each run this long.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+# make test-asan: the whole suite under AddressSanitizer + UBSan, own dir.
+ASAN_DIR ?= build-asan
+ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_init_order=1
+UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps configure build run test clean fuzz test-asan
 
 all: build
 
@@ -40,6 +48,21 @@ run: $(RUN_STAMP)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS)
+
+# Every fuzz target (fuzz/CMakeLists.txt) for FUZZ_SECONDS on its corpus;
+# fails when one finds a crash or a broken invariant (see $(FUZZ_DIR)/artifacts).
+fuzz: deps
+	@bash scripts/install-deps.sh --clang
+	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+	  -DPOPGUARD_FUZZ=ON -DPOPGUARD_BUILD_TESTS=OFF -DPOPGUARD_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
+	@bash scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DPOPGUARD_SANITIZE=ON $(LAUNCHER) >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS) UBSAN_OPTIONS=$(UBSAN_OPTIONS) \
+	  ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -17,13 +17,8 @@
 //               (a zero mask keeps it valid); otherwise the 32 bytes are the
 //               raw public key and the mask is the signature itself.
 //
-// Not part of the CMake build (the project builds with g++). Build and run
-// with clang from the repository root:
-//   clang++ -std=c++20 -O2 -g -fsanitize=fuzzer,address,undefined -I. \
-//     fuzz/ed25519_verify_fuzzer.cc service/ed25519.cc service/ed25519_field.cc \
-//     service/ed25519_scalar.cc service/ed25519_point.cc service/ed25519_msm.cc \
-//     -lcrypto $(pkg-config --libs absl_flat_hash_map absl_hash) -o /tmp/ed25519_verify_fuzzer
-//   /tmp/ed25519_verify_fuzzer -max_total_time=600
+// Built and run like every target in fuzz/CMakeLists.txt (README, Testing):
+// `make fuzz`, corpus fuzz/corpus/ed25519_verify_fuzzer/.
 // First run (2026-11-22): 104,000 inputs in 30 s under ASan/UBSan, no disagreement.
 // Second run (2026-11-22, -max_total_time=900, empty starting corpus): 2,504,033 inputs in
 // 901 s under ASan/UBSan, 125 corpus entries, no crash and no disagreement.

@@ -12,12 +12,8 @@
 //   mode bit 2: the key table is built with window bits 2..8 taken from
 //               the mode's high bits instead of kKeyWindowBits.
 //
-// Not part of the CMake build (the project builds with g++). Build and run
-// with clang from the repository root:
-//   clang++ -std=c++20 -O2 -g -fsanitize=fuzzer,address,undefined -I. \
-//     fuzz/p256_verify_fuzzer.cc service/p256.cc service/p256_point.cc \
-//     service/p256_field.cc -lcrypto -o /tmp/p256_verify_fuzzer
-//   /tmp/p256_verify_fuzzer -max_total_time=600
+// Built and run like every target in fuzz/CMakeLists.txt (README, Testing):
+// `make fuzz`, corpus fuzz/corpus/p256_verify_fuzzer/.
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>

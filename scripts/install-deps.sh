@@ -2,6 +2,10 @@
 # Installs the Debian 12 packages popguard needs to build, test and run, skipping
 # what is already there. Safe to run repeatedly; needs root (or sudo) only when
 # something is actually missing.
+#
+#   scripts/install-deps.sh           what `make build/run/test/test-asan` need
+#   scripts/install-deps.sh --clang   also clang and its libFuzzer/ASan runtimes
+#                                     (`make fuzz` only, so a plain build stays lean)
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +19,9 @@ PACKAGES=(
   python3-jsonschema python3-yaml python3-grpcio python3-protobuf
   prometheus mmdebstrap
 )
+if [ "${1:-}" = "--clang" ]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

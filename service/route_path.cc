@@ -1,6 +1,7 @@
 #include "service/route_path.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <utility>
 
@@ -13,13 +14,24 @@ std::string_view WithoutQuery(std::string_view path) {
   return path.substr(0, std::min(path.find_first_of("?#"), path.size()));
 }
 
+// kPlainChars: the URL path characters (RFC 3986 pchar and "/") that no
+// reading changes: all but '%' and ';'. Anything else ('\\', controls,
+// non-ASCII) goes the slow way, where NormalizePath refuses what it must.
+constexpr auto kPlainChars = [] {
+  std::array<bool, 256> table{};
+  for (unsigned char c : std::string_view("-._~!$&'()*+,=:@/")) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = table[c - 'a' + 'A'] = true;
+  return table;
+}();
+
 // IsPlainPath: every reading of `path` is `path` itself. Only '%' (decoding),
-// ';' (params), '\' (separator), "//" (merging) and dot segments make the
+// ';' (params), '\\' (separator), "//" (merging) and dot segments make the
 // readings differ; one scan, no allocation.
 bool IsPlainPath(std::string_view path) {
   for (size_t i = 0; i < path.size(); ++i) {
     const char c = path[i];
-    if (c == '%' || c == ';' || c == '\\') return false;
+    if (!kPlainChars[static_cast<unsigned char>(c)]) return false;
     if (c != '/') continue;
     const std::string_view rest = path.substr(i + 1);
     if (rest.starts_with('/')) return false;

@@ -21,7 +21,7 @@
 //               merged, then NormalizePath;
 //   params      ";..." removed from every segment, then NormalizePath;
 //   both        separators, then params removed, "//" merged, NormalizePath.
-// Duplicates are kept once. A path without '%', ';', '\', "//" or a dot
+// Duplicates are kept once. A path of URL path characters without '%', ';', "//" or a dot
 // segment has one reading, the path itself, and nothing is allocated for it.
 #ifndef POPGUARD_SERVICE_ROUTE_PATH_H_
 #define POPGUARD_SERVICE_ROUTE_PATH_H_

@@ -404,7 +404,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     // refuse every other one, checked as soon as iss is known.
     const std::string& iss = pending != nullptr ? pending->issuer->config.issuer : vt->issuer;
     if (!IssuerAllowed(route, iss)) {
-      d.token_id = ShortHash(token);
+      d.token_id = ShortHashOfDigest(pending != nullptr ? pending->token_hash : vt->token_hash);
       d.issuer = iss;
       return Deny(std::move(d), Reason::kTokenIssuerNotAllowed,
                   absl::StrCat("route ", route.name, " does not accept tokens of issuer ", iss),

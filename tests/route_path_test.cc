@@ -3,8 +3,6 @@
 // property test against the naive model in tests/testing/route_path_reference.h.
 #include "service/route_path.h"
 
-#include <cstdlib>
-#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "service/policy.h"
 #include "tests/testing/route_path_reference.h"
+#include "tests/testing/test_seed.h"
 
 namespace popguard {
 namespace {
@@ -163,20 +162,17 @@ TEST_F(RoutePathTest, MatchAll) {
 // Property: for random paths rich in separators, dots, encodings, params and
 // route names in several cases, MatchAll returns the route that every
 // reading selects in the reference model, and refuses exactly the paths
-// whose readings disagree. POPGUARD_TEST_SEED reproduces a run.
+// whose readings disagree. The seed is TestSeed()'s (POPGUARD_TEST_SEED
+// reproduces a run; POPGUARD_LONG_TESTS=1 draws a million paths).
 TEST_F(RoutePathTest, PropertyEveryReadingSelectsTheChosenRoute) {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("POPGUARD_TEST_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "POPGUARD_TEST_SEED=" << seed << "\n";
-  SCOPED_TRACE(::testing::Message() << "POPGUARD_TEST_SEED=" << seed);
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(testing_support::TestSeed());
   static const std::vector<std::string> kPieces = {
       "/", "/", "/", ".", "..", "%2F", "%2f", "%5C", "%5c", "\\", ";", ";x=1", "%2e", "%2E%2e",
       "admin", "ADMIN", "Admin", "public", "PUBLIC", "secure", "SeCuRe", "static", "x", "%61",
       "%41dmin", "%3B", "%25", "?", "~"};
   const std::vector<reference::Route> routes = ReferenceRoutes();
   int ambiguous = 0;
-  constexpr int kPaths = 20000;
+  const int kPaths = testing_support::LongTests() ? 1000000 : 20000;
   for (int i = 0; i < kPaths; ++i) {
     std::string path = "/";
     const int pieces = std::uniform_int_distribution<int>(0, 10)(rng);

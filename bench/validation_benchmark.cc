@@ -11,6 +11,7 @@
 //                                                             noop skips Decide (popguard --noop)
 //   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
+//   BM_Component_RouteMatch/{plain,encoded}                   route selection over path readings
 //
 // Every DPoP iteration carries a proof with a unique jti: a pool of proofs is
 // minted up front and the replay window is emptied (timing paused) whenever
@@ -48,8 +49,10 @@
 #include "service/dpop.h"
 #include "service/issuers.h"
 #include "service/log.h"
+#include "service/policy.h"
 #include "service/process_setup.h"
 #include "service/reason.h"
+#include "service/route_path.h"
 #include "storage/memory_replay_store.h"
 
 namespace popguard::bench {
@@ -542,6 +545,15 @@ void BM_Component_ReplayInsert(benchmark::State& state) {
   SetRatio(state, "x_openssl_es256", timer, baseline);
 }
 
+// Route selection over the readings of a path (service/route_path.h): a plain
+// path has one reading and allocates nothing; an encoded one computes five.
+void BM_Component_RouteMatch(benchmark::State& state, const char* path) {
+  const Policy policy(E().config);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(policy.MatchAll("api.example", RoutePathReadings(path), ""));
+  }
+}
+
 void BM_Component_OpenSslEs256(benchmark::State& state) {
   Env& e = E();
   const PrivateKey& es = *e.clients.at(JwsAlg::kES256);
@@ -576,6 +588,8 @@ BENCHMARK_CAPTURE(BM_CheckPath, noop, true);
 BENCHMARK(BM_Component_TokenCacheHit);
 BENCHMARK(BM_Component_DpopValidate);
 BENCHMARK(BM_Component_ReplayInsert);
+BENCHMARK_CAPTURE(BM_Component_RouteMatch, plain, "/mtls/orders/12345?page=2");
+BENCHMARK_CAPTURE(BM_Component_RouteMatch, encoded, "/mtls/orders/..%2Fa;v=1/%7Eb?page=2");
 
 }  // namespace
 }  // namespace popguard::bench

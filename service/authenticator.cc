@@ -15,6 +15,7 @@
 #include "service/log_sampling.h"
 #include "service/popguard_metrics.h"
 #include "service/native_verifier.h"
+#include "service/route_path.h"
 #include "service/url.h"
 #include "service/strings.h"
 
@@ -24,39 +25,67 @@ namespace {
 constexpr int kSchemeBearer = 1;
 constexpr int kSchemeDpop = 2;
 
-// First element of a possibly comma-separated forwarded header value.
-std::string_view FirstListElement(std::string_view v) {
-  size_t comma = v.find(',');
-  return StripWhitespace(comma == std::string_view::npos ? v : v.substr(0, comma));
+// SingleForwardedValue reads a trusted forwarded header into *value (left
+// alone when the header is absent). Security: a proxy that appends to
+// X-Forwarded-* (the usual default) puts the client's own value first and its
+// own last, and Envoy ext_authz joins repeated headers with ","; which element
+// the trusted proxy added cannot be told from here. So a repeated header or a
+// list value is refused rather than guessed: operators with a proxy chain
+// make the trusted proxy overwrite the header (docs/config.md).
+bool SingleForwardedValue(const HttpRequestInfo& req, std::string_view name, std::string* value,
+                          std::string* detail) {
+  auto values = req.HeaderValues(name);
+  if (values.empty()) return true;
+  if (values.size() > 1 || values[0].find(',') != std::string_view::npos) {
+    *detail = absl::StrCat(AV(name), " holds more than one value (repeated or a list)");
+    return false;
+  }
+  *value = std::string(StripWhitespace(values[0]));
+  return true;
 }
 
-// Reconstructs the URL the client addressed: the gateway's view, optionally
-// corrected by trusted forwarding headers or the configured external origin
-// (when a proxy in front terminates TLS or rewrites the host, the URL popguard
-// sees is not the one the client signed in its DPoP proof).
-absl::StatusOr<NormalizedUrl> RequestUrl(const HttpRequestInfo& req, const Config& config,
-                                         const NormalizedUrl* external_origin) {
-  absl::StatusOr<NormalizedUrl> url =
+// RequestUrl reconstructs the URL the client addressed, for the DPoP htu
+// check: the gateway's view, optionally corrected by trusted forwarding
+// headers or the configured external origin (when a proxy in front
+// terminates TLS or rewrites the host, the URL popguard sees is not the one
+// the client signed in its DPoP proof). *route_host is the host routes match:
+// the request's own host, or the trusted forwarded host, but never
+// external_origin, which is one fixed origin for every request and would make
+// routes with match.host select nothing (a request to admin.example falling
+// to the default route).
+Reason RequestUrl(const HttpRequestInfo& req, const Config& config,
+                  const NormalizedUrl* external_origin, NormalizedUrl* url,
+                  std::string* route_host, std::string* detail) {
+  absl::StatusOr<NormalizedUrl> parsed =
       !req.url.empty() ? NormalizeAbsoluteUrl(req.url)
                        : NormalizeRequestTarget(req.scheme, req.authority, req.path);
-  if (!url.ok()) return url;
+  if (!parsed.ok()) {
+    *detail = absl::StrCat("request URL: ", parsed.status().message());
+    return Reason::kRequestInvalid;
+  }
+  *url = *std::move(parsed);
+  *route_host = url->host;
   if (external_origin != nullptr) {
     url->scheme = external_origin->scheme;
     url->host = external_origin->host;
     url->port = external_origin->port;
-    return url;
+    return Reason::kOk;
   }
-  if (config.trusted_forwarded_headers) {
-    auto protos = req.HeaderValues("x-forwarded-proto");
-    auto hosts = req.HeaderValues("x-forwarded-host");
-    if (!protos.empty() || !hosts.empty()) {
-      std::string scheme = protos.empty() ? url->scheme : std::string(FirstListElement(protos[0]));
-      std::string host = hosts.empty() ? url->Origin().substr(url->scheme.size() + 3)
-                                       : std::string(FirstListElement(hosts[0]));
-      return NormalizeRequestTarget(scheme, host, url->path);
-    }
+  if (!config.trusted_forwarded_headers) return Reason::kOk;
+  std::string scheme = url->scheme;
+  std::string host = url->Origin().substr(url->scheme.size() + 3);
+  if (!SingleForwardedValue(req, "x-forwarded-proto", &scheme, detail) ||
+      !SingleForwardedValue(req, "x-forwarded-host", &host, detail)) {
+    return Reason::kForwardedHeaderInvalid;
   }
-  return url;
+  parsed = NormalizeRequestTarget(scheme, host, url->path);
+  if (!parsed.ok()) {
+    *detail = absl::StrCat("request URL: ", parsed.status().message());
+    return Reason::kRequestInvalid;
+  }
+  *url = *std::move(parsed);
+  *route_host = url->host;
+  return Reason::kOk;
 }
 
 // The client certificate thumbprint, from the most trusted source available.
@@ -104,44 +133,6 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
       return std::optional<std::string>(req.cert);
   }
   return std::optional<std::string>();
-}
-
-// The path routes are matched against. It is stricter than the htu path:
-// upstream servers often decode %2F (and %5C or '\\' on some platforms) into a
-// separator, merge repeated slashes, and drop ";params" from segments (Tomcat,
-// Spring), so "/admin%2Fusers", "//admin" and "/public/..;/admin" must all
-// select the /admin route, or a client could pick a weaker route than the
-// resource it reaches.
-std::string RouteMatchPath(const std::string& path) {
-  std::string out;
-  out.reserve(path.size());
-  for (size_t i = 0; i < path.size(); ++i) {
-    char c = path[i];
-    if (c == '%' && i + 2 < path.size() &&
-        ((path[i + 1] == '2' && (path[i + 2] == 'F' || path[i + 2] == 'f')) ||
-         (path[i + 1] == '5' && (path[i + 2] == 'C' || path[i + 2] == 'c')))) {
-      out.push_back('/');
-      i += 2;
-    } else if (c == '\\') {
-      out.push_back('/');
-    } else {
-      out.push_back(c);
-    }
-  }
-  std::string cleaned;
-  cleaned.reserve(out.size());
-  bool in_params = false;
-  for (char c : out) {
-    if (c == '/') {
-      in_params = false;
-      if (!cleaned.empty() && cleaned.back() == '/') continue;  // merge "//"
-    } else if (c == ';') {
-      in_params = true;  // drop ";params" up to the next '/'
-    }
-    if (!in_params) cleaned.push_back(c);
-  }
-  std::optional<std::string> normalized = NormalizePath(cleaned);
-  return normalized ? *normalized : cleaned;
 }
 
 std::string ReadFileOr(const std::string& path, bool* ok) {
@@ -194,6 +185,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
                                              a->nonces_.get(), config.proof_key_cache_entries);
   a->policy_ = std::make_unique<Policy>(config);
+  if (warnings != nullptr) AppendRouteWarnings(config, warnings);
   a->cert_thumbprints_ = std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   if (!config.external_origin.empty()) {
     // Normalised once here rather than on every request.
@@ -344,13 +336,24 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
                 kNoRoute, 0, std::move(done));
   }
-  auto url = RequestUrl(req, config_, external_origin_ ? &*external_origin_ : nullptr);
-  if (!url.ok()) {
-    return Deny(std::move(d), Reason::kRequestInvalid,
-                absl::StrCat("request URL: ", url.status().message()), kNoRoute, 0,
-                std::move(done));
+  NormalizedUrl url;
+  std::string route_host;
+  std::string detail;
+  if (Reason r = RequestUrl(req, config_, external_origin_ ? &*external_origin_ : nullptr, &url,
+                            &route_host, &detail);
+      r != Reason::kOk) {
+    return Deny(std::move(d), r, std::move(detail), kNoRoute, 0, std::move(done));
   }
-  const RouteConfig& route = policy_->Match(url->host, RouteMatchPath(url->path), req.route_key);
+  const RouteConfig* matched = policy_->MatchAll(
+      route_host, RoutePathReadings(!req.url.empty() ? PathAsSent(req.url) : req.path),
+      req.route_key);
+  if (matched == nullptr) {
+    return Deny(std::move(d), Reason::kPathAmbiguous,
+                "readings of the request path (as sent, normalised, %2F/%5C as separators, "
+                "without ;params) select different routes",
+                kNoRoute, 0, std::move(done));
+  }
+  const RouteConfig& route = *matched;
 
   // --- Authorization: exactly one credential, Bearer or DPoP ---
   auto auth = req.HeaderValues("authorization");
@@ -388,11 +391,33 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
 
   // --- The access token ---
   std::shared_ptr<const VerifiedToken> vt;
-  std::string detail;
   KeyMiss miss;
   std::unique_ptr<TokenSignatureCheck> pending;
+  // A route with an issuers list stops the validation before the signature
+  // (as with a scheduler), so a token from another issuer costs no signature
+  // check.
   Reason r = tokens_->Validate(token, now, &vt, &detail, &miss,
-                               scheduler_ != nullptr ? &pending : nullptr);
+                               scheduler_ != nullptr || !route.issuers.empty() ? &pending : nullptr);
+  if (r == Reason::kOk) {
+    // Security: a sub is unique only within its issuer, so a partner issuer
+    // could mint sub "alice" with any scope; routes that name their issuers
+    // refuse every other one, checked as soon as iss is known.
+    const std::string& iss = pending != nullptr ? pending->issuer->config.issuer : vt->issuer;
+    if (!IssuerAllowed(route, iss)) {
+      d.token_id = ShortHashOfDigest(pending != nullptr ? pending->token_hash : vt->token_hash);
+      d.issuer = iss;
+      return Deny(std::move(d), Reason::kTokenIssuerNotAllowed,
+                  absl::StrCat("route ", route.name, " does not accept tokens of issuer ", iss),
+                  route, scheme_flags, std::move(done));
+    }
+    if (pending != nullptr && scheduler_ == nullptr) {
+      const SignatureCheck sig = pending->signature();
+      r = tokens_->Complete(*pending, verifier_->Verify(sig.alg, *sig.key, sig.signing_input,
+                                                        sig.signature),
+                            now, &vt, &detail);
+      pending.reset();
+    }
+  }
   if (r == Reason::kOk && pending != nullptr) {
     // The token missed the cache: its signature check is queued and the
     // decision goes on on a scheduler worker. The request is copied, since
@@ -407,7 +432,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
       std::unique_ptr<TokenSignatureCheck> check;
       Done done;
     };
-    auto st = std::make_shared<TokenStage>(TokenStage{req, *std::move(url), &route, scheme_flags,
+    auto st = std::make_shared<TokenStage>(TokenStage{req, std::move(url), &route, scheme_flags,
                                                       now, std::move(pending), std::move(done)});
     scheduler_->Submit(verifier_.get(), st->check->signature(), [this, st](SignatureResult sig) {
       std::shared_ptr<const VerifiedToken> vt;
@@ -446,7 +471,7 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
     d.token_id = ShortHash(token);
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
   }
-  AfterToken(req, *url, route, scheme_flags, std::move(d), std::move(vt), now, std::move(done));
+  AfterToken(req, url, route, scheme_flags, std::move(d), std::move(vt), now, std::move(done));
 }
 
 void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& url,

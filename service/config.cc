@@ -464,28 +464,49 @@ bool IsValidRouteHost(std::string_view host) {
 
 // CheckPathPrefix requires the prefix in the form service/url.h's
 // NormalizePath gives request paths (no dot segments, percent-encoding only for
-// non-unreserved bytes, in upper-case hex): the caller compares normalised
-// paths, so a prefix in any other form would never match.
-absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path) {
+// non-unreserved bytes, in upper-case hex), and refuses what no reading of a
+// request path (service/route_path.h) can contain: an encoded or literal
+// separator (%2F, %5C, '\\'), a ";" (params are dropped by one reading, so
+// the readings of a path holding one never agree on such a route) and "//"
+// (merged by one reading). Such a prefix would be accepted and never match,
+// leaving its resources to a weaker route. Errors name the route.
+absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path,
+                             const std::string& route) {
   if (prefix.empty()) return absl::OkStatus();
-  if (prefix.front() != '/') return Invalid(path, "must start with \"/\"");
+  auto invalid = [&](std::string_view why) {
+    return Invalid(path, absl::StrCat(AV(why), " (route \"", route, "\")"));
+  };
+  if (prefix.front() != '/') return invalid("must start with \"/\"");
   for (size_t i = 0; i < prefix.size(); ++i) {
     const unsigned char c = prefix[i];
     if (c == '?' || c == '#' || c <= 0x20 || c >= 0x7f) {
-      return Invalid(path, "must be a path only (no query, fragment, spaces or non-ASCII)");
+      return invalid("must be a path only (no query, fragment, spaces or non-ASCII)");
+    }
+    if (c == '\\' || c == ';') {
+      return invalid("must not contain '\\' or ';' (upstreams read them as a separator or "
+                     "parameters, so the prefix could never match)");
+    }
+    if (c == '/' && i + 1 < prefix.size() && prefix[i + 1] == '/') {
+      return invalid("must not contain \"//\" (merged by upstreams, so it could never match)");
     }
     if (c != '%') continue;
+    if (i + 2 < prefix.size() &&
+        ((prefix[i + 1] == '2' && absl::ascii_toupper(prefix[i + 2]) == 'F') ||
+         (prefix[i + 1] == '5' && absl::ascii_toupper(prefix[i + 2]) == 'C'))) {
+      return invalid("must not contain %2F or %5C (decoded as separators by upstreams, so the "
+                     "prefix could never match)");
+    }
     if (i + 2 >= prefix.size() || !absl::ascii_isxdigit(prefix[i + 1]) ||
         !absl::ascii_isxdigit(prefix[i + 2]) || absl::ascii_islower(prefix[i + 1]) ||
         absl::ascii_islower(prefix[i + 2])) {
-      return Invalid(path, "percent-encoding must be %XX with upper-case hex digits");
+      return invalid("percent-encoding must be %XX with upper-case hex digits");
     }
     int v = 0;
     if (!absl::SimpleHexAtoi(absl::string_view(prefix.data() + i + 1, 2), &v)) {
-      return Invalid(path, "percent-encoding must be %XX with upper-case hex digits");
+      return invalid("percent-encoding must be %XX with upper-case hex digits");
     }
     if (absl::ascii_isalnum(v) || v == '-' || v == '.' || v == '_' || v == '~') {
-      return Invalid(path, "must not percent-encode letters, digits or -._~ (write them as is)");
+      return invalid("must not percent-encode letters, digits or -._~ (write them as is)");
     }
   }
   size_t start = 1;
@@ -493,7 +514,7 @@ absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path)
     size_t end = prefix.find('/', start);
     if (end == std::string::npos) end = prefix.size();
     const std::string_view seg = std::string_view(prefix).substr(start, end - start);
-    if (seg == "." || seg == "..") return Invalid(path, "must not contain . or .. segments");
+    if (seg == "." || seg == "..") return invalid("must not contain . or .. segments");
     start = end + 1;
   }
   return absl::OkStatus();
@@ -849,9 +870,9 @@ absl::Status ParseBindingField(const Fields& f, std::string_view key, BindingReq
 }
 
 absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t index,
-                        RouteConfig* route) {
+                        const std::vector<IssuerConfig>& issuers, RouteConfig* route) {
   absl::StatusOr<Fields> f =
-      Fields::Of(node, path, {"name", "match", "binding", "scopes", "report_only"});
+      Fields::Of(node, path, {"name", "match", "binding", "scopes", "issuers", "report_only"});
   if (!f.ok()) return f.status();
   route->name = absl::StrCat("route-", index);
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "name", &route->name));
@@ -863,7 +884,8 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
   }
 
   absl::StatusOr<Fields> mf = Fields::Of(f->Get("match") ? *f->Get("match") : YAML::Node(),
-                                         f->Path("match"), {"host", "path_prefix", "route_key"});
+                                         f->Path("match"),
+                                         {"host", "path_prefix", "route_key", "case_insensitive"});
   if (!mf.ok()) return mf.status();
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "host", &route->match.host));
   route->match.host = absl::AsciiStrToLower(route->match.host);
@@ -873,8 +895,10 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
   }
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "path_prefix", &route->match.path_prefix));
   POPGUARD_CONFIG_RETURN_IF_ERROR(
-      CheckPathPrefix(route->match.path_prefix, mf->Path("path_prefix")));
+      CheckPathPrefix(route->match.path_prefix, mf->Path("path_prefix"), route->name));
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "route_key", &route->match.route_key));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadBoolField(*mf, "case_insensitive", &route->match.case_insensitive));
 
   POPGUARD_CONFIG_RETURN_IF_ERROR(ParseBindingField(*f, "binding", &route->binding));
   if (const YAML::Node* scopes = f->Get("scopes")) {
@@ -887,11 +911,29 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
       }
     }
   }
+  if (const YAML::Node* list = f->Get("issuers")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*list, f->Path("issuers"), &route->issuers));
+    if (route->issuers.empty()) {
+      // An empty list would read as "every issuer": say so by leaving it out.
+      return Invalid(f->Path("issuers"), "must not be empty (leave it out to accept every issuer)");
+    }
+    for (size_t i = 0; i < route->issuers.size(); ++i) {
+      const std::string& iss = route->issuers[i];
+      // Issuers are named by their exact iss value, as in issuers[].issuer.
+      const bool known = std::any_of(issuers.begin(), issuers.end(),
+                                     [&](const IssuerConfig& ic) { return ic.issuer == iss; });
+      if (!known) {
+        return Invalid(Index(f->Path("issuers"), i),
+                       absl::StrCat("\"", iss, "\" is not the issuer of any issuers[] entry"));
+      }
+    }
+  }
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "report_only", &route->report_only));
   return absl::OkStatus();
 }
 
-absl::Status ParseRoutes(const YAML::Node& node, std::vector<RouteConfig>* out) {
+absl::Status ParseRoutes(const YAML::Node& node, const std::vector<IssuerConfig>& issuers,
+                         std::vector<RouteConfig>* out) {
   if (!node.IsSequence()) {
     return InvalidAt(node, "routes", absl::StrCat("must be a list, got ", TypeName(node)));
   }
@@ -899,7 +941,7 @@ absl::Status ParseRoutes(const YAML::Node& node, std::vector<RouteConfig>* out) 
   for (size_t i = 0; i < node.size(); ++i) {
     RouteConfig route;
     const std::string path = Index("routes", i);
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoute(node[i], path, i, &route));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoute(node[i], path, i, issuers, &route));
     // Names label logs and metrics; two routes with one name are indistinguishable.
     if (!names.insert(route.name).second) {
       return Invalid(Child(path, "name"),
@@ -1104,7 +1146,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(ParseDpop(*n, base_dir, &config->dpop));
   }
   if (const YAML::Node* n = f->Get("routes")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoutes(*n, &config->routes));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoutes(*n, config->issuers, &config->routes));
   }
   POPGUARD_CONFIG_RETURN_IF_ERROR(
       ParseBindingField(*f, "default_binding", &config->default_binding));

@@ -70,8 +70,9 @@ struct DpopConfig {
 
 struct RouteMatch {
   std::string host;         // exact (case-insensitive) or "*.suffix"; empty: any
-  std::string path_prefix;  // segment-aware prefix of the normalised path; empty: any
+  std::string path_prefix;  // segment-aware prefix of every reading of the path; empty: any
   std::string route_key;    // Verify route_key or Envoy context extension popguard_route; empty: any
+  bool case_insensitive = false;  // path_prefix compared ignoring ASCII case (host always is)
 };
 
 struct RouteConfig {
@@ -79,6 +80,9 @@ struct RouteConfig {
   RouteMatch match;
   BindingRequirement binding = BindingRequirement::kBound;
   std::vector<std::string> scopes;  // all required
+  // iss values (each a configured issuers[].issuer) whose tokens this route
+  // accepts; empty: every configured issuer.
+  std::vector<std::string> issuers;
   bool report_only = false;
 };
 
@@ -181,8 +185,9 @@ struct Config {
   // When a proxy in front rewrites scheme/host, the origin clients address,
   // e.g. "https://api.example"; DPoP htu is checked against it.
   std::string external_origin;
-  // When true, X-Forwarded-Proto / X-Forwarded-Host (first value) give the
-  // origin the client addressed. Only for gateways that set them themselves.
+  // When true, X-Forwarded-Proto / X-Forwarded-Host give the origin the
+  // client addressed (and the host routes match). Only for gateways that set
+  // them themselves; a repeated header or a list value is refused.
   bool trusted_forwarded_headers = false;
   std::vector<UpstreamHeader> upstream_headers = {
       {"x-popguard-sub", "sub"},

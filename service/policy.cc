@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace popguard {
 namespace {
@@ -44,11 +45,12 @@ bool HostMatches(std::string_view request_host, std::string_view route_host) {
 }
 
 // PathHasPrefix is the segment-aware prefix rule of service/url.h's
-// PathHasPrefixSegment, kept here so policy does not depend on url.cc.
-// TODO(lead): use PathHasPrefixSegment once url.cc is in.
-bool PathHasPrefix(std::string_view path, std::string_view prefix) {
+// PathHasPrefixSegment, with an optional ASCII case fold.
+bool PathHasPrefix(std::string_view path, std::string_view prefix, bool ignore_case) {
   if (prefix.empty() || prefix == "/") return true;
-  if (!path.starts_with(prefix)) return false;
+  if (path.size() < prefix.size()) return false;
+  const std::string_view head = path.substr(0, prefix.size());
+  if (ignore_case ? !EqualsIgnoreCase(head, prefix) : head != prefix) return false;
   // "/admin" must not match "/administrator": the prefix has to end at a
   // segment boundary, unless it already ends with "/".
   return prefix.ends_with("/") || path.size() == prefix.size() || path[prefix.size()] == '/';
@@ -57,9 +59,36 @@ bool PathHasPrefix(std::string_view path, std::string_view prefix) {
 bool RouteMatches(const RouteMatch& match, std::string_view host, std::string_view path,
                   std::string_view route_key) {
   if (!match.host.empty() && !HostMatches(host, match.host)) return false;
-  if (!match.path_prefix.empty() && !PathHasPrefix(path, match.path_prefix)) return false;
+  if (!match.path_prefix.empty() &&
+      !PathHasPrefix(path, match.path_prefix, match.case_insensitive)) {
+    return false;
+  }
   if (!match.route_key.empty() && match.route_key != route_key) return false;
   return true;
+}
+
+// HostCovers: every request host `inner` matches also matches `outer` (both
+// route hosts, lower-case; empty matches any host).
+bool HostCovers(std::string_view outer, std::string_view inner) {
+  if (outer.empty()) return true;
+  if (inner.empty()) return false;
+  if (!outer.starts_with("*.")) return outer == inner;
+  // "*.example" covers "a.example", "*.example" and "*.a.example".
+  const std::string_view suffix = outer.substr(1);  // ".example"
+  if (inner.starts_with("*.")) inner.remove_prefix(1);
+  return inner == suffix || (inner.size() > suffix.size() && inner.ends_with(suffix));
+}
+
+// Shadows: every request `later` matches is taken by `earlier`.
+bool Shadows(const RouteMatch& earlier, const RouteMatch& later) {
+  if (!HostCovers(earlier.host, later.host)) return false;
+  if (!earlier.route_key.empty() && earlier.route_key != later.route_key) return false;
+  if (earlier.path_prefix.empty() || earlier.path_prefix == "/") return true;
+  if (later.path_prefix.empty()) return false;
+  // A case-insensitive later route also takes other spellings, which a
+  // case-sensitive earlier one does not.
+  if (later.case_insensitive && !earlier.case_insensitive) return false;
+  return PathHasPrefix(later.path_prefix, earlier.path_prefix, earlier.case_insensitive);
 }
 
 }  // namespace
@@ -74,13 +103,47 @@ Policy::Policy(const Config& config) : routes_(config.routes) {
   default_route_.report_only = config.default_report_only;
 }
 
-const RouteConfig& Policy::Match(std::string_view host, std::string_view normalized_path,
+const RouteConfig& Policy::Match(std::string_view host, std::string_view path,
                                  std::string_view route_key) const {
   const std::string_view bare_host = HostWithoutPort(host);
   for (const RouteConfig& route : routes_) {
-    if (RouteMatches(route.match, bare_host, normalized_path, route_key)) return route;
+    if (RouteMatches(route.match, bare_host, path, route_key)) return route;
   }
   return default_route_;
+}
+
+const RouteConfig* Policy::MatchAll(std::string_view host, const RoutePathReadings& paths,
+                                    std::string_view route_key) const {
+  if (!paths.valid()) return nullptr;
+  const RouteConfig* route = &Match(host, paths[0], route_key);
+  // Security: the proxy may route on one reading and the upstream serve
+  // another, and popguard cannot know which policy applies, so readings that
+  // disagree deny the request whatever the routes' report_only flags (no
+  // honest client sends such a path). The strictest route over all readings
+  // would not do: "strictest" is not an order when routes differ in binding,
+  // scopes and issuers at once.
+  for (size_t i = 1; i < paths.size(); ++i) {
+    if (&Match(host, paths[i], route_key) != route) return nullptr;
+  }
+  return route;
+}
+
+bool IssuerAllowed(const RouteConfig& route, std::string_view iss) {
+  return route.issuers.empty() ||
+         std::find(route.issuers.begin(), route.issuers.end(), iss) != route.issuers.end();
+}
+
+void AppendRouteWarnings(const Config& config, std::vector<std::string>* warnings) {
+  const std::vector<RouteConfig>& routes = config.routes;
+  for (size_t later = 0; later < routes.size(); ++later) {
+    for (size_t earlier = 0; earlier < later; ++earlier) {
+      if (!Shadows(routes[earlier].match, routes[later].match)) continue;
+      warnings->push_back(absl::StrCat("route \"", routes[later].name, "\" (routes[", later,
+                                       "]) can never match: earlier route \"",
+                                       routes[earlier].name, "\" takes every request it matches"));
+      break;
+    }
+  }
 }
 
 bool ScopesSatisfied(const std::vector<std::string>& required,

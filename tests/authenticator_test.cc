@@ -630,44 +630,92 @@ TEST_P(AuthenticatorTest, ComputedUpstreamHeaders) {
   EXPECT_EQ(d.upstream_headers_to_remove, (std::vector<std::string>{"x-jkt", "x-tenant"}));
 }
 
-TEST_P(AuthenticatorTest, RouteSelectionUsesTheRouteMatchPath) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"/admin", "admin"},
-      {"/admin/x", "admin"},
-      {"/admin?q=1", "admin"},
-      // Upstreams often decode %2F and merge slashes: these must select
-      // /admin, or a client could pick a weaker route for the same resource.
-      {"/admin%2Fx", "admin"},
-      {"/admin%2fx", "admin"},
-      {"//admin", "admin"},
-      {"///admin//x", "admin"},
-      {"/public/../admin", "admin"},
-      {"/public/%2E%2E/admin", "admin"},
-      {"/public/..%2Fadmin", "admin"},
-      {"/public/./../admin/x", "admin"},
-      {"/%61dmin", "admin"},
-      {"/public/x", "public"},
-      {"/public", "public"},
-      {"/administrator", "default"},
-      {"/ADMIN", "default"},
-      {"/", "default"},
-      {"", "default"},
+TEST_P(AuthenticatorTest, RouteSelectionUsesEveryReadingOfThePath) {
+  const struct {
+    const char* path;
+    const char* route;
+    const char* reason;
+  } cases[] = {
+      {"/admin", "admin", "token_missing"},
+      {"/admin/x", "admin", "token_missing"},
+      {"/admin?q=1", "admin", "token_missing"},
+      {"/admin/a%2Fb", "admin", "token_missing"},  // every reading is under /admin
+      {"/admin/x/../y", "admin", "token_missing"},
+      // Upstreams often decode %2F, merge slashes, resolve dot segments and
+      // drop ";params", while Envoy routes on the path as sent: when those
+      // readings select different routes, the request is refused whatever
+      // route it would have got (service/route_path.h).
+      {"/admin%2Fx", "none", "path_ambiguous"},
+      {"/admin%2fx", "none", "path_ambiguous"},
+      {"//admin", "none", "path_ambiguous"},
+      {"///admin//x", "none", "path_ambiguous"},
+      {"/public/../admin", "none", "path_ambiguous"},
+      {"/public/%2E%2E/admin", "none", "path_ambiguous"},
+      {"/public/..%2Fadmin", "none", "path_ambiguous"},
+      {"/public/./../admin/x", "none", "path_ambiguous"},
+      {"/%61dmin", "none", "path_ambiguous"},
+      {"/report/..%2Fpublic", "none", "path_ambiguous"},  // report_only does not apply
+      {"/public/x", "public", "token_missing"},
+      {"/public", "public", "token_missing"},
+      {"/administrator", "default", "token_missing"},
+      {"/ADMIN", "default", "token_missing"},
+      {"/", "default", "token_missing"},
+      {"", "default", "token_missing"},
   };
-  for (const auto& [path, route] : cases) {
-    SCOPED_TRACE(path);
-    Decision d = Decide(Req("GET", std::string(kOrigin) + path));
-    EXPECT_EQ(d.route, route);
-    EXPECT_EQ(ReasonCode(d.reason), "token_missing");
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.path);
+    Decision d = Decide(Req("GET", std::string(kOrigin) + c.path));
+    EXPECT_EQ(d.route, c.route);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason);
+    EXPECT_EQ(d.allow, std::string_view(c.reason) == "ok");
   }
+  // Envoy's pieces: the path as sent is the request target.
+  HttpRequestInfo pieces;
+  pieces.method = "GET";
+  pieces.scheme = "https";
+  pieces.authority = "api.example";
+  pieces.path = "/admin/..%2Fpublic/x?q=1";
+  Decision d = Decide(pieces);
+  EXPECT_EQ(ReasonCode(d.reason), "path_ambiguous");
+  EXPECT_EQ(d.http_status, 400);
   // The route key selects its route wherever the path points.
   HttpRequestInfo keyed = Req("GET", std::string(kOrigin) + "/anything");
   keyed.route_key = "k1";
   EXPECT_EQ(Decide(keyed).route, "keyed");
   // A scope-protected route is not escaped through an encoded path.
-  Decision d = Decide(Req("GET", std::string(kOrigin) + "/public/..%2Fadmin",
-                          {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
-  EXPECT_EQ(d.route, "admin");
-  EXPECT_EQ(ReasonCode(d.reason), "insufficient_scope");
+  d = Decide(Req("GET", std::string(kOrigin) + "/admin/..%2Fpublic/x",
+                 {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
+  EXPECT_FALSE(d.allow);
+  EXPECT_EQ(ReasonCode(d.reason), "path_ambiguous");
+}
+
+TEST_P(AuthenticatorTest, CaseInsensitiveRoute) {
+  Config config = TestConfig();
+  RouteConfig upper = Route("upper", "/Secure", BindingRequirement::kDpop);
+  upper.match.case_insensitive = true;
+  config.routes.insert(config.routes.begin(), upper);
+  config.default_binding = BindingRequirement::kBearer;
+  Build(config);
+  const std::string token = Token(TokenKind::kUnbound);
+  const struct {
+    const char* path;
+    const char* route;
+    const char* reason;
+  } cases[] = {
+      {"/secure/x", "upper", "binding_required"},
+      {"/SECURE", "upper", "binding_required"},
+      {"/sEcUrE/x", "upper", "binding_required"},
+      {"/securex", "default", "ok"},
+      // Without case_insensitive a route protects only the exact case.
+      {"/ADMIN/x", "default", "ok"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.path);
+    Decision d =
+        Decide(Req("GET", std::string(kOrigin) + c.path, {{"authorization", "Bearer " + token}}));
+    EXPECT_EQ(d.route, c.route);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+  }
 }
 
 TEST_P(AuthenticatorTest, EnvoyStyleRequestPieces) {
@@ -736,11 +784,7 @@ TEST_P(AuthenticatorTest, ForwardedHeadersOnlyWhenTrusted) {
   EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
   d = Decide(request(internal, forwarded));
   EXPECT_EQ(ReasonCode(d.reason), "dpop_htu_mismatch") << d.message;
-  // First element of a list; a proto alone keeps the gateway's host and port.
-  d = Decide(request(
-      "https://api.example/dpop/x",
-      {{"x-forwarded-proto", "https, http"}, {"x-forwarded-host", "api.example, internal:8080"}}));
-  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  // A proto alone keeps the gateway's host and port.
   d = Decide(request("https://internal:8080/dpop/x", {{"x-forwarded-proto", "https"}}));
   EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
   d = Decide(request("http://api.example/dpop/x", {{"x-forwarded-host", "api.example"}}));
@@ -748,6 +792,153 @@ TEST_P(AuthenticatorTest, ForwardedHeadersOnlyWhenTrusted) {
   // A forwarded scheme popguard cannot use makes the request invalid.
   d = Decide(request("https://api.example/dpop/x", {{"x-forwarded-proto", "gopher"}}));
   EXPECT_EQ(ReasonCode(d.reason), "request_invalid") << d.message;
+}
+
+// A trusted forwarded header must be one header with one value: with append
+// semantics the first element is the client's (issue 10 item 10).
+TEST_P(AuthenticatorTest, ForwardedHeaderListsAreRefused) {
+  Config config = TestConfig();
+  config.trusted_forwarded_headers = true;
+  Build(config);
+  const std::string internal = "http://internal:8080/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  const struct {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> forwarded;
+    bool merged;  // Envoy's headers map: repeats joined with ","
+  } cases[] = {
+      {"host list", {{"x-forwarded-host", "evil.example, api.example"}}, false},
+      {"host list without space", {{"x-forwarded-host", "evil.example,api.example"}}, false},
+      {"host repeated", {{"x-forwarded-host", "evil.example"}, {"x-forwarded-host", "api.example"}},
+       false},
+      {"host merged by envoy", {{"x-forwarded-host", "evil.example,api.example"}}, true},
+      {"proto list", {{"x-forwarded-proto", "http, https"}, {"x-forwarded-host", "api.example"}},
+       false},
+      {"proto repeated",
+       {{"x-forwarded-proto", "http"}, {"x-forwarded-proto", "https"}},
+       false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    HttpRequestInfo r = Req("GET", internal,
+                            {{"authorization", "DPoP " + token},
+                             {"dpop", Proof("GET", "https://api.example/dpop/x", token)}});
+    for (const auto& h : c.forwarded) r.headers.push_back(h);
+    r.merged_headers = c.merged;
+    Decision d = Decide(r);
+    EXPECT_EQ(ReasonCode(d.reason), "forwarded_header_invalid") << d.message;
+    EXPECT_EQ(d.http_status, 400);
+  }
+  // Not trusted: the same headers are ignored.
+  Build(TestConfig());
+  HttpRequestInfo r = Req(
+      "GET", internal,
+      {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", internal, token)},
+       {"x-forwarded-host", "evil.example, api.example"}, {"x-forwarded-host", "a.example"}});
+  EXPECT_EQ(ReasonCode(Decide(r).reason), "ok");
+}
+
+// Routes match the request's own host (or the trusted forwarded host), never
+// external_origin, which only feeds the htu comparison (issue 10 item 2).
+TEST_P(AuthenticatorTest, RoutesMatchTheRequestHost) {
+  Config config = TestConfig();
+  RouteConfig admin_host = Route("admin-host", "", BindingRequirement::kDpop);
+  admin_host.match.host = "admin.example";
+  config.routes.insert(config.routes.begin(), admin_host);
+  config.default_binding = BindingRequirement::kBearer;
+  config.external_origin = "https://api.example";
+  Build(config);
+  const std::string bearer = "Bearer " + Token(TokenKind::kUnbound);
+  Decision d = Decide(Req("GET", "https://admin.example/x", {{"authorization", bearer}}));
+  EXPECT_EQ(d.route, "admin-host");
+  EXPECT_EQ(ReasonCode(d.reason), "binding_required") << d.message;
+  d = Decide(Req("GET", "https://other.example/x", {{"authorization", bearer}}));
+  EXPECT_EQ(d.route, "default");
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  // The htu is still the external origin's.
+  const std::string token = Token(TokenKind::kDpopBound);
+  d = Decide(Req("GET", "http://admin.example:8080/x",
+                 {{"authorization", "DPoP " + token},
+                  {"dpop", Proof("GET", "https://api.example/x", token)}}));
+  EXPECT_EQ(d.route, "admin-host");
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+
+  // With trusted forwarding headers, the forwarded host selects the route.
+  config.external_origin.clear();
+  config.trusted_forwarded_headers = true;
+  Build(config);
+  d = Decide(Req("GET", "http://internal:8080/x",
+                 {{"authorization", bearer}, {"x-forwarded-host", "admin.example"}}));
+  EXPECT_EQ(d.route, "admin-host");
+  EXPECT_EQ(ReasonCode(d.reason), "binding_required") << d.message;
+}
+
+// Routes name the issuers they accept; a token of another configured issuer
+// is refused before its signature is checked (issue 10 item 13).
+TEST_P(AuthenticatorTest, RouteIssuers) {
+  constexpr char kPartner[] = "https://partner.example";
+  Config config = TestConfig();
+  IssuerConfig partner = config.issuers[0];
+  partner.issuer = kPartner;
+  config.issuers.push_back(partner);
+  RouteConfig payments = Route("payments", "/payments", BindingRequirement::kBearer, {"pay"});
+  payments.issuers = {unit::kIssuer};
+  config.routes.insert(config.routes.begin(), payments);
+  config.upstream_headers = {{"x-popguard-sub", "sub"}, {"x-popguard-iss", "@issuer"}};
+  Build(config);
+  auto token = [&](const std::string& iss) {
+    JsonValue claims = WithMember(Claims(TokenKind::kUnbound), "iss", Str(iss));
+    return Token(WithMember(claims, "scope", Str("pay")));
+  };
+  std::string forged = token(kPartner);
+  char& sig = forged[forged.rfind('.') + 5];  // the signature no longer verifies
+  sig = sig == 'A' ? 'B' : 'A';
+  const struct {
+    const char* name;
+    std::string token;
+    const char* path;
+    const char* reason;
+  } cases[] = {
+      {"own issuer", token(unit::kIssuer), "/payments/x", "ok"},
+      {"partner issuer", token(kPartner), "/payments/x", "token_issuer_not_allowed"},
+      {"partner, bad signature: refused before the signature", forged, "/payments/x",
+       "token_issuer_not_allowed"},
+      {"partner on a route without a list", token(kPartner), "/public/x", "ok"},
+      {"unknown issuer", token("https://unknown.example"), "/payments/x",
+       "token_issuer_unknown"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Decision d = Decide(Req("GET", std::string(kOrigin) + c.path,
+                            {{"authorization", "Bearer " + c.token}}));
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+  }
+  // A cached token of the partner is refused the same way.
+  const std::string cached = token(kPartner);
+  ASSERT_EQ(ReasonCode(Decide(Req("GET", std::string(kOrigin) + "/public/x",
+                                  {{"authorization", "Bearer " + cached}}))
+                           .reason),
+            "ok");
+  Decision d = Decide(
+      Req("GET", std::string(kOrigin) + "/payments/x", {{"authorization", "Bearer " + cached}}));
+  EXPECT_EQ(ReasonCode(d.reason), "token_issuer_not_allowed");
+  EXPECT_EQ(d.http_status, 401);
+  // The upstream learns which issuer vouched for the subject.
+  d = Decide(Req("GET", std::string(kOrigin) + "/public/x",
+                 {{"authorization", "Bearer " + token(kPartner)}}));
+  EXPECT_EQ(d.upstream_headers,
+            (HeaderList{{"x-popguard-sub", "alice"}, {"x-popguard-iss", kPartner}}));
+}
+
+TEST_P(AuthenticatorTest, ShadowedRoutesAreWarnedAbout) {
+  Config config = TestConfig();
+  config.routes.push_back(Route("admin-users", "/admin/users", BindingRequirement::kMtls));
+  std::vector<std::string> warnings;
+  auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings, nullptr, nullptr);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(warnings, std::vector<std::string>{
+                          "route \"admin-users\" (routes[9]) can never match: earlier route "
+                          "\"admin\" takes every request it matches"});
 }
 
 TEST_P(AuthenticatorTest, CacheSizesComeFromTheConfig) {

@@ -314,8 +314,34 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "routes[0].match.path_prefix: must be a path only"},
       {"path_prefix encoded unreserved", WithIssuer("routes: [{match: {path_prefix: /%7Euser}}]\n"),
        "routes[0].match.path_prefix: must not percent-encode letters"},
-      {"path_prefix lower-case hex", WithIssuer("routes: [{match: {path_prefix: /a%2fb}}]\n"),
+      {"path_prefix lower-case hex", WithIssuer("routes: [{match: {path_prefix: /a%3ab}}]\n"),
        "routes[0].match.path_prefix: percent-encoding must be %XX with upper-case hex digits"},
+      // Prefixes no reading of a request path can hold (service/route_path.h).
+      {"path_prefix encoded slash", WithIssuer("routes: [{match: {path_prefix: /a%2Fb}}]\n"),
+       "routes[0].match.path_prefix: must not contain %2F or %5C (decoded as separators by "
+       "upstreams, so the prefix could never match) (route \"route-0\")"},
+      {"path_prefix encoded slash lower",
+       WithIssuer("routes: [{name: adm, match: {path_prefix: /a%2fb}}]\n"),
+       "routes[0].match.path_prefix: must not contain %2F or %5C"},
+      {"path_prefix encoded backslash", WithIssuer("routes: [{match: {path_prefix: /a%5cb}}]\n"),
+       "routes[0].match.path_prefix: must not contain %2F or %5C"},
+      {"path_prefix backslash", WithIssuer("routes: [{match: {path_prefix: '/a\\b'}}]\n"),
+       "routes[0].match.path_prefix: must not contain '\\' or ';'"},
+      {"path_prefix params", WithIssuer("routes: [{name: adm, match: {path_prefix: '/a;b'}}]\n"),
+       "routes[0].match.path_prefix: must not contain '\\' or ';' (upstreams read them as a "
+       "separator or parameters, so the prefix could never match) (route \"adm\")"},
+      {"path_prefix double slash", WithIssuer("routes: [{match: {path_prefix: //admin}}]\n"),
+       "routes[0].match.path_prefix: must not contain \"//\""},
+      {"path_prefix dot segment names the route",
+       WithIssuer("routes: [{name: adm, match: {path_prefix: /a/.}}]\n"),
+       "routes[0].match.path_prefix: must not contain . or .. segments (route \"adm\")"},
+      {"case_insensitive not a bool",
+       WithIssuer("routes: [{match: {path_prefix: /a, case_insensitive: 2}}]\n"),
+       "routes[0].match.case_insensitive: must be true or false"},
+      {"route issuer unknown", WithIssuer("routes: [{issuers: ['https://other.example']}]\n"),
+       "routes[0].issuers[0]: \"https://other.example\" is not the issuer of any issuers[] entry"},
+      {"route issuers empty", WithIssuer("routes: [{issuers: []}]\n"),
+       "routes[0].issuers: must not be empty (leave it out to accept every issuer)"},
       {"scope with space", WithIssuer("routes: [{scopes: ['a b']}]\n"),
        "routes[0].scopes[0]: must be a non-empty scope token"},
       {"scopes not a list", WithIssuer("routes: [{scopes: read}]\n"),
@@ -434,9 +460,10 @@ dpop:
   nonce: {required: true, secret_file: nonce.key, step: 45s}
 routes:
   - name: public
-    match: {host: API.Example, path_prefix: /public, route_key: ""}
+    match: {host: API.Example, path_prefix: /public, route_key: "", case_insensitive: true}
     binding: bearer
     scopes: [read]
+    issuers: [http://other.example, https://third.example]
     report_only: true
   - match: {host: "*.tenants.example", route_key: payments}
     binding: mtls
@@ -505,6 +532,9 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_EQ(r0.match.route_key, "");
   EXPECT_EQ(r0.binding, BindingRequirement::kBearer);
   EXPECT_EQ(r0.scopes, std::vector<std::string>{"read"});
+  EXPECT_TRUE(r0.match.case_insensitive);
+  EXPECT_EQ(r0.issuers,
+            (std::vector<std::string>{"http://other.example", "https://third.example"}));
   EXPECT_TRUE(r0.report_only);
   const RouteConfig& r1 = config->routes[1];
   EXPECT_EQ(r1.name, "route-1");
@@ -512,6 +542,8 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_EQ(r1.match.route_key, "payments");
   EXPECT_EQ(r1.binding, BindingRequirement::kMtls);
   EXPECT_EQ(r1.scopes, (std::vector<std::string>{"pay", "write:all"}));
+  EXPECT_FALSE(r1.match.case_insensitive);
+  EXPECT_TRUE(r1.issuers.empty());
   EXPECT_FALSE(r1.report_only);
   EXPECT_EQ(config->routes[2].name, "v1");
   EXPECT_EQ(config->routes[2].match.path_prefix, "/v1/");

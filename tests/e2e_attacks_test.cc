@@ -139,6 +139,13 @@ HttpSpec WithCert(HttpSpec spec, std::string cert) {
   return spec;
 }
 
+// Routes beside TestEnv's standard ones (public: bearer; admin: bound, scope
+// admin): a case-insensitive one, and one that accepts only issuer.test.
+constexpr char kExtraRoutes[] =
+    "  - {name: secure, match: {path_prefix: /secure, case_insensitive: true}, binding: mtls}\n"
+    "  - {name: payments, match: {path_prefix: /payments}, binding: bearer,\n"
+    "     issuers: ['https://issuer.test']}\n";
+
 // --- The table ---
 
 struct AttackCase {
@@ -184,6 +191,48 @@ std::vector<AttackCase> Cases() {
     s.url = "ftp://api.test/public/x";
     return s;
   }, "request_invalid", 400);
+
+  // --- Route confusion (issue 10 item 1) ---
+  // An unbound bearer token was allowed as route "public" on these paths,
+  // which Envoy's prefix routing and most upstreams send to /admin (or the
+  // other way round): readings of the path that select different routes are
+  // refused, whatever each route would have said.
+  for (const char* path :
+       {"/admin/..%2Fpublic/x", "/admin/%2e%2e%2Fpublic/x", "/admin/..;/public/x",
+        "/admin/..%5Cpublic/x", "/admin;/../public/x", "/admin/x/..%2F..%2Fpublic",
+        "/admin/..%2fpublic/x", "/public/../admin/x", "//admin/x", "/%61dmin/x",
+        "/admin%2F..%2Fpublic/x"}) {
+    add(absl::StrCat("route confusion ", path),
+        [path] { return Bearer(path, Env().issuer().MintToken({})); }, "path_ambiguous", 400);
+  }
+  add("route confusion through a literal backslash", [] {
+    return Bearer("/admin/..\\public/x", Env().issuer().MintToken({}));
+  }, "request_invalid", 400);
+  add("readings that agree on the route (positive twin)", [] {
+    return Bearer("/public/a%2Fb/../c;v=1", Env().issuer().MintToken({}));
+  }, "ok", 200);
+  // Without case_insensitive a route protects the exact case only; with it,
+  // any case of the prefix selects the route.
+  add("upper-case path of a case-sensitive route falls to the default route", [] {
+    return Bearer("/ADMIN/x", Env().issuer().MintToken({}));
+  }, "binding_required", 401);
+  add("upper-case path of a case_insensitive route", [] {
+    return Bearer("/SECURE/x", Env().issuer().MintToken({}));
+  }, "binding_required", 401);
+  add("mixed-case path of a case_insensitive route (positive twin)", [] {
+    return WithCert(Bearer("/SeCuRe/x", MtlsToken(Env().cert())), Env().cert().pem());
+  }, "ok", 200);
+
+  // --- Multi-issuer confusion (issue 10 item 13) ---
+  add("partner issuer on a route that names its issuers", [] {
+    return Bearer("/payments/x", Env().issuer2().MintToken({}));
+  }, "token_issuer_not_allowed", 401);
+  add("partner issuer on a route without a list (positive twin)", [] {
+    return Bearer("/public/x", Env().issuer2().MintToken({}));
+  }, "ok", 200);
+  add("named issuer on a route that names its issuers (positive twin)", [] {
+    return Bearer("/payments/x", Env().issuer().MintToken({}));
+  }, "ok", 200);
 
   // --- Authorization header ---
   add("missing Authorization", [] { return HttpSpec{.url = TestEnv::Url("/public/x")}; },
@@ -439,15 +488,16 @@ std::vector<AttackCase> Cases() {
   add("binding_required: unbound bearer token on the mtls route", [] {
     return Bearer("/mtls/x", Env().issuer().MintToken({}));
   }, "binding_required", 401);
+  // Route smuggling: the readings of these paths select different routes.
   add("route smuggling with dot segments (/public/../dpop)", [] {
     return Bearer("/public/../dpop/x", Env().issuer().MintToken({}));
-  }, "binding_required", 401);
+  }, "path_ambiguous", 400);
   add("route smuggling with a double slash (//dpop)", [] {
     return Bearer("//dpop/x", Env().issuer().MintToken({}));
-  }, "binding_required", 401);
+  }, "path_ambiguous", 400);
   add("route smuggling with %2F (/public%2F..%2Fdpop)", [] {
     return Bearer("/public%2F..%2Fdpop/x", Env().issuer().MintToken({}));
-  }, "binding_required", 401);
+  }, "path_ambiguous", 400);
   add("insufficient scope on /admin", [] {
     std::string t = BoundToken();
     return Dpop("/admin/x", t, MintProof(ClientKey(), {.url = TestEnv::Url("/admin/x"), .token = t}));
@@ -711,7 +761,9 @@ Outcome ViaCheck(RunningServer& server, const HttpSpec& spec) {
 
 class AttacksE2eTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = RunningServer::Start("attacks.yaml", {}).release(); }
+  static void SetUpTestSuite() {
+    server_ = RunningServer::Start("attacks.yaml", {.extra_routes_yaml = kExtraRoutes}).release();
+  }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;

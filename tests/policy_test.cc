@@ -145,6 +145,71 @@ TEST(PolicyTest, CopiesRoutesAndLowerCasesHandBuiltHosts) {
   EXPECT_EQ(policy->Match("*.example", "/x", "").name, "default");
 }
 
+TEST(RouteWarningsTest, ShadowedRoutes) {
+  auto ci = [](RouteConfig r) {
+    r.match.case_insensitive = true;
+    return r;
+  };
+  const struct {
+    const char* name;
+    std::vector<RouteConfig> routes;
+    std::vector<std::string> shadowed;  // names of the routes warned about
+  } cases[] = {
+      {"identical", {Route("a", "h.example", "/x", "k"), Route("b", "h.example", "/x", "k")},
+       {"b"}},
+      {"catch-all first", {Route("all", "", "", ""), Route("b", "h.example", "/x", "")}, {"b"}},
+      {"slash prefix first", {Route("all", "", "/", ""), Route("b", "", "/x", "")}, {"b"}},
+      {"deeper prefix", {Route("a", "", "/admin", ""), Route("b", "", "/admin/users", "")},
+       {"b"}},
+      {"slash-ended deeper", {Route("a", "", "/admin", ""), Route("b", "", "/admin/", "")},
+       {"b"}},
+      {"wildcard covers host", {Route("a", "*.example", "", ""), Route("b", "x.example", "", "")},
+       {"b"}},
+      {"wildcard covers wildcard",
+       {Route("a", "*.example", "", ""), Route("b", "*.x.example", "", "")},
+       {"b"}},
+      {"case-insensitive first", {ci(Route("a", "", "/Admin", "")), Route("b", "", "/admin/x", "")},
+       {"b"}},
+      // Not shadowed.
+      {"more specific first", {Route("a", "", "/admin/users", ""), Route("b", "", "/admin", "")},
+       {}},
+      {"sibling prefix", {Route("a", "", "/admin", ""), Route("b", "", "/administrator", "")}, {}},
+      {"slash-ended first", {Route("a", "", "/admin/", ""), Route("b", "", "/admin", "")}, {}},
+      {"other host", {Route("a", "a.example", "", ""), Route("b", "b.example", "", "")}, {}},
+      {"wildcard not apex", {Route("a", "*.example", "", ""), Route("b", "example", "", "")}, {}},
+      {"any host later", {Route("a", "a.example", "/x", ""), Route("b", "", "/x", "")}, {}},
+      {"route key", {Route("a", "", "/x", "k1"), Route("b", "", "/x", "k2")}, {}},
+      {"case-insensitive later", {Route("a", "", "/admin", ""), ci(Route("b", "", "/admin", ""))},
+       {}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Config config;
+    config.routes = c.routes;
+    std::vector<std::string> warnings;
+    AppendRouteWarnings(config, &warnings);
+    std::vector<std::string> want;
+    for (const std::string& name : c.shadowed) {
+      const size_t index = name == "b" ? 1 : 0;
+      want.push_back("route \"" + name + "\" (routes[" + std::to_string(index) +
+                     "]) can never match: earlier route \"" + c.routes[0].name +
+                     "\" takes every request it matches");
+    }
+    EXPECT_EQ(warnings, want);
+  }
+}
+
+TEST(IssuerAllowedTest, Table) {
+  RouteConfig any;
+  RouteConfig listed;
+  listed.issuers = {"https://a.example", "https://b.example"};
+  EXPECT_TRUE(IssuerAllowed(any, "https://x.example"));
+  EXPECT_TRUE(IssuerAllowed(listed, "https://b.example"));
+  EXPECT_FALSE(IssuerAllowed(listed, "https://x.example"));
+  EXPECT_FALSE(IssuerAllowed(listed, "https://A.example"));  // exact, like issuers[].issuer
+  EXPECT_FALSE(IssuerAllowed(listed, "https://a.example/"));
+}
+
 TEST(ScopesSatisfiedTest, Table) {
   using V = std::vector<std::string>;
   const struct {

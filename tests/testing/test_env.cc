@@ -334,6 +334,7 @@ std::string TestEnv::WriteConfig(const std::string& name, const ConfigOptions& o
       "  - {name: dpop, match: {path_prefix: /dpop}, binding: dpop}\n",
       "  - {name: admin, match: {path_prefix: /admin}, binding: bound, scopes: [admin]}\n",
       "  - {name: shadow, match: {path_prefix: /shadow}, binding: dpop, report_only: true}\n",
+      o.extra_routes_yaml,
       "default_binding: bound\n",
       "trusted_xfcc: ", o.trusted_xfcc ? "true" : "false", "\n");
   if (!o.external_origin.empty()) absl::StrAppend(&yaml, "external_origin: ", o.external_origin, "\n");

@@ -157,6 +157,7 @@ struct ConfigOptions {
   bool nonce_required = false;        // writes a 32-byte secret file next to the config
   std::string log_level = "debug";
   std::string extra_yaml{};           // appended verbatim (top-level keys)
+  std::string extra_routes_yaml{};    // "  - {...}\n" lines appended to the standard routes
 };
 
 // TestEnv is created once per test binary (TestEnv::Get) and owns the temp
@@ -186,7 +187,7 @@ class TestEnv {
   // WriteConfig writes a config with both issuers and the standard routes
   //   public (/public, bearer), mtls (/mtls, mtls), dpop (/dpop, dpop),
   //   admin (/admin, bound, scopes [admin]), shadow (/shadow, dpop, report_only)
-  // and default_binding bound; returns its path.
+  // (then options.extra_routes_yaml) and default_binding bound; returns its path.
   std::string WriteConfig(const std::string& name, const ConfigOptions& options) const;
 
   // PrivateKeyDs returns the "d" member of every private key in the env.

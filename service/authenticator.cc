@@ -530,14 +530,13 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   std::string_view proof_header = StripWhitespace(proofs[0]);
 
   // The proof is checked in two halves around its signature (DpopValidator
-  // Begin/Complete), so that the signature can go to the scheduler and be
-  // verified in a batch with other requests' signatures; the decision then
-  // goes on where it was verified. What the rest of the decision reads is
-  // moved or copied into the stage.
+  // Begin/Complete): Begin runs every cheaper check first, so only a proof
+  // that passed them all costs a verification. The signature can then go to
+  // the scheduler and be verified in a batch with other requests'
+  // signatures; the decision goes on where it was verified. What the rest of
+  // the decision reads is moved or copied into the stage.
   struct ProofStage {
     DpopProofCheck check;  // owns a copy of the proof
-    std::string method;
-    std::string request_url;
     Decision decision;
     const RouteConfig* route = nullptr;
     int scheme_flags = 0;
@@ -546,13 +545,19 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
     Done done;
   };
   auto st = std::make_shared<ProofStage>();
+  const std::string request_url = url.ToString();
+  DpopRequest dreq;
+  dreq.proof = proof_header;
+  dreq.method = req.method;
+  dreq.request_url = request_url;
+  dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly the token
+  dreq.expected_jkt = vt->cnf_jkt;
+  dreq.now = now;
   std::string detail;
-  Reason r = dpop_->Begin(proof_header, &st->check, &detail);
+  Reason r = dpop_->Begin(dreq, &st->check, &detail);
   if (r != Reason::kOk) {
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
   }
-  st->method = req.method;
-  st->request_url = url.ToString();
   st->decision = std::move(d);
   st->route = &route;
   st->scheme_flags = scheme_flags;
@@ -560,15 +565,9 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   st->now = now;
   st->done = std::move(done);
   auto complete = [this, st](SignatureResult sig) {
-    DpopRequest dreq;
-    dreq.method = st->method;
-    dreq.request_url = st->request_url;
-    dreq.access_token_sha256 = st->vt->token_hash;  // SHA-256 of exactly the token
-    dreq.expected_jkt = st->vt->cnf_jkt;
-    dreq.now = st->now;
     DpopResult proof;
     std::string detail;
-    Reason r = dpop_->Complete(st->check, sig, dreq, &proof, &detail);
+    Reason r = dpop_->Complete(st->check, sig, &proof, &detail);
     if (r != Reason::kOk) {
       return Deny(std::move(st->decision), r, std::move(detail), *st->route, st->scheme_flags,
                   std::move(st->done));

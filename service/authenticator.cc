@@ -271,8 +271,13 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
   d.route = route.name;
   if (!d.allow && route.report_only) {
     // Report-only: the full decision was computed and is logged and returned,
-    // but the gateway lets the request through. Identity headers are not set
-    // (nothing was proven); client-sent copies are still removed below.
+    // but the gateway lets the request through. It carries no identity
+    // anywhere (no principal, issuer, client id, proof key or binding, no
+    // identity headers): the token may be valid yet not proven (a bearer
+    // downgrade), and a gateway or upstream that reads an identity from an
+    // ALLOW would trust what popguard refused. Client-sent copies of the
+    // identity headers are still removed below. The log line keeps them for
+    // the operator.
     LogLine(LogLevel::kWarn, "would_deny")
         .Add("reason", ReasonCode(d.reason))
         .Add("route", d.route)
@@ -285,6 +290,11 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
     d.report_only = true;
     d.response_headers.clear();
     d.upstream_headers.clear();
+    d.principal.clear();
+    d.issuer.clear();
+    d.client_id.clear();
+    d.jkt.clear();
+    d.binding = ProvenBinding::kNone;
   } else if (!d.allow) {
     LogLine(LogLevel::kInfo, "deny")
         .Add("reason", ReasonCode(d.reason))

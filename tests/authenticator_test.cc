@@ -567,6 +567,61 @@ TEST_P(AuthenticatorTest, ReportOnly) {
   EXPECT_FALSE(d.report_only);
 }
 
+// A report-only would-deny lets the request through but carries no identity
+// (issue 10 item 11): a gateway or upstream reading principal, issuer or an
+// identity header from it would trust a token popguard refused, e.g. a stolen
+// DPoP-bound token replayed as Bearer.
+TEST_P(AuthenticatorTest, ReportOnlyWouldDenyCarriesNoIdentity) {
+  const std::string url = std::string(kOrigin) + "/report/x";
+  const std::string dpop_bound = Token(TokenKind::kDpopBound);
+  unit::ProofOptions foreign;
+  foreign.htu = url;
+  foreign.jti = unit::UniqueId("jti");
+  foreign.access_token = dpop_bound;
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"bearer downgrade of a DPoP-bound token",
+       Req("GET", url, {{"authorization", "Bearer " + dpop_bound}}), "bearer_downgrade"},
+      {"unbound token on a DPoP route",
+       Req("GET", url, {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}),
+       "binding_required"},
+      {"proof under another key",
+       Req("GET", url,
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop", unit::MintProof(SharedKey(JwsAlg::kES256, 8), foreign)}}),
+       "dpop_jkt_mismatch"},
+      {"proof for another method",
+       Req("POST", url, {{"authorization", "DPoP " + dpop_bound},
+                         {"dpop", Proof("GET", url, dpop_bound)}}),
+       "dpop_htm_mismatch"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+    EXPECT_TRUE(d.allow);
+    EXPECT_TRUE(d.report_only);
+    EXPECT_EQ(d.principal, "");
+    EXPECT_EQ(d.issuer, "");
+    EXPECT_EQ(d.client_id, "");
+    EXPECT_EQ(d.jkt, "");
+    EXPECT_EQ(d.binding, ProvenBinding::kNone);
+    EXPECT_TRUE(d.upstream_headers.empty());
+    EXPECT_FALSE(d.upstream_headers_to_remove.empty());  // client copies stripped
+  }
+  // The same token proven on the same route: a normal allow, with identity.
+  Decision d = Decide(DpopReq(url, dpop_bound));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_FALSE(d.report_only);
+  EXPECT_EQ(d.principal, "alice");
+  EXPECT_EQ(d.issuer, unit::kIssuer);
+  EXPECT_EQ(d.binding, ProvenBinding::kDpop);
+}
+
 TEST_P(AuthenticatorTest, DefaultReportOnly) {
   Config config = TestConfig();
   config.default_report_only = true;

@@ -59,26 +59,12 @@ absl::StatusOr<NormalizedUrl> RequestUrl(const HttpRequestInfo& req, const Confi
   return url;
 }
 
-// The client certificate thumbprint, from the most trusted source available.
-// Returns nullopt when no certificate reached popguard. Certificates are
-// parsed once per distinct forwarded value (cert_thumbprint_cache.h).
-absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInfo& req,
-                                                            const Config& config,
-                                                            CertThumbprintCache* cache) {
-  // x-forwarded-client-cert is only meaningful when the operator says the
-  // gateway sets it itself (and strips any client-sent copy): otherwise any
-  // client could claim any certificate.
-  if (config.trusted_xfcc) {
-    auto values = req.HeaderValues("x-forwarded-client-cert");
-    if (values.size() > 1) {
-      return absl::InvalidArgumentError("more than one x-forwarded-client-cert header");
-    }
-    if (values.size() == 1) {
-      auto t = cache->GetOrCompute('x', values[0], [&] { return ThumbprintFromXfcc(values[0]); });
-      if (!t.ok()) return t.status();
-      return std::optional<std::string>(*t);
-    }
-  }
+// The thumbprint of the certificate the gateway passed itself (VerifyRequest
+// certificate or certificate_thumbprint, ext_authz source.certificate), or
+// nullopt when it passed none. Certificates are parsed once per distinct
+// value (cert_thumbprint_cache.h).
+absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestInfo& req,
+                                                             CertThumbprintCache* cache) {
   switch (req.cert_kind) {
     case HttpRequestInfo::CertKind::kNone:
       return std::optional<std::string>();
@@ -104,6 +90,47 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
       return std::optional<std::string>(req.cert);
   }
   return std::optional<std::string>();
+}
+
+// ClientThumbprint sets *thumbprint to the client certificate's thumbprint
+// (empty when no certificate reached popguard) and returns kOk, or returns
+// the denial reason with *detail.
+Reason ClientThumbprint(const HttpRequestInfo& req, const Config& config,
+                        CertThumbprintCache* cache, std::string* thumbprint, std::string* detail) {
+  auto gateway = GatewayThumbprint(req, cache);
+  if (!gateway.ok()) {
+    *detail = absl::StrCat("client certificate: ", gateway.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // x-forwarded-client-cert is only meaningful when the operator says the
+  // gateway sets it itself (and strips any client-sent copy): otherwise any
+  // client could claim any certificate.
+  absl::InlinedVector<std::string_view, 2> xfcc;
+  if (config.trusted_xfcc) xfcc = req.HeaderValues("x-forwarded-client-cert");
+  if (xfcc.empty()) {
+    *thumbprint = gateway->value_or("");
+    return Reason::kOk;
+  }
+  if (xfcc.size() > 1) {
+    *detail = "client certificate: more than one x-forwarded-client-cert header";
+    return Reason::kMtlsCertInvalid;
+  }
+  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
+  if (!forwarded.ok()) {
+    *detail = absl::StrCat("client certificate: ", forwarded.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // Two sources naming two different certificates: one of them is wrong (a
+  // proxy in front rewrote XFCC, or the gateway passed another connection's
+  // certificate), and popguard cannot tell which one the client holds the
+  // key of. Neither is picked.
+  if (gateway->has_value() && !ConstantTimeEquals(**gateway, *forwarded)) {
+    *detail = absl::StrCat("x-forwarded-client-cert names certificate ", *forwarded,
+                           " but the gateway passed certificate ", **gateway);
+    return Reason::kMtlsCertConflict;
+  }
+  *thumbprint = *std::move(forwarded);
+  return Reason::kOk;
 }
 
 // The path routes are matched against. It is stricter than the htu path:
@@ -500,21 +527,21 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
 
   // --- mTLS binding: every binding a token carries must be proven ---
   if (vt->IsMtlsBound()) {
-    auto thumb = ClientThumbprint(req, config_, cert_thumbprints_.get());
-    if (!thumb.ok()) {
-      return Deny(std::move(d), Reason::kMtlsCertInvalid,
-                  absl::StrCat("client certificate: ", thumb.status().message()), route,
-                  scheme_flags, std::move(done));
+    std::string thumb;
+    std::string detail;
+    Reason r = ClientThumbprint(req, config_, cert_thumbprints_.get(), &thumb, &detail);
+    if (r != Reason::kOk) {
+      return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
     }
-    if (!thumb->has_value()) {
+    if (thumb.empty()) {
       return Deny(std::move(d), Reason::kMtlsCertMissing,
                   "token is bound to a certificate (cnf.x5t#S256) but no client certificate was "
                   "forwarded",
                   route, scheme_flags, std::move(done));
     }
-    if (!ConstantTimeEquals(**thumb, vt->cnf_x5t)) {
+    if (!ConstantTimeEquals(thumb, vt->cnf_x5t)) {
       return Deny(std::move(d), Reason::kMtlsThumbprintMismatch,
-                  absl::StrCat("client certificate thumbprint ", **thumb,
+                  absl::StrCat("client certificate thumbprint ", thumb,
                                " differs from cnf.x5t#S256 ", vt->cnf_x5t),
                   route, scheme_flags, std::move(done));
     }

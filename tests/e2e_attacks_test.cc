@@ -11,7 +11,8 @@
 // The expected codes follow the order of checks in service/authenticator.cc,
 // service/access_token.cc, service/jws.cc and service/dpop.cc: e.g. header
 // members are checked before the signature (jku is token_embedded_key even
-// though the signature is fine), and the proof's signature before its claims.
+// though the signature is fine), and the proof's key, its binding to cnf.jkt
+// and its claims before its signature (cheapest checks first).
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 

@@ -6,7 +6,7 @@
 //   BM_Verify_Popguard/<alg>            SignatureVerifier::Verify (popguard's crypto interface)
 //   BM_Verify_PopguardJwkPerCall/<alg>  PublicKey::FromJwk + Verify (an uncached DPoP key)
 //   BM_JwkParse/<alg>, BM_JwkThumbprint, BM_Base64Url*, BM_JsonParse/*, BM_Sha256Token,
-//   BM_ParseCompactJws/*
+//   BM_ParseCompactJws/*, BM_JsonParseManyMembers/<members> (linear in the input)
 //
 // Counters: x_openssl = time / BM_Verify_OpenSslPreparsed of the same alg;
 // x_openssl_es256 = time / one OpenSSL ES256 verify with a pre-parsed key.
@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
 #include "bench/minting.h"
@@ -224,6 +225,21 @@ void BM_JsonParse(benchmark::State& state, bool proof_header) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
 
+// One object of state.range(0) short members ({"m0":0,"m1":0,...}; 100000
+// members is about 1 MiB, max_token_bytes' worth): the duplicate-name check
+// must keep the parse linear in the input (issue 10 item 9), so time per byte
+// stays flat as the object grows.
+void BM_JsonParseManyMembers(benchmark::State& state) {
+  std::string text = "{";
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    absl::StrAppend(&text, i == 0 ? "" : ",", "\"m", i, "\":0");
+  }
+  text.push_back('}');
+  for (auto _ : state) benchmark::DoNotOptimize(ParseJson(text));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+  state.SetComplexityN(state.range(0));
+}
+
 void BM_ParseCompactJws(benchmark::State& state, bool proof) {
   const std::string& text = proof ? F().proof : F().token;
   JsonLimits limits;
@@ -255,6 +271,7 @@ BENCHMARK(BM_Base64UrlEncode_Sha256);
 BENCHMARK(BM_Sha256Token);
 BENCHMARK_CAPTURE(BM_JsonParse, token_payload, false);
 BENCHMARK_CAPTURE(BM_JsonParse, proof_header, true);
+BENCHMARK(BM_JsonParseManyMembers)->RangeMultiplier(10)->Range(100, 100000)->Complexity();
 BENCHMARK_CAPTURE(BM_ParseCompactJws, token, false);
 BENCHMARK_CAPTURE(BM_ParseCompactJws, proof, true);
 

@@ -6,6 +6,8 @@
 //                                                             + proof, /dpop, replay window
 //   BM_Decide_DpopTokenMiss/ES256                             same, access token cache off
 //   BM_Decide_DpopNewKey/ES256                                every proof from a new client key
+//   BM_Decide_DpopForeignRsaKey/<key>                         proof under an RSA key the token is
+//                                                             not bound to (denied; issue 10 item 4)
 //   BM_Decide_Mtls/{envoy_pem,thumbprint}                     cnf.x5t#S256 token (cache hit)
 //   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide -> CheckResponse;
 //                                                             noop skips Decide (popguard --noop)
@@ -376,6 +378,59 @@ void BM_Decide_Mtls(benchmark::State& state, bool envoy_pem) {
   RunPool(state, *e.authn, pool);
 }
 
+// A proof under a key the token is not bound to (issue 10 item 4): the holder
+// of one DPoP-bound token signs nothing, it only picks the proof's RSA key,
+// here `modulus_bits` long with exponent `exponent`; the modulus is a
+// random odd number and the signature random bytes (neither has to be real
+// for the request to cost a verification). Every request is denied; the
+// label names the reason. Compare the CPU time with BM_Decide_Dpop/ES256.
+void BM_Decide_DpopForeignRsaKey(benchmark::State& state, int modulus_bits, uint64_t exponent) {
+  Env& e = E();
+  const PrivateKey& client = *e.clients.at(JwsAlg::kES256);
+  std::string token = e.Token(client.Thumbprint(), "");
+  std::string n = RandomBytes(static_cast<size_t>(modulus_bits / 8));
+  n.front() = static_cast<char>(n.front() | 0x80);
+  n.back() = static_cast<char>(n.back() | 0x01);
+  std::string e_bytes;  // big-endian, minimal
+  for (uint64_t v = exponent; v != 0; v >>= 8) e_bytes.insert(e_bytes.begin(), static_cast<char>(v));
+  const std::string header = absl::StrCat(
+      R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")", Base64UrlEncode(e_bytes),
+      R"(","n":")", Base64UrlEncode(n), R"("}})");
+  Pool pool;
+  pool.refill = [&](Pool* p) {
+    const std::string claims = absl::StrCat(
+        R"({"jti":")", UniqueJtiPrefix(), R"(","htm":"GET","htu":")", kDpopUrl, R"(","iat":)",
+        absl::ToUnixSeconds(absl::Now()), R"(,"ath":")", Base64UrlEncode(Sha256(token)), R"("})");
+    HttpRequestInfo r = BaseRequest("/dpop/resource");
+    r.headers.emplace_back("authorization", "DPoP " + token);
+    r.headers.emplace_back("dpop", absl::StrCat(Base64UrlEncode(header), ".",
+                                                Base64UrlEncode(claims), ".",
+                                                Base64UrlEncode(RandomBytes(n.size()))));
+    p->requests.push_back(std::move(r));
+  };
+  pool.Refill();
+  Decision first = DecideNow(*e.authn, pool.requests[0]);
+  if (first.allow) Die("a proof under a foreign key was allowed");
+  state.SetLabel(std::string(ReasonCode(first.reason)));
+  AdjacentBaseline baseline = e.Es256Baseline();
+  LoopCpuTimer timer;
+  for (auto _ : state) {
+    if (absl::Now() - pool.minted > kReMintAfter) {
+      state.PauseTiming();
+      timer.Pause();
+      pool.Refill();
+      timer.Resume();
+      state.ResumeTiming();
+    }
+    Decision d = DecideNow(*e.authn, pool.requests[0]);
+    if (d.allow) {
+      state.SkipWithError("allowed");
+      break;
+    }
+  }
+  SetRatio(state, "x_openssl_es256", timer, baseline);
+}
+
 // The ext_authz request of a DPoP call, as Envoy sends it.
 auth::CheckRequest CheckRequestFor(const HttpRequestInfo& r) {
   auth::CheckRequest req;
@@ -581,6 +636,8 @@ BENCHMARK_CAPTURE(BM_Decide_Dpop, RS256, JwsAlg::kRS256);
 BENCHMARK_CAPTURE(BM_Decide_Dpop, PS256, JwsAlg::kPS256);
 BENCHMARK_CAPTURE(BM_Decide_DpopTokenMiss, ES256, JwsAlg::kES256);
 BENCHMARK(BM_Decide_DpopNewKey);
+BENCHMARK_CAPTURE(BM_Decide_DpopForeignRsaKey, rsa8192_e_2_64_minus_1, 8192, ~uint64_t{0});
+BENCHMARK_CAPTURE(BM_Decide_DpopForeignRsaKey, rsa4096_e_65537, 4096, 65537);
 BENCHMARK_CAPTURE(BM_Decide_Mtls, envoy_pem, true);
 BENCHMARK_CAPTURE(BM_Decide_Mtls, thumbprint, false);
 BENCHMARK_CAPTURE(BM_CheckPath, dpop, false);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "service/client_cert.h"
 #include "service/crypto_util.h"
 #include "service/jws.h"
 #include "service/strings.h"
@@ -388,16 +389,25 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
   }
 
   if (const JsonValue* cnf = payload.Find("cnf")) {
-    if (!cnf->is_object()) {
-      *detail = "cnf is not an object";
-      return Reason::kTokenClaimsInvalid;
+    // Every binding a token carries must be proven, so cnf may only hold the
+    // confirmation methods popguard can prove: jkt (DPoP, RFC 9449 6.1) and
+    // x5t#S256 (mTLS, RFC 8705 3.1). Any other method (jwk, kid, jku, x5t,
+    // a member spelt differently such as "JKT") or an empty cnf says the
+    // token is bound to something popguard cannot check; ignoring it would
+    // let the token pass as an unbound bearer token.
+    if (!cnf->is_object() || cnf->object_members().empty()) {
+      *detail = cnf->is_object() ? "cnf is empty" : "cnf is not an object";
+      return Reason::kTokenBindingUnsupported;
     }
-    for (const char* name : {"jkt", "x5t#S256"}) {
-      const JsonValue* v = cnf->Find(name);
-      if (v == nullptr) continue;
+    for (const auto& [name, v] : cnf->object_members()) {
+      if (name != "jkt" && name != "x5t#S256") {
+        *detail = absl::StrCat("cnf holds the confirmation method ", JsonQuote(name.substr(0, 64)),
+                               "; popguard can prove only jkt and x5t#S256");
+        return Reason::kTokenBindingUnsupported;
+      }
       // A binding claim that is present but unusable must not be ignored:
       // ignoring it would turn a bound token into a bearer token.
-      if (!v->is_string() || v->string_value().size() != 43) {
+      if (!v.is_string() || !IsValidThumbprint(v.string_value())) {
         *detail = absl::StrCat("cnf.", name, " is not a 43-character base64url SHA-256 thumbprint");
         return Reason::kTokenClaimsInvalid;
       }

@@ -88,26 +88,12 @@ Reason RequestUrl(const HttpRequestInfo& req, const Config& config,
   return Reason::kOk;
 }
 
-// The client certificate thumbprint, from the most trusted source available.
-// Returns nullopt when no certificate reached popguard. Certificates are
-// parsed once per distinct forwarded value (cert_thumbprint_cache.h).
-absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInfo& req,
-                                                            const Config& config,
-                                                            CertThumbprintCache* cache) {
-  // x-forwarded-client-cert is only meaningful when the operator says the
-  // gateway sets it itself (and strips any client-sent copy): otherwise any
-  // client could claim any certificate.
-  if (config.trusted_xfcc) {
-    auto values = req.HeaderValues("x-forwarded-client-cert");
-    if (values.size() > 1) {
-      return absl::InvalidArgumentError("more than one x-forwarded-client-cert header");
-    }
-    if (values.size() == 1) {
-      auto t = cache->GetOrCompute('x', values[0], [&] { return ThumbprintFromXfcc(values[0]); });
-      if (!t.ok()) return t.status();
-      return std::optional<std::string>(*t);
-    }
-  }
+// The thumbprint of the certificate the gateway passed itself (VerifyRequest
+// certificate or certificate_thumbprint, ext_authz source.certificate), or
+// nullopt when it passed none. Certificates are parsed once per distinct
+// value (cert_thumbprint_cache.h).
+absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestInfo& req,
+                                                             CertThumbprintCache* cache) {
   switch (req.cert_kind) {
     case HttpRequestInfo::CertKind::kNone:
       return std::optional<std::string>();
@@ -133,6 +119,47 @@ absl::StatusOr<std::optional<std::string>> ClientThumbprint(const HttpRequestInf
       return std::optional<std::string>(req.cert);
   }
   return std::optional<std::string>();
+}
+
+// ClientThumbprint sets *thumbprint to the client certificate's thumbprint
+// (empty when no certificate reached popguard) and returns kOk, or returns
+// the denial reason with *detail.
+Reason ClientThumbprint(const HttpRequestInfo& req, const Config& config,
+                        CertThumbprintCache* cache, std::string* thumbprint, std::string* detail) {
+  auto gateway = GatewayThumbprint(req, cache);
+  if (!gateway.ok()) {
+    *detail = absl::StrCat("client certificate: ", gateway.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // x-forwarded-client-cert is only meaningful when the operator says the
+  // gateway sets it itself (and strips any client-sent copy): otherwise any
+  // client could claim any certificate.
+  absl::InlinedVector<std::string_view, 2> xfcc;
+  if (config.trusted_xfcc) xfcc = req.HeaderValues("x-forwarded-client-cert");
+  if (xfcc.empty()) {
+    *thumbprint = gateway->value_or("");
+    return Reason::kOk;
+  }
+  if (xfcc.size() > 1) {
+    *detail = "client certificate: more than one x-forwarded-client-cert header";
+    return Reason::kMtlsCertInvalid;
+  }
+  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
+  if (!forwarded.ok()) {
+    *detail = absl::StrCat("client certificate: ", forwarded.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // Two sources naming two different certificates: one of them is wrong (a
+  // proxy in front rewrote XFCC, or the gateway passed another connection's
+  // certificate), and popguard cannot tell which one the client holds the
+  // key of. Neither is picked.
+  if (gateway->has_value() && !ConstantTimeEquals(**gateway, *forwarded)) {
+    *detail = absl::StrCat("x-forwarded-client-cert names certificate ", *forwarded,
+                           " but the gateway passed certificate ", **gateway);
+    return Reason::kMtlsCertConflict;
+  }
+  *thumbprint = *std::move(forwarded);
+  return Reason::kOk;
 }
 
 std::string ReadFileOr(const std::string& path, bool* ok) {
@@ -263,8 +290,13 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
   d.route = route.name;
   if (!d.allow && route.report_only) {
     // Report-only: the full decision was computed and is logged and returned,
-    // but the gateway lets the request through. Identity headers are not set
-    // (nothing was proven); client-sent copies are still removed below.
+    // but the gateway lets the request through. It carries no identity
+    // anywhere (no principal, issuer, client id, proof key or binding, no
+    // identity headers): the token may be valid yet not proven (a bearer
+    // downgrade), and a gateway or upstream that reads an identity from an
+    // ALLOW would trust what popguard refused. Client-sent copies of the
+    // identity headers are still removed below. The log line keeps them for
+    // the operator.
     LogLine(LogLevel::kWarn, "would_deny")
         .Add("reason", ReasonCode(d.reason))
         .Add("route", d.route)
@@ -277,6 +309,11 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
     d.report_only = true;
     d.response_headers.clear();
     d.upstream_headers.clear();
+    d.principal.clear();
+    d.issuer.clear();
+    d.client_id.clear();
+    d.jkt.clear();
+    d.binding = ProvenBinding::kNone;
   } else if (!d.allow) {
     LogLine(LogLevel::kInfo, "deny")
         .Add("reason", ReasonCode(d.reason))
@@ -515,21 +552,21 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
 
   // --- mTLS binding: every binding a token carries must be proven ---
   if (vt->IsMtlsBound()) {
-    auto thumb = ClientThumbprint(req, config_, cert_thumbprints_.get());
-    if (!thumb.ok()) {
-      return Deny(std::move(d), Reason::kMtlsCertInvalid,
-                  absl::StrCat("client certificate: ", thumb.status().message()), route,
-                  scheme_flags, std::move(done));
+    std::string thumb;
+    std::string detail;
+    Reason r = ClientThumbprint(req, config_, cert_thumbprints_.get(), &thumb, &detail);
+    if (r != Reason::kOk) {
+      return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
     }
-    if (!thumb->has_value()) {
+    if (thumb.empty()) {
       return Deny(std::move(d), Reason::kMtlsCertMissing,
                   "token is bound to a certificate (cnf.x5t#S256) but no client certificate was "
                   "forwarded",
                   route, scheme_flags, std::move(done));
     }
-    if (!ConstantTimeEquals(**thumb, vt->cnf_x5t)) {
+    if (!ConstantTimeEquals(thumb, vt->cnf_x5t)) {
       return Deny(std::move(d), Reason::kMtlsThumbprintMismatch,
-                  absl::StrCat("client certificate thumbprint ", **thumb,
+                  absl::StrCat("client certificate thumbprint ", thumb,
                                " differs from cnf.x5t#S256 ", vt->cnf_x5t),
                   route, scheme_flags, std::move(done));
     }
@@ -555,14 +592,13 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   std::string_view proof_header = StripWhitespace(proofs[0]);
 
   // The proof is checked in two halves around its signature (DpopValidator
-  // Begin/Complete), so that the signature can go to the scheduler and be
-  // verified in a batch with other requests' signatures; the decision then
-  // goes on where it was verified. What the rest of the decision reads is
-  // moved or copied into the stage.
+  // Begin/Complete): Begin runs every cheaper check first, so only a proof
+  // that passed them all costs a verification. The signature can then go to
+  // the scheduler and be verified in a batch with other requests'
+  // signatures; the decision goes on where it was verified. What the rest of
+  // the decision reads is moved or copied into the stage.
   struct ProofStage {
     DpopProofCheck check;  // owns a copy of the proof
-    std::string method;
-    std::string request_url;
     Decision decision;
     const RouteConfig* route = nullptr;
     int scheme_flags = 0;
@@ -571,13 +607,19 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
     Done done;
   };
   auto st = std::make_shared<ProofStage>();
+  const std::string request_url = url.ToString();
+  DpopRequest dreq;
+  dreq.proof = proof_header;
+  dreq.method = req.method;
+  dreq.request_url = request_url;
+  dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly the token
+  dreq.expected_jkt = vt->cnf_jkt;
+  dreq.now = now;
   std::string detail;
-  Reason r = dpop_->Begin(proof_header, &st->check, &detail);
+  Reason r = dpop_->Begin(dreq, &st->check, &detail);
   if (r != Reason::kOk) {
     return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
   }
-  st->method = req.method;
-  st->request_url = url.ToString();
   st->decision = std::move(d);
   st->route = &route;
   st->scheme_flags = scheme_flags;
@@ -585,15 +627,9 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   st->now = now;
   st->done = std::move(done);
   auto complete = [this, st](SignatureResult sig) {
-    DpopRequest dreq;
-    dreq.method = st->method;
-    dreq.request_url = st->request_url;
-    dreq.access_token_sha256 = st->vt->token_hash;  // SHA-256 of exactly the token
-    dreq.expected_jkt = st->vt->cnf_jkt;
-    dreq.now = st->now;
     DpopResult proof;
     std::string detail;
-    Reason r = dpop_->Complete(st->check, sig, dreq, &proof, &detail);
+    Reason r = dpop_->Complete(st->check, sig, &proof, &detail);
     if (r != Reason::kOk) {
       return Deny(std::move(st->decision), r, std::move(detail), *st->route, st->scheme_flags,
                   std::move(st->done));

@@ -31,6 +31,37 @@ Reason FromJwsError(JwsError e) {
 // Quotes an untrusted value for a denial message, bounded in length.
 std::string Shown(std::string_view s) { return JsonQuote(s.substr(0, 256)); }
 
+// The largest RSA proof modulus: 4096 bits, 512 bytes, whose strict base64url
+// encoding has 683 characters (684 would decode to 513 bytes).
+constexpr size_t kMaxProofRsaModulusChars = 683;
+// The one RSA public exponent accepted for proof keys, 65537 in base64url.
+constexpr std::string_view kProofRsaExponent = "AQAB";
+
+// CheckProofKeySize bounds what a proof key can cost to verify with: the
+// sender picks the key, so an RSA key of 8192 bits with a 64-bit exponent
+// would buy eight times the CPU of a normal request. Proof RSA keys must have
+// a modulus of 2048..4096 bits (the lower bound is PublicKey::FromJwk's) and
+// the exponent 65537: every JOSE and WebCrypto library generates 65537, FIPS
+// 186-5 requires e > 2^16, and allowing other small exponents (3, 17) buys no
+// client anything. EC and OKP keys have one size per curve. Runs on the JWK
+// text before the key is parsed; members that are not strings are left to
+// FromJwk (dpop_jwk_invalid).
+Reason CheckProofKeySize(const JsonValue& jwk, std::string* detail) {
+  const std::string* kty = jwk.FindString("kty");
+  if (kty == nullptr || *kty != "RSA") return Reason::kOk;
+  const std::string* n = jwk.FindString("n");
+  if (n != nullptr && n->size() > kMaxProofRsaModulusChars) {
+    *detail = "proof RSA key modulus is longer than 4096 bits";
+    return Reason::kDpopJwkSizeUnsupported;
+  }
+  const std::string* e = jwk.FindString("e");
+  if (e != nullptr && *e != kProofRsaExponent) {
+    *detail = "proof RSA key public exponent is not 65537";
+    return Reason::kDpopJwkSizeUnsupported;
+  }
+  return Reason::kOk;
+}
+
 }  // namespace
 
 bool IsHttpMethodToken(std::string_view s) {
@@ -64,15 +95,16 @@ DpopValidator::DpopValidator(const DpopConfig& config, const LimitsConfig& limit
 
 Reason DpopValidator::Validate(const DpopRequest& req, DpopResult* out, std::string* detail) const {
   DpopProofCheck check;
-  Reason r = Begin(req.proof, &check, detail);
+  Reason r = Begin(req, &check, detail);
   if (r != Reason::kOk) return r;
   const SignatureCheck sig = check.signature();
   return Complete(check, verifier_->Verify(sig.alg, *sig.key, sig.signing_input, sig.signature),
-                  req, out, detail);
+                  out, detail);
 }
 
-Reason DpopValidator::Begin(std::string_view proof, DpopProofCheck* check,
+Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
                             std::string* detail) const {
+  const std::string_view proof = req.proof;
   if (proof.size() > max_proof_bytes_) {
     *detail = absl::StrCat("proof is ", proof.size(), " bytes; limit ", max_proof_bytes_);
     return Reason::kDpopProofTooLarge;
@@ -114,6 +146,9 @@ Reason DpopValidator::Begin(std::string_view proof, DpopProofCheck* check,
     *detail = "proof jwk contains private key members";
     return Reason::kDpopJwkPrivate;
   }
+  // Before the key is parsed (or cached): its size is the cost the sender
+  // picks for the signature check.
+  if (Reason size = CheckProofKeySize(*jwk, detail); size != Reason::kOk) return size;
   // A returning client's key comes from the cache (keyed by the whole jwk,
   // see proof_key_cache.h); errors are exactly PublicKey::FromJwk's.
   auto key = key_cache_.GetOrParse(*jwk);
@@ -127,33 +162,23 @@ Reason DpopValidator::Begin(std::string_view proof, DpopProofCheck* check,
   }
   check->alg = *alg;
   check->key = *std::move(key);
-  return Reason::kOk;
-}
-
-Reason DpopValidator::Complete(const DpopProofCheck& check, SignatureResult signature,
-                               const DpopRequest& req, DpopResult* out,
-                               std::string* detail) const {
-  switch (signature) {
-    case SignatureResult::kValid:
-      break;
-    case SignatureResult::kMalformed:
-      *detail = absl::StrCat("proof signature is malformed for ", AV(JwsAlgName(check.alg)));
-      return Reason::kDpopSignatureMalformed;
-    case SignatureResult::kInvalid:
-      *detail = "proof signature does not verify with its jwk";
-      return Reason::kDpopSignatureInvalid;
-  }
-  const JsonValue& claims = check.jws.payload;
 
   // Binding: the proof key is the key the token was issued to (RFC 9449 6.1).
-  const std::string& jkt = check.key->thumbprint();
+  // Compared before the signature is verified: a proof under any other key is
+  // refused whatever its signature, so a holder of one bound token cannot
+  // make popguard verify signatures under keys of its choosing.
+  const std::string& jkt = check->key->thumbprint();
   if (!ConstantTimeEquals(jkt, req.expected_jkt)) {
     *detail = absl::StrCat("proof key thumbprint ", jkt, " differs from the token's cnf.jkt ",
                            AV(req.expected_jkt));
     return Reason::kDpopJktMismatch;
   }
 
-  // Claims (8)-(12).
+  // Claims (8)-(12). They are read before the signature is verified, but
+  // nothing is decided in their favour until it is: any claim check failing
+  // ends the request without a verification, and a proof passing them all
+  // still has to carry a valid signature (Complete).
+  const JsonValue& claims = jws.payload;
   const JsonValue* jti = claims.Find("jti");
   const JsonValue* htm = claims.Find("htm");
   const JsonValue* htu = claims.Find("htu");
@@ -230,15 +255,33 @@ Reason DpopValidator::Complete(const DpopProofCheck& check, SignatureResult sign
     }
   }
 
-  out->jkt = jkt;
+  DpopResult& result = check->result;
+  result.jkt = jkt;
   std::string material = jkt;
   material.push_back('\0');
   material.append(jti->string_value());
-  out->replay_key = Sha256(material).substr(0, 16);
+  result.replay_key = Sha256(material).substr(0, 16);
   // The proof stays acceptable while iat >= now - max_age, i.e. until
   // iat + max_age; remember the jti that long (plus a second for rounding).
-  out->replay_until = issued + config_.max_age + absl::Seconds(1);
+  result.replay_until = issued + config_.max_age + absl::Seconds(1);
   return Reason::kOk;
+}
+
+Reason DpopValidator::Complete(const DpopProofCheck& check, SignatureResult signature,
+                               DpopResult* out, std::string* detail) const {
+  switch (signature) {
+    case SignatureResult::kValid:
+      *out = check.result;
+      return Reason::kOk;
+    case SignatureResult::kMalformed:
+      *detail = absl::StrCat("proof signature is malformed for ", AV(JwsAlgName(check.alg)));
+      return Reason::kDpopSignatureMalformed;
+    case SignatureResult::kInvalid:
+      *detail = "proof signature does not verify with its jwk";
+      return Reason::kDpopSignatureInvalid;
+  }
+  *detail = "proof signature: unknown verdict";
+  return Reason::kDpopSignatureInvalid;
 }
 
 }  // namespace popguard

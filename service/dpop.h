@@ -1,10 +1,14 @@
 // DpopValidator: checks a DPoP proof (RFC 9449 section 4.3) presented with an
 // access token at a protected resource (section 7).
 //
-// Order matters: everything that can be checked from the proof alone is
-// checked first, the signature before any claim is trusted, and the replay
-// window is consulted last (by the caller, asynchronously), so that only a
-// proof that passed every other check can consume its jti.
+// Order matters, cheapest first: everything that needs no signature check
+// (syntax, typ, alg, the jwk and its size, the binding to the token's
+// cnf.jkt, the claims) is checked before the signature, so a request that
+// fails for any other reason never costs a signature verification (an
+// attacker-chosen proof key is the most expensive thing a request can bring).
+// The signature comes last, and the replay window after it (by the caller,
+// asynchronously), so that only a proof that passed every other check, the
+// signature included, can consume its jti.
 #ifndef POPGUARD_SERVICE_DPOP_H_
 #define POPGUARD_SERVICE_DPOP_H_
 
@@ -41,7 +45,7 @@ struct DpopResult {
   absl::Time replay_until;  // how long the jti must be remembered
 };
 
-// DpopProofCheck is a proof parsed and checked up to its signature
+// DpopProofCheck is a proof that passed every check but its signature
 // (DpopValidator::Begin), waiting for the verdict on signature(). It owns a
 // copy of the proof, which the parsed parts view: it is neither copied nor
 // moved (make it where it will stay, e.g. inside a heap-allocated state).
@@ -58,6 +62,7 @@ struct DpopProofCheck {
   Jws jws;
   JwsAlg alg = JwsAlg::kES256;
   std::shared_ptr<const PublicKey> key;
+  DpopResult result;  // what Complete hands out once the signature is valid
 };
 
 class DpopValidator {
@@ -75,13 +80,14 @@ class DpopValidator {
 
   // Begin and Complete are Validate in two halves around the signature check,
   // for callers that verify signatures elsewhere (VerifyScheduler). Begin
-  // copies `proof` into *check and runs the checks that need only the proof
-  // (size, JWS syntax, typ, alg, jwk). Complete takes the verdict on
-  // check.signature() and runs the rest; req.proof is not read again. The
-  // reason for any input is the same as Validate's.
-  Reason Begin(std::string_view proof, DpopProofCheck* check, std::string* detail) const;
-  Reason Complete(const DpopProofCheck& check, SignatureResult signature, const DpopRequest& req,
-                  DpopResult* out, std::string* detail) const;
+  // copies req.proof into *check and runs every check but the signature
+  // (size, JWS syntax, typ, alg, jwk and its size bounds, cnf.jkt, claims);
+  // `req` is not read after it returns. Complete takes the verdict on
+  // check.signature() and, when it is valid, sets *out. The reason for any
+  // input is the same as Validate's.
+  Reason Begin(const DpopRequest& req, DpopProofCheck* check, std::string* detail) const;
+  Reason Complete(const DpopProofCheck& check, SignatureResult signature, DpopResult* out,
+                  std::string* detail) const;
 
   // The algorithms accepted for proofs, space-separated (WWW-Authenticate algs).
   const std::string& algs_param() const { return algs_param_; }

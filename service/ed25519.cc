@@ -316,6 +316,18 @@ std::vector<bool> VerifyBatchWith_vartime(std::span<const Ed25519Item> items, Ms
 
 }  // namespace ed25519_internal
 
+Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key) {
+  using namespace ed25519_internal;  // NOLINT(build/namespaces)
+  if (public_key.size() != kEd25519PublicKeyBytes) return Ed25519KeyCheck::kWrongLength;
+  // Decoding is strict, so a non-canonical encoding of a small-order point
+  // (y + p, or the sign bit set on x = 0) is refused here already, and the
+  // canonical encoding list below covers every small-order point.
+  P3 point;
+  if (!DecodePoint_vartime(Bytes(public_key), &point)) return Ed25519KeyCheck::kNotCanonical;
+  if (IsSmallOrderEncoding(Bytes(public_key))) return Ed25519KeyCheck::kSmallOrder;
+  return Ed25519KeyCheck::kOk;
+}
+
 bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message,
                            std::string_view signature) {
   using namespace ed25519_internal;  // NOLINT(build/namespaces)

@@ -46,6 +46,20 @@ struct Ed25519Item {
 bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message,
                            std::string_view signature);
 
+// Ed25519KeyCheck is the verdict of CheckEd25519PublicKey_vartime.
+enum class Ed25519KeyCheck {
+  kOk,
+  kWrongLength,      // not 32 bytes
+  kNotCanonical,     // y >= p, no curve point has this y, or x = 0 with the sign bit set
+  kSmallOrder,       // one of the 8 points of order dividing 8
+};
+
+// CheckEd25519PublicKey_vartime applies rules 1, 3 and 4 above to a public key
+// alone, for the moment a key is loaded: a key that fails them can never
+// verify a signature here, but OpenSSL's verifier would accept forgeries
+// under a small-order key (e.g. the identity, with R = identity and S = 0).
+Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key);
+
 // Ed25519VerifyBatch_vartime returns one verdict per item, in order, equal to
 // what Ed25519Verify_vartime returns for that item.
 //

@@ -74,9 +74,18 @@ struct JsonLimits {
   int max_depth = 16;
 };
 
-// ParseJson parses `text` strictly. Errors are InvalidArgument with a message
-// naming the offset and what was wrong (never echoing the input).
-absl::StatusOr<JsonValue> ParseJson(std::string_view text, const JsonLimits& limits = {});
+// JsonParseStats counts a parse's work, so tests can check that it grows
+// linearly with the input.
+struct JsonParseStats {
+  // Member names compared or hashed for the duplicate-name check.
+  uint64_t name_comparisons = 0;
+};
+
+// ParseJson parses `text` strictly, in time linear in its size. Errors are
+// InvalidArgument with a message naming the offset and what was wrong (never
+// echoing the input). `stats` (may be null) receives the parse's counts.
+absl::StatusOr<JsonValue> ParseJson(std::string_view text, const JsonLimits& limits = {},
+                                    JsonParseStats* stats = nullptr);
 
 // JsonQuote returns `s` as a JSON string literal (with quotes), escaping as
 // required; used to build canonical JSON (RFC 7638 thumbprints, CLI output).

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/base64url.h"
 #include "service/crypto_util.h"
+#include "service/ed25519.h"
 #include "service/openssl_util.h"
 
 namespace popguard {
@@ -24,10 +25,12 @@ namespace {
 
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;
-// A public exponent longer than 64 bits only makes verification slower (an
-// attacker-supplied DPoP key could use one as a cost amplifier); OpenSSL
-// itself refuses them above 3072-bit moduli. Real keys use 65537 or 3.
-constexpr int kMaxRsaExponentBits = 64;
+// A large public exponent only makes verification slower (one squaring per
+// bit): an issuer key with a 64-bit exponent costs four times one with
+// 65537. Real keys use 65537 (or, rarely, 3); below 2^32 leaves room for any
+// odd small exponent. DPoP proof keys, chosen by the sender, are bounded more
+// tightly before they get here (service/dpop.cc).
+constexpr int kMaxRsaExponentBits = 32;
 
 struct EcCurve {
   std::string_view jwk_name;  // JWK crv
@@ -213,8 +216,21 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
   absl::StatusOr<std::string> x = DecodeMember(jwk, "x");
   if (!x.ok()) return x.status();
   if (x->size() != kEd25519KeyBytes) return MemberError("x", "has the wrong length");
-  // Any 32 bytes are accepted here; an x that is not a valid point encoding
-  // makes every verification fail.
+  // Refused at load, for every verifier: a non-canonical encoding would give
+  // one key two thumbprints, and under a small-order key (e.g. the identity)
+  // forgeries verify with OpenSSL's cofactorless check (crypto.force_openssl:
+  // R = identity, S = 0 passes for every message). Nobody can hold the secret
+  // of such a key, so no honest client or issuer is refused.
+  switch (CheckEd25519PublicKey_vartime(*x)) {
+    case Ed25519KeyCheck::kOk:
+      break;
+    case Ed25519KeyCheck::kWrongLength:
+      return MemberError("x", "has the wrong length");
+    case Ed25519KeyCheck::kNotCanonical:
+      return MemberError("x", "is not the canonical encoding of an Ed25519 point");
+    case Ed25519KeyCheck::kSmallOrder:
+      return MemberError("x", "is an Ed25519 point of small order");
+  }
   EvpPkeyPtr key(EVP_PKEY_new_raw_public_key_ex(
       nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(x->data()), x->size()));
   if (key == nullptr) return MemberError("x", "is not an Ed25519 public key");

@@ -41,7 +41,9 @@ class PublicKey {
   // (32/48/66 bytes) or the point is not on the curve; an OKP crv is not
   // Ed25519 or x is not 32 bytes; an RSA n is not 2048..8192 bits, is even,
   // has a leading zero octet or the ROCA structure (CVE-2017-15361); e is
-  // even, < 3, longer than 64 bits or has a leading zero octet; a key member
+  // even, < 3, 2^32 or more, or has a leading zero octet; an Ed25519 x is
+  // not the canonical encoding of a curve point or is a point of small order
+  // (CheckEd25519PublicKey_vartime); a key member
   // is not strict base64url; use, alg or kid is not a string or key_ops not an
   // array of strings. FailedPrecondition when the JWK carries private members
   // (JwkHasPrivateMembers), so callers can report that distinctly.

@@ -386,6 +386,84 @@ TEST_P(AuthenticatorTest, TrustedXfccGivesTheCertificate) {
   EXPECT_EQ(ReasonCode(d.reason), "mtls_cert_invalid") << d.message;
 }
 
+// With trusted_xfcc, the certificate named by x-forwarded-client-cert and
+// the one the gateway passed itself must be the same certificate (issue 10
+// item 12); popguard cannot tell which of two disagreeing sources is right.
+TEST_P(AuthenticatorTest, TrustedXfccMustAgreeWithTheGatewayCertificate) {
+  Config config = TestConfig();
+  config.trusted_xfcc = true;
+  Build(config);
+  const std::string url = std::string(kOrigin) + "/mtls/x";
+  const std::string token = Token(TokenKind::kCertBound);
+  const std::string client_xfcc = "Hash=" + HexEncode(Sha256("the client certificate"));
+  const std::string other_xfcc = "Hash=" + HexEncode(Sha256("another certificate"));
+  const std::string other_thumbprint = Base64UrlEncode(Sha256("another certificate"));
+  auto req = [&](std::string xfcc, HttpRequestInfo::CertKind kind, std::string cert) {
+    HttpRequestInfo r = Req("GET", url, {{"authorization", "Bearer " + token}});
+    if (!xfcc.empty()) r.headers.emplace_back("x-forwarded-client-cert", std::move(xfcc));
+    r.cert_kind = kind;
+    r.cert = std::move(cert);
+    return r;
+  };
+  using K = HttpRequestInfo::CertKind;
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"both name the client's certificate", req(client_xfcc, K::kThumbprint, kCertThumbprint),
+       "ok"},
+      {"XFCC names the client's, the gateway another",
+       req(client_xfcc, K::kThumbprint, other_thumbprint), "mtls_cert_conflict"},
+      {"the gateway names the client's, XFCC another",
+       req(other_xfcc, K::kThumbprint, kCertThumbprint), "mtls_cert_conflict"},
+      {"both name the same other certificate", req(other_xfcc, K::kThumbprint, other_thumbprint),
+       "mtls_thumbprint_mismatch"},
+      {"XFCC alone", req(client_xfcc, K::kNone, ""), "ok"},
+      {"the gateway's certificate alone", req("", K::kThumbprint, kCertThumbprint), "ok"},
+      {"the gateway's certificate is malformed", req(client_xfcc, K::kThumbprint, "abc"),
+       "mtls_cert_invalid"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+    EXPECT_EQ(d.allow, c.reason == "ok");
+  }
+}
+
+// A DPoP header beside an unbound token sent as Bearer binds nothing and is
+// not checked (docs/config.md, "DPoP"): checking it would only cost CPU. A
+// DPoP-bound token sent as Bearer stays a downgrade, proof or not.
+TEST_P(AuthenticatorTest, DpopHeaderBesideABearerToken) {
+  const std::string url = std::string(kOrigin) + "/bearer/x";
+  const std::string unbound = Token(TokenKind::kUnbound);
+  const std::string dpop_bound = Token(TokenKind::kDpopBound);
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"unbound token, garbage DPoP header",
+       Req("GET", url, {{"authorization", "Bearer " + unbound}, {"dpop", "not a proof"}}), "ok"},
+      {"unbound token, a valid proof for it",
+       Req("GET", url, {{"authorization", "Bearer " + unbound}, {"dpop", Proof("GET", url, unbound)}}),
+       "ok"},
+      {"DPoP-bound token, a valid proof for it",
+       Req("GET", url,
+           {{"authorization", "Bearer " + dpop_bound}, {"dpop", Proof("GET", url, dpop_bound)}}),
+       "bearer_downgrade"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+    EXPECT_EQ(d.binding, ProvenBinding::kNone);
+  }
+}
+
 TEST_P(AuthenticatorTest, WwwAuthenticateChallenges) {
   const std::string dpop_bound = Token(TokenKind::kDpopBound);
   struct Case {
@@ -565,6 +643,61 @@ TEST_P(AuthenticatorTest, ReportOnly) {
                  {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
   EXPECT_FALSE(d.allow);
   EXPECT_FALSE(d.report_only);
+}
+
+// A report-only would-deny lets the request through but carries no identity
+// (issue 10 item 11): a gateway or upstream reading principal, issuer or an
+// identity header from it would trust a token popguard refused, e.g. a stolen
+// DPoP-bound token replayed as Bearer.
+TEST_P(AuthenticatorTest, ReportOnlyWouldDenyCarriesNoIdentity) {
+  const std::string url = std::string(kOrigin) + "/report/x";
+  const std::string dpop_bound = Token(TokenKind::kDpopBound);
+  unit::ProofOptions foreign;
+  foreign.htu = url;
+  foreign.jti = unit::UniqueId("jti");
+  foreign.access_token = dpop_bound;
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"bearer downgrade of a DPoP-bound token",
+       Req("GET", url, {{"authorization", "Bearer " + dpop_bound}}), "bearer_downgrade"},
+      {"unbound token on a DPoP route",
+       Req("GET", url, {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}),
+       "binding_required"},
+      {"proof under another key",
+       Req("GET", url,
+           {{"authorization", "DPoP " + dpop_bound},
+            {"dpop", unit::MintProof(SharedKey(JwsAlg::kES256, 8), foreign)}}),
+       "dpop_jkt_mismatch"},
+      {"proof for another method",
+       Req("POST", url, {{"authorization", "DPoP " + dpop_bound},
+                         {"dpop", Proof("GET", url, dpop_bound)}}),
+       "dpop_htm_mismatch"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+    EXPECT_TRUE(d.allow);
+    EXPECT_TRUE(d.report_only);
+    EXPECT_EQ(d.principal, "");
+    EXPECT_EQ(d.issuer, "");
+    EXPECT_EQ(d.client_id, "");
+    EXPECT_EQ(d.jkt, "");
+    EXPECT_EQ(d.binding, ProvenBinding::kNone);
+    EXPECT_TRUE(d.upstream_headers.empty());
+    EXPECT_FALSE(d.upstream_headers_to_remove.empty());  // client copies stripped
+  }
+  // The same token proven on the same route: a normal allow, with identity.
+  Decision d = Decide(DpopReq(url, dpop_bound));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_FALSE(d.report_only);
+  EXPECT_EQ(d.principal, "alice");
+  EXPECT_EQ(d.issuer, unit::kIssuer);
+  EXPECT_EQ(d.binding, ProvenBinding::kDpop);
 }
 
 TEST_P(AuthenticatorTest, DefaultReportOnly) {

@@ -198,7 +198,7 @@ TEST_F(DpopValidatorTest, ProofKey) {
        Reason::kDpopSignatureInvalid},
       {"claims swapped after signing",
        good.substr(0, good.find('.') + 1) +
-           Base64UrlEncode(SerializeJson(ClaimsWith("htu", Str("https://api.example/other")))) +
+           Base64UrlEncode(SerializeJson(ClaimsWith("jti", Str("another-jti")))) +
            good.substr(good.rfind('.')),
        Reason::kDpopSignatureInvalid},
       // Binding to the token's cnf.jkt (RFC 9449 section 6.1).
@@ -208,7 +208,136 @@ TEST_F(DpopValidatorTest, ProofKey) {
        Reason::kDpopJktMismatch},
       {"jkt is judged before the claims", ProofC(WithoutMember(Claims(), "jti")),
        Reason::kDpopJktMismatch, "GET", kUrl, OtherKey().Thumbprint()},
+      {"jkt is judged before the signature", Raw(Header()), Reason::kDpopJktMismatch, "GET", kUrl,
+       OtherKey().Thumbprint()},
   });
+}
+
+// RsaJwk returns an RSA public JWK with a random odd modulus of `bits` bits
+// and the base64url exponent `e`: a key nobody holds, which is all an
+// attacker needs to make a server verify under it.
+JsonValue RsaJwk(int bits, std::string_view e) {
+  std::string n = RandomBytes(static_cast<size_t>(bits + 7) / 8);
+  const int top = (bits - 1) % 8;  // the highest bit's position in the first byte
+  n.front() = static_cast<char>((n.front() & ((2 << top) - 1)) | (1 << top));
+  n.back() = static_cast<char>(n.back() | 0x01);
+  return JsonValue::Object(
+      {{"kty", Str("RSA")}, {"e", Str(e)}, {"n", Str(Base64UrlEncode(n))}});
+}
+
+// RsaProof returns a proof with good claims under `jwk` (RS256) and a random
+// signature of the modulus' length; the case expects the token bound to jwk.
+Case RsaProof(std::string why, const JsonValue& jwk, Reason want) {
+  const JsonValue header = JsonValue::Object(
+      {{"typ", Str("dpop+jwt")}, {"alg", Str("RS256")}, {"jwk", jwk}});
+  const size_t sig_bytes = Base64UrlDecode(*jwk.FindString("n"))->size();
+  Case c{std::move(why), Compact(SerializeJson(header), SerializeJson(Claims()),
+                                 RandomBytes(sig_bytes)),
+         want};
+  c.jkt = JwkThumbprint(jwk).value();
+  return c;
+}
+
+// A proof key is chosen by the sender, so its cost is bounded (issue 10 item
+// 4): RSA proof keys must have a 2048..4096-bit modulus and the exponent 65537.
+TEST_F(DpopValidatorTest, ProofRsaKeySizeBounds) {
+  RunTable({
+      // Sizes popguard accepts get as far as the (random) signature.
+      RsaProof("2048 bits, e = 65537", RsaJwk(2048, "AQAB"), Reason::kDpopSignatureInvalid),
+      RsaProof("4096 bits, e = 65537", RsaJwk(4096, "AQAB"), Reason::kDpopSignatureInvalid),
+      // Refused before the key is even parsed.
+      RsaProof("4097 bits", RsaJwk(4097, "AQAB"), Reason::kDpopJwkSizeUnsupported),
+      RsaProof("4104 bits", RsaJwk(4104, "AQAB"), Reason::kDpopJwkSizeUnsupported),
+      RsaProof("8192 bits", RsaJwk(8192, "AQAB"), Reason::kDpopJwkSizeUnsupported),
+      RsaProof("8192 bits, e = 2^64 - 1", RsaJwk(8192, "__________8"),
+               Reason::kDpopJwkSizeUnsupported),
+      RsaProof("2048 bits, e = 2^64 - 1", RsaJwk(2048, "__________8"),
+               Reason::kDpopJwkSizeUnsupported),
+      RsaProof("2048 bits, e = 3", RsaJwk(2048, "Aw"), Reason::kDpopJwkSizeUnsupported),
+      RsaProof("2048 bits, e = 2^32 - 1", RsaJwk(2048, "_____w"),
+               Reason::kDpopJwkSizeUnsupported),
+      RsaProof("2048 bits, e = 65537 with a leading zero", RsaJwk(2048, "AAEAAQ"),
+               Reason::kDpopJwkSizeUnsupported),
+      // Below 2048 bits stays a key PublicKey::FromJwk refuses.
+      RsaProof("1024 bits", RsaJwk(1024, "AQAB"), Reason::kDpopJwkInvalid),
+  });
+}
+
+// SpyVerifier is OpenSSL's verifier, counting the verifications it runs.
+class SpyVerifier final : public SignatureVerifier {
+ public:
+  SignatureResult Verify(JwsAlg alg, const PublicKey& key, std::string_view signing_input,
+                         std::string_view signature) const override {
+    ++verifications;
+    return inner_->Verify(alg, key, signing_input, signature);
+  }
+  void VerifyBatch(std::span<const SignatureCheck> checks,
+                   std::span<SignatureResult> results) const override {
+    verifications += static_cast<int>(checks.size());
+    inner_->VerifyBatch(checks, results);
+  }
+  mutable int verifications = 0;
+
+ private:
+  SignatureVerifierPtr inner_ = CreateOpenSslVerifier();
+};
+
+// Cheapest checks first (issue 10 item 4): a proof that fails anything but
+// its signature costs no verification at all; one that passes everything
+// else costs exactly one. The signatures here are junk (or made by another
+// key), so on the old order every row cost a verification and said
+// dpop_signature_invalid.
+TEST_F(DpopValidatorTest, EverythingButTheSignatureIsCheckedBeforeIt) {
+  const DpopConfig config;
+  const std::string nonce_secret(32, 'n');
+  DpopNonces nonces(nonce_secret, config.nonce.step);
+  DpopConfig nonce_config;
+  nonce_config.nonce.required = true;
+  auto junk = [](const JsonValue& claims) { return Raw(Header(), claims); };
+  struct Row {
+    Case c;
+    bool nonce_required = false;
+    int verifications;
+  };
+  const std::vector<Row> rows = {
+      {{"proof key is not the token's", unit::MintProof(OtherKey(), Opts()),
+        Reason::kDpopJktMismatch},
+       false, 0},
+      {{"proof key is not the token's, junk signature", Raw(Header()), Reason::kDpopJktMismatch,
+        "GET", kUrl, OtherKey().Thumbprint()},
+       false, 0},
+      {RsaProof("8192-bit RSA key with e = 2^64 - 1", RsaJwk(8192, "__________8"),
+                Reason::kDpopJwkSizeUnsupported),
+       false, 0},
+      {{"jti missing", junk(WithoutMember(Claims(), "jti")), Reason::kDpopJtiInvalid}, false, 0},
+      {{"htm differs", junk(Claims()), Reason::kDpopHtmMismatch, "POST"}, false, 0},
+      {{"htu differs", junk(Claims()), Reason::kDpopHtuMismatch, "GET",
+        "https://api.example/other"},
+       false, 0},
+      {{"iat stale", junk(Claims()), Reason::kDpopIatStale, "GET", kUrl, Key().Thumbprint(),
+        kNow + absl::Minutes(5)},
+       false, 0},
+      {{"ath of another token", junk(ClaimsWith("ath", Str(unit::Ath("another")))),
+        Reason::kDpopAthMismatch},
+       false, 0},
+      {{"nonce missing", junk(Claims()), Reason::kDpopNonceMissing}, true, 0},
+      // Everything else holds: now the signature is checked, once.
+      {{"junk signature", junk(Claims()), Reason::kDpopSignatureInvalid}, false, 1},
+      {{"signed by another key than its jwk",
+        unit::Sign(OtherKey(), JwsAlg::kES256, Header(), Claims()),
+        Reason::kDpopSignatureInvalid},
+       false, 1},
+      {{"valid", ProofC(Claims()), Reason::kOk}, false, 1},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.c.why);
+    SpyVerifier spy;
+    validator_ = std::make_unique<DpopValidator>(row.nonce_required ? nonce_config : config,
+                                                 limits_, &spy,
+                                                 row.nonce_required ? &nonces : nullptr);
+    EXPECT_EQ(ReasonCode(Validate(row.c)), ReasonCode(row.c.want)) << detail_;
+    EXPECT_EQ(spy.verifications, row.verifications);
+  }
 }
 
 TEST_F(DpopValidatorTest, ProofClaims) {

@@ -11,7 +11,8 @@
 // The expected codes follow the order of checks in service/authenticator.cc,
 // service/access_token.cc, service/jws.cc and service/dpop.cc: e.g. header
 // members are checked before the signature (jku is token_embedded_key even
-// though the signature is fine), and the proof's signature before its claims.
+// though the signature is fine), and the proof's key, its binding to cnf.jkt
+// and its claims before its signature (cheapest checks first).
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 
@@ -27,7 +28,10 @@
 #include "absl/strings/str_replace.h"
 #include "service/base64url.h"
 #include "service/crypto_util.h"
+#include "service/json.h"
+#include "service/jwk.h"
 #include "tests/testing/popguard_process.h"
+#include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
 
 namespace popguard::e2e {
@@ -145,6 +149,31 @@ constexpr char kExtraRoutes[] =
     "  - {name: secure, match: {path_prefix: /secure, case_insensitive: true}, binding: mtls}\n"
     "  - {name: payments, match: {path_prefix: /payments}, binding: bearer,\n"
     "     issuers: ['https://issuer.test']}\n";
+
+// A bearer request on /public whose token carries `cnf` as given.
+HttpSpec BearerWithCnf(JsonValue cnf) { return BearerWith({.claims = {{"cnf", std::move(cnf)}}}); }
+
+// The claims of a valid proof for GET /dpop/x with `token`, as JSON text.
+std::string ProofClaimsJson(const std::string& token) {
+  return absl::StrCat(R"({"jti":")", B64(RandomBytes(12)), R"(","htm":"GET","htu":")",
+                      TestEnv::Url("/dpop/x"), R"(","iat":)", absl::ToUnixSeconds(absl::Now()),
+                      R"(,"ath":")", Ath(token), R"("})");
+}
+
+// A DPoP request for /dpop/x (token bound to the client's ES256 key) whose
+// proof carries an RSA jwk with a random odd `modulus_bytes`-byte modulus and
+// the base64url exponent `e`, and random signature bytes: a key nobody holds,
+// which the sender picks to make the signature check as costly as it can.
+HttpSpec ForeignRsaProof(size_t modulus_bytes, const std::string& e) {
+  std::string n = RandomBytes(modulus_bytes);
+  n.front() = static_cast<char>(n.front() | 0x80);
+  n.back() = static_cast<char>(n.back() | 0x01);
+  const std::string header = absl::StrCat(R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")",
+                                          e, R"(","n":")", B64(n), R"("}})");
+  std::string token = BoundToken();
+  return Dpop("/dpop/x", token,
+              AssembleJws(header, ProofClaimsJson(token), RandomBytes(modulus_bytes)));
+}
 
 // --- The table ---
 
@@ -471,6 +500,27 @@ std::vector<AttackCase> Cases() {
   add("cnf.jkt of the wrong length", [] {
     return BearerWith({.claims = {{"cnf", JsonValue::Object({{"jkt", JsonValue::String("abc")}})}}});
   }, "token_claims_invalid", 401);
+  // cnf methods popguard cannot prove must not pass as bearer (issue 10 item 5).
+  add("cnf.jwk (a binding popguard cannot prove)", [] {
+    return BearerWithCnf(JsonValue::Object({{"jwk", ClientKey().RequiredPublicJwk()}}));
+  }, "token_binding_unsupported", 401);
+  add("cnf.kid", [] {
+    return BearerWithCnf(JsonValue::Object({{"kid", JsonValue::String("client-key-1")}}));
+  }, "token_binding_unsupported", 401);
+  add("cnf.jku", [] {
+    return BearerWithCnf(
+        JsonValue::Object({{"jku", JsonValue::String("https://client.test/jwks.json")}}));
+  }, "token_binding_unsupported", 401);
+  add("cnf.x5t (SHA-1 certificate thumbprint)", [] {
+    return BearerWithCnf(JsonValue::Object({{"x5t", JsonValue::String(B64(std::string(20, 'c')))}}));
+  }, "token_binding_unsupported", 401);
+  add("cnf.JKT (unknown member)", [] {
+    return BearerWithCnf(JsonValue::Object({{"JKT", JsonValue::String(ClientKey().Thumbprint())}}));
+  }, "token_binding_unsupported", 401);
+  add("empty cnf", [] { return BearerWithCnf(JsonValue::Object({})); },
+      "token_binding_unsupported", 401);
+  add("cnf is a string", [] { return BearerWithCnf(JsonValue::String("bound")); },
+      "token_binding_unsupported", 401);
   add("scope is a number", [] {
     return BearerWith({.claims = {{"scope", JsonValue::Number(7)}}});
   }, "token_claims_invalid", 401);
@@ -601,6 +651,16 @@ std::vector<AttackCase> Cases() {
     static const PrivateKey* const other = new PrivateKey(MakeKey(JwsAlg::kES256));
     return DpopWith([](ProofOptions& o) { o.signer = other; });
   }, "dpop_signature_invalid", 401);
+  // Cheapest checks first (issue 10 item 4): the proof key's size and its
+  // binding are judged before its signature is verified.
+  add("proof under an 8192-bit RSA key with e = 2^64 - 1", [] {
+    return ForeignRsaProof(1024, B64(std::string(8, '\xff')));
+  }, "dpop_jwk_size_unsupported", 401);
+  add("proof under an RSA key with e = 3", [] { return ForeignRsaProof(256, "Aw"); },
+      "dpop_jwk_size_unsupported", 401);
+  add("proof under a 4096-bit RSA key the token is not bound to, junk signature", [] {
+    return ForeignRsaProof(512, "AQAB");
+  }, "dpop_jkt_mismatch", 401);
   add("wrong jkt: proof key differs from cnf.jkt", [] {
     std::string t = BoundToken();
     const PrivateKey& ed = Env().client_key(JwsAlg::kEdDSA);
@@ -777,16 +837,16 @@ class AttacksE2eTest : public ::testing::Test {
 
 RunningServer* AttacksE2eTest::server_ = nullptr;
 
-TEST_F(AttacksE2eTest, EveryAttackGetsItsReasonThroughVerifyAndCheck) {
-  const std::vector<AttackCase> cases = Cases();
-  ASSERT_GE(cases.size(), 60u);
+// RunCases runs every case through Verify and Check on `server` and returns
+// the number of requests made.
+int RunCases(RunningServer& server, const std::vector<AttackCase>& cases) {
   int runs = 0;
   for (const AttackCase& tc : cases) {
     SCOPED_TRACE(tc.name);
     for (bool check : {false, true}) {
       SCOPED_TRACE(check ? "via Check" : "via Verify");
       auto run = [&](const HttpSpec& spec) {
-        return check ? ViaCheck(*server_, spec) : ViaVerify(*server_, spec);
+        return check ? ViaCheck(server, spec) : ViaVerify(server, spec);
       };
       const HttpSpec spec = tc.build();
       if (tc.send_twice) {
@@ -798,9 +858,17 @@ TEST_F(AttacksE2eTest, EveryAttackGetsItsReasonThroughVerifyAndCheck) {
       EXPECT_EQ(got.http_status, tc.http_status);
       ++runs;
     }
-    ASSERT_TRUE(server_->process().Alive()) << "popguard died on: " << tc.name << "\n"
-                                            << server_->process().LogText();
+    EXPECT_TRUE(server.process().Alive()) << "popguard died on: " << tc.name << "\n"
+                                          << server.process().LogText();
+    if (!server.process().Alive()) break;
   }
+  return runs;
+}
+
+TEST_F(AttacksE2eTest, EveryAttackGetsItsReasonThroughVerifyAndCheck) {
+  const std::vector<AttackCase> cases = Cases();
+  ASSERT_GE(cases.size(), 60u);
+  const int runs = RunCases(*server_, cases);
   std::cout << "[ attacks  ] " << cases.size() << " cases, " << runs
             << " requests through Verify and Check\n";
   RecordProperty("attack_cases", static_cast<int>(cases.size()));
@@ -814,6 +882,118 @@ TEST_F(AttacksE2eTest, EveryAttackGetsItsReasonThroughVerifyAndCheck) {
   EXPECT_EQ(after.code, "ok");
   after = ViaCheck(*server_, DpopWith([](ProofOptions&) {}));
   EXPECT_EQ(after.code, "ok");
+}
+
+// A report-only would-deny is let through with no identity (issue 10 item
+// 11): the /shadow route is report-only, and a DPoP-bound token replayed as
+// Bearer there must not hand its principal or issuer to the gateway.
+TEST_F(AttacksE2eTest, ReportOnlyWouldDenyCarriesNoIdentity) {
+  const HttpSpec downgrade = Bearer("/shadow/x", BoundToken());
+  VerifyResponse v = server_->Verify(downgrade, "shadow");
+  EXPECT_EQ(v.decision(), popguard::v1::ALLOW);
+  EXPECT_TRUE(v.report_only());
+  EXPECT_EQ(v.reason_code(), "bearer_downgrade");
+  EXPECT_EQ(v.principal(), "");
+  EXPECT_EQ(v.issuer(), "");
+  EXPECT_EQ(v.binding(), popguard::v1::BINDING_NONE);
+  EXPECT_THAT(v.upstream_headers(), ::testing::IsEmpty());
+  EXPECT_THAT(v.upstream_headers_to_remove(), ::testing::Not(::testing::IsEmpty()));
+  CheckResponse c = server_->Check(downgrade);
+  EXPECT_EQ(c.status().code(), 0);
+  ASSERT_TRUE(c.has_ok_response()) << c.DebugString();
+  EXPECT_THAT(c.ok_response().headers(), ::testing::IsEmpty()) << c.DebugString();
+  EXPECT_THAT(c.ok_response().headers_to_remove(), ::testing::Not(::testing::IsEmpty()));
+
+  // The same token proven with DPoP on the same route: a real allow, with
+  // its identity.
+  std::string token = BoundToken();
+  v = server_->Verify(
+      Dpop("/shadow/x", token,
+           MintProof(ClientKey(), {.url = TestEnv::Url("/shadow/x"), .token = token})),
+      "shadow-ok");
+  EXPECT_EQ(v.reason_code(), "ok");
+  EXPECT_FALSE(v.report_only());
+  EXPECT_EQ(v.principal(), "alice");
+  EXPECT_EQ(v.issuer(), Env().issuer().iss());
+  token = BoundToken();
+  c = server_->Check(Dpop("/shadow/x", token,
+                          MintProof(ClientKey(), {.url = TestEnv::Url("/shadow/x"), .token = token})));
+  ASSERT_TRUE(c.has_ok_response()) << c.DebugString();
+  EXPECT_THAT(c.ok_response().headers(), ::testing::Not(::testing::IsEmpty()));
+}
+
+// The OKP jwk of the Ed25519 identity point (y = 1, x = 0): a key of small
+// order nobody holds a secret for.
+JsonValue IdentityEd25519Jwk() {
+  std::string identity(32, '\0');
+  identity[0] = 1;
+  return JsonValue::Object({{"kty", JsonValue::String("OKP")},
+                            {"crv", JsonValue::String("Ed25519")},
+                            {"x", JsonValue::String(B64(identity))}});
+}
+
+// The attacks that need another server configuration: OpenSSL for every
+// signature (crypto.force_openssl), and x-forwarded-client-cert trusted.
+std::vector<AttackCase> OpenSslXfccCases() {
+  std::vector<AttackCase> c;
+  auto add = [&](std::string name, std::function<HttpSpec()> build, std::string code, int status) {
+    c.push_back({std::move(name), std::move(build), std::move(code), status});
+  };
+  add("valid DPoP request (positive twin)", [] { return DpopWith([](ProofOptions&) {}); }, "ok",
+      200);
+  // Issue 10 item 8: a token bound to the identity point and a proof with
+  // R = identity, S = 0 verify under OpenSSL's cofactorless equation for any
+  // message. The key is refused when the proof's jwk is loaded.
+  add("Ed25519 proof key of small order, R = identity, S = 0", [] {
+    const JsonValue jwk = IdentityEd25519Jwk();
+    std::string token = Env().issuer().MintToken({.jkt = JwkThumbprint(jwk).value()});
+    std::string identity(32, '\0');
+    identity[0] = 1;
+    const std::string header = absl::StrCat(R"({"typ":"dpop+jwt","alg":"EdDSA","jwk":)",
+                                            SerializeJson(jwk), "}");
+    return Dpop("/dpop/x", token,
+                AssembleJws(header, ProofClaimsJson(token), identity + std::string(32, '\0')));
+  }, "dpop_jwk_invalid", 401);
+  // Issue 10 item 12: XFCC and the gateway's own certificate must agree.
+  const auto xfcc_for = [](const TestCert& cert) {
+    return "Hash=" + HexEncode(Sha256(cert.der()));
+  };
+  add("XFCC and the gateway's certificate name the same certificate (positive twin)",
+      [xfcc_for] {
+        HttpSpec s = WithCert(Bearer("/mtls/x", MtlsToken(Env().cert())), Env().cert().pem());
+        s.headers.push_back(H("x-forwarded-client-cert", xfcc_for(Env().cert())));
+        return s;
+      },
+      "ok", 200);
+  add("XFCC names the token's certificate, the gateway passed another", [xfcc_for] {
+    HttpSpec s = WithCert(Bearer("/mtls/x", MtlsToken(Env().cert())), Env().other_cert().pem());
+    s.headers.push_back(H("x-forwarded-client-cert", xfcc_for(Env().cert())));
+    return s;
+  }, "mtls_cert_conflict", 401);
+  add("the gateway passed the token's certificate, XFCC names another", [xfcc_for] {
+    HttpSpec s = WithCert(Bearer("/mtls/x", MtlsToken(Env().cert())), Env().cert().pem());
+    s.headers.push_back(H("x-forwarded-client-cert", xfcc_for(Env().other_cert())));
+    return s;
+  }, "mtls_cert_conflict", 401);
+  add("XFCC alone (positive twin)", [xfcc_for] {
+    HttpSpec s = Bearer("/mtls/x", MtlsToken(Env().cert()));
+    s.headers.push_back(H("x-forwarded-client-cert", xfcc_for(Env().cert())));
+    return s;
+  }, "ok", 200);
+  return c;
+}
+
+class OpenSslXfccAttacksE2eTest : public ServerTestBase<OpenSslXfccAttacksE2eTest> {
+ public:
+  static constexpr char kConfigName[] = "attacks-openssl-xfcc.yaml";
+  static ConfigOptions Options() {
+    return {.trusted_xfcc = true, .extra_yaml = "crypto: {force_openssl: true}\n"};
+  }
+};
+
+TEST_F(OpenSslXfccAttacksE2eTest, EveryAttackGetsItsReasonThroughVerifyAndCheck) {
+  RunCases(*server(), OpenSslXfccCases());
+  EXPECT_TRUE(server()->process().Alive());
 }
 
 }  // namespace

@@ -1222,6 +1222,35 @@ std::vector<std::string> NonCanonicalEncodings() {
   return out;
 }
 
+// The key check run when a key is loaded (service/jwk.cc): the 8
+// small-order points and every non-canonical encoding of a y in [p, p + 18]
+// and of x = 0 with the sign bit are refused, a key that is no point is
+// refused, and real keys pass.
+TEST(Ed25519KeyCheckTest, RefusesSmallOrderAndNonCanonicalKeys) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string enc(reinterpret_cast<const char*>(SmallOrderEncoding(i)), 32);
+    SCOPED_TRACE("small order " + Hex(enc));
+    EXPECT_EQ(CheckEd25519PublicKey_vartime(enc), Ed25519KeyCheck::kSmallOrder);
+  }
+  const std::vector<std::string> non_canonical = NonCanonicalEncodings();
+  ASSERT_EQ(non_canonical.size(), 2u * 19 + 2);
+  for (const std::string& enc : non_canonical) {
+    SCOPED_TRACE("non-canonical " + Hex(enc));
+    EXPECT_EQ(CheckEd25519PublicKey_vartime(enc), Ed25519KeyCheck::kNotCanonical);
+  }
+  std::string two(32, '\0');
+  two[0] = 2;  // y = 2: no x fits
+  EXPECT_EQ(CheckEd25519PublicKey_vartime(two), Ed25519KeyCheck::kNotCanonical);
+  EXPECT_EQ(CheckEd25519PublicKey_vartime(std::string(31, '\x01')), Ed25519KeyCheck::kWrongLength);
+  EXPECT_EQ(CheckEd25519PublicKey_vartime(std::string(33, '\x01')), Ed25519KeyCheck::kWrongLength);
+  std::mt19937_64 rng(TestSeed() + 7);
+  for (int i = 0; i < 16; ++i) {
+    const TestKey key = KeyFromSeed(RandomBytes(rng, 32));
+    SCOPED_TRACE("real key " + Hex(key.pk));
+    EXPECT_EQ(CheckEd25519PublicKey_vartime(key.pk), Ed25519KeyCheck::kOk);
+  }
+}
+
 TEST(Ed25519DifferentialTest, NonCanonicalRIsRejectedByBoth) {
   std::mt19937_64 rng(TestSeed(11));
   const Pool pool = MakePool(rng, 8);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace popguard {
@@ -258,6 +259,51 @@ TEST_F(JsonParseTest, NestingDepthAtAndOverTheLimit) {
     absl::StatusOr<JsonValue> v = ParseJson(c.text, JsonLimits{.max_depth = c.max_depth});
     EXPECT_EQ(v.ok(), c.ok) << v.status();
   }
+}
+
+// ManyMembers returns {"m0":0,"m1":0,...} with `n` members; when
+// `duplicate_of` >= 0, the last member repeats that member's name.
+std::string ManyMembers(int n, int duplicate_of = -1) {
+  std::string s = "{";
+  for (int i = 0; i < n; ++i) {
+    const int name = i == n - 1 && duplicate_of >= 0 ? duplicate_of : i;
+    s += (i == 0 ? "\"m" : ",\"m") + std::to_string(name) + "\":0";
+  }
+  return s + "}";
+}
+
+// The duplicate-name check must cost work linear in the input, not in the
+// square of the member count (issue 10 item 9: a 1 MiB token of short
+// members was 0.43 s of CPU before its signature was looked at). Counted
+// in name comparisons, not timed; bench/primitives_benchmark
+// BM_JsonParseManyMembers has the times.
+TEST_F(JsonParseTest, DuplicateCheckIsLinearInTheMemberCount) {
+  struct Case {
+    int members;
+    int duplicate_of;  // -1: none
+  };
+  for (const Case& c : std::vector<Case>{{1, -1},     {16, -1},  {17, -1},   {17, 0},
+                                         {1000, -1},  {1000, 0}, {1000, 998}, {100000, -1},
+                                         {100000, 0}, {100000, 50000}}) {
+    const std::string text = ManyMembers(c.members, c.duplicate_of);
+    SCOPED_TRACE(absl::StrCat(c.members, " members (", text.size(), " bytes), duplicate of #",
+                              c.duplicate_of));
+    JsonParseStats stats;
+    absl::StatusOr<JsonValue> v = ParseJson(text, {}, &stats);
+    if (c.duplicate_of < 0) {
+      ASSERT_TRUE(v.ok()) << v.status();
+      EXPECT_EQ(v->object_members().size(), static_cast<size_t>(c.members));
+    } else {
+      EXPECT_FALSE(v.ok());
+      EXPECT_NE(v.status().message().find("duplicate member name"), absl::string_view::npos)
+          << v.status();
+    }
+    // At most 16 comparisons per member (the scan of a small object's first
+    // 16 names), plus one pass over them when the object outgrows the scan.
+    EXPECT_LE(stats.name_comparisons, 17u * static_cast<uint64_t>(c.members));
+  }
+  // The largest case is about 1 MiB, max_token_bytes' worth.
+  EXPECT_GE(ManyMembers(100000).size(), 1000u * 1000);
 }
 
 class JsonValueTest : public ::testing::Test {};

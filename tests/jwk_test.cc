@@ -60,6 +60,15 @@ std::string Subst(std::string text, const std::map<std::string, std::string>& va
 
 std::string Bytes(std::string_view b64) { return Base64UrlDecode(b64).value_or(""); }
 
+// EdEncoding returns base64url of the 32-byte Ed25519 encoding whose first
+// byte is `first`, whose bytes 1..30 are `middle` and whose last is `last`.
+std::string EdEncoding(uint8_t first, uint8_t middle, uint8_t last) {
+  std::string e(32, static_cast<char>(middle));
+  e.front() = static_cast<char>(first);
+  e.back() = static_cast<char>(last);
+  return Base64UrlEncode(e);
+}
+
 const std::map<std::string, std::string>& Vars() {
   static const auto* vars = [] {
     std::string n = Bytes(kRsaN);
@@ -92,6 +101,20 @@ const std::map<std::string, std::string>& Vars() {
         {"XRED", kP256ReducedX},
         {"YSMALL", kP256SmallY},
         {"EDX31", Base64UrlEncode(Bytes(kEdX).substr(1))},
+        // Ed25519 encodings (little-endian y, sign of x in the top bit):
+        // the identity (y = 1), the point of order 2 (y = p - 1), a point of
+        // order 4 (y = 0), and non-canonical encodings of small-order points.
+        {"EDIDENTITY", EdEncoding(1, 0x00, 0x00)},
+        {"EDORDER2", EdEncoding(0xec, 0xff, 0x7f)},
+        {"EDORDER4", EdEncoding(0x00, 0x00, 0x00)},
+        {"EDYP", EdEncoding(0xed, 0xff, 0x7f)},         // y = p (0 unreduced)
+        {"EDYP1", EdEncoding(0xee, 0xff, 0x7f)},        // y = p + 1 (the identity)
+        {"EDNEGZERO", EdEncoding(1, 0x00, 0x80)},       // the identity with x = -0
+        {"EDNOTPOINT", EdEncoding(2, 0x00, 0x00)},      // y = 2: no x fits
+        // 2^32 + 1: odd, but 33 bits.
+        {"E33", Base64UrlEncode(std::string("\x01\x00\x00\x00\x01", 5))},
+        // 2^32 - 1: the largest exponent accepted.
+        {"E32", Base64UrlEncode(std::string(4, '\xff'))},
     };
     return v;
   }();
@@ -118,6 +141,7 @@ TEST_F(PublicKeyFromJwkTest, Table) {
       {"okp ed25519", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})", C::kOk, ""},
       {"rsa 2048", R"({"kty":"RSA","n":"$N","e":"AQAB"})", C::kOk, ""},
       {"rsa e=3", R"({"kty":"RSA","n":"$N","e":"Aw"})", C::kOk, ""},
+      {"rsa e=2^32-1", R"({"kty":"RSA","n":"$N","e":"$E32"})", C::kOk, ""},
       {"rsa 8192 bits", R"({"kty":"RSA","n":"$N8192","e":"AQAB"})", C::kOk, ""},
       {"metadata", R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","kid":"k","use":"sig",
                       "alg":"ES256","key_ops":["verify"],"x5t":"ignored","ext":true})",
@@ -170,6 +194,20 @@ TEST_F(PublicKeyFromJwkTest, Table) {
       {"okp crv missing", R"({"kty":"OKP","x":"$EDX"})", C::kInvalidArgument, "crv"},
       {"okp x missing", R"({"kty":"OKP","crv":"Ed25519"})", C::kInvalidArgument, "x"},
       {"okp x 31 bytes", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX31"})", C::kInvalidArgument, "x"},
+      // Small-order points (every verifier would accept forgeries under some
+      // of them) and non-canonical encodings are refused when loaded.
+      {"okp identity", R"({"kty":"OKP","crv":"Ed25519","x":"$EDIDENTITY"})", C::kInvalidArgument,
+       "x"},
+      {"okp point of order 2", R"({"kty":"OKP","crv":"Ed25519","x":"$EDORDER2"})",
+       C::kInvalidArgument, "x"},
+      {"okp point of order 4", R"({"kty":"OKP","crv":"Ed25519","x":"$EDORDER4"})",
+       C::kInvalidArgument, "x"},
+      {"okp y = p", R"({"kty":"OKP","crv":"Ed25519","x":"$EDYP"})", C::kInvalidArgument, "x"},
+      {"okp y = p + 1", R"({"kty":"OKP","crv":"Ed25519","x":"$EDYP1"})", C::kInvalidArgument, "x"},
+      {"okp identity with the sign bit", R"({"kty":"OKP","crv":"Ed25519","x":"$EDNEGZERO"})",
+       C::kInvalidArgument, "x"},
+      {"okp y without a point", R"({"kty":"OKP","crv":"Ed25519","x":"$EDNOTPOINT"})",
+       C::kInvalidArgument, "x"},
       // RSA.
       {"rsa n missing", R"({"kty":"RSA","e":"AQAB"})", C::kInvalidArgument, "n"},
       {"rsa e missing", R"({"kty":"RSA","n":"$N"})", C::kInvalidArgument, "e"},
@@ -184,6 +222,8 @@ TEST_F(PublicKeyFromJwkTest, Table) {
       {"rsa e=65536", R"({"kty":"RSA","n":"$N","e":"AQAA"})", C::kInvalidArgument, "e"},
       {"rsa e leading zero", R"({"kty":"RSA","n":"$N","e":"AAEAAQ"})", C::kInvalidArgument, "e"},
       {"rsa e 65 bits", R"({"kty":"RSA","n":"$N","e":"AQAAAAAAAAAB"})", C::kInvalidArgument, "e"},
+      {"rsa e 2^64 - 1", R"({"kty":"RSA","n":"$N","e":"__________8"})", C::kInvalidArgument, "e"},
+      {"rsa e 2^32 + 1", R"({"kty":"RSA","n":"$N","e":"$E33"})", C::kInvalidArgument, "e"},
       // Metadata of the wrong type.
       {"kid number", R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","kid":7})", C::kInvalidArgument,
        "kid"},
@@ -514,7 +554,10 @@ TEST_F(KeySetTest, ParseSkipsUnusableKeysWithWarnings) {
       {"kty":"OKP","crv":"X25519","x":"$EDX"},
       "not a key",
       {"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","kid":"good"},
-      {"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","kid":"bad\nline\"quote"}
+      {"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","kid":"bad\nline\"quote"},
+      {"kty":"OKP","crv":"Ed25519","x":"$EDIDENTITY","kid":"identity"},
+      {"kty":"OKP","crv":"Ed25519","x":"$EDYP1","kid":"unreduced"},
+      {"kty":"RSA","n":"$N","e":"__________8","kid":"slow-rsa"}
   ]})",
                                  Vars());
   std::vector<std::string> warnings;
@@ -523,10 +566,16 @@ TEST_F(KeySetTest, ParseSkipsUnusableKeysWithWarnings) {
   ASSERT_EQ(set->size(), 2u);
   EXPECT_EQ(set->keys()[0]->kid(), "good");
   EXPECT_EQ(set->keys()[1]->kid(), "bad\nline\"quote");
-  ASSERT_EQ(warnings.size(), 6u);
+  ASSERT_EQ(warnings.size(), 9u);
   const std::vector<std::string> expected_fragments = {
       "#0 (kid \"hmac\")",     "#1 (kid \"priv\")", "#2 (kid \"small\")",
       "#3 (kid \"offcurve\")", "#4 (no kid)",       "#5 (no kid) skipped: not a JSON object",
+      // An Ed25519 key of small order (under the identity OpenSSL accepts
+      // forged tokens), a non-canonical one, an RSA key with a 64-bit
+      // exponent (four times the verification cost of 65537).
+      "#8 (kid \"identity\") skipped: jwk member \"x\" is an Ed25519 point of small order",
+      "#9 (kid \"unreduced\") skipped: jwk member \"x\" is not the canonical encoding",
+      "#10 (kid \"slow-rsa\") skipped: jwk member \"e\" is too large",
   };
   for (size_t i = 0; i < warnings.size(); ++i) {
     SCOPED_TRACE(warnings[i]);

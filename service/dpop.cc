@@ -236,8 +236,11 @@ Reason DpopValidator::Complete(const DpopProofCheck& check, SignatureResult sign
   material.append(jti->string_value());
   out->replay_key = Sha256(material).substr(0, 16);
   // The proof stays acceptable while iat >= now - max_age, i.e. until
-  // iat + max_age; remember the jti that long (plus a second for rounding).
-  out->replay_until = issued + config_.max_age + absl::Seconds(1);
+  // iat + max_age by this replica's clock; remember the jti that long plus
+  // clock_skew (another replica's clock may trail this one's) plus a second
+  // for rounding.
+  out->issued_at = issued;
+  out->replay_until = issued + config_.max_age + config_.clock_skew + absl::Seconds(1);
   return Reason::kOk;
 }
 

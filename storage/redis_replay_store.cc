@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "storage/redis_resp.h"
 
 namespace popguard {
@@ -60,6 +61,11 @@ void RedisReplayStore::ProbeLoop() {
   AppendRedisCommand(&command, {"SET", key, "1", "PX", "1000"});
   absl::MutexLock lock(&probe_mu_);
   while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick)) {
+    if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
+        breaker_.state() == CircuitBreaker::State::kClosed && client_->Reachable()) {
+      WriteBack();
+    }
+    MaybeRecovered();
     if (breaker_.state() != CircuitBreaker::State::kOpen) continue;
     if (!breaker_.Allow(CircuitBreaker::Clock::now())) continue;
     // This caller is the half-open probe: the same kind of command, on the
@@ -74,6 +80,79 @@ void RedisReplayStore::ProbeLoop() {
   }
 }
 
+void RedisReplayStore::WriteBack() {
+  constexpr size_t kBatch = 4096;  // in flight at once; the pipeline carries them
+  std::vector<PendingWrite> batch;
+  {
+    absl::MutexLock lock(&writeback_mu_);
+    const size_t n = std::min(kBatch, writeback_.size());
+    batch.assign(std::make_move_iterator(writeback_.end() - n),
+                 std::make_move_iterator(writeback_.end()));
+    writeback_.resize(writeback_.size() - n);
+  }
+  if (batch.empty()) return;
+  const absl::Time now = options_.redis.wall_clock ? options_.redis.wall_clock() : absl::Now();
+  absl::BlockingCounter answered(static_cast<int>(batch.size()));
+  absl::Mutex failed_mu;
+  std::vector<PendingWrite> failed;
+  uint64_t conflicts = 0;
+  for (PendingWrite& w : batch) {
+    if (w.expiry <= now) {  // the proof has expired: nothing left to protect
+      writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+      answered.DecrementCount();
+      continue;
+    }
+    std::string redis_key = RedisKey(w.key);
+    std::string command;
+    // The entry keeps the lifetime it had locally, no more.
+    AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
+                                  std::to_string(PxMillis(now, w.expiry))});
+    client_->Execute(redis_key, std::move(command),
+                     [&, w = std::move(w)](absl::StatusOr<RedisReplyPtr> reply) mutable {
+                       if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
+                         counters_.writeback_written.fetch_add(1, std::memory_order_relaxed);
+                         writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+                       } else if (reply.ok() && ReplyIsNil(**reply)) {
+                         // Another replica accepted the same proof during the
+                         // outage: a replay that already happened.
+                         counters_.writeback_conflicts.fetch_add(1, std::memory_order_relaxed);
+                         writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+                         absl::MutexLock lock(&failed_mu);
+                         ++conflicts;
+                       } else {
+                         absl::MutexLock lock(&failed_mu);
+                         failed.push_back(std::move(w));
+                       }
+                       answered.DecrementCount();
+                     });
+  }
+  answered.Wait();
+  if (conflicts > 0) {
+    Log(RedisLogLevel::kWarn, "replay_store_writeback_conflicts",
+        absl::StrCat(conflicts, " proofs this replica accepted during the redis outage had also "
+                                "been accepted by another replica (replays; cannot be undone)"));
+  }
+  if (!failed.empty()) {
+    absl::MutexLock lock(&writeback_mu_);
+    for (PendingWrite& w : failed) writeback_.push_back(std::move(w));
+  }
+}
+
+void RedisReplayStore::MaybeRecovered() {
+  // Recovered only once Redis answers AND every entry accepted locally is in
+  // Redis: before that, another replica could accept a replay of one.
+  if (!degraded_.load(std::memory_order_relaxed)) return;
+  if (breaker_.state() != CircuitBreaker::State::kClosed || !client_->Reachable()) return;
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0) return;
+  if (!degraded_.exchange(false)) return;
+  Log(RedisLogLevel::kWarn, "replay_store_recovered",
+      absl::StrCat("redis answers again; the shared replay window is back (",
+                   counters_.writeback_written.load(std::memory_order_relaxed),
+                   " entries written back so far, ",
+                   counters_.writeback_conflicts.load(std::memory_order_relaxed),
+                   " cross-replica replays found)"));
+}
+
 std::string RedisReplayStore::RedisKey(std::string_view key) const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = options_.key_prefix;
@@ -86,7 +165,7 @@ std::string RedisReplayStore::RedisKey(std::string_view key) const {
 }
 
 void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                                      Done done) {
+                                      absl::Time issued_at, Done done) {
   counters_.checks.fetch_add(1, std::memory_order_relaxed);
   if (!breaker_.Allow(CircuitBreaker::Clock::now())) {
     counters_.fast_fails.fetch_add(1, std::memory_order_relaxed);
@@ -97,14 +176,17 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
   std::string command;
   AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
                                 std::to_string(PxMillis(now, expiry))});
-  client_->Execute(
+  client_->ExecuteSince(
       redis_key, std::move(command),
-      [this, key = std::string(key), now, expiry,
-       done = std::move(done)](absl::StatusOr<RedisReplyPtr> reply) mutable {
+      [this, key = std::string(key), now, expiry, issued_at, done = std::move(done)](
+          absl::StatusOr<RedisReplyPtr> reply, absl::Time server_since) mutable {
         std::optional<ReplayResult> result;
         if (reply.ok()) {
           if (ReplyIsStatus(**reply, "OK")) {
-            result = ReplayResult::kFresh;
+            // Security: the server that answered may have lost this key (it
+            // restarted, or we only just met it). A proof issued before it is
+            // known to hold its data may have been used before the loss.
+            result = issued_at < server_since ? ReplayResult::kWindowReset : ReplayResult::kFresh;
           } else if (ReplyIsNil(**reply)) {
             result = ReplayResult::kReplayed;
           }
@@ -117,10 +199,6 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
           return;
         }
         OnBreaker(breaker_.OnSuccess());
-        if (degraded_.load(std::memory_order_relaxed) && degraded_.exchange(false)) {
-          Log(RedisLogLevel::kWarn, "replay_store_recovered",
-              "redis answers again; the shared replay window is back");
-        }
         if (local_ != nullptr && *result == ReplayResult::kFresh) {
           // Write-through (see the header): a key this replica accepted on its
           // own during an outage is a replay even when Redis never saw it.
@@ -142,6 +220,9 @@ void RedisReplayStore::Answer(ReplayResult result, Done done) {
       break;
     case ReplayResult::kUnavailable:
       counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ReplayResult::kWindowReset:
+      counters_.window_resets.fetch_add(1, std::memory_order_relaxed);
       break;
     case ReplayResult::kFull:
       break;
@@ -165,7 +246,15 @@ void RedisReplayStore::Unavailable(std::string_view key, absl::Time now, absl::T
         "redis unavailable; using this replica's in-memory replay window (replays to other "
         "replicas are not detected)");
   }
-  Answer(local_->CheckAndInsertSync(key, now, expiry), std::move(done));
+  const ReplayResult result = local_->CheckAndInsertSync(key, now, expiry);
+  if (result == ReplayResult::kFresh) {
+    // Queued for the write-back (see the header). Bounded by the local
+    // store's capacity: beyond it the local store answers kFull.
+    absl::MutexLock lock(&writeback_mu_);
+    writeback_.push_back(PendingWrite{std::string(key), expiry});
+    writeback_pending_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Answer(result, std::move(done));
 }
 
 void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t) {
@@ -199,6 +288,12 @@ bool RedisReplayStore::Ready(std::string* why) const {
     if (why != nullptr) *why = "no redis node reachable";
     return false;
   }
+  if (const size_t n = writeback_pending_.load(std::memory_order_relaxed); n > 0) {
+    if (why != nullptr) {
+      *why = absl::StrCat(n, " entries accepted during the redis outage not yet written back");
+    }
+    return false;
+  }
   return true;
 }
 
@@ -220,6 +315,10 @@ RedisReplayStore::Stats RedisReplayStore::stats() const {
   s.unavailable = counters_.unavailable.load(std::memory_order_relaxed);
   s.fast_fails = counters_.fast_fails.load(std::memory_order_relaxed);
   s.fallback_uses = counters_.fallback_uses.load(std::memory_order_relaxed);
+  s.window_resets = counters_.window_resets.load(std::memory_order_relaxed);
+  s.writeback_written = counters_.writeback_written.load(std::memory_order_relaxed);
+  s.writeback_conflicts = counters_.writeback_conflicts.load(std::memory_order_relaxed);
+  s.writeback_pending = writeback_pending_.load(std::memory_order_relaxed);
   s.breaker_opens = breaker_.opens();
   s.breaker = breaker_.state();
   s.degraded = degraded_.load(std::memory_order_relaxed);

@@ -8,7 +8,7 @@ CONFIG ?= examples/quickstart/popguard.yaml
 CCACHE := $(shell command -v ccache 2>/dev/null)
 LAUNCHER := $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE),)
 
-.PHONY: all deps configure build run test clean
+.PHONY: all deps configure build run test chaos clean
 
 all: build
 
@@ -25,7 +25,11 @@ run: build
 	./$(BUILD_DIR)/popguard --config $(CONFIG)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) -LE chaos
+
+# The long chaos scenarios (tests labelled chaos), one at a time.
+chaos: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -L chaos
 
 clean:
 	rm -rf $(BUILD_DIR)

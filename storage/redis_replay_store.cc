@@ -12,6 +12,9 @@
 namespace popguard {
 namespace {
 
+// The degraded/recovered log pair is written at most once per this interval.
+constexpr std::chrono::steady_clock::duration kFlapLogInterval = std::chrono::seconds(10);
+
 // PX is capped so a nonsensical expiry cannot pin a key in Redis for years.
 constexpr int64_t kMaxPxMillis = int64_t{1} << 31;
 
@@ -36,7 +39,31 @@ RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
     : options_(std::move(options)),
       breaker_(options_.breaker_failures,
                std::chrono::duration_cast<CircuitBreaker::Clock::duration>(
-                   absl::ToChronoNanoseconds(options_.breaker_open))) {
+                   absl::ToChronoNanoseconds(options_.breaker_open))),
+      degraded_log_(kFlapLogInterval,
+                    [this](bool degraded, uint64_t unlogged) {
+                      const std::string more =
+                          unlogged == 0
+                              ? ""
+                              : absl::StrCat(" (", unlogged, " degraded/recovered changes not "
+                                             "logged since the previous line)");
+                      if (degraded) {
+                        Log(RedisLogLevel::kWarn, "replay_store_degraded",
+                            absl::StrCat("redis unavailable; using this replica's in-memory "
+                                         "replay window (replays to other replicas are not "
+                                         "detected)",
+                                         more));
+                      } else {
+                        Log(RedisLogLevel::kWarn, "replay_store_recovered",
+                            absl::StrCat("redis answers again and the entries accepted meanwhile "
+                                         "are written back; the shared replay window is back (",
+                                         counters_.writeback_written.load(), " written back, ",
+                                         counters_.writeback_conflicts.load(),
+                                         " cross-replica replays found so far)",
+                                         more));
+                      }
+                    }),
+      readiness_(kNotReadyAfter, kReadyAfter) {
   if (options_.failure_policy == ReplayFailurePolicy::kLocalFallback) {
     local_ = std::make_unique<MemoryReplayStore>(options_.fallback_max_entries);
   }
@@ -66,6 +93,11 @@ void RedisReplayStore::ProbeLoop() {
       WriteBack();
     }
     MaybeRecovered();
+    {
+      absl::MutexLock flap_lock(&flap_mu_);
+      degraded_log_.Flush(std::chrono::steady_clock::now());
+    }
+    ready_.store(readiness_.Observe(RawReady(nullptr)), std::memory_order_relaxed);
     if (breaker_.state() != CircuitBreaker::State::kOpen) continue;
     if (!breaker_.Allow(CircuitBreaker::Clock::now())) continue;
     // This caller is the half-open probe: the same kind of command, on the
@@ -145,12 +177,12 @@ void RedisReplayStore::MaybeRecovered() {
   if (breaker_.state() != CircuitBreaker::State::kClosed || !client_->Reachable()) return;
   if (writeback_pending_.load(std::memory_order_relaxed) > 0) return;
   if (!degraded_.exchange(false)) return;
-  Log(RedisLogLevel::kWarn, "replay_store_recovered",
-      absl::StrCat("redis answers again; the shared replay window is back (",
-                   counters_.writeback_written.load(std::memory_order_relaxed),
-                   " entries written back so far, ",
-                   counters_.writeback_conflicts.load(std::memory_order_relaxed),
-                   " cross-replica replays found)"));
+  SetDegraded(false);
+}
+
+void RedisReplayStore::SetDegraded(bool degraded) {
+  absl::MutexLock lock(&flap_mu_);
+  degraded_log_.Set(degraded, std::chrono::steady_clock::now());
 }
 
 std::string RedisReplayStore::RedisKey(std::string_view key) const {
@@ -242,9 +274,7 @@ void RedisReplayStore::Unavailable(std::string_view key, absl::Time now, absl::T
   // are still caught; replays to other replicas are not while this lasts.
   counters_.fallback_uses.fetch_add(1, std::memory_order_relaxed);
   if (!degraded_.load(std::memory_order_relaxed) && !degraded_.exchange(true)) {
-    Log(RedisLogLevel::kWarn, "replay_store_degraded",
-        "redis unavailable; using this replica's in-memory replay window (replays to other "
-        "replicas are not detected)");
+    SetDegraded(true);
   }
   const ReplayResult result = local_->CheckAndInsertSync(key, now, expiry);
   if (result == ReplayResult::kFresh) {
@@ -280,6 +310,24 @@ void RedisReplayStore::Log(RedisLogLevel level, std::string_view event,
 size_t RedisReplayStore::Size() const { return local_ != nullptr ? local_->Size() : 0; }
 
 bool RedisReplayStore::Ready(std::string* why) const {
+  std::string raw_why;
+  const bool raw = RawReady(&raw_why);
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0) {
+    // Never damped (issue 11.2): until every proof this replica accepted
+    // alone is in Redis, the other replicas could accept its replays.
+    if (why != nullptr) *why = std::move(raw_why);
+    return false;
+  }
+  if (ready_.load(std::memory_order_relaxed)) return true;
+  if (why != nullptr) {
+    *why = raw ? absl::StrCat("redis answers again; ready after ", kReadyAfter,
+                              " good checks in a row")
+               : std::move(raw_why);
+  }
+  return false;
+}
+
+bool RedisReplayStore::RawReady(std::string* why) const {
   if (breaker_.state() != CircuitBreaker::State::kClosed) {
     if (why != nullptr) *why = "redis circuit breaker is open";
     return false;

@@ -20,6 +20,8 @@
 //   replay_store_unavailable, HTTP 503, so clients retry);
 //   kLocalFallback answers from this replica's MemoryReplayStore instead (a
 //   warn log line when entering and leaving that degraded mode, and a counter).
+//   The degraded/recovered pair is rate-limited (FlapLog, storage/flap_guard.h):
+//   at most one pair per 10 s, the next line counting the changes not logged.
 //   With kLocalFallback every key Redis reports fresh is also recorded
 //   locally, so that during an outage this replica still rejects replays of
 //   the proofs it accepted itself, and a proof accepted locally during an
@@ -50,6 +52,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/circuit_breaker.h"
+#include "storage/flap_guard.h"
 #include "storage/memory_replay_store.h"
 #include "storage/redis_client.h"
 #include "storage/redis_options.h"
@@ -106,7 +109,14 @@ class RedisReplayStore final : public ReplayStore {
 
   // Ready reports whether Redis can answer: a connection is up, the breaker
   // is closed and no local_fallback entry waits to be written back.
-  // Otherwise *why says which (no secrets).
+  // Otherwise *why says which (no secrets). With hysteresis (issue 11.5):
+  // the background thread samples that every tick (breaker_open / 4, 5 ms to
+  // 250 ms); not ready after kNotReadyAfter bad samples in a row, ready again
+  // after kReadyAfter good ones (the very first good sample at start-up
+  // counts at once). Entries waiting to be written back make it not ready at
+  // once: that is what keeps other replicas safe.
+  static constexpr int kNotReadyAfter = 2;
+  static constexpr int kReadyAfter = 4;
   bool Ready(std::string* why) const;
 
   // WaitUntilReady polls Ready (and a known topology) for up to `timeout`.
@@ -128,6 +138,9 @@ class RedisReplayStore final : public ReplayStore {
   // the answers; entries that failed stay queued. Prober thread only.
   void WriteBack();
   void MaybeRecovered();
+  // RawReady is Ready without the hysteresis.
+  bool RawReady(std::string* why) const;
+  void SetDegraded(bool degraded);
   void Log(RedisLogLevel level, std::string_view event, std::string_view detail) const;
 
   const RedisReplayStoreOptions options_;
@@ -143,6 +156,10 @@ class RedisReplayStore final : public ReplayStore {
   };
   Counters counters_;
   std::atomic<bool> degraded_{false};
+  absl::Mutex flap_mu_;
+  FlapLog degraded_log_ ABSL_GUARDED_BY(flap_mu_);
+  ReadinessHysteresis readiness_;  // prober thread only
+  std::atomic<bool> ready_{false};
   mutable absl::Mutex writeback_mu_;
   std::vector<PendingWrite> writeback_ ABSL_GUARDED_BY(writeback_mu_);
   std::atomic<size_t> writeback_pending_{0};  // writeback_.size() plus entries in flight

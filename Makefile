@@ -16,7 +16,7 @@ ASAN_DIR ?= build-asan
 ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_init_order=1
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps configure build run test clean fuzz test-asan
+.PHONY: all deps configure build run test chaos clean fuzz test-asan
 
 all: build
 
@@ -47,7 +47,11 @@ run: $(RUN_STAMP)
 	./$(BUILD_DIR)/popguard --config $(CONFIG)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) -LE chaos
+
+# The long chaos scenarios (tests labelled chaos), one at a time.
+chaos: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -L chaos
 
 # Every fuzz target (fuzz/CMakeLists.txt) for FUZZ_SECONDS on its corpus;
 # fails when one finds a crash or a broken invariant (see $(FUZZ_DIR)/artifacts).
@@ -62,7 +66,7 @@ test-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DPOPGUARD_SANITIZE=ON $(LAUNCHER) >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS) UBSAN_OPTIONS=$(UBSAN_OPTIONS) \
-	  ctest --output-on-failure -j $(JOBS)
+	  ctest --output-on-failure --no-tests=error -j $(JOBS) -LE chaos
 
 clean:
 	rm -rf $(BUILD_DIR)

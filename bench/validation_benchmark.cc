@@ -86,9 +86,10 @@ class SwappableReplayStore final : public ReplayStore {
  public:
   SwappableReplayStore() { Reset(); }
   void Reset() { inner_ = std::make_unique<MemoryReplayStore>(4 * 1000 * 1000); }
+  using ReplayStore::CheckAndInsert;
   void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      Done done) override {
-    inner_->CheckAndInsert(key, now, expiry, std::move(done));
+                      absl::Time issued_at, Done done) override {
+    inner_->CheckAndInsert(key, now, expiry, issued_at, std::move(done));
   }
   size_t Size() const override { return inner_->Size(); }
 

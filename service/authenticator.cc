@@ -692,9 +692,38 @@ void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_
 
   // RFC 9449 11.1: the jti is recorded only now, after every other check, so
   // an attacker without the key cannot burn a legitimate client's jti values.
+  //
+  // Security: `now` was read when the request arrived, but the decision may
+  // have waited since (verify queue, key refresh) while Redis expires the
+  // entries of earlier uses in real time. Freshness and the entry's lifetime
+  // are therefore taken from one instant read here, when the store is asked:
+  // a proof fresh at this instant has every earlier use of its jti still
+  // recorded (their entries live until iat + max_age + clock_skew + 1 s). A
+  // decision that waited longer than limits.max_queue_wait is refused as
+  // overloaded (retryable) rather than decided late.
+  const absl::Time check_now = clock_->Now();
+  if (check_now - now > config_.limits.max_queue_wait) {
+    d.upstream_headers.clear();
+    d.response_headers.clear();
+    return Deny(std::move(d), Reason::kOverloaded,
+                absl::StrCat("decision waited ", absl::FormatDuration(check_now - now),
+                             " before its replay check (limits.max_queue_wait ",
+                             absl::FormatDuration(config_.limits.max_queue_wait), ")"),
+                route, kSchemeDpop, std::move(done));
+  }
+  if (proof->issued_at < check_now - config_.dpop.max_age) {
+    d.upstream_headers.clear();
+    d.response_headers.clear();
+    return Deny(std::move(d), Reason::kDpopIatStale,
+                absl::StrCat("proof iat ", absl::ToUnixSeconds(proof->issued_at),
+                             " is older than max_age ", absl::FormatDuration(config_.dpop.max_age),
+                             " at the replay check; popguard time ",
+                             absl::ToUnixSeconds(check_now)),
+                route, kSchemeDpop, std::move(done));
+  }
   const RouteConfig* route_ptr = &route;
   replay_->CheckAndInsert(
-      proof->replay_key, now, proof->replay_until,
+      proof->replay_key, check_now, proof->replay_until, proof->issued_at,
       [this, d = std::move(d), route_ptr, done = std::move(done)](ReplayResult result) mutable {
         switch (result) {
           case ReplayResult::kFresh:
@@ -717,6 +746,13 @@ void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_
             return Deny(std::move(d), Reason::kReplayStoreUnavailable,
                         "replay store unavailable (fail_closed)", *route_ptr, kSchemeDpop,
                         std::move(done));
+          case ReplayResult::kWindowReset:
+            d.upstream_headers.clear();
+            d.response_headers.clear();
+            return Deny(std::move(d), Reason::kDpopReplayWindowReset,
+                        "the replay window lost its entries after this proof was issued; send a "
+                        "new proof",
+                        *route_ptr, kSchemeDpop, std::move(done));
         }
       });
 }

@@ -1204,10 +1204,12 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "cert_thumbprint_cache_entries", 0,
                                                 uint64_t{1} << 24,
                                                 &config->cert_thumbprint_cache_entries));
+  // The default wait bound leaves at least half of a very short max_age.
+  config->limits.max_queue_wait = std::min(config->limits.max_queue_wait, config->dpop.max_age / 2);
   if (const YAML::Node* n = f->Get("limits")) {
     absl::StatusOr<Fields> lf =
         Fields::Of(*n, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
-                                  "max_inflight", "max_grpc_message_bytes"});
+                                  "max_inflight", "max_grpc_message_bytes", "max_queue_wait"});
     if (!lf.ok()) return lf.status();
     LimitsConfig& limits = config->limits;
     POPGUARD_CONFIG_RETURN_IF_ERROR(
@@ -1222,6 +1224,17 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
     POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*lf, "max_grpc_message_bytes", 4096, 64 << 20,
                                                   &limits.max_grpc_message_bytes));
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*lf, "max_queue_wait",
+                                                        absl::Milliseconds(1), absl::Seconds(30),
+                                                        &limits.max_queue_wait));
+    // A decision allowed to wait as long as a proof lives would let every
+    // proof go stale in the queue; the bound must leave most of max_age.
+    if (const YAML::Node* w = lf->Get("max_queue_wait");
+        w != nullptr && limits.max_queue_wait >= config->dpop.max_age) {
+      return InvalidAt(*w, lf->Path("max_queue_wait"),
+                       absl::StrCat("must be shorter than dpop.max_age (",
+                                    absl::FormatDuration(config->dpop.max_age), ")"));
+    }
   }
   if (const YAML::Node* n = f->Get("crypto")) {
     absl::StatusOr<Fields> cf =

@@ -131,6 +131,10 @@ struct LimitsConfig {
   size_t max_inflight = 4096;
   // Largest gRPC request message accepted. Needs a restart to change.
   size_t max_grpc_message_bytes = 1 << 20;
+  // The longest a DPoP decision may take from arrival to its replay check;
+  // a later one is denied `overloaded` (503) instead of being decided late.
+  // Shorter than dpop.max_age.
+  absl::Duration max_queue_wait = absl::Seconds(1);
 };
 
 // YAML crypto: which code verifies signatures, and on which threads.

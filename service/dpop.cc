@@ -262,8 +262,11 @@ Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
   material.append(jti->string_value());
   result.replay_key = Sha256(material).substr(0, 16);
   // The proof stays acceptable while iat >= now - max_age, i.e. until
-  // iat + max_age; remember the jti that long (plus a second for rounding).
-  result.replay_until = issued + config_.max_age + absl::Seconds(1);
+  // iat + max_age by this replica's clock; remember the jti that long plus
+  // clock_skew (another replica's clock may trail this one's) plus a second
+  // for rounding.
+  result.issued_at = issued;
+  result.replay_until = issued + config_.max_age + config_.clock_skew + absl::Seconds(1);
   return Reason::kOk;
 }
 

@@ -42,6 +42,7 @@ struct DpopRequest {
 struct DpopResult {
   std::string jkt;          // thumbprint of the proof key
   std::string replay_key;   // 16 bytes: SHA-256(jkt || 0x00 || jti) truncated
+  absl::Time issued_at;     // the proof's iat
   absl::Time replay_until;  // how long the jti must be remembered
 };
 

@@ -12,7 +12,8 @@ namespace {
 
 constexpr const char* kApiNames[] = {"verify", "verify_stream", "check"};
 constexpr const char* kSignatureResults[] = {"valid", "invalid", "malformed"};
-constexpr const char* kReplayResults[] = {"fresh", "replayed", "full", "unavailable"};
+constexpr const char* kReplayResults[] = {"fresh", "replayed", "full", "unavailable",
+                                          "window_reset"};
 
 int ApiIndex(Api api) { return static_cast<int>(api); }
 
@@ -69,7 +70,7 @@ PopguardMetrics::PopguardMetrics() {
   CounterFamily* replay = registry_.AddCounter(
       "popguard_replay_store_results_total",
       "Replay store answers: fresh, replayed, full, unavailable.", {"result"});
-  for (int i = 0; i < 4; ++i) replay_results_[i] = replay->WithLabels({kReplayResults[i]});
+  for (int i = 0; i < 5; ++i) replay_results_[i] = replay->WithLabels({kReplayResults[i]});
   CounterFamily* reloads = registry_.AddCounter(
       "popguard_config_reloads_total", "Config reloads (SIGHUP or file change) by result.",
       {"result"});
@@ -178,6 +179,24 @@ PopguardMetrics::PopguardMetrics() {
       "counter", {}, [redis_stat] {
         return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
           out->push_back({{}, static_cast<double>(s.breaker_opens)});
+        });
+      });
+  registry_.AddCallback(
+      "popguard_replay_store_writeback_total",
+      "local_fallback entries written back to Redis after an outage: written, or conflict (Redis "
+      "already held it: another replica accepted the same proof during the outage).",
+      "counter", {"result"}, [redis_stat] {
+        return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
+          out->push_back({{"written"}, static_cast<double>(s.writeback_written)});
+          out->push_back({{"conflict"}, static_cast<double>(s.writeback_conflicts)});
+        });
+      });
+  registry_.AddCallback(
+      "popguard_replay_store_state_losses_total",
+      "Redis servers found restarted (new run_id) or unidentifiable: their window may be lost.",
+      "counter", {}, [redis_stat] {
+        return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
+          out->push_back({{}, static_cast<double>(s.redis.state_losses)});
         });
       });
   // The signature scheduler: batch sizes show how much batching the load
@@ -318,9 +337,10 @@ void PopguardMetrics::SetState(std::function<bool()> ready, std::function<bool()
 }
 
 void InstrumentedReplayStore::CheckAndInsert(std::string_view key, absl::Time now,
-                                             absl::Time expiry, Done done) {
+                                             absl::Time expiry, absl::Time issued_at,
+                                             Done done) {
   const absl::Time start = absl::Now();
-  inner_->CheckAndInsert(key, now, expiry,
+  inner_->CheckAndInsert(key, now, expiry, issued_at,
                          [start, done = std::move(done)](ReplayResult result) mutable {
                            PopguardMetrics::Get().RecordReplay(result, absl::Now() - start);
                            std::move(done)(result);

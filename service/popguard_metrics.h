@@ -93,7 +93,7 @@ class PopguardMetrics {
   Gauge* inflight_;
   Counter* signatures_[10][3];
   Histogram* replay_duration_;
-  Counter* replay_results_[4];
+  Counter* replay_results_[5];
   Counter* reloads_[2];
 
   mutable absl::Mutex mu_;
@@ -110,8 +110,9 @@ class PopguardMetrics {
 class InstrumentedReplayStore final : public ReplayStore {
  public:
   explicit InstrumentedReplayStore(ReplayStore* inner) : inner_(inner) {}
+  using ReplayStore::CheckAndInsert;
   void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      Done done) override;
+                      absl::Time issued_at, Done done) override;
   size_t Size() const override { return inner_->Size(); }
 
  private:

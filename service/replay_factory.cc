@@ -83,8 +83,13 @@ absl::StatusOr<std::string> ReadRedisPassword(const std::string& path) {
 absl::StatusOr<std::unique_ptr<ReplayStore>> CreateReplayStore(const Config& config,
                                                                Readiness* readiness) {
   if (config.replay.backend != "redis") {
-    return std::unique_ptr<ReplayStore>(
-        std::make_unique<MemoryReplayStore>(config.replay.max_entries));
+    // The window of this process begins now: a proof issued before may have
+    // been accepted by the process that ran before this one (a restart), so
+    // MemoryReplayStore refuses it with kWindowReset. Whole seconds, like iat,
+    // so a client's proof made in the second popguard started still passes.
+    const absl::Time start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+    return std::unique_ptr<ReplayStore>(std::make_unique<MemoryReplayStore>(
+        config.replay.max_entries, /*shards=*/64, start));
   }
   absl::StatusOr<RedisReplayStoreOptions> options = RedisOptions(config);
   if (!options.ok()) return options.status();

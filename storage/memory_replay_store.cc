@@ -219,10 +219,11 @@ int ClampShards(size_t max_entries, int shards) {
 
 }  // namespace
 
-MemoryReplayStore::MemoryReplayStore(size_t max_entries, int shards)
+MemoryReplayStore::MemoryReplayStore(size_t max_entries, int shards, absl::Time window_start)
     : max_entries_(max_entries),
       shard_count_(ClampShards(max_entries, shards)),
       per_shard_capacity_(CeilDiv(max_entries, static_cast<size_t>(shard_count_))),
+      window_start_(window_start),
       shards_(new Shard[shard_count_]) {}
 
 MemoryReplayStore::~MemoryReplayStore() = default;
@@ -237,17 +238,20 @@ MemoryReplayStore::Shard& MemoryReplayStore::ShardFor(std::string_view key) cons
 }
 
 ReplayResult MemoryReplayStore::CheckAndInsertSync(std::string_view key, absl::Time now,
-                                                   absl::Time expiry) {
+                                                   absl::Time expiry, absl::Time issued_at) {
   if (key.size() > kMaxKeyBytes) return ReplayResult::kFull;
+  // Security: this store's memory begins at window_start; a proof issued
+  // earlier may have been used against the process that ran before it.
+  if (issued_at < window_start_) return ReplayResult::kWindowReset;
   return ShardFor(key).CheckAndInsert(key, ToNanos(now), ToNanos(now - kPurgeLag), ToNanos(expiry),
                                       per_shard_capacity_);
 }
 
 void MemoryReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                                       Done done) {
+                                       absl::Time issued_at, Done done) {
   // The shard lock is released inside CheckAndInsertSync, so `done` never
   // runs under it (it may call back into the store).
-  ReplayResult result = CheckAndInsertSync(key, now, expiry);
+  ReplayResult result = CheckAndInsertSync(key, now, expiry, issued_at);
   std::move(done)(result);
 }
 

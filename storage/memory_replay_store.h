@@ -15,6 +15,12 @@
 // replay through, so the new proof is refused instead.
 //
 // Time is always passed in; the store never reads a clock.
+//
+// Loss of state: while the process lives, nothing is ever lost (a full store
+// refuses instead of evicting). A restarted process starts empty, so the
+// service sets window_start to the second it started (CreateReplayStore):
+// a proof issued before that second is answered kWindowReset, since its first
+// use may have been accepted by the previous process.
 #ifndef POPGUARD_STORAGE_MEMORY_REPLAY_STORE_H_
 #define POPGUARD_STORAGE_MEMORY_REPLAY_STORE_H_
 
@@ -41,7 +47,10 @@ class MemoryReplayStore final : public ReplayStore {
   // another thread's by less than this from finding the key already purged.
   static constexpr absl::Duration kPurgeLag = absl::Seconds(1);
 
-  explicit MemoryReplayStore(size_t max_entries, int shards = 64);
+  // `window_start`: proofs issued before it are answered kWindowReset (the
+  // moment this store's memory begins; InfinitePast: never).
+  explicit MemoryReplayStore(size_t max_entries, int shards = 64,
+                             absl::Time window_start = absl::InfinitePast());
   ~MemoryReplayStore() override;
 
   MemoryReplayStore(const MemoryReplayStore&) = delete;
@@ -51,10 +60,14 @@ class MemoryReplayStore final : public ReplayStore {
   // expiry later than `now`; `done` runs exactly once, before this returns and
   // outside every lock. An `expiry` <= `now` records nothing (the entry would
   // already be expired) and yields kFresh unless the key is live.
-  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, Done done) override;
+  // A proof issued before window_start yields kWindowReset and records nothing.
+  using ReplayStore::CheckAndInsert;
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
+                      absl::Time issued_at, Done done) override;
 
   // CheckAndInsertSync is CheckAndInsert returning the result directly.
-  ReplayResult CheckAndInsertSync(std::string_view key, absl::Time now, absl::Time expiry);
+  ReplayResult CheckAndInsertSync(std::string_view key, absl::Time now, absl::Time expiry,
+                                  absl::Time issued_at = absl::InfiniteFuture());
 
   // Size returns the number of entries held: the live ones plus expired ones
   // not yet purged; exact right after PurgeExpired.
@@ -68,6 +81,7 @@ class MemoryReplayStore final : public ReplayStore {
 
   size_t max_entries() const { return max_entries_; }
   int shard_count() const { return shard_count_; }
+  absl::Time window_start() const { return window_start_; }
   size_t per_shard_capacity() const { return per_shard_capacity_; }
 
  private:
@@ -78,6 +92,7 @@ class MemoryReplayStore final : public ReplayStore {
   const size_t max_entries_;
   const int shard_count_;
   const size_t per_shard_capacity_;
+  const absl::Time window_start_;
   std::unique_ptr<Shard[]> shards_;
 };
 

@@ -54,7 +54,8 @@ struct RedisClient::Op {
   int slot = 0;
   Clock::time_point deadline;
   int redirects = 0;
-  Callback done;
+  absl::Time server_since = absl::InfinitePast();  // of the server that answered
+  SinceCallback done;
 };
 
 // One Redis server and its connection pool.
@@ -72,6 +73,10 @@ struct RedisClient::Node {
   bool reachable = false;                   // some connection was ready last time we looked
   bool reported_down = false;               // "unreachable" logged since it was last up
   std::string last_error;
+  // The server process last seen here (RedisClient header: loss of data).
+  bool server_seen = false;
+  std::string run_id;
+  absl::Time since = absl::InfinitePast();
 
   // Pick returns the ready connection with the fewest pending commands, else
   // one still connecting (the command is held until it is ready), else null.
@@ -117,11 +122,12 @@ class RedisClient::Loop {
   };
 
   Node* GetNode(const RedisEndpoint& ep);
+  absl::Time OnServerReady(Node* node, std::string_view run_id);
   void Accept(std::vector<std::shared_ptr<Op>> ops);
   void Dispatch(const std::shared_ptr<Op>& op);
   void SendTo(Node* node, const std::shared_ptr<Op>& op, bool asking);
   void OnReply(const std::shared_ptr<Op>& op, const std::string& node_host,
-               absl::StatusOr<RedisReplyPtr> result);
+               absl::Time server_since, absl::StatusOr<RedisReplyPtr> result);
   void Complete(const std::shared_ptr<Op>& op, absl::StatusOr<RedisReplyPtr> result);
   void ExpireTimers();
   void DispatchParked();
@@ -197,9 +203,9 @@ RedisClient::~RedisClient() {
   }
   for (auto& op : left) {
     if (op->done) {
-      Callback done = std::move(op->done);
+      SinceCallback done = std::move(op->done);
       op->done = nullptr;
-      std::move(done)(absl::UnavailableError("redis client shut down"));
+      std::move(done)(absl::UnavailableError("redis client shut down"), absl::InfinitePast());
     }
   }
   loop_->Shutdown();
@@ -208,6 +214,13 @@ RedisClient::~RedisClient() {
 }
 
 void RedisClient::Execute(std::string_view key, std::string command, Callback done) {
+  ExecuteSince(key, std::move(command),
+               [done = std::move(done)](absl::StatusOr<RedisReplyPtr> reply, absl::Time) mutable {
+                 std::move(done)(std::move(reply));
+               });
+}
+
+void RedisClient::ExecuteSince(std::string_view key, std::string command, SinceCallback done) {
   auto op = std::make_shared<Op>();
   op->command = std::move(command);
   op->slot = RedisKeySlot(key);
@@ -227,9 +240,9 @@ void RedisClient::Execute(std::string_view key, std::string command, Callback do
     }
   }
   if (!accepted) {
-    Callback cb = std::move(op->done);
+    SinceCallback cb = std::move(op->done);
     op->done = nullptr;
-    std::move(cb)(absl::UnavailableError("redis client shut down"));
+    std::move(cb)(absl::UnavailableError("redis client shut down"), absl::InfinitePast());
     return;
   }
   if (wake) {
@@ -250,6 +263,7 @@ RedisClient::Stats RedisClient::stats() const {
   s.slot_refreshes = counters_.slot_refreshes.load(std::memory_order_relaxed);
   s.connects = counters_.connects.load(std::memory_order_relaxed);
   s.connect_failures = counters_.connect_failures.load(std::memory_order_relaxed);
+  s.state_losses = counters_.state_losses.load(std::memory_order_relaxed);
   s.ready_connections = ready_connections_.load(std::memory_order_relaxed);
   s.mode = static_cast<Mode>(mode_.load(std::memory_order_relaxed));
   return s;
@@ -348,8 +362,12 @@ RedisClient::Node* RedisClient::Loop::GetNode(const RedisEndpoint& ep) {
   auto node = std::make_unique<Node>();
   node->endpoint = ep;
   node->name = name;
+  Node* const n = node.get();
   for (int i = 0; i < o_.pool_size; ++i) {
     node->conns.push_back(std::make_unique<RedisConnection>(ep, &o_));
+    // The node owns its connections, so it outlives their callbacks.
+    node->conns.back()->set_on_ready(
+        [this, n](std::string_view run_id) { return OnServerReady(n, run_id); });
     node->seen.push_back(RedisConnection::State::kIdle);
     node->retry_at.push_back(Clock::time_point::min());
     node->backoff.push_back(Clock::duration::zero());
@@ -407,14 +425,17 @@ void RedisClient::Loop::SendTo(Node* node, const std::shared_ptr<Op>& op, bool a
     conn->Send(asking_cmd, [](absl::StatusOr<RedisReplyPtr>) {});
   }
   client_->counters_.commands.fetch_add(1, std::memory_order_relaxed);
-  conn->Send(op->command, [this, op, host = node->endpoint.host](
+  conn->Send(op->command, [this, op, conn, host = node->endpoint.host](
                               absl::StatusOr<RedisReplyPtr> result) mutable {
-    OnReply(op, host, std::move(result));
+    // `conn` is the connection dispatching this reply, so it is alive; its
+    // server_since was set by its handshake, before this reply was read.
+    OnReply(op, host, conn->server_since(), std::move(result));
   });
 }
 
 void RedisClient::Loop::OnReply(const std::shared_ptr<Op>& op, const std::string& node_host,
-                                absl::StatusOr<RedisReplyPtr> result) {
+                                absl::Time server_since, absl::StatusOr<RedisReplyPtr> result) {
+  op->server_since = result.ok() ? server_since : absl::InfinitePast();
   if (!result.ok()) {
     // The connection broke: the command may or may not have run, so it is
     // not retried (a SET NX whose first attempt did run would find its own
@@ -465,9 +486,9 @@ void RedisClient::Loop::OnReply(const std::shared_ptr<Op>& op, const std::string
 void RedisClient::Loop::Complete(const std::shared_ptr<Op>& op,
                                  absl::StatusOr<RedisReplyPtr> result) {
   if (!op->done) return;
-  Callback done = std::move(op->done);
+  SinceCallback done = std::move(op->done);
   op->done = nullptr;
-  std::move(done)(std::move(result));
+  std::move(done)(std::move(result), op->server_since);
 }
 
 void RedisClient::Loop::ExpireTimers() {
@@ -493,6 +514,33 @@ void RedisClient::Loop::DispatchParked() {
 }
 
 // --- Connections --------------------------------------------------------------
+
+absl::Time RedisClient::Loop::OnServerReady(Node* node, std::string_view run_id) {
+  const absl::Time now = o_.wall_clock ? o_.wall_clock() : absl::Now();
+  if (!node->server_seen) {
+    // First sight: what this server lost before we met it is unknowable.
+    // Dated to the whole second (the precision of a proof's iat), so a proof
+    // a client made in the second this process first connected still passes.
+    node->server_seen = true;
+    node->run_id = std::string(run_id);
+    node->since = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+    return node->since;
+  }
+  if (!run_id.empty() && run_id == node->run_id) return node->since;
+  // Security: another server process answers at this address (a restart,
+  // which without persistence comes back empty), or one that will not say
+  // which it is: whatever the replay window held there may be gone. Dated
+  // to this instant exactly; the loss happened before it.
+  node->run_id = std::string(run_id);
+  node->since = now;
+  client_->counters_.state_losses.fetch_add(1, std::memory_order_relaxed);
+  Log(o_, RedisLogLevel::kWarn, "redis_node_state_lost",
+      absl::StrCat(node->name,
+                   run_id.empty() ? " does not report its run_id (ACL lacks +info)"
+                                  : " restarted (new run_id)",
+                   "; proofs issued before now are refused until they expire"));
+  return now;
+}
 
 void RedisClient::Loop::TrackConnections() {
   const Clock::duration stuck_after =

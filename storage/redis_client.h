@@ -21,6 +21,16 @@
 // oldest command has waited max(10 x command_timeout, 1 s) is considered
 // dead and dropped.
 //
+// Loss of a server's data: every connection's handshake reads the server's
+// run_id (INFO server), which changes whenever the server process restarts
+// (and so, without persistence, comes back empty). A node seen for the first
+// time is dated "holds its data since" the current wall-clock second; a node
+// whose run_id changed (or that refuses INFO, on every reconnect after its
+// first) since the moment that was noticed, exactly. The handshake finishes
+// before any command on the connection is written, so a reply is never
+// answered by a restarted server before the restart is known. Each reply
+// carries that date (ExecuteSince).
+//
 // Every callback runs exactly once, on the loop thread (or, after shutdown
 // has begun, on the calling thread with Unavailable).
 #ifndef POPGUARD_STORAGE_REDIS_CLIENT_H_
@@ -37,6 +47,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "storage/redis_connection.h"
 #include "storage/redis_options.h"
 
@@ -45,6 +56,10 @@ namespace popguard {
 class RedisClient {
  public:
   using Callback = RedisConnection::Callback;
+  // A reply, and since when the server that produced it is known to hold its
+  // data (InfinitePast when no server answered).
+  using SinceCallback =
+      absl::AnyInvocable<void(absl::StatusOr<RedisReplyPtr>, absl::Time server_since) &&>;
 
   enum class Mode { kDiscovering, kSingleNode, kCluster };
 
@@ -60,6 +75,7 @@ class RedisClient {
     uint64_t slot_refreshes = 0;    // CLUSTER SLOTS maps applied
     uint64_t connects = 0;          // connections that completed the handshake
     uint64_t connect_failures = 0;  // connections that failed to open, or were lost
+    uint64_t state_losses = 0;      // restarted (or unidentifiable) servers noticed
     int ready_connections = 0;
     Mode mode = Mode::kDiscovering;
   };
@@ -78,6 +94,9 @@ class RedisClient {
   // once with the reply (possibly an error reply), DeadlineExceeded after
   // command_timeout, or Unavailable when no connection could carry it.
   void Execute(std::string_view key, std::string command, Callback done);
+  // ExecuteSince is Execute whose callback also learns since when the server
+  // that answered holds its data (see the header comment).
+  void ExecuteSince(std::string_view key, std::string command, SinceCallback done);
 
   // Reachable reports whether at least one connection is ready.
   bool Reachable() const { return ready_connections_.load(std::memory_order_relaxed) > 0; }
@@ -104,7 +123,7 @@ class RedisClient {
   std::atomic<int> mode_{static_cast<int>(Mode::kDiscovering)};
   struct Counters {
     std::atomic<uint64_t> commands{0}, replies{0}, timeouts{0}, errors{0}, late_replies{0},
-        moved{0}, ask{0}, slot_refreshes{0}, connects{0}, connect_failures{0};
+        moved{0}, ask{0}, slot_refreshes{0}, connects{0}, connect_failures{0}, state_losses{0};
   };
   Counters counters_;
 

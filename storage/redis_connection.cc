@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <hiredis/hiredis.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace popguard {
@@ -41,6 +43,18 @@ void SetSocketOptions(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
+
+// ParseRunId returns the run_id field of an INFO server reply ("" if none).
+std::string ParseRunId(const redisReply& reply) {
+  if (reply.type != REDIS_REPLY_STRING) return "";
+  std::string_view text(reply.str, reply.len);
+  constexpr std::string_view kField = "run_id:";
+  size_t at = text.find(kField);
+  if (at == std::string_view::npos || (at != 0 && text[at - 1] != '\n')) return "";
+  at += kField.size();
+  size_t end = text.find_first_of("\r\n", at);
+  return std::string(text.substr(at, end == std::string_view::npos ? text.npos : end - at));
 }
 
 }  // namespace
@@ -99,6 +113,13 @@ void RedisConnection::QueueHandshake(Clock::time_point now) {
   // Naming is a convenience: an ACL user without +client|setname still works.
   AppendRedisCommand(&out_, {"CLIENT", "SETNAME", kClientName});
   entries_.push_back(Entry{nullptr, now, /*handshake=*/true, /*must_succeed=*/false});
+  // The server's run_id tells a reconnect to the same server process from one
+  // to a restarted (empty) one; without +info it stays "" (OnReady decides).
+  run_id_.clear();
+  server_since_ = absl::InfinitePast();
+  AppendRedisCommand(&out_, {"INFO", "server"});
+  entries_.push_back(Entry{nullptr, now, /*handshake=*/true, /*must_succeed=*/false,
+                           /*info=*/true});
 }
 
 void RedisConnection::Send(std::string_view encoded, Callback done) {
@@ -192,6 +213,7 @@ absl::Status RedisConnection::Dispatch(RedisReplyPtr reply) {
     std::move(entry.done)(std::move(reply));
     return absl::OkStatus();
   }
+  if (entry.info) run_id_ = ParseRunId(*reply);
   if (std::optional<std::string_view> err = ReplyError(*reply);
       err.has_value() && entry.must_succeed) {
     // The server's text (e.g. "WRONGPASS invalid username-password pair")
@@ -202,6 +224,9 @@ absl::Status RedisConnection::Dispatch(RedisReplyPtr reply) {
   const bool handshake_done = entries_.empty() || !entries_.front().handshake;
   if (state_ == State::kHandshaking && handshake_done) {
     state_ = State::kReady;
+    // Before any held command is written (and so before its reply can be
+    // dispatched): the owner learns which server process answers here.
+    server_since_ = on_ready_ ? on_ready_(run_id_) : absl::InfinitePast();
     out_.append(held_out_);
     held_out_.clear();
     for (Entry& e : held_entries_) entries_.push_back(std::move(e));

@@ -1,7 +1,7 @@
 // RedisConnection: one pipelined, non-blocking connection to one Redis node.
 //
 // Lifecycle: kIdle --Connect--> kConnecting (TCP) --> kHandshaking (AUTH,
-// SELECT, CLIENT SETNAME) --> kReady; any failure --> Close --> kIdle, every
+// SELECT, CLIENT SETNAME, INFO server) --> kReady; any failure --> Close --> kIdle, every
 // pending callback run once with an Unavailable status. The owner reconnects.
 //
 // Pipelining: Send() only appends the encoded command to an output buffer and
@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/redis_options.h"
 #include "storage/redis_resp.h"
 
@@ -52,6 +54,17 @@ class RedisConnection {
   // Resolution uses getaddrinfo, which blocks for DNS names (IP literals do
   // not touch the network).
   absl::Status Connect(Clock::time_point now);
+
+  // OnReady is called (on the owner's thread) when the handshake has
+  // succeeded, before any reply to a command sent through this connection is
+  // dispatched, with the server's run_id ("" when INFO was refused). Its
+  // return value is what server_since() reports until the next Connect.
+  using OnReady = std::function<absl::Time(std::string_view run_id)>;
+  void set_on_ready(OnReady on_ready) { on_ready_ = std::move(on_ready); }
+
+  // server_since is the moment since which the server at the other end is
+  // known to hold its data (OnReady's answer); InfinitePast before.
+  absl::Time server_since() const { return server_since_; }
 
   // Send queues one RESP-encoded command. Valid in every state but kIdle.
   void Send(std::string_view encoded, Callback done);
@@ -91,6 +104,7 @@ class RedisConnection {
     Clock::time_point queued;
     bool handshake = false;
     bool must_succeed = false;  // handshake: an error reply closes the connection
+    bool info = false;          // handshake: INFO server, read for run_id
   };
 
   absl::Status FinishConnect();
@@ -113,6 +127,9 @@ class RedisConnection {
   std::string held_out_;  // commands sent before kReady
   std::deque<Entry> held_entries_;
   std::string last_error_;
+  std::string run_id_;  // from INFO server in the current handshake
+  OnReady on_ready_;
+  absl::Time server_since_ = absl::InfinitePast();
 };
 
 }  // namespace popguard

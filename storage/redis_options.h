@@ -54,6 +54,9 @@ struct RedisClientOptions {
   absl::Duration reconnect_backoff_max = absl::Seconds(1);
   int max_redirects = 5;  // MOVED/ASK hops per command
   RedisLogSink log;       // may be empty
+  // The wall clock a detected loss of a server's data is dated with (see
+  // RedisClient::ExecuteSince); empty: absl::Now.
+  std::function<absl::Time()> wall_clock;
 };
 
 }  // namespace popguard

@@ -6,10 +6,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "storage/redis_resp.h"
 
 namespace popguard {
 namespace {
+
+// The degraded/recovered log pair is written at most once per this interval.
+constexpr std::chrono::steady_clock::duration kFlapLogInterval = std::chrono::seconds(10);
 
 // PX is capped so a nonsensical expiry cannot pin a key in Redis for years.
 constexpr int64_t kMaxPxMillis = int64_t{1} << 31;
@@ -35,7 +39,31 @@ RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
     : options_(std::move(options)),
       breaker_(options_.breaker_failures,
                std::chrono::duration_cast<CircuitBreaker::Clock::duration>(
-                   absl::ToChronoNanoseconds(options_.breaker_open))) {
+                   absl::ToChronoNanoseconds(options_.breaker_open))),
+      degraded_log_(kFlapLogInterval,
+                    [this](bool degraded, uint64_t unlogged) {
+                      const std::string more =
+                          unlogged == 0
+                              ? ""
+                              : absl::StrCat(" (", unlogged, " degraded/recovered changes not "
+                                             "logged since the previous line)");
+                      if (degraded) {
+                        Log(RedisLogLevel::kWarn, "replay_store_degraded",
+                            absl::StrCat("redis unavailable; using this replica's in-memory "
+                                         "replay window (replays to other replicas are not "
+                                         "detected)",
+                                         more));
+                      } else {
+                        Log(RedisLogLevel::kWarn, "replay_store_recovered",
+                            absl::StrCat("redis answers again and the entries accepted meanwhile "
+                                         "are written back; the shared replay window is back (",
+                                         counters_.writeback_written.load(), " written back, ",
+                                         counters_.writeback_conflicts.load(),
+                                         " cross-replica replays found so far)",
+                                         more));
+                      }
+                    }),
+      readiness_(kNotReadyAfter, kReadyAfter) {
   if (options_.failure_policy == ReplayFailurePolicy::kLocalFallback) {
     local_ = std::make_unique<MemoryReplayStore>(options_.fallback_max_entries);
   }
@@ -60,6 +88,16 @@ void RedisReplayStore::ProbeLoop() {
   AppendRedisCommand(&command, {"SET", key, "1", "PX", "1000"});
   absl::MutexLock lock(&probe_mu_);
   while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick)) {
+    if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
+        breaker_.state() == CircuitBreaker::State::kClosed && client_->Reachable()) {
+      WriteBack();
+    }
+    MaybeRecovered();
+    {
+      absl::MutexLock flap_lock(&flap_mu_);
+      degraded_log_.Flush(std::chrono::steady_clock::now());
+    }
+    ready_.store(readiness_.Observe(RawReady(nullptr)), std::memory_order_relaxed);
     if (breaker_.state() != CircuitBreaker::State::kOpen) continue;
     if (!breaker_.Allow(CircuitBreaker::Clock::now())) continue;
     // This caller is the half-open probe: the same kind of command, on the
@@ -74,6 +112,79 @@ void RedisReplayStore::ProbeLoop() {
   }
 }
 
+void RedisReplayStore::WriteBack() {
+  constexpr size_t kBatch = 4096;  // in flight at once; the pipeline carries them
+  std::vector<PendingWrite> batch;
+  {
+    absl::MutexLock lock(&writeback_mu_);
+    const size_t n = std::min(kBatch, writeback_.size());
+    batch.assign(std::make_move_iterator(writeback_.end() - n),
+                 std::make_move_iterator(writeback_.end()));
+    writeback_.resize(writeback_.size() - n);
+  }
+  if (batch.empty()) return;
+  const absl::Time now = options_.redis.wall_clock ? options_.redis.wall_clock() : absl::Now();
+  absl::BlockingCounter answered(static_cast<int>(batch.size()));
+  absl::Mutex failed_mu;
+  std::vector<PendingWrite> failed;
+  uint64_t conflicts = 0;
+  for (PendingWrite& w : batch) {
+    if (w.expiry <= now) {  // the proof has expired: nothing left to protect
+      writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+      answered.DecrementCount();
+      continue;
+    }
+    std::string redis_key = RedisKey(w.key);
+    std::string command;
+    // The entry keeps the lifetime it had locally, no more.
+    AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
+                                  std::to_string(PxMillis(now, w.expiry))});
+    client_->Execute(redis_key, std::move(command),
+                     [&, w = std::move(w)](absl::StatusOr<RedisReplyPtr> reply) mutable {
+                       if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
+                         counters_.writeback_written.fetch_add(1, std::memory_order_relaxed);
+                         writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+                       } else if (reply.ok() && ReplyIsNil(**reply)) {
+                         // Another replica accepted the same proof during the
+                         // outage: a replay that already happened.
+                         counters_.writeback_conflicts.fetch_add(1, std::memory_order_relaxed);
+                         writeback_pending_.fetch_sub(1, std::memory_order_relaxed);
+                         absl::MutexLock lock(&failed_mu);
+                         ++conflicts;
+                       } else {
+                         absl::MutexLock lock(&failed_mu);
+                         failed.push_back(std::move(w));
+                       }
+                       answered.DecrementCount();
+                     });
+  }
+  answered.Wait();
+  if (conflicts > 0) {
+    Log(RedisLogLevel::kWarn, "replay_store_writeback_conflicts",
+        absl::StrCat(conflicts, " proofs this replica accepted during the redis outage had also "
+                                "been accepted by another replica (replays; cannot be undone)"));
+  }
+  if (!failed.empty()) {
+    absl::MutexLock lock(&writeback_mu_);
+    for (PendingWrite& w : failed) writeback_.push_back(std::move(w));
+  }
+}
+
+void RedisReplayStore::MaybeRecovered() {
+  // Recovered only once Redis answers AND every entry accepted locally is in
+  // Redis: before that, another replica could accept a replay of one.
+  if (!degraded_.load(std::memory_order_relaxed)) return;
+  if (breaker_.state() != CircuitBreaker::State::kClosed || !client_->Reachable()) return;
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0) return;
+  if (!degraded_.exchange(false)) return;
+  SetDegraded(false);
+}
+
+void RedisReplayStore::SetDegraded(bool degraded) {
+  absl::MutexLock lock(&flap_mu_);
+  degraded_log_.Set(degraded, std::chrono::steady_clock::now());
+}
+
 std::string RedisReplayStore::RedisKey(std::string_view key) const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = options_.key_prefix;
@@ -86,7 +197,7 @@ std::string RedisReplayStore::RedisKey(std::string_view key) const {
 }
 
 void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                                      Done done) {
+                                      absl::Time issued_at, Done done) {
   counters_.checks.fetch_add(1, std::memory_order_relaxed);
   if (!breaker_.Allow(CircuitBreaker::Clock::now())) {
     counters_.fast_fails.fetch_add(1, std::memory_order_relaxed);
@@ -97,14 +208,17 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
   std::string command;
   AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
                                 std::to_string(PxMillis(now, expiry))});
-  client_->Execute(
+  client_->ExecuteSince(
       redis_key, std::move(command),
-      [this, key = std::string(key), now, expiry,
-       done = std::move(done)](absl::StatusOr<RedisReplyPtr> reply) mutable {
+      [this, key = std::string(key), now, expiry, issued_at, done = std::move(done)](
+          absl::StatusOr<RedisReplyPtr> reply, absl::Time server_since) mutable {
         std::optional<ReplayResult> result;
         if (reply.ok()) {
           if (ReplyIsStatus(**reply, "OK")) {
-            result = ReplayResult::kFresh;
+            // Security: the server that answered may have lost this key (it
+            // restarted, or we only just met it). A proof issued before it is
+            // known to hold its data may have been used before the loss.
+            result = issued_at < server_since ? ReplayResult::kWindowReset : ReplayResult::kFresh;
           } else if (ReplyIsNil(**reply)) {
             result = ReplayResult::kReplayed;
           }
@@ -117,10 +231,6 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
           return;
         }
         OnBreaker(breaker_.OnSuccess());
-        if (degraded_.load(std::memory_order_relaxed) && degraded_.exchange(false)) {
-          Log(RedisLogLevel::kWarn, "replay_store_recovered",
-              "redis answers again; the shared replay window is back");
-        }
         if (local_ != nullptr && *result == ReplayResult::kFresh) {
           // Write-through (see the header): a key this replica accepted on its
           // own during an outage is a replay even when Redis never saw it.
@@ -143,6 +253,9 @@ void RedisReplayStore::Answer(ReplayResult result, Done done) {
     case ReplayResult::kUnavailable:
       counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
       break;
+    case ReplayResult::kWindowReset:
+      counters_.window_resets.fetch_add(1, std::memory_order_relaxed);
+      break;
     case ReplayResult::kFull:
       break;
   }
@@ -161,11 +274,17 @@ void RedisReplayStore::Unavailable(std::string_view key, absl::Time now, absl::T
   // are still caught; replays to other replicas are not while this lasts.
   counters_.fallback_uses.fetch_add(1, std::memory_order_relaxed);
   if (!degraded_.load(std::memory_order_relaxed) && !degraded_.exchange(true)) {
-    Log(RedisLogLevel::kWarn, "replay_store_degraded",
-        "redis unavailable; using this replica's in-memory replay window (replays to other "
-        "replicas are not detected)");
+    SetDegraded(true);
   }
-  Answer(local_->CheckAndInsertSync(key, now, expiry), std::move(done));
+  const ReplayResult result = local_->CheckAndInsertSync(key, now, expiry);
+  if (result == ReplayResult::kFresh) {
+    // Queued for the write-back (see the header). Bounded by the local
+    // store's capacity: beyond it the local store answers kFull.
+    absl::MutexLock lock(&writeback_mu_);
+    writeback_.push_back(PendingWrite{std::string(key), expiry});
+    writeback_pending_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Answer(result, std::move(done));
 }
 
 void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t) {
@@ -191,12 +310,36 @@ void RedisReplayStore::Log(RedisLogLevel level, std::string_view event,
 size_t RedisReplayStore::Size() const { return local_ != nullptr ? local_->Size() : 0; }
 
 bool RedisReplayStore::Ready(std::string* why) const {
+  std::string raw_why;
+  const bool raw = RawReady(&raw_why);
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0) {
+    // Never damped (issue 11.2): until every proof this replica accepted
+    // alone is in Redis, the other replicas could accept its replays.
+    if (why != nullptr) *why = std::move(raw_why);
+    return false;
+  }
+  if (ready_.load(std::memory_order_relaxed)) return true;
+  if (why != nullptr) {
+    *why = raw ? absl::StrCat("redis answers again; ready after ", kReadyAfter,
+                              " good checks in a row")
+               : std::move(raw_why);
+  }
+  return false;
+}
+
+bool RedisReplayStore::RawReady(std::string* why) const {
   if (breaker_.state() != CircuitBreaker::State::kClosed) {
     if (why != nullptr) *why = "redis circuit breaker is open";
     return false;
   }
   if (!client_->Reachable()) {
     if (why != nullptr) *why = "no redis node reachable";
+    return false;
+  }
+  if (const size_t n = writeback_pending_.load(std::memory_order_relaxed); n > 0) {
+    if (why != nullptr) {
+      *why = absl::StrCat(n, " entries accepted during the redis outage not yet written back");
+    }
     return false;
   }
   return true;
@@ -220,6 +363,10 @@ RedisReplayStore::Stats RedisReplayStore::stats() const {
   s.unavailable = counters_.unavailable.load(std::memory_order_relaxed);
   s.fast_fails = counters_.fast_fails.load(std::memory_order_relaxed);
   s.fallback_uses = counters_.fallback_uses.load(std::memory_order_relaxed);
+  s.window_resets = counters_.window_resets.load(std::memory_order_relaxed);
+  s.writeback_written = counters_.writeback_written.load(std::memory_order_relaxed);
+  s.writeback_conflicts = counters_.writeback_conflicts.load(std::memory_order_relaxed);
+  s.writeback_pending = writeback_pending_.load(std::memory_order_relaxed);
   s.breaker_opens = breaker_.opens();
   s.breaker = breaker_.state();
   s.degraded = degraded_.load(std::memory_order_relaxed);

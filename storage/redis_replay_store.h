@@ -20,10 +20,23 @@
 //   replay_store_unavailable, HTTP 503, so clients retry);
 //   kLocalFallback answers from this replica's MemoryReplayStore instead (a
 //   warn log line when entering and leaving that degraded mode, and a counter).
+//   The degraded/recovered pair is rate-limited (FlapLog, storage/flap_guard.h):
+//   at most one pair per 10 s, the next line counting the changes not logged.
 //   With kLocalFallback every key Redis reports fresh is also recorded
 //   locally, so that during an outage this replica still rejects replays of
 //   the proofs it accepted itself, and a proof accepted locally during an
 //   outage is still rejected here after Redis returns.
+//   Write-back: every key accepted locally during an outage is also queued,
+//   and once Redis answers again the background thread writes each one there
+//   (SET NX PX <its remaining lifetime>) before the store reports itself
+//   ready or recovered, so that other replicas see it too. A key Redis
+//   already holds was accepted by another replica as well during the outage:
+//   a replay that cannot be undone, counted (writeback_conflicts) and logged.
+// - loss of Redis's data (RedisClient: a restarted server has a new run_id):
+//   a proof Redis reports fresh but that was issued before the answering
+//   server was known to hold its data is answered kWindowReset, since its
+//   first use may be among what that server lost. Checked against every
+//   reply, with no extra command on the request path.
 #ifndef POPGUARD_STORAGE_REDIS_REPLAY_STORE_H_
 #define POPGUARD_STORAGE_REDIS_REPLAY_STORE_H_
 
@@ -33,11 +46,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/circuit_breaker.h"
+#include "storage/flap_guard.h"
 #include "storage/memory_replay_store.h"
 #include "storage/redis_client.h"
 #include "storage/redis_options.h"
@@ -66,6 +81,10 @@ class RedisReplayStore final : public ReplayStore {
     uint64_t unavailable = 0;    // answered kUnavailable (fail_closed)
     uint64_t fast_fails = 0;     // refused by the open breaker without a command
     uint64_t fallback_uses = 0;  // answered by the local store (local_fallback)
+    uint64_t window_resets = 0;  // answered kWindowReset
+    uint64_t writeback_written = 0;    // local_fallback entries written back to Redis
+    uint64_t writeback_conflicts = 0;  // ...that Redis already held (cross-replica replays)
+    size_t writeback_pending = 0;      // local_fallback entries not yet written back
     uint64_t breaker_opens = 0;
     CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
     bool degraded = false;       // local_fallback is answering
@@ -78,15 +97,26 @@ class RedisReplayStore final : public ReplayStore {
   // CheckAndInsert sends the SET NX PX for `key` (PX is expiry - now rounded
   // up to whole milliseconds, at least 1). `done` runs exactly once: inline
   // when the breaker is open, else on the Redis loop thread.
+  // A fresh key whose issued_at predates the answering server's data is
+  // answered kWindowReset (it stays recorded).
+  using ReplayStore::CheckAndInsert;
   void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      Done done) override;
+                      absl::Time issued_at, Done done) override;
 
   // Size returns the entries of the local store (kLocalFallback), else 0:
   // Redis is not asked.
   size_t Size() const override;
 
-  // Ready reports whether Redis can answer: a connection is up and the
-  // breaker is closed. Otherwise *why says which (no secrets).
+  // Ready reports whether Redis can answer: a connection is up, the breaker
+  // is closed and no local_fallback entry waits to be written back.
+  // Otherwise *why says which (no secrets). With hysteresis (issue 11.5):
+  // the background thread samples that every tick (breaker_open / 4, 5 ms to
+  // 250 ms); not ready after kNotReadyAfter bad samples in a row, ready again
+  // after kReadyAfter good ones (the very first good sample at start-up
+  // counts at once). Entries waiting to be written back make it not ready at
+  // once: that is what keeps other replicas safe.
+  static constexpr int kNotReadyAfter = 2;
+  static constexpr int kReadyAfter = 4;
   bool Ready(std::string* why) const;
 
   // WaitUntilReady polls Ready (and a known topology) for up to `timeout`.
@@ -104,6 +134,13 @@ class RedisReplayStore final : public ReplayStore {
   void Unavailable(std::string_view key, absl::Time now, absl::Time expiry, Done done);
   void OnBreaker(CircuitBreaker::Transition t);
   void ProbeLoop();
+  // WriteBack writes the queued local_fallback entries to Redis and waits for
+  // the answers; entries that failed stay queued. Prober thread only.
+  void WriteBack();
+  void MaybeRecovered();
+  // RawReady is Ready without the hysteresis.
+  bool RawReady(std::string* why) const;
+  void SetDegraded(bool degraded);
   void Log(RedisLogLevel level, std::string_view event, std::string_view detail) const;
 
   const RedisReplayStoreOptions options_;
@@ -111,10 +148,21 @@ class RedisReplayStore final : public ReplayStore {
   CircuitBreaker breaker_;
   struct Counters {
     std::atomic<uint64_t> checks{0}, fresh{0}, replayed{0}, unavailable{0}, fast_fails{0},
-        fallback_uses{0};
+        fallback_uses{0}, window_resets{0}, writeback_written{0}, writeback_conflicts{0};
+  };
+  struct PendingWrite {
+    std::string key;  // the replay key (not yet hex)
+    absl::Time expiry;
   };
   Counters counters_;
   std::atomic<bool> degraded_{false};
+  absl::Mutex flap_mu_;
+  FlapLog degraded_log_ ABSL_GUARDED_BY(flap_mu_);
+  ReadinessHysteresis readiness_;  // prober thread only
+  std::atomic<bool> ready_{false};
+  mutable absl::Mutex writeback_mu_;
+  std::vector<PendingWrite> writeback_ ABSL_GUARDED_BY(writeback_mu_);
+  std::atomic<size_t> writeback_pending_{0};  // writeback_.size() plus entries in flight
   absl::Mutex probe_mu_;
   bool stopping_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::thread prober_;

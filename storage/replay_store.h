@@ -23,6 +23,10 @@ enum class ReplayResult {
   kReplayed,     // already recorded and not yet expired
   kFull,         // the store is at capacity; nothing was recorded
   kUnavailable,  // the store could not be reached
+  // The store (or the Redis node holding the key) lost its entries at some
+  // moment L, and the proof was issued before L: it may have been accepted
+  // before the loss, so it is refused (one retry with a fresh proof passes).
+  kWindowReset,
 };
 
 class ReplayStore {
@@ -31,10 +35,20 @@ class ReplayStore {
   virtual ~ReplayStore() = default;
 
   // CheckAndInsert atomically records `key` until `expiry` unless it is
-  // present and unexpired at `now`. `done` runs exactly once, either before
-  // CheckAndInsert returns or later on another thread.
+  // present and unexpired at `now`. `issued_at` is the proof's iat: a store
+  // that knows it lost its entries at some moment L answers kWindowReset for
+  // a proof issued before L (its first use may be among what was lost); after
+  // L + max_age + clock_skew such a proof is stale anyway, so no store needs
+  // to know max_age. `done` runs exactly once, either before CheckAndInsert
+  // returns or later on another thread.
   virtual void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                              Done done) = 0;
+                              absl::Time issued_at, Done done) = 0;
+
+  // CheckAndInsert without an iat (tools, benchmarks): the entry counts as
+  // issued at `now`, so a loss of state never refuses it.
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, Done done) {
+    CheckAndInsert(key, now, expiry, now, std::move(done));
+  }
 
   // Size returns the number of live entries (approximate for networked stores).
   virtual size_t Size() const = 0;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -1176,6 +1177,126 @@ TEST_P(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {
   EXPECT_EQ(a.status(), absl::InvalidArgumentError(
                             "dpop.nonce.secret_file must be readable and hold at least 32 bytes"));
   std::remove(config.dpop.nonce.secret_file.c_str());
+}
+
+// ScriptedClock answers the times it is given, one per read, and then the
+// last one forever: a decision reads the clock when the request arrives and
+// again at its replay check, so Script(arrival, check) makes the decision
+// wait check - arrival in between, deterministically.
+class ScriptedClock final : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time t = script_.front();
+    if (script_.size() > 1) script_.pop_front();
+    return t;
+  }
+  void Script(absl::Time arrival, absl::Time check) {
+    absl::MutexLock lock(&mu_);
+    script_ = {arrival, check};
+  }
+  // Current is what the next read will answer (the "real" time meanwhile).
+  absl::Time Current() const {
+    absl::MutexLock lock(&mu_);
+    return script_.front();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable std::deque<absl::Time> script_ ABSL_GUARDED_BY(mu_) = {kNow};
+};
+
+// RealTimeStore is a MemoryReplayStore that, like Redis, expires entries by
+// the time that actually passes (the clock's current time), not by the
+// `now` the caller passes in.
+class RealTimeStore final : public ReplayStore {
+ public:
+  explicit RealTimeStore(const ScriptedClock* clock, absl::Time window_start)
+      : clock_(clock), inner_(1000, 8, window_start) {}
+  using ReplayStore::CheckAndInsert;
+  void CheckAndInsert(std::string_view key, absl::Time, absl::Time expiry, absl::Time issued_at,
+                      Done done) override {
+    inner_.CheckAndInsert(key, clock_->Current(), expiry, issued_at, std::move(done));
+  }
+  size_t Size() const override { return inner_.Size(); }
+
+ private:
+  const ScriptedClock* clock_;
+  MemoryReplayStore inner_;
+};
+
+// The replay check happens at one instant read when the store is asked
+// (issue 10.3): freshness is judged then, a decision that waited longer than
+// limits.max_queue_wait is refused as overloaded, and a store that lost its
+// entries after the proof was issued refuses it. A proof is first used at
+// kNow (arrival = check = kNow), then the case's request follows.
+class ReplayCheckTimeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { SetLogLevel(LogLevel::kError); }
+};
+
+TEST_F(ReplayCheckTimeTest, FreshnessAndQueueWaitAtTheReplayCheck) {
+  struct Case {
+    std::string name;
+    bool replay;  // the case's request replays the first proof, else a new one issued at kNow + 9s
+    absl::Duration arrival, check;  // after kNow
+    absl::Duration max_queue_wait;
+    absl::Duration window_start = -absl::Hours(1);  // the store's memory begins (after kNow)
+    std::string want;
+    int status;
+  };
+  const absl::Duration s = absl::Seconds(1);
+  const std::vector<Case> cases = {
+      {"replay answered at once", true, 9.2 * s, 9.2 * s, 5 * s, -absl::Hours(1),
+       "dpop_replayed", 401},
+      // The issue's case: sent at +9.2 s of a 10 s window, answered at +12.6 s,
+      // when Redis had expired the first use's entry (it lives until
+      // iat + max_age + 1 s at the old code) - ALLOWED before the fix.
+      {"replay that waited past its window", true, 9.2 * s, 12.6 * s, 5 * s, -absl::Hours(1),
+       "dpop_iat_stale", 401},
+      {"replay that waited past max_queue_wait", true, 9.2 * s, 12.6 * s, 1 * s, -absl::Hours(1),
+       "overloaded", 503},
+      {"new proof that waited less than max_queue_wait", false, 9.2 * s, 10.1 * s, 1 * s,
+       -absl::Hours(1), "ok", 200},
+      {"new proof that waited longer than max_queue_wait", false, 9.2 * s, 10.3 * s, 1 * s,
+       -absl::Hours(1), "overloaded", 503},
+      {"new proof issued before the store lost its entries", false, 9.5 * s, 9.5 * s, 1 * s,
+       9.1 * s, "dpop_replay_window_reset", 401},
+      {"new proof issued after the store lost its entries", false, 9.5 * s, 9.5 * s, 1 * s,
+       9 * s, "ok", 200},
+  };
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Config config = TestConfig();
+    config.dpop.max_age = absl::Seconds(10);
+    config.limits.max_queue_wait = c.max_queue_wait;
+    ScriptedClock clock;
+    // The first use happens before the store's memory begins in the loss
+    // cases; its iat is before the loss, so it is not recorded there.
+    RealTimeStore store(&clock, kNow + c.window_start);
+    std::vector<std::string> warnings;
+    auto auth = Authenticator::Create(config, &clock, &store, &warnings);
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    const HttpRequestInfo first = DpopReq(url, token);
+    clock.Script(kNow, kNow);
+    if (c.window_start < absl::ZeroDuration()) {
+      const Decision d = (*auth)->DecideSync(first);
+      ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+    }
+    const HttpRequestInfo req =
+        c.replay ? first
+                 : Req("GET", url,
+                       {{"authorization", "DPoP " + token},
+                        {"dpop", Proof("GET", url, token, kNow + absl::Seconds(9))}});
+    clock.Script(kNow + c.arrival, kNow + c.check);
+    const Decision d = (*auth)->DecideSync(req);
+    EXPECT_EQ(ReasonCode(d.reason), c.want) << d.message;
+    EXPECT_EQ(d.http_status, c.status);
+    EXPECT_EQ(d.allow, c.want == "ok");
+    if (c.want != "ok") EXPECT_TRUE(d.upstream_headers.empty());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AuthenticatorTest, ::testing::Bool(), ModeName);

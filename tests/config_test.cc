@@ -282,6 +282,11 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "log_level: \"verbose\" is not one of debug, info, warn, error"},
       {"max_json_depth too small", WithIssuer("limits: {max_json_depth: 1}\n"),
        "limits.max_json_depth: must be an integer from 2 to 64"},
+      {"max_queue_wait as long as max_age",
+       WithIssuer("dpop: {max_age: 10s}\nlimits: {max_queue_wait: 10s}\n"),
+       "limits.max_queue_wait: must be shorter than dpop.max_age (10s)"},
+      {"max_queue_wait zero", WithIssuer("limits: {max_queue_wait: 0s}\n"),
+       "limits.max_queue_wait: must be at least 1ms"},
       {"access_token_cache_entries negative", WithIssuer("access_token_cache_entries: -5\n"),
        "access_token_cache_entries: must be an integer from 0"},
 
@@ -428,6 +433,7 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(config->limits.max_token_bytes, 8192u);
   EXPECT_EQ(config->limits.max_proof_bytes, 4096u);
   EXPECT_EQ(config->limits.max_json_depth, 16);
+  EXPECT_EQ(config->limits.max_queue_wait, absl::Seconds(1));
   EXPECT_TRUE(config->tls.cert_file.empty());
 }
 
@@ -483,7 +489,7 @@ upstream_headers:
 access_token_cache_entries: 0
 proof_key_cache_entries: 10
 cert_thumbprint_cache_entries: 0
-limits: {max_token_bytes: 16384, max_proof_bytes: 2048, max_json_depth: 8}
+limits: {max_token_bytes: 16384, max_proof_bytes: 2048, max_json_depth: 8, max_queue_wait: 250ms}
 crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_batch: 8,
          inline_when_idle: false, key_table_cache_entries: 0}
 )";
@@ -566,6 +572,7 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_EQ(config->limits.max_token_bytes, 16384u);
   EXPECT_EQ(config->limits.max_proof_bytes, 2048u);
   EXPECT_EQ(config->limits.max_json_depth, 8);
+  EXPECT_EQ(config->limits.max_queue_wait, absl::Milliseconds(250));
   EXPECT_TRUE(config->crypto.force_openssl);
   EXPECT_FALSE(config->crypto.batch_verification);
   EXPECT_EQ(config->crypto.verify_threads, 3u);

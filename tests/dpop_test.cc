@@ -540,14 +540,16 @@ TEST_F(DpopValidatorTest, ResultReplayKeyAndWindow) {
   ASSERT_EQ(a.replay_key.size(), 16u);
   EXPECT_EQ(a.replay_key,
             Sha256(Key().Thumbprint() + std::string(1, '\0') + "jti-a").substr(0, 16));
-  // replay_until = iat + max_age + 1 s: the proof is acceptable until
-  // iat + max_age, so the jti must be remembered at least that long.
-  EXPECT_EQ(a.replay_until, kNow + absl::Seconds(61));
+  // replay_until = iat + max_age + clock_skew + 1 s: the proof is acceptable
+  // until iat + max_age by this replica's clock, and another replica's clock
+  // may trail it by up to clock_skew, so the jti must be remembered that long.
+  EXPECT_EQ(a.issued_at, kNow);
+  EXPECT_EQ(a.replay_until, kNow + absl::Seconds(66));
 
   // Same (jkt, jti) in another proof (other iat): the same key.
   const DpopResult again = result(Key(), "jti-a", kNow - absl::Seconds(10));
   EXPECT_EQ(again.replay_key, a.replay_key);
-  EXPECT_EQ(again.replay_until, kNow + absl::Seconds(51));
+  EXPECT_EQ(again.replay_until, kNow + absl::Seconds(56));
   // Another jti, or the same jti under another key: a different key.
   const DpopResult b = result(Key(), "jti-b", kNow);
   EXPECT_NE(b.replay_key, a.replay_key);
@@ -556,7 +558,7 @@ TEST_F(DpopValidatorTest, ResultReplayKeyAndWindow) {
   EXPECT_EQ(other.jkt, OtherKey().Thumbprint());
   // A proof from the future (within skew) is remembered from its own iat.
   const DpopResult future = result(Key(), "jti-f", kNow + absl::Seconds(5));
-  EXPECT_EQ(future.replay_until, kNow + absl::Seconds(66));
+  EXPECT_EQ(future.replay_until, kNow + absl::Seconds(71));
 }
 
 TEST_F(DpopValidatorTest, AlgsParam) {

@@ -4,6 +4,7 @@
 // fail_closed and its gRPC health goes NOT_SERVING; after Redis restarts on
 // the same port both recover by themselves.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/replay_replicas.h"
 #include "tests/testing/test_env.h"
 
 namespace popguard::e2e {
@@ -19,40 +21,22 @@ namespace {
 using popguard::redis_testing::RedisServer;
 using popguard::v1::VerifyResponse;
 
-constexpr int kServing = 1;
-constexpr int kNotServing = 2;
-
 std::pair<std::string, std::string> H(std::string name, std::string value) {
   return {std::move(name), std::move(value)};
 }
 
-// DpopRequest returns a fresh token and proof (new jti) for GET `url`.
-HttpSpec DpopRequest(const std::string& url) {
+// DpopRequest returns a fresh token and proof (new jti) for GET `url`,
+// issued at `iat` (default now).
+HttpSpec DpopRequest(const std::string& url, std::optional<absl::Time> iat = std::nullopt) {
   TestEnv& env = TestEnv::Get();
   const PrivateKey& key = env.client_key(JwsAlg::kES256);
   const std::string token = env.issuer().MintToken({.jkt = key.Thumbprint()});
-  const std::string proof = MintProof(key, {.url = url, .token = token});
+  const std::string proof = MintProof(key, {.url = url, .token = token, .iat = iat});
   return {.url = url, .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}};
 }
 
-// WaitForHealth polls the server's overall health until it is `want`.
-bool WaitForHealth(RunningServer& server, int want, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  for (;;) {
-    absl::StatusOr<int> h = HealthCheck(server.channel(), "");
-    if (h.ok() && *h == want) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-}
-
 std::string ReplayYaml(const RedisServer& redis) {
-  return absl::StrCat("replay:\n",
-                      "  backend: redis\n",
-                      "  redis:\n",
-                      "    addresses: [\"", redis.address(), "\"]\n",
-                      "    failure_policy: fail_closed\n",
-                      "    breaker_open: 200ms\n");
+  return RedisReplayYaml({redis.address()}, "fail_closed");
 }
 
 TEST(RedisE2eTest, ReplicasShareTheReplayWindowAndFailClosed) {
@@ -98,7 +82,9 @@ TEST(RedisE2eTest, ReplicasShareTheReplayWindowAndFailClosed) {
   ASSERT_TRUE((*redis)->Restart().ok());
   EXPECT_TRUE(WaitForHealth(*a, kServing, absl::Seconds(5))) << a->process().LogText();
   EXPECT_TRUE(WaitForHealth(*b, kServing, absl::Seconds(5))) << b->process().LogText();
-  const HttpSpec second = DpopRequest(url);
+  // Both noticed the restart: a proof must be issued after that moment (the
+  // next whole second, iat's precision; dpop_replay_window_reset otherwise).
+  const HttpSpec second = DpopRequest(url, absl::Now() + absl::Seconds(1));
   EXPECT_EQ(b->Verify(second).reason_code(), "ok");
   EXPECT_EQ(a->Verify(second).reason_code(), "dpop_replayed");
   // No log line carries the Redis key of a proof or the proof itself.

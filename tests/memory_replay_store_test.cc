@@ -39,6 +39,8 @@ const char* Name(ReplayResult r) {
       return "kFull";
     case ReplayResult::kUnavailable:
       return "kUnavailable";
+    case ReplayResult::kWindowReset:
+      return "kWindowReset";
   }
   return "?";
 }
@@ -83,6 +85,36 @@ TEST(MemoryReplayStoreTest, WindowSemantics) {
                       {b, 30, 40, ReplayResult::kFresh, 2},
                       {b, 39, 40, ReplayResult::kReplayed, 2},
                   });
+}
+
+// A store whose memory begins at window_start (a restarted process) refuses
+// every proof issued before it with kWindowReset and records nothing for it.
+TEST(MemoryReplayStoreTest, ProofsIssuedBeforeTheWindowStartAreRefused) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  MemoryReplayStore store(/*max_entries=*/100, /*shards=*/1, /*window_start=*/t0);
+  struct Case {
+    std::string name;
+    absl::Duration issued;  // relative to t0
+    ReplayResult want;
+  };
+  const std::vector<Case> cases = {
+      {"issued a second before", -absl::Seconds(1), ReplayResult::kWindowReset},
+      {"issued a nanosecond before", -absl::Nanoseconds(1), ReplayResult::kWindowReset},
+      {"issued at the start", absl::ZeroDuration(), ReplayResult::kFresh},
+      {"issued after", absl::Seconds(1), ReplayResult::kFresh},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    const std::string key = Key16(static_cast<int>(i));
+    const absl::Time now = t0 + absl::Seconds(2);
+    ReplayResult got = ReplayResult::kFull;
+    store.CheckAndInsert(key, now, now + absl::Seconds(60), t0 + cases[i].issued,
+                         [&](ReplayResult r) { got = r; });
+    EXPECT_EQ(got, cases[i].want) << Name(got);
+  }
+  EXPECT_EQ(store.Size(), 2u);
+  // Without an iat (tools), nothing is refused.
+  EXPECT_EQ(store.CheckAndInsertSync(Key16(9), t0, t0 + absl::Seconds(1)), ReplayResult::kFresh);
 }
 
 TEST(MemoryReplayStoreTest, ExpiryNotAfterNowRecordsNothing) {

@@ -45,6 +45,8 @@ const char* Name(ReplayResult r) {
       return "full";
     case ReplayResult::kUnavailable:
       return "unavailable";
+    case ReplayResult::kWindowReset:
+      return "window_reset";
   }
   return "?";
 }
@@ -253,7 +255,7 @@ TEST(RedisSingleNodeTest, AclUserLogsIn) {
   // The least a popguard user needs (docs/config.md).
   ASSERT_EQ((*redis)->CommandText({"ACL", "SETUSER", "popguard", "on", ">s3cret-pw",
                                    "~popguard:dpop:*", "+set", "+cluster|slots", "+asking",
-                                   "+client|setname"}),
+                                   "+client|setname", "+info"}),
             "OK");
   LogCapture log;
   RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
@@ -498,6 +500,113 @@ TEST(RedisFailureTest, SlowRedisTripsTheCommandTimeout) {
   EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
   EXPECT_EQ(Check(*store, NewKey()), ReplayResult::kFresh);
   EXPECT_EQ(store->stats().redis.connects, 2u);
+}
+
+// CheckIssued is Check for a proof issued at `issued_at`.
+ReplayResult CheckIssued(ReplayStore& store, std::string_view key, absl::Time issued_at) {
+  absl::Notification done;
+  ReplayResult out = ReplayResult::kFull;
+  const absl::Time now = absl::Now();
+  store.CheckAndInsert(key, now, now + absl::Seconds(60), issued_at, [&](ReplayResult r) {
+    out = r;
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
+}
+
+// Issue 11.1: a server that restarts without persistence comes back empty.
+// Every proof accepted before is then refused with kWindowReset (not let
+// through as fresh), proofs issued after the restart was noticed are fresh,
+// and the loss is noticed once per restart.
+TEST(RedisStateLossTest, RestartedEmptyServerRefusesProofsIssuedBeforeTheLoss) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log;
+  auto store = Ready(Options({(*redis)->endpoint()}, &log));
+  const absl::Time issued = absl::Now();
+  std::vector<std::string> before(50);
+  for (std::string& k : before) {
+    k = NewKey();
+    ASSERT_EQ(CheckIssued(*store, k, issued), ReplayResult::kFresh);
+  }
+  EXPECT_EQ(store->stats().redis.state_losses, 0u);
+
+  (*redis)->Kill();  // SIGKILL; restarted with --save "" --appendonly no: empty
+  ASSERT_TRUE((*redis)->Restart().ok());
+  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "0");
+  ASSERT_TRUE(WaitFor([&] { return store->Ready(nullptr); }, absl::Seconds(5))) << log.All();
+  for (size_t i = 0; i < before.size(); ++i) {
+    SCOPED_TRACE(i);
+    // The server lost the entry, so SET NX succeeds: without the run_id check
+    // this replay would be fresh.
+    ReplayResult r = CheckIssued(*store, before[i], issued);
+    // A check that raced the reconnect may fail; it is never fresh.
+    while (r == ReplayResult::kUnavailable) r = CheckIssued(*store, before[i], issued);
+    EXPECT_EQ(std::string_view(Name(r)), "window_reset");
+  }
+  // Proofs made after the restart was noticed are fresh, then replayed.
+  const absl::Time later = absl::Now();
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    const std::string k = NewKey();
+    EXPECT_EQ(std::string_view(Name(CheckIssued(*store, k, later))), "fresh");
+    EXPECT_EQ(std::string_view(Name(CheckIssued(*store, k, later))), "replayed");
+  }
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_EQ(s.redis.state_losses, 1u);  // two connections, one restart
+  EXPECT_EQ(s.window_resets, before.size());
+  EXPECT_EQ(log.Count("redis_node_state_lost"), 1) << log.All();
+}
+
+// Issue 11.2: with local_fallback, the proofs replica A accepted on its own
+// during an outage are written to Redis when it returns, before A reports
+// ready, so that no other replica accepts them afterwards. A proof both
+// replicas accepted during the outage (a replay nobody could see) is counted.
+TEST(RedisFailureTest, LocalFallbackWritesBackBeforeReportingReady) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log_a, log_b;
+  RedisReplayStoreOptions oa = Options({(*redis)->endpoint()}, &log_a);
+  oa.failure_policy = ReplayFailurePolicy::kLocalFallback;
+  RedisReplayStoreOptions ob = Options({(*redis)->endpoint()}, &log_b);
+  ob.failure_policy = ReplayFailurePolicy::kLocalFallback;
+  auto a = Ready(oa);
+  auto b = Ready(ob);
+
+  (*redis)->Kill();
+  std::vector<std::string> keys(100);
+  for (std::string& k : keys) {
+    k = NewKey();
+    ASSERT_EQ(Check(*a, k), ReplayResult::kFresh);
+  }
+  // B accepts ten of them too: replays across replicas during the outage.
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Check(*b, keys[i]), ReplayResult::kFresh);
+  EXPECT_EQ(a->stats().writeback_pending, 100u);
+  std::string why;
+  EXPECT_FALSE(a->Ready(&why));
+
+  ASSERT_TRUE((*redis)->Restart().ok());
+  ASSERT_TRUE(WaitFor([&] { return a->Ready(nullptr) && b->Ready(nullptr); }, absl::Seconds(10)))
+      << log_a.All() << "\n" << log_b.All();
+  // Ready means written back: every key is in Redis now.
+  const RedisReplayStore::Stats sa = a->stats(), sb = b->stats();
+  EXPECT_EQ(sa.writeback_pending, 0u);
+  EXPECT_EQ(sb.writeback_pending, 0u);
+  EXPECT_EQ(sa.writeback_written + sb.writeback_written, 100u);
+  EXPECT_EQ(sa.writeback_conflicts + sb.writeback_conflicts, 10u);
+  EXPECT_FALSE(sa.degraded);
+  EXPECT_EQ(log_a.Count("replay_store_recovered"), 1) << log_a.All();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*redis)->CommandText({"EXISTS", a->RedisKey(keys[i])}), "1");
+    // B never saw keys[10..]: Redis tells it.
+    EXPECT_EQ(std::string_view(Name(Check(*b, keys[i]))), "replayed");
+  }
+  int64_t pttl = 0;
+  ASSERT_TRUE(absl::SimpleAtoi((*redis)->CommandText({"PTTL", a->RedisKey(keys[99])}), &pttl));
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 60000);  // the remaining lifetime, not a new one
 }
 
 // ---------------------------------------------------------------------------

@@ -201,6 +201,14 @@ void RedisServer::Kill() {
   pid_ = -1;
 }
 
+void RedisServer::Freeze() {
+  if (pid_ > 0) kill(pid_, SIGSTOP);
+}
+
+void RedisServer::Thaw() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 absl::Status RedisServer::Restart() {
   Kill();
   return Launch();

@@ -4,6 +4,7 @@
 //   auto cluster = RedisCluster::Start(3);          // 3 masters, all slots assigned
 //   redis->Command({"ACL", "SETUSER", ...});        // admin command (blocking hiredis)
 //   redis->Kill(); redis->Restart();                // same port, same data dir
+//   redis->Freeze(); redis->Thaw();                 // an outage that loses nothing
 //
 // Each server runs `redis-server --port N --bind 127.0.0.1 --save "" --appendonly
 // no --enable-debug-command yes --daemonize no` in its own temp dir, dies with
@@ -58,6 +59,11 @@ class RedisServer {
   void Kill();
   // Restart starts the server again on the same port and in the same dir.
   absl::Status Restart();
+  // Freeze stops the process (SIGSTOP): connections stay open, nothing is
+  // answered, and no data is lost. Thaw (SIGCONT) resumes it. The destructor
+  // and Kill work on a frozen server.
+  void Freeze();
+  void Thaw();
   bool running() const { return pid_ > 0; }
 
   // Command runs one command over a new blocking connection (2 s timeout),

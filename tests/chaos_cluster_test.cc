@@ -1,0 +1,170 @@
+// Chaos scenarios on a real 3-master Redis Cluster (no replicas) shared by two
+// real popguard replicas on loopback. About 15 s, but a killed master must be
+// back within the cluster node timeout (5 s), which a loaded machine may miss,
+// so they are labelled `chaos` (`make chaos`, excluded from `make test`).
+// Each asserts the exact counts: replays accepted = 0, errors = 0.
+//
+//   - a master SIGKILLed and restarted without persistence (issue 11.1): the
+//     proofs whose keys lived on it are refused dpop_replay_window_reset, the
+//     others dpop_replayed, and new proofs pass;
+//   - a slot migrated (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
+//     traffic runs: every replay of every proof is refused, nothing errors.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "storage/redis_key_slot.h"
+#include "tests/testing/popguard_process.h"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/replay_replicas.h"
+#include "tests/testing/test_env.h"
+
+namespace popguard::e2e {
+namespace {
+
+using popguard::redis_testing::RedisCluster;
+
+class ChaosClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = RedisCluster::Start(3);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = *std::move(c);
+  }
+
+  void StartReplicas(const std::string& key_prefix) {
+    ConfigOptions options;
+    options.log_level = "info";
+    options.extra_yaml =
+        RedisReplayYaml(cluster_->addresses(), "fail_closed",
+                        absl::StrCat("    key_prefix: \"", key_prefix, "\"\n",
+                                     "    command_timeout: 200ms\n"));
+    a_ = StartServingReplica("chaos-cluster-a.yaml", options, absl::Seconds(10));
+    ASSERT_NE(a_, nullptr);
+    b_ = StartServingReplica("chaos-cluster-b.yaml", options, absl::Seconds(10));
+    ASSERT_NE(b_, nullptr);
+  }
+
+  std::unique_ptr<RedisCluster> cluster_;
+  std::unique_ptr<RunningServer> a_, b_;
+};
+
+TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
+  std::vector<ReplayProof> accepted;
+  ReasonTally first;
+  for (int i = 0; i < 60; ++i) {
+    accepted.push_back(MintReplayProof(absl::Now()));
+    first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back().spec));
+  }
+  ASSERT_EQ(first.Count("ok"), 60) << first.Text();
+
+  const int victim = cluster_->OwnerOfSlot(RedisKeySlot(accepted[0].redis_key));
+  ASSERT_GE(victim, 0);
+  int on_victim = 0;
+  for (const ReplayProof& p : accepted) {
+    on_victim += cluster_->OwnerOfSlot(RedisKeySlot(p.redis_key)) == victim ? 1 : 0;
+  }
+  ASSERT_GT(on_victim, 0);
+  ASSERT_LT(on_victim, 60);
+  // SIGKILL and restart within the cluster node timeout (5 s): the master
+  // keeps its slots (nodes.conf) but not its data (no persistence).
+  cluster_->node(victim).Kill();
+  ASSERT_TRUE(cluster_->node(victim).Restart().ok());
+  ASSERT_EQ(cluster_->node(victim).CommandText({"DBSIZE"}), "0");
+  // Both replicas reconnect to it by themselves and notice its new run_id.
+  for (RunningServer* r : {a_.get(), b_.get()}) {
+    ASSERT_TRUE(r->process().WaitForLogLine("redis_node_state_lost", absl::Seconds(10)))
+        << r->process().LogText();
+    ASSERT_TRUE(WaitForHealth(*r, kServing, absl::Seconds(10))) << r->process().LogText();
+  }
+  // The restarted node must serve its slots again before anything is asked.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (cluster_->node(victim).CommandText({"CLUSTER", "INFO"}).find("cluster_state:ok") ==
+         std::string::npos) {
+    ASSERT_LT(absl::Now(), deadline) << "restarted master never rejoined";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+
+  ReasonTally to_a, to_b;
+  for (const ReplayProof& p : accepted) to_a.Add(a_->Verify(p.spec));
+  for (const ReplayProof& p : accepted) to_b.Add(b_->Verify(p.spec));
+  EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
+  // Per node: only the restarted master's keys are refused as a reset.
+  EXPECT_EQ(to_a.Count("dpop_replay_window_reset"), on_victim) << to_a.Text();
+  EXPECT_EQ(to_a.Count("dpop_replayed"), 60 - on_victim) << to_a.Text();
+  EXPECT_EQ(to_b.Count("dpop_replayed"), 60) << to_b.Text();
+
+  ReasonTally fresh, replays;
+  for (int i = 0; i < 30; ++i) {
+    const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
+    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
+    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
+  }
+  EXPECT_EQ(fresh.Count("ok"), 30) << fresh.Text();
+  EXPECT_EQ(replays.Count("dpop_replayed"), 30) << replays.Text();
+}
+
+TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
+  // A hash tag in the prefix puts every key in one slot: the one we move.
+  const std::string prefix = "{popguard-chaos}:";
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(prefix));
+  const int slot = RedisKeySlot(prefix);
+  const int src = cluster_->OwnerOfSlot(slot);
+  ASSERT_GE(src, 0);
+  const int dst = (src + 1) % cluster_->size();
+  const std::string s = std::to_string(slot);
+
+  // Traffic: each new proof goes to one replica, then is replayed to both.
+  ReasonTally fresh, replays;
+  std::vector<ReplayProof> seen;
+  auto round = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ReplayProof p = MintReplayProof(absl::Now(), prefix);
+      fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
+      replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
+      seen.push_back(std::move(p));
+      // And an old one, to the other replica.
+      replays.Add((i % 2 == 0 ? a_ : b_)->Verify(seen[(i * 7) % seen.size()].spec));
+    }
+  };
+  round(20);  // before
+  ASSERT_EQ(cluster_->node(dst).CommandText(
+                {"CLUSTER", "SETSLOT", s, "IMPORTING", cluster_->NodeId(src)}),
+            "OK");
+  ASSERT_EQ(cluster_->node(src).CommandText(
+                {"CLUSTER", "SETSLOT", s, "MIGRATING", cluster_->NodeId(dst)}),
+            "OK");
+  round(20);  // migrating: new keys on the target through ASK
+  std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1",
+                                      std::to_string(cluster_->node(dst).port()), "", "0", "5000",
+                                      "KEYS"};
+  size_t on_source = 0;
+  for (const ReplayProof& p : seen) {
+    if (cluster_->node(src).CommandText({"EXISTS", p.redis_key}) == "1") {
+      migrate.push_back(p.redis_key);
+      ++on_source;
+    }
+  }
+  ASSERT_GT(on_source, 0u);
+  ASSERT_EQ(cluster_->node(src).CommandText(migrate), "OK");
+  round(20);  // keys moved, slot still migrating
+  for (int i = 0; i < cluster_->size(); ++i) {
+    ASSERT_EQ(cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE",
+                                             cluster_->NodeId(dst)}),
+              "OK");
+  }
+  round(20);  // after: MOVED, then the new map
+
+  EXPECT_EQ(fresh.Count("ok"), 80) << fresh.Text();
+  EXPECT_EQ(fresh.allowed(), 80);
+  EXPECT_EQ(replays.allowed(), 0) << replays.Text();
+  EXPECT_EQ(replays.Count("dpop_replayed"), 160) << replays.Text();
+  EXPECT_EQ(cluster_->node(dst).CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "80");
+}
+
+}  // namespace
+}  // namespace popguard::e2e

@@ -1,0 +1,131 @@
+// Chaos scenarios for the shared replay window that fit in the default run:
+// two real popguard replicas on loopback sharing one real redis-server, a
+// failure injected into Redis, and every proof accepted before it replayed to
+// both replicas afterwards. Each asserts exact counts: replays accepted = 0,
+// errors = 0, and the exact reason every replay was denied with.
+//
+//   - a single node killed (SIGKILL) and restarted without persistence
+//     (issue 11.1): the proofs it forgot are refused dpop_replay_window_reset;
+//   - an outage that loses nothing (SIGSTOP/SIGCONT) under local_fallback
+//     (issue 11.2): the proofs replica A accepted alone are in Redis before A
+//     reports ready, so replica B refuses them dpop_replayed.
+//
+// The cluster scenarios (master kill and restart, slot migration under
+// traffic) take longer and run under `make chaos` (chaos_cluster_test.cc).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/popguard_process.h"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/replay_replicas.h"
+#include "tests/testing/test_env.h"
+
+namespace popguard::e2e {
+namespace {
+
+using popguard::redis_testing::RedisServer;
+
+class ChaosReplayTest : public ::testing::Test {
+ protected:
+  // StartReplicas starts replicas A and B sharing `redis` with `policy`.
+  void StartReplicas(const RedisServer& redis, const std::string& policy) {
+    ConfigOptions options;
+    options.log_level = "info";
+    options.extra_yaml = RedisReplayYaml({redis.address()}, policy);
+    a_ = StartServingReplica("chaos-a.yaml", options, absl::Seconds(5));
+    ASSERT_NE(a_, nullptr);
+    b_ = StartServingReplica("chaos-b.yaml", options, absl::Seconds(5));
+    ASSERT_NE(b_, nullptr);
+  }
+
+  // NewRequest returns a fresh token and proof (new jti) issued at `iat`.
+  static HttpSpec NewRequest(absl::Time iat) { return MintReplayProof(iat).spec; }
+
+  std::unique_ptr<RunningServer> a_, b_;
+};
+
+TEST_F(ChaosReplayTest, SingleNodeRestartedEmptyRefusesEveryEarlierProof) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(**redis, "fail_closed"));
+  std::vector<HttpSpec> accepted;
+  ReasonTally first;
+  for (int i = 0; i < 40; ++i) {
+    accepted.push_back(NewRequest(absl::Now()));
+    first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back()));
+  }
+  ASSERT_EQ(first.Count("ok"), 40) << first.Text();
+  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "40");
+
+  (*redis)->Kill();
+  ASSERT_TRUE((*redis)->Restart().ok());  // --save "" --appendonly no: empty
+  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "0");
+  // Both replicas reconnect by themselves (no traffic needed) and notice the
+  // new run_id. A request racing that reconnect gets a retryable 503 on its
+  // broken connection, never an ALLOW; the counts below start after it.
+  for (RunningServer* r : {a_.get(), b_.get()}) {
+    ASSERT_TRUE(r->process().WaitForLogLine("redis_node_state_lost", absl::Seconds(5)))
+        << r->process().LogText();
+    ASSERT_TRUE(WaitForHealth(*r, kServing, absl::Seconds(5))) << r->process().LogText();
+  }
+
+  // Every earlier proof, to A and then to B. Redis has forgotten all of them:
+  // A finds each new to Redis but issued before the restart it noticed; B
+  // then finds the entry A's attempt left.
+  ReasonTally to_a, to_b;
+  for (const HttpSpec& spec : accepted) to_a.Add(a_->Verify(spec));
+  for (const HttpSpec& spec : accepted) to_b.Add(b_->Verify(spec));
+  EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
+  EXPECT_EQ(to_a.Count("dpop_replay_window_reset"), 40) << to_a.Text();
+  EXPECT_EQ(to_b.Count("dpop_replayed"), 40) << to_b.Text();
+
+  // Honest clients make a new proof per request: issued after the restart was
+  // noticed (the next whole second, iat's precision), it passes once.
+  ReasonTally fresh, replays;
+  for (int i = 0; i < 20; ++i) {
+    const HttpSpec spec = NewRequest(absl::Now() + absl::Seconds(1));
+    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(spec));
+    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(spec));
+  }
+  EXPECT_EQ(fresh.Count("ok"), 20) << fresh.Text();
+  EXPECT_EQ(replays.Count("dpop_replayed"), 20) << replays.Text();
+}
+
+TEST_F(ChaosReplayTest, LocalFallbackProofsReachRedisBeforeTheReplicaIsReady) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(**redis, "local_fallback"));
+
+  // An outage that loses nothing: A answers from its own window meanwhile.
+  (*redis)->Freeze();
+  std::vector<HttpSpec> during;
+  ReasonTally outage;
+  for (int i = 0; i < 30; ++i) {
+    during.push_back(NewRequest(absl::Now()));
+    outage.Add(a_->Verify(during.back()));
+  }
+  ASSERT_EQ(outage.Count("ok"), 30) << outage.Text() << a_->process().LogText();
+  // The outage lasts until A has reported itself not ready (readiness is
+  // polled every 500 ms), so that "ready" below is a fresh verdict.
+  ASSERT_TRUE(a_->process().WaitForLogLine("\"event\":\"not_ready\"", absl::Seconds(5)))
+      << a_->process().LogText();
+  (*redis)->Thaw();
+
+  // A reports ready again only once its outage entries are in Redis; then
+  // none of them passes at B, which never saw them.
+  ASSERT_TRUE(WaitForHealth(*a_, kServing, absl::Seconds(10))) << a_->process().LogText();
+  ASSERT_TRUE(WaitForHealth(*b_, kServing, absl::Seconds(10))) << b_->process().LogText();
+  ReasonTally at_b;
+  for (const HttpSpec& spec : during) at_b.Add(b_->Verify(spec));
+  EXPECT_EQ(at_b.allowed(), 0) << at_b.Text();
+  EXPECT_EQ(at_b.Count("dpop_replayed"), 30) << at_b.Text();
+  EXPECT_TRUE(a_->process().WaitForLogLine("replay_store_recovered", absl::Seconds(1)))
+      << a_->process().LogText();
+}
+
+}  // namespace
+}  // namespace popguard::e2e

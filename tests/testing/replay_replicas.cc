@@ -1,0 +1,83 @@
+#include "tests/testing/replay_replicas.h"
+
+#include <atomic>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "service/crypto_util.h"
+#include "tests/testing/popguard_process.h"
+
+namespace popguard::e2e {
+
+bool WaitForHealth(RunningServer& server, int want, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    absl::StatusOr<int> h = HealthCheck(server.channel(), "");
+    if (h.ok() && *h == want) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+std::unique_ptr<RunningServer> StartServingReplica(const std::string& name,
+                                                   const ConfigOptions& options,
+                                                   absl::Duration timeout) {
+  std::unique_ptr<RunningServer> server = RunningServer::Start(name, options);
+  if (!server->ok()) {
+    ADD_FAILURE() << name << ": " << server->error();
+    return nullptr;
+  }
+  if (!WaitForHealth(*server, kServing, timeout)) {
+    ADD_FAILURE() << name << " never became ready:\n" << server->process().LogText();
+    return nullptr;
+  }
+  return server;
+}
+
+std::string RedisReplayYaml(const std::vector<std::string>& addresses,
+                            const std::string& failure_policy, const std::string& extra) {
+  std::string list;
+  for (const std::string& a : addresses) {
+    absl::StrAppend(&list, list.empty() ? "" : ", ", "\"", a, "\"");
+  }
+  return absl::StrCat("replay:\n", "  backend: redis\n", "  redis:\n", "    addresses: [", list,
+                      "]\n", "    failure_policy: ", failure_policy, "\n",
+                      "    breaker_open: 200ms\n", extra);
+}
+
+ReplayProof MintReplayProof(absl::Time iat, const std::string& key_prefix) {
+  static std::atomic<int> counter{0};
+  TestEnv& env = TestEnv::Get();
+  const PrivateKey& key = env.client_key(JwsAlg::kES256);
+  const std::string url = TestEnv::Url("/dpop/orders");
+  const std::string token = env.issuer().MintToken({.jkt = key.Thumbprint()});
+  const std::string jti =
+      absl::StrCat("replay-", absl::ToUnixNanos(absl::Now()), "-", counter.fetch_add(1));
+  const std::string proof = MintProof(key, {.url = url, .token = token, .iat = iat, .jti = jti});
+  std::string material = key.Thumbprint();
+  material.push_back('\0');
+  material += jti;
+  return ReplayProof{
+      {.url = url, .headers = {{"Authorization", "DPoP " + token}, {"DPoP", proof}}},
+      key_prefix + absl::BytesToHexString(Sha256(material).substr(0, 16))};
+}
+
+void ReasonTally::Add(const popguard::v1::VerifyResponse& r) {
+  ++by_reason_[r.reason_code()];
+  if (r.decision() == popguard::v1::ALLOW) ++allowed_;
+}
+
+int ReasonTally::Count(const std::string& reason) const {
+  auto it = by_reason_.find(reason);
+  return it == by_reason_.end() ? 0 : it->second;
+}
+
+std::string ReasonTally::Text() const {
+  std::string out;
+  for (const auto& [reason, n] : by_reason_) absl::StrAppend(&out, reason, "=", n, " ");
+  return out;
+}
+
+}  // namespace popguard::e2e

@@ -382,9 +382,14 @@ auth::CheckRequest CheckRequestFor(const HttpRequestInfo& r) {
   http->set_host(r.authority);
   http->set_path(r.path);
   http->set_protocol("HTTP/1.1");
-  (*http->mutable_headers())[":authority"] = r.authority;
-  (*http->mutable_headers())["user-agent"] = "bench";
-  for (const auto& [k, v] : r.headers) (*http->mutable_headers())[k] = v;
+  auto header = [http](const std::string& name, const std::string& value) {
+    auto* h = http->add_headers();
+    h->set_key(name);
+    h->set_value(value);
+  };
+  header(":authority", r.authority);
+  header("user-agent", "bench");
+  for (const auto& [k, v] : r.headers) header(k, v);
   return req;
 }
 

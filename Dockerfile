@@ -36,6 +36,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DPOPGUARD_BUILD_TESTS=OFF -
 # library the binaries load must come from one of them.
 RUN printf '%s\n' libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libabsl20220623 libprotobuf32 \
       libgrpc29 'libgrpc++1.51' libre2-9 libc-ares2 libyaml-cpp0.7 libcurl4 libhiredis0.14 \
+      libcpp-httplib0.11 libbrotli1 \
       | sort -u >/runtime-packages \
  && for lib in $(ldd /build/popguard /build/popguard-cli | awk '$3 ~ /^\// {print $3}' | sort -u); do \
       pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib"); \
@@ -50,7 +51,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       ca-certificates libstdc++6 libgcc-s1 libssl3 libabsl20220623 libprotobuf32 libgrpc29 'libgrpc++1.51' libre2-9 \
-      libc-ares2 libyaml-cpp0.7 libcurl4 libhiredis0.14 zlib1g \
+      libc-ares2 libyaml-cpp0.7 libcurl4 libhiredis0.14 zlib1g libcpp-httplib0.11 libbrotli1 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 65532 popguard \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin popguard

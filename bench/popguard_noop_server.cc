@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   popguard::ConfigureProcessForServing();
-  absl::SetProgramUsageMessage("popguard-noop --config FILE [--listen HOST:PORT] (benchmarks only)");
+  absl::SetProgramUsageMessage(
+      "popguard-noop --config FILE [--listen HOST:PORT] (benchmarks only)");
   absl::ParseCommandLine(argc, argv);
   auto config = popguard::LoadConfigFile(absl::GetFlag(FLAGS_config));
   if (!config.ok()) {
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
   std::cerr << "popguard-noop: WARNING: EVERY REQUEST IS ALLOWED WITHOUT VALIDATION. "
                "For benchmarks only; never in front of real traffic.\n";
   popguard::LogLine(popguard::LogLevel::kError, "noop_mode")
-      .Add("detail", "popguard-noop: every request is allowed without validation (benchmarks only)");
+      .Add("detail",
+           "popguard-noop: every request is allowed without validation (benchmarks only)");
 
   popguard::RealClock clock;
   std::vector<std::string> warnings;
@@ -58,7 +60,8 @@ int main(int argc, char** argv) {
     std::cerr << "popguard-noop: " << auth.status().message() << "\n";
     return 2;
   }
-  popguard::AuthenticatorHolder holder(std::shared_ptr<const popguard::Authenticator>(*std::move(auth)));
+  popguard::AuthenticatorHolder holder(
+      std::shared_ptr<const popguard::Authenticator>(*std::move(auth)));
   auto server = popguard::Server::Start(*config, &holder);
   if (!server.ok()) {
     std::cerr << "popguard-noop: " << server.status().message() << "\n";

@@ -8,10 +8,10 @@
 //
 // A call holds its slot from the moment its handler first sees it, before its
 // message is parsed (the services take raw bytes, server.cc), until its
-// decision is made, so a shed call costs neither parsing nor deciding. Shedding at the door keeps an overloaded
-// replica fast: a request that cannot be decided soon is refused in
-// microseconds (the gateway can retry another replica) instead of queueing
-// until the gateway's own timeout.
+// decision is made, so a shed call costs neither parsing nor deciding.
+// Shedding at the door keeps an overloaded replica fast: a request that cannot
+// be decided soon is refused in microseconds (the gateway can retry another
+// replica) instead of queueing until the gateway's own timeout.
 #ifndef POPGUARD_SERVICE_REQUEST_GATE_H_
 #define POPGUARD_SERVICE_REQUEST_GATE_H_
 

@@ -126,7 +126,8 @@ struct ServerState {
 // decision completes (possibly out of order; the correlation id matches them).
 // Writes are serialised through a queue because a reactor may have only one
 // write in flight.
-class VerifyStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class VerifyStreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   VerifyStreamReactor(AuthenticatorHolder* holder, ServerState* state)
       : holder_(holder), state_(state) {

@@ -682,7 +682,8 @@ TEST(OpsListenTest, SecondProcessOnAnAddressInUseExitsNonZero) {
     SCOPED_TRACE(c.name);
     const std::string cfg = env.WriteConfig(
         "listen-second.yaml",
-        {.log_level = "info", .extra_yaml = absl::StrCat("metrics: {listen: \"", c.metrics, "\"}\n")});
+        {.log_level = "info",
+         .extra_yaml = absl::StrCat("metrics: {listen: \"", c.metrics, "\"}\n")});
     auto second = PopguardProcess::Start(cfg, {.listen = c.listen});
     ASSERT_FALSE(second.ok()) << "a second popguard started on " << c.in_use;
     EXPECT_THAT(std::string(second.status().message()),

@@ -185,7 +185,9 @@ TEST_F(WireE2eTest, VerifyRefusesControlBytesInHeadersItReads) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     HttpSpec spec = {.url = TestEnv::Url("/public/a"), .headers = {c.header}};
-    if (c.header.first != "Authorization") spec.headers.push_back({"Authorization", "Bearer " + token});
+    if (c.header.first != "Authorization") {
+      spec.headers.push_back({"Authorization", "Bearer " + token});
+    }
     VerifyResponse r = server()->Verify(spec);
     EXPECT_EQ(r.reason_code(), c.want) << r.message();
     if (c.want != "ok") EXPECT_EQ(r.http_status(), 400);

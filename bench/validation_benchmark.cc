@@ -8,7 +8,7 @@
 //   BM_Decide_DpopNewKey/ES256                                every proof from a new client key
 //   BM_Decide_Mtls/{envoy_pem,thumbprint}                     cnf.x5t#S256 token (cache hit)
 //   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide -> CheckResponse;
-//                                                             noop skips Decide (popguard --noop)
+//                                                             noop skips Decide (popguard-noop)
 //   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
 //

@@ -4,7 +4,8 @@
 For every DPoP proof algorithm asked for, runs popguard (on a free loopback port)
 in these configurations, one after the other, with the same pre-minted load:
 
-  noop            popguard --noop: the gRPC + message-conversion ceiling
+  noop            popguard-noop (bench/popguard_noop_server.cc): the gRPC +
+                  message-conversion ceiling
   openssl-inline  crypto {force_openssl: true,  batch_verification: false}
   native-inline   crypto {force_openssl: false, batch_verification: false}
   native-batched  crypto {force_openssl: false, batch_verification: true} (the default)
@@ -49,10 +50,12 @@ DEFAULT_MODES = "noop,openssl-inline,native-inline,native-batched"
 
 class Server:
     def __init__(self, build, config, noop, log):
-        args = [os.path.join(build, "popguard"), "--config", config, "--listen", "127.0.0.1:0",
-                "--log_level", "info"]
         if noop:
-            args.append("--noop")
+            args = [os.path.join(build, "popguard-noop"), "--config", config,
+                    "--listen", "127.0.0.1:0"]
+        else:
+            args = [os.path.join(build, "popguard"), "--config", config,
+                    "--listen", "127.0.0.1:0", "--log_level", "info"]
         self.log = open(log, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = None

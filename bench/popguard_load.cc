@@ -450,12 +450,16 @@ void FillCheckRequest(const Workload& w, uint64_t i, auth::CheckRequest* req) {
   http->set_host(w.host);
   http->set_path(w.path);
   http->set_protocol("HTTP/1.1");
-  auto& headers = *http->mutable_headers();
-  headers[":authority"] = w.host;
-  headers[":method"] = w.method;
-  headers[":path"] = w.path;
-  headers["authorization"] = w.AuthorizationFor(i);
-  if (w.binding == Binding::kDpop) headers["dpop"] = w.proofs[i];
+  auto header = [http](const char* name, std::string value) {
+    auto* h = http->add_headers();
+    h->set_key(name);
+    h->set_value(std::move(value));
+  };
+  header(":authority", w.host);
+  header(":method", w.method);
+  header(":path", w.path);
+  header("authorization", w.AuthorizationFor(i));
+  if (w.binding == Binding::kDpop) header("dpop", w.proofs[i]);
   if (w.binding == Binding::kMtls) {
     req->mutable_attributes()->mutable_source()->set_certificate(w.ClientFor(i).envoy_cert);
   }

@@ -10,7 +10,7 @@
 //                                                             not bound to (denied; issue 10 item 4)
 //   BM_Decide_Mtls/{envoy_pem,thumbprint}                     cnf.x5t#S256 token (cache hit)
 //   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide -> CheckResponse;
-//                                                             noop skips Decide (popguard --noop)
+//                                                             noop skips Decide (popguard-noop)
 //   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
 //   BM_Component_RouteMatch/{plain,encoded}                   route selection over path readings
@@ -441,9 +441,14 @@ auth::CheckRequest CheckRequestFor(const HttpRequestInfo& r) {
   http->set_host(r.authority);
   http->set_path(r.path);
   http->set_protocol("HTTP/1.1");
-  (*http->mutable_headers())[":authority"] = r.authority;
-  (*http->mutable_headers())["user-agent"] = "bench";
-  for (const auto& [k, v] : r.headers) (*http->mutable_headers())[k] = v;
+  auto header = [http](const std::string& name, const std::string& value) {
+    auto* h = http->add_headers();
+    h->set_key(name);
+    h->set_value(value);
+  };
+  header(":authority", r.authority);
+  header("user-agent", "bench");
+  for (const auto& [k, v] : r.headers) header(k, v);
   return req;
 }
 

@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential cmake make pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libyaml-cpp-dev
-  libhiredis-dev redis-server redis-tools libcurl4-openssl-dev
+  libhiredis-dev redis-server redis-tools libcurl4-openssl-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl python3 ccache
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev

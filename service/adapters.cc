@@ -105,8 +105,8 @@ HttpRequestInfo FromCheckRequest(const auth::CheckRequest& req) {
     }
   } else {
     info.merged_headers = true;
-    for (const auto& [k, v] : http.headers()) {
-      info.headers.emplace_back(absl::AsciiStrToLower(k), v);
+    for (const auto& h : http.headers()) {
+      info.headers.emplace_back(absl::AsciiStrToLower(h.key()), h.value());
     }
   }
   if (!attrs.source().certificate().empty()) {

@@ -18,7 +18,8 @@ void ToVerifyResponse(const Decision& d, const std::string& correlation_id,
                       popguard::v1::VerifyResponse* resp);
 
 // FromCheckRequest reads Envoy's CheckRequest: method, scheme, host, path,
-// headers (the merged map, or header_map when Envoy sends raw headers), the
+// headers (the merged map, or header_map when Envoy sends raw headers; their
+// bytes as they arrived, checked by the Authenticator), the
 // URL-encoded PEM peer certificate, and context extension popguard_route.
 HttpRequestInfo FromCheckRequest(const envoy::service::auth::v3::CheckRequest& req);
 

@@ -347,7 +347,8 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
 
 void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
   if (config_.noop) {
-    // popguard --noop (benchmarks only): the wire path without validation.
+    // popguard-noop (benchmarks only, bench/popguard_noop_server.cc): the
+    // wire path without validation.
     Decision d;
     d.allow = true;
     d.reason = Reason::kOk;
@@ -372,6 +373,12 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
   if (!IsHttpMethodToken(req.method)) {
     return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
                 kNoRoute, 0, std::move(done));
+  }
+  // Before anything parses a header: bytes no header popguard reads can hold.
+  if (std::string_view bad = FirstUnacceptableHeader(req); !bad.empty()) {
+    return Deny(std::move(d), Reason::kRequestHeaderInvalid,
+                absl::StrCat("header ", AV(bad), " holds a control or non-ASCII byte"), kNoRoute, 0,
+                std::move(done));
   }
   NormalizedUrl url;
   std::string route_host;

@@ -214,9 +214,10 @@ struct Config {
   // Directory relative paths in the file are resolved against (set by LoadConfigFile).
   std::string base_dir;
 
-  // Set only by `popguard --noop`, never from a config file: every request is
-  // answered ALLOW without any validation, so benchmarks can measure the
-  // gRPC ceiling. Never in front of real traffic.
+  // Set only by the benchmark-only executable popguard-noop
+  // (bench/popguard_noop_server.cc), never from a config file and never by
+  // the popguard server: every request is answered ALLOW without any
+  // validation, so benchmarks can measure the gRPC ceiling.
   bool noop = false;
 };
 

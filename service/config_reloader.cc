@@ -129,7 +129,6 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
   if (!config.ok()) return fail(config.status());
   if (!options_.listen_override.empty()) config->listen = options_.listen_override;
   if (!options_.log_level_override.empty()) config->log_level = options_.log_level_override;
-  config->noop = options_.noop;
   LogLevel level;
   if (!ParseLogLevel(config->log_level, &level)) {
     return fail(absl::InvalidArgumentError("log_level is not one of debug, info, warn, error"));

@@ -1,168 +1,189 @@
 #include "service/http_endpoint.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include <httplib.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace popguard {
 namespace {
 
-constexpr size_t kMaxRequestHead = 8192;
+// DeadlineStream is one connection's socket as httplib reads and writes it:
+// each wait for the socket is bounded by the per-operation timeout and by
+// what is left of the whole-request deadline. httplib's own timeouts are per
+// read, so a client sending one byte just before each one expires could
+// otherwise hold the thread for as long as the header size cap allows.
+class DeadlineStream final : public httplib::Stream {
+ public:
+  DeadlineStream(int fd, absl::Duration io_timeout, absl::Time deadline)
+      : fd_(fd), io_timeout_(io_timeout), deadline_(deadline) {}
 
-void WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
+  bool is_readable() const override { return Wait(POLLIN); }
+  bool is_writable() const override { return Wait(POLLOUT); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (!Wait(POLLIN)) return -1;
+    ssize_t n;
+    do {
+      n = recv(fd_, ptr, size, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
   }
-}
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!Wait(POLLOUT)) return -1;
+    ssize_t n;
+    do {
+      n = send(fd_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(getsockname, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  bool Wait(short events) const {
+    while (true) {
+      const absl::Duration left = std::min(io_timeout_, deadline_ - absl::Now());
+      if (left <= absl::ZeroDuration()) return false;
+      pollfd p{fd_, events, 0};
+      const int n = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;  // timeout or error
+      // Readable also when the peer closed: recv then returns 0.
+      return (p.revents & (events | POLLHUP | POLLERR)) != 0;
+    }
+  }
+
+  template <typename Fn>
+  void Address(Fn fn, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    ip.clear();
+    port = 0;
+    if (fn(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (addr.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
+      port = ntohs(a->sin6_port);
+    } else if (addr.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));
+      port = ntohs(a->sin_port);
+    }
+    ip = buf;
+  }
+
+  const int fd_;
+  const absl::Duration io_timeout_;
+  const absl::Time deadline_;
+};
 
 }  // namespace
 
-const char* HttpStatusText(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
+class HttpEndpoint::Impl final : public httplib::Server {
+ public:
+  explicit Impl(const HttpEndpoint::Options& options) : options_(options) {}
+
+ private:
+  // httplib calls this (virtually) on a pool thread for every accepted
+  // connection; serving it through DeadlineStream is what bounds it.
+  bool process_and_close_socket(socket_t sock) override {
+    DeadlineStream stream(sock, options_.io_timeout, absl::Now() + options_.request_deadline);
+    bool closed = false;
+    const bool ok = process_request(stream, /*close_connection=*/true, closed,
+                                    [](httplib::Request&) {});
+    shutdown(sock, SHUT_RDWR);
+    close(sock);
+    return ok;
   }
-  return "Error";
-}
+
+  const HttpEndpoint::Options options_;
+};
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& listen,
                                                                   Handler handler) {
+  return Start(listen, std::move(handler), Options());
+}
+
+absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& listen,
+                                                                  Handler handler,
+                                                                  const Options& options) {
   const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics.listen \"", listen, "\" is not host:port"));
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.listen \"", listen, "\" is not host:port"));
   }
   std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-      rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics.listen \"", listen, "\": ", gai_strerror(rc)));
-  }
+  if (host.empty()) host = "0.0.0.0";
+
   auto ep = std::unique_ptr<HttpEndpoint>(new HttpEndpoint());
-  ep->handler_ = std::move(handler);
-  std::string error = "no address";
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
+  ep->impl_ = std::make_unique<Impl>(options);
+  Impl& srv = *ep->impl_;
+  const int threads = std::max(1, options.threads);
+  srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // httplib's default also sets SO_REUSEPORT, which would let a second
+  // process bind the same port and take half of the probes and scrapes.
+  srv.set_socket_options([](socket_t sock) {
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 64) == 0) {
-      ep->listen_fd_ = fd;
-      break;
-    }
-    error = std::strerror(errno);
-    close(fd);
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  });
+  srv.set_payload_max_length(64 << 10);
+  srv.Get(".*", [handler = std::move(handler)](const httplib::Request& req,
+                                               httplib::Response& res) {
+    HttpResponse r = handler(req.path);
+    res.status = r.status;
+    res.set_content(std::move(r.body), r.content_type.c_str());
+  });
+  auto only_get = [](const httplib::Request&, httplib::Response& res) {
+    res.status = 405;
+    res.set_content("only GET and HEAD\n", "text/plain; charset=utf-8");
+  };
+  srv.Post(".*", only_get).Put(".*", only_get).Patch(".*", only_get).Delete(".*", only_get);
+  srv.Options(".*", only_get);
+
+  errno = 0;
+  const int bound =
+      port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", listen, " (metrics.listen): ",
+        errno != 0 ? std::strerror(errno) : "the address is in use or not of this host"));
   }
-  freeaddrinfo(res);
-  if (ep->listen_fd_ < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", error));
-  }
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  getsockname(ep->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  ep->port_ = ntohs(addr.ss_family == AF_INET6
-                        ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                        : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  if (pipe2(ep->wake_fd_, O_CLOEXEC) != 0) {
-    close(ep->listen_fd_);
-    return absl::InternalError("pipe2 failed");
-  }
-  ep->thread_ = std::thread([p = ep.get()] { p->Loop(); });
+  ep->port_ = bound;
+  ep->thread_ = std::thread([p = ep->impl_.get()] { p->listen_after_bind(); });
+  // httplib's stop() does nothing until the listening loop runs (it would
+  // then accept forever), so the endpoint is handed out only once it does.
+  while (!srv.is_running()) absl::SleepFor(absl::Milliseconds(1));
   return ep;
 }
 
 HttpEndpoint::~HttpEndpoint() {
-  if (wake_fd_[1] >= 0) {
-    char b = 1;
-    (void)!write(wake_fd_[1], &b, 1);
-  }
+  if (impl_ != nullptr) impl_->stop();
   if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) close(listen_fd_);
-  if (wake_fd_[0] >= 0) close(wake_fd_[0]);
-  if (wake_fd_[1] >= 0) close(wake_fd_[1]);
-}
-
-void HttpEndpoint::Loop() {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_[0], POLLIN, 0}};
-    int n = poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || (fds[1].revents & POLLIN) != 0) return;
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    Serve(fd);
-    close(fd);
-  }
-}
-
-void HttpEndpoint::Serve(int fd) {
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  std::string head;
-  char buf[2048];
-  while (head.find("\r\n\r\n") == std::string::npos && head.find("\n\n") == std::string::npos) {
-    if (head.size() > kMaxRequestHead) return;
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    head.append(buf, static_cast<size_t>(n));
-  }
-  // Request line: METHOD SP target SP version.
-  const size_t eol = head.find_first_of("\r\n");
-  const std::string line = head.substr(0, eol);
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
-  HttpResponse resp;
-  bool head_only = false;
-  if (sp1 == std::string::npos || sp2 == std::string::npos) {
-    resp = {400, "text/plain; charset=utf-8", "bad request\n"};
-  } else {
-    const std::string method = line.substr(0, sp1);
-    std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    target = target.substr(0, target.find('?'));
-    if (method != "GET" && method != "HEAD") {
-      resp = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
-    } else {
-      head_only = method == "HEAD";
-      resp = handler_(target);
-    }
-  }
-  std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", HttpStatusText(resp.status),
-                                 "\r\nContent-Type: ", resp.content_type,
-                                 "\r\nContent-Length: ", resp.body.size(),
-                                 "\r\nConnection: close\r\n\r\n");
-  if (!head_only) out += resp.body;
-  WriteAll(fd, out);
-  shutdown(fd, SHUT_WR);
 }
 
 }  // namespace popguard

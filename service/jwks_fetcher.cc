@@ -32,6 +32,11 @@ struct CurlEasyFree {
 };
 using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyFree>;
 
+struct CurlMultiFree {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiFree>;
+
 struct CurlSlistFree {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
@@ -51,7 +56,6 @@ struct Transfer {
   bool headers_too_large = false;
   std::string cache_control;
   std::string etag;
-  const std::atomic<bool>* stopping = nullptr;
 };
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
@@ -94,11 +98,6 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
-int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<Transfer*>(user);
-  return t->stopping->load(std::memory_order_relaxed) ? 1 : 0;
-}
-
 // CheckScheme refuses anything but https://, and http:// unless allowed: keys
 // fetched in the clear could be replaced by anyone on the path.
 absl::Status CheckScheme(std::string_view url, bool allow_http) {
@@ -117,21 +116,44 @@ class CurlJwksFetcher final : public JwksFetcher {
   explicit CurlJwksFetcher(int threads) {
     GlobalInit();
     if (threads < 1) threads = 1;
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+    // Each worker runs its transfers on a multi handle of its own, so Shutdown
+    // can wake a worker that waits on a silent server (curl_multi_wakeup);
+    // a progress callback would only notice about once a second.
+    for (int i = 0; i < threads; ++i) multis_.emplace_back(curl_multi_init());
+    for (int i = 0; i < threads; ++i) {
+      workers_.emplace_back([this, m = multis_[i].get()] { WorkerLoop(m); });
+    }
   }
 
   ~CurlJwksFetcher() override {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-      stopping_flag_.store(true);
-    }
+    Shutdown();
     for (std::thread& t : workers_) t.join();
   }
 
-  void Fetch(std::string url, FetchOptions options, Callback done) override {
+  void Shutdown() override {
     absl::MutexLock lock(&mu_);
-    queue_.push_back(Job{std::move(url), std::move(options), std::move(done)});
+    if (stopping_) return;
+    stopping_ = true;
+    stopping_flag_.store(true);
+    for (const CurlMultiPtr& m : multis_) {
+      if (m != nullptr) curl_multi_wakeup(m.get());
+    }
+  }
+
+  void Fetch(std::string url, FetchOptions options, Callback done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        queue_.push_back(Job{std::move(url), std::move(options), std::move(done)});
+        return;
+      }
+    }
+    // Never inline (the caller may hold its own locks): one short-lived thread.
+    std::thread([done = std::move(done)]() mutable {
+      FetchResult result;
+      result.status = absl::CancelledError("fetcher is shutting down");
+      std::move(done)(std::move(result));
+    }).detach();
   }
 
  private:
@@ -143,7 +165,7 @@ class CurlJwksFetcher final : public JwksFetcher {
 
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
 
-  void WorkerLoop() {
+  void WorkerLoop(CURLM* multi) {
     while (true) {
       Job job;
       bool cancelled;
@@ -159,25 +181,24 @@ class CurlJwksFetcher final : public JwksFetcher {
       if (cancelled) {
         result.status = absl::CancelledError("fetcher is shutting down");
       } else {
-        result = Perform(job.url, job.options);
+        result = Perform(multi, job.url, job.options);
       }
       std::move(job.done)(std::move(result));
     }
   }
 
-  FetchResult Perform(const std::string& url, const FetchOptions& options) {
+  FetchResult Perform(CURLM* multi, const std::string& url, const FetchOptions& options) {
     FetchResult result;
     result.status = CheckScheme(url, options.allow_http);
     if (!result.status.ok()) return result;
 
     CurlEasyPtr curl(curl_easy_init());
-    if (curl == nullptr) {
+    if (curl == nullptr || multi == nullptr) {
       result.status = absl::ResourceExhaustedError("curl_easy_init failed");
       return result;
     }
     Transfer t;
     t.max_body_bytes = options.max_body_bytes;
-    t.stopping = &stopping_flag_;
     char errbuf[CURL_ERROR_SIZE] = {0};
     const long timeout_ms =
         static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options.timeout)));
@@ -220,11 +241,8 @@ class CurlJwksFetcher final : public JwksFetcher {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
 
-    const CURLcode rc = curl_easy_perform(c);
+    const CURLcode rc = RunTransfer(multi, c);
     if (rc != CURLE_OK) {
       const std::string why =
           absl::StrCat(curl_easy_strerror(rc), errbuf[0] != 0 ? ": " : "", errbuf);
@@ -237,7 +255,7 @@ class CurlJwksFetcher final : public JwksFetcher {
       } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         result.status = absl::DeadlineExceededError(
             absl::StrCat("no complete response within ", absl::FormatDuration(options.timeout)));
-      } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      } else if (rc == CURLE_ABORTED_BY_CALLBACK) {  // RunTransfer: Shutdown was called
         result.status = absl::CancelledError("fetcher is shutting down");
       } else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
         result.status = absl::InvalidArgumentError(why);
@@ -255,10 +273,39 @@ class CurlJwksFetcher final : public JwksFetcher {
     return result;
   }
 
+  // RunTransfer performs `easy` on `multi` until it completes or Shutdown is
+  // called (then CURLE_ABORTED_BY_CALLBACK). The transfer's own timeouts
+  // (CURLOPT_TIMEOUT_MS, CURLOPT_CONNECTTIMEOUT_MS) still bound it.
+  CURLcode RunTransfer(CURLM* multi, CURL* easy) {
+    if (curl_multi_add_handle(multi, easy) != CURLM_OK) return CURLE_FAILED_INIT;
+    CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
+    while (!stopping_flag_.load(std::memory_order_acquire)) {
+      int running = 0;
+      if (curl_multi_perform(multi, &running) != CURLM_OK) {
+        rc = CURLE_FAILED_INIT;
+        break;
+      }
+      int queued = 0;
+      bool done = false;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy) {
+          rc = msg->data.result;
+          done = true;
+        }
+      }
+      if (done) break;
+      // Wakes on socket activity, curl's own timers, or curl_multi_wakeup.
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+    curl_multi_remove_handle(multi, easy);
+    return rc;
+  }
+
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_flag_{false};  // read by transfers in progress
+  std::vector<CurlMultiPtr> multis_;         // one per worker, fixed after construction
   std::vector<std::thread> workers_;
 };
 

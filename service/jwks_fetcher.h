@@ -58,9 +58,14 @@ class JwksFetcher {
   // (never inline), with the response or the reason there is none.
   virtual void Fetch(std::string url, FetchOptions options, Callback done) = 0;
 
+  // Shutdown aborts the transfers in progress at once and fails them, the
+  // queued ones and every later Fetch with Cancelled. For process shutdown:
+  // a fetch to a slow issuer must not keep the process alive past its grace
+  // period (requests waiting on it are released with the failure).
+  virtual void Shutdown() = 0;
+
   // CreateCurl returns a libcurl fetcher with `threads` worker threads. Its
-  // destructor aborts transfers in progress, fails queued ones with
-  // Cancelled and joins the workers.
+  // destructor calls Shutdown and joins the workers.
   static std::unique_ptr<JwksFetcher> CreateCurl(int threads = 2);
 
   // Shared returns a process-wide libcurl fetcher, created on first use and

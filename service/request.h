@@ -51,6 +51,14 @@ struct HttpRequestInfo {
   }
 };
 
+// FirstUnacceptableHeader returns the name of the first header popguard reads
+// (authorization, dpop, x-forwarded-proto, x-forwarded-host,
+// x-forwarded-client-cert) whose value holds a byte other than visible ASCII,
+// space or tab, or "" when there is none. ext_authz carries header bytes
+// as they arrived (popguard's copy of Envoy's proto declares them `bytes`), so
+// this, not the message parser, is where such a request is refused.
+std::string_view FirstUnacceptableHeader(const HttpRequestInfo& req);
+
 }  // namespace popguard
 
 #endif  // POPGUARD_SERVICE_REQUEST_H_

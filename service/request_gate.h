@@ -1,13 +1,17 @@
 // RequestGate: the in-flight limit (limits.max_inflight) and the per-request
 // metrics of the gRPC services.
 //
-//   if (!gate->TryEnter(Api::kCheck)) -> answer RESOURCE_EXHAUSTED now
-//   ... decide ...
-//   gate->Leave(Api::kCheck, decision, start)   // exactly once per TryEnter
+//   if (!gate->TryEnter(Api::kCheck)) -> shed now (before the message is parsed)
+//   ... parse, decide ...
+//   gate->Record(Api::kCheck, decision, start)   // metrics, once per decision
+//   gate->Leave()                                // exactly once per TryEnter
 //
-// Shedding at the door keeps an overloaded replica fast: a request that
-// cannot be decided soon is refused in microseconds (the gateway can retry
-// another replica) instead of queueing until the gateway's own timeout.
+// A call holds its slot from the moment its handler first sees it, before its
+// message is parsed (the services take raw bytes, server.cc), until its
+// decision is made, so a shed call costs neither parsing nor deciding.
+// Shedding at the door keeps an overloaded replica fast: a request that cannot
+// be decided soon is refused in microseconds (the gateway can retry another
+// replica) instead of queueing until the gateway's own timeout.
 #ifndef POPGUARD_SERVICE_REQUEST_GATE_H_
 #define POPGUARD_SERVICE_REQUEST_GATE_H_
 
@@ -36,9 +40,13 @@ class RequestGate {
     return true;
   }
 
-  // Leave records the decision and its latency and releases the slot.
-  void Leave(Api api, const Decision& d, absl::Time start) {
+  // Record counts the decision and its latency.
+  void Record(Api api, const Decision& d, absl::Time start) {
     PopguardMetrics::Get().RecordDecision(api, d, absl::Now() - start);
+  }
+
+  // Leave releases the slot.
+  void Leave() {
     PopguardMetrics::Get().inflight()->Add(-1);
     inflight_.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -1,5 +1,6 @@
 #include "service/server.h"
 
+#include <atomic>
 #include <deque>
 #include <fstream>
 #include <sstream>
@@ -7,9 +8,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/adapters.h"
@@ -48,9 +51,16 @@
 //   The scheduler outlives the server (server_main.cc), so requests drained
 //   at shutdown still get their verdicts.
 //
-// `popguard --noop` (Config::noop) keeps all of this but answers ALLOW inside
-// Authenticator::Decide without validating, so a benchmark can measure the
-// gRPC and message-conversion ceiling of the very same path.
+// bench/popguard-noop (Config::noop, a separate benchmark-only executable; the
+// popguard server has no way to turn it on) keeps all of this but answers
+// ALLOW inside Authenticator::Decide without validating, so a benchmark can
+// measure the gRPC and message-conversion ceiling of the very same path.
+//
+// Messages arrive as raw bytes (the services are registered with
+// WithRawCallbackMethod_*) and are parsed here, after the in-flight check:
+// a shed call costs no parsing, and a message that does not parse is answered
+// INVALID_ARGUMENT (gRPC's own typed handlers would answer UNIMPLEMENTED, or,
+// on a stream, end it as if the client had half-closed).
 
 namespace popguard {
 namespace {
@@ -59,14 +69,68 @@ namespace auth = envoy::service::auth::v3;
 using popguard::v1::VerifyRequest;
 using popguard::v1::VerifyResponse;
 
+template <typename Message>
+bool ParseMessage(const grpc::ByteBuffer& bytes, Message* msg) {
+  grpc::ByteBuffer copy(bytes);  // GenericDeserialize consumes its buffer; slices are shared
+  return grpc::GenericDeserialize<grpc::ProtoBufferReader, Message>(&copy, msg).ok();
+}
+
+template <typename Message>
+void SerializeMessage(const Message& msg, grpc::ByteBuffer* out) {
+  bool own_buffer;
+  (void)grpc::GenericSerialize<grpc::ProtoBufferWriter, Message>(msg, out, &own_buffer);
+}
+
+grpc::Status Unparsable(absl::string_view what) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("the ", what, " message cannot be parsed"));
+}
+
+grpc::Status Overloaded() {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "popguard is overloaded (limits.max_inflight)");
+}
+
+grpc::Status ShuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "popguard is shutting down; retry");
+}
+
+// UnavailableDecision is what a Check gets when popguard cannot take it
+// (overloaded, or shutting down): a denial, HTTP 503 with Retry-After, inside
+// an OK gRPC answer. A gRPC error would be turned into ALLOW by an Envoy
+// configured with failure_mode_allow: true; a denied CheckResponse never is.
+Decision UnavailableDecision() {
+  Decision d;
+  d.allow = false;
+  d.reason = Reason::kOverloaded;
+  d.http_status = HttpStatusFor(Reason::kOverloaded);
+  d.message = "popguard is overloaded or shutting down; retry";
+  d.response_headers.emplace_back("retry-after", "1");
+  return d;
+}
+
+// ServerState is what every handler reads first.
+struct ServerState {
+  explicit ServerState(size_t max_inflight) : gate(max_inflight) {}
+  RequestGate gate;
+  // Set as the listener closes (Server::Shutdown): calls that still reach a
+  // handler are refused as retryable (UNAVAILABLE; on Check a 503 denial).
+  std::atomic<bool> closing{false};
+  // Set when the grace period is over: a decision that completes after it
+  // (typically released by the cancelled key fetch it waited on, so not a
+  // verdict on the request) is replaced by the same retryable refusal.
+  std::atomic<bool> expired{false};
+};
+
 // VerifyStream: requests are decided concurrently and answered as each
 // decision completes (possibly out of order; the correlation id matches them).
 // Writes are serialised through a queue because a reactor may have only one
 // write in flight.
-class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, VerifyResponse> {
+class VerifyStreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  VerifyStreamReactor(AuthenticatorHolder* holder, RequestGate* gate)
-      : holder_(holder), gate_(gate) {
+  VerifyStreamReactor(AuthenticatorHolder* holder, ServerState* state)
+      : holder_(holder), state_(state) {
     StartRead(&request_);
   }
 
@@ -77,15 +141,26 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
       MaybeFinishLocked();
       return;
     }
-    if (!gate_->TryEnter(Api::kVerifyStream)) {
+    if (state_->closing.load(std::memory_order_relaxed)) {
+      // The listener is closing: answer what was accepted, refuse the rest.
+      StopReading(ShuttingDown());
+      return;
+    }
+    if (!state_->gate.TryEnter(Api::kVerifyStream)) {
       // Over limits.max_inflight: a DENY would be a lie about the request, so
       // the stream stops reading, answers what it already accepted and ends
       // with RESOURCE_EXHAUSTED; the shed message gets no response and the
       // gateway retries it (on another stream or replica).
-      absl::MutexLock lock(&mu_);
-      shed_ = true;
-      reads_done_ = true;
-      MaybeFinishLocked();
+      StopReading(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "popguard is overloaded (limits.max_inflight); retry the message"));
+      return;
+    }
+    VerifyRequest request;
+    if (!ParseMessage(request_, &request)) {
+      // Every earlier message is still answered; the stream then ends with
+      // INVALID_ARGUMENT, never OK, so the gateway knows the rest went unread.
+      state_->gate.Leave();
+      StopReading(Unparsable("VerifyRequest"));
       return;
     }
     {
@@ -94,13 +169,14 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
     }
     const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
-    HttpRequestInfo info = FromVerifyRequest(request_);
-    std::string id = request_.correlation_id();
-    auth->Decide(info, [this, auth, id = std::move(id), start](Decision d) {
-      gate_->Leave(Api::kVerifyStream, d, start);
+    HttpRequestInfo info = FromVerifyRequest(request);
+    auth->Decide(info, [this, auth, id = std::move(*request.mutable_correlation_id()),
+                        start](Decision d) {
+      state_->gate.Record(Api::kVerifyStream, d, start);
+      state_->gate.Leave();
       VerifyResponse resp;
       ToVerifyResponse(d, id, &resp);
-      Enqueue(std::move(resp));
+      Enqueue(resp);
     });
     StartRead(&request_);
   }
@@ -125,14 +201,22 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
   void OnDone() override { delete this; }
 
  private:
-  void Enqueue(VerifyResponse resp) {
+  // StopReading ends the stream with `status` once every accepted message is answered.
+  void StopReading(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    end_status_ = std::move(status);
+    reads_done_ = true;
+    MaybeFinishLocked();
+  }
+
+  void Enqueue(const VerifyResponse& resp) {
     absl::MutexLock lock(&mu_);
     --outstanding_;
     if (broken_) {
       MaybeFinishLocked();
       return;
     }
-    queue_.push_back(std::move(resp));
+    SerializeMessage(resp, &queue_.emplace_back());
     if (!writing_) {
       writing_ = true;
       StartWrite(&queue_.front());
@@ -143,86 +227,130 @@ class VerifyStreamReactor final : public grpc::ServerBidiReactor<VerifyRequest, 
     if (finished_ || outstanding_ > 0 || writing_) return;
     if (!reads_done_ && !broken_) return;
     finished_ = true;
-    Finish(shed_ ? grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                "popguard is overloaded (limits.max_inflight); retry the message")
-                 : grpc::Status::OK);
+    Finish(end_status_);
   }
 
   AuthenticatorHolder* holder_;
-  RequestGate* gate_;
-  VerifyRequest request_;
+  ServerState* state_;
+  grpc::ByteBuffer request_;
   absl::Mutex mu_;
-  std::deque<VerifyResponse> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool shed_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_status_ ABSL_GUARDED_BY(mu_) = grpc::Status::OK;
 };
 
-grpc::Status Overloaded() {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "popguard is overloaded (limits.max_inflight)");
-}
+using RawVerifierService = popguard::v1::Verifier::WithRawCallbackMethod_Verify<
+    popguard::v1::Verifier::WithRawCallbackMethod_VerifyStream<popguard::v1::Verifier::Service>>;
 
-class VerifierService final : public popguard::v1::Verifier::CallbackService {
+class VerifierService final : public RawVerifierService {
  public:
-  VerifierService(AuthenticatorHolder* holder, RequestGate* gate) : holder_(holder), gate_(gate) {}
+  VerifierService(AuthenticatorHolder* holder, ServerState* state)
+      : holder_(holder), state_(state) {}
 
-  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx, const VerifyRequest* req,
-                                   VerifyResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (!gate_->TryEnter(Api::kVerify)) {
-      reactor->Finish(Overloaded());
-      return reactor;
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override {
+    // Cheapest first: nothing is parsed for a call that is refused.
+    if (state_->closing.load(std::memory_order_relaxed)) {
+      return Refuse(ctx, ShuttingDown());
+    }
+    if (!state_->gate.TryEnter(Api::kVerify)) return Refuse(ctx, Overloaded());
+    grpc::ServerUnaryReactor* call = ctx->DefaultReactor();
+    VerifyRequest req;
+    if (!ParseMessage(*request, &req)) {
+      state_->gate.Leave();
+      call->Finish(Unparsable("VerifyRequest"));
+      return call;
     }
     const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
-    auth->Decide(FromVerifyRequest(*req), [reactor, req, resp, auth, gate = gate_,
-                                           start](Decision d) {
-      gate->Leave(Api::kVerify, d, start);
-      ToVerifyResponse(d, req->correlation_id(), resp);
-      reactor->Finish(grpc::Status::OK);
+    auth->Decide(FromVerifyRequest(req), [call, response, auth, state = state_, start,
+                                          id = std::move(*req.mutable_correlation_id())](
+                                             Decision d) {
+      state->gate.Record(Api::kVerify, d, start);
+      state->gate.Leave();
+      if (state->expired.load()) return call->Finish(ShuttingDown());
+      VerifyResponse resp;
+      ToVerifyResponse(d, id, &resp);
+      SerializeMessage(resp, response);
+      call->Finish(grpc::Status::OK);
     });
-    return reactor;
+    return call;
   }
 
-  grpc::ServerBidiReactor<VerifyRequest, VerifyResponse>* VerifyStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* VerifyStream(
       grpc::CallbackServerContext* ctx) override {
-    return new VerifyStreamReactor(holder_, gate_);
+    return new VerifyStreamReactor(holder_, state_);
   }
 
  private:
+  static grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, grpc::Status status) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(std::move(status));
+    return reactor;
+  }
+
   AuthenticatorHolder* holder_;
-  RequestGate* gate_;
+  ServerState* state_;
 };
 
-class AuthorizationService final : public auth::Authorization::CallbackService {
+class AuthorizationService final
+    : public auth::Authorization::WithRawCallbackMethod_Check<auth::Authorization::Service> {
  public:
-  AuthorizationService(AuthenticatorHolder* holder, RequestGate* gate)
-      : holder_(holder), gate_(gate) {}
+  AuthorizationService(AuthenticatorHolder* holder, ServerState* state)
+      : holder_(holder), state_(state) {}
 
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const auth::CheckRequest* req,
-                                  auth::CheckResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (!gate_->TryEnter(Api::kCheck)) {
-      reactor->Finish(Overloaded());
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override {
+    // Cheapest first: nothing is parsed for a call that is refused.
+    const bool closing = state_->closing.load(std::memory_order_relaxed);
+    if (closing || !state_->gate.TryEnter(Api::kCheck)) {
+      grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+      *response = UnavailableResponse();
+      reactor->Finish(grpc::Status::OK);
       return reactor;
+    }
+    grpc::ServerUnaryReactor* call = ctx->DefaultReactor();
+    auth::CheckRequest req;
+    if (!ParseMessage(*request, &req)) {
+      state_->gate.Leave();
+      call->Finish(Unparsable("CheckRequest"));
+      return call;
     }
     const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> authn = holder_->Get();
-    authn->Decide(FromCheckRequest(*req), [reactor, resp, authn, gate = gate_, start](Decision d) {
-      gate->Leave(Api::kCheck, d, start);
-      ToCheckResponse(d, resp);
-      reactor->Finish(grpc::Status::OK);
-    });
-    return reactor;
+    authn->Decide(FromCheckRequest(req),
+                  [call, response, authn, state = state_, start](Decision d) {
+                    state->gate.Record(Api::kCheck, d, start);
+                    state->gate.Leave();
+                    auth::CheckResponse resp;
+                    ToCheckResponse(state->expired.load() ? UnavailableDecision() : d, &resp);
+                    SerializeMessage(resp, response);
+                    call->Finish(grpc::Status::OK);
+                  });
+    return call;
   }
 
  private:
+  // The serialized 503 denial, built once (it is the same for every call).
+  static grpc::ByteBuffer UnavailableResponse() {
+    static const grpc::ByteBuffer* const bytes = [] {
+      auth::CheckResponse resp;
+      ToCheckResponse(UnavailableDecision(), &resp);
+      auto* out = new grpc::ByteBuffer();
+      SerializeMessage(resp, out);
+      return out;
+    }();
+    return *bytes;  // a copy shares the slices
+  }
+
   AuthenticatorHolder* holder_;
-  RequestGate* gate_;
+  ServerState* state_;
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -237,8 +365,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 struct Server::Services {
   Services(AuthenticatorHolder* holder, size_t max_inflight)
-      : gate(max_inflight), verifier(holder, &gate), authorization(holder, &gate) {}
-  RequestGate gate;
+      : state(max_inflight), verifier(holder, &state), authorization(holder, &state) {}
+  ServerState state;
   VerifierService verifier;
   AuthorizationService authorization;
 };
@@ -274,13 +402,26 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second popguard started on the same
+  // address would then bind without error and the kernel would split the
+  // connections between the two processes, each with its own replay window
+  // (with the memory backend a proof could then be accepted once by each).
+  // Without it, binding an address in use fails and start-up stops.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config.listen, creds, &server->port_);
   builder.RegisterService(&server->services_->verifier);
   builder.RegisterService(&server->services_->authorization);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_grpc_message_bytes));
+  // No grpc::ResourceQuota: its SetMaxThreads bounds only the synchronous
+  // API's threads, not callback handlers, and a memory quota would refuse
+  // work at the transport without telling the client "overloaded". The bound
+  // is the gate (limits.max_inflight), checked first in every handler.
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen,
+                     ": the address is in use (another process listens on it) or is not an "
+                     "address of this host"));
   }
   bool ready = readiness == nullptr || readiness->Ready();
   // Register each service name, so per-service health checks answer; the
@@ -330,7 +471,7 @@ bool Server::draining() const {
   return draining_;
 }
 
-void Server::Shutdown(absl::Duration deadline) {
+void Server::Shutdown(absl::Duration deadline, absl::AnyInvocable<void() &&> at_deadline) {
   if (!server_) return;
   {
     absl::MutexLock lock(&mu_);
@@ -338,8 +479,23 @@ void Server::Shutdown(absl::Duration deadline) {
   }
   if (readiness_thread_.joinable()) readiness_thread_.join();
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // Calls arriving as the listener closes are refused as retryable: a call
+  // that still reaches a handler gets UNAVAILABLE (a 503 denial on Check),
+  // never a decision started that the grace period may cut short.
+  services_->state.closing.store(true);
+  absl::Notification stopped;
+  std::thread watchdog([&] {
+    if (stopped.WaitForNotificationWithTimeout(deadline)) return;
+    // The grace period is over. Calls still waiting get a retryable refusal
+    // (expired), then at_deadline releases what they wait on (key fetches),
+    // so the process exits now and not when a slow fetch times out.
+    services_->state.expired.store(true);
+    if (at_deadline) std::move(at_deadline)();
+  });
   server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
   server_->Wait();
+  stopped.Notify();
+  watchdog.join();
   server_.reset();
 }
 

@@ -5,6 +5,12 @@
 // request's reactor finishes when its Decision is ready, so a gRPC thread
 // never waits on a slow step (the replay store completes asynchronously).
 // Health checking and reflection are switched on here.
+//
+// On the wire: a message that does not parse is INVALID_ARGUMENT (a stream
+// answers every earlier message first); beyond limits.max_inflight a call is
+// shed before it is parsed: Verify and VerifyStream with RESOURCE_EXHAUSTED,
+// Check with an OK answer holding a denial (HTTP 503, Retry-After: 1, reason
+// overloaded), which an Envoy with failure_mode_allow cannot turn into ALLOW.
 #ifndef POPGUARD_SERVICE_SERVER_H_
 #define POPGUARD_SERVICE_SERVER_H_
 
@@ -12,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -58,8 +65,13 @@ class Server {
   // SIGTERM drain; the listener keeps accepting). draining reports it.
   void StartDraining();
   bool draining() const;
-  // Shutdown stops accepting, waits for in-flight calls up to `deadline`.
-  void Shutdown(absl::Duration deadline);
+  // Shutdown stops accepting and waits for in-flight calls up to `deadline`.
+  // Calls that arrive meanwhile are refused as retryable (Verify:
+  // UNAVAILABLE; Check: a 503 denial). When `deadline` passes with calls
+  // still in flight, they are answered the same way and `at_deadline` runs
+  // (it should release what they wait on: JwksFetcher::Shutdown), so
+  // Shutdown returns soon after `deadline`.
+  void Shutdown(absl::Duration deadline, absl::AnyInvocable<void() &&> at_deadline = nullptr);
   void Wait();
 
  private:

@@ -12,6 +12,7 @@
 #include "service/config.h"
 #include "service/config_reloader.h"
 #include "service/http_endpoint.h"
+#include "service/jwks_fetcher.h"
 #include "service/popguard_metrics.h"
 #include "service/log.h"
 #include "service/process_setup.h"
@@ -25,12 +26,17 @@ ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
 ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");
 ABSL_FLAG(std::string, log_level, "", "debug, info, warn or error; overrides the config file.");
 ABSL_FLAG(bool, check_config, false, "Validate the config (and its key files) and exit.");
-ABSL_FLAG(bool, noop, false,
-          "BENCHMARKS ONLY: answer ALLOW to every request without validating anything "
-          "(measures the gRPC ceiling; see bench/README.md). Never in front of real traffic.");
 
 namespace popguard {
 namespace {
+
+// ListenFailed reports an address popguard cannot listen on (in use, or not
+// this host's) on stderr as well as in the log, and is the exit status.
+int ListenFailed(const absl::Status& status) {
+  std::cerr << "popguard: " << status.message() << "\n";
+  LogLine(LogLevel::kError, "listen_failed").Add("detail", status.message());
+  return 1;
+}
 
 int RunServer(Config config, const sigset_t& signals) {
   std::vector<std::string> warnings;
@@ -55,7 +61,7 @@ int RunServer(Config config, const sigset_t& signals) {
   // server and destroyed after it, so every queued check (including those of
   // requests drained at shutdown) gets its verdict.
   std::unique_ptr<VerifyScheduler> scheduler;
-  if (config.crypto.batch_verification && !config.noop) {
+  if (config.crypto.batch_verification) {
     scheduler = std::make_unique<VerifyScheduler>(
         VerifyScheduler::Options{.threads = config.crypto.verify_threads,
                                  .max_batch = config.crypto.max_batch,
@@ -80,10 +86,7 @@ int RunServer(Config config, const sigset_t& signals) {
   readiness.Add("issuers",
                 [&holder](std::string* why) { return holder.Get()->issuers().Ready(why); });
   auto server = Server::Start(config, &holder, &readiness);
-  if (!server.ok()) {
-    LogLine(LogLevel::kError, "listen_failed").Add("detail", server.status().message());
-    return 1;
-  }
+  if (!server.ok()) return ListenFailed(server.status());
   Server* srv = server->get();
   metrics.SetAuthenticatorSource([&holder] { return holder.Get(); });
   metrics.SetState([&readiness, srv] { return !srv->draining() && readiness.Ready(); },
@@ -114,10 +117,7 @@ int RunServer(Config config, const sigset_t& signals) {
           }
           return r;
         });
-    if (!endpoint.ok()) {
-      LogLine(LogLevel::kError, "listen_failed").Add("detail", endpoint.status().message());
-      return 1;
-    }
+    if (!endpoint.ok()) return ListenFailed(endpoint.status());
     http = *std::move(endpoint);
     LogLine(LogLevel::kInfo, "metrics_listening")
         .Add("address", config.metrics.listen)
@@ -127,7 +127,6 @@ int RunServer(Config config, const sigset_t& signals) {
   reload.path = absl::GetFlag(FLAGS_config);
   reload.listen_override = absl::GetFlag(FLAGS_listen);
   reload.log_level_override = absl::GetFlag(FLAGS_log_level);
-  reload.noop = config.noop;
   reload.token_cache = &token_cache;
   reload.scheduler = scheduler.get();
   auto reloader = std::make_unique<ConfigReloader>(reload, config, &clock, &instrumented_replay,
@@ -160,7 +159,10 @@ int RunServer(Config config, const sigset_t& signals) {
       .Add("grace", absl::FormatDuration(shutdown.grace));
   absl::SleepFor(shutdown.drain_delay);
   reloader.reset();
-  srv->Shutdown(shutdown.grace);
+  // Past `grace`, key fetches still running are aborted: the calls waiting on
+  // them are answered UNAVAILABLE and the process exits within
+  // drain_delay + grace (plus the moment that takes), not after fetch_timeout.
+  srv->Shutdown(shutdown.grace, [] { JwksFetcher::Shared()->Shutdown(); });
   http.reset();
   metrics.SetVerifyScheduler(nullptr);
   scheduler.reset();
@@ -204,12 +206,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   popguard::SetLogLevel(level);
-  if (absl::GetFlag(FLAGS_noop)) {
-    config->noop = true;
-    std::cerr << "popguard: WARNING: --noop: EVERY REQUEST IS ALLOWED WITHOUT VALIDATION. "
-                 "For benchmarks only; never in front of real traffic.\n";
-    popguard::LogLine(popguard::LogLevel::kError, "noop_mode")
-        .Add("detail", "--noop: every request is allowed without validation (benchmarks only)");
-  }
   return popguard::RunServer(*std::move(config), signals);
 }

@@ -12,6 +12,12 @@
 //              once, every in-flight request answered, exit code 0.
 //   Overload   limits.max_inflight: 1 with one slow request in flight: a burst
 //              is refused with RESOURCE_EXHAUSTED quickly, the slow one allowed.
+//              limits.max_inflight: 4 with 40 concurrent requests held by a key
+//              fetch: exactly 36 shed (Check: a 503 denial, not a gRPC error).
+//   Listen     a second popguard on a gRPC or metrics port in use exits
+//              non-zero saying so; `popguard --noop` is an unknown flag.
+//   Shutdown   with a key fetch that never ends, SIGTERM exits within
+//              drain_delay + grace and the waiting calls get UNAVAILABLE.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -34,6 +40,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/test_env.h"
@@ -41,47 +50,19 @@
 namespace popguard::e2e {
 namespace {
 
+using ::envoy::service::auth::v3::CheckResponse;
 using ::popguard::redis_testing::RedisServer;
+using ::popguard::testserver::HttpsTestServer;
 using ::popguard::v1::VerifyRequest;
 using ::popguard::v1::VerifyResponse;
 using ::testing::HasSubstr;
 
 constexpr char kMetricsListen[] = "metrics: {listen: \"127.0.0.1:0\"}\n";
 
-struct HttpResult {
-  int status = 0;
-  std::string body;
-};
-
 // HttpGet makes one plain HTTP/1.1 GET to 127.0.0.1:port (2 s timeouts).
-HttpResult HttpGet(int port, const std::string& path) {
-  HttpResult r;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return r;
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return r;
-  }
-  const std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string resp;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
-  if (resp.size() < 12) return r;
-  absl::SimpleAtoi(absl::string_view(resp.data() + 9, 3), &r.status);
-  size_t body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = resp.substr(body + 4);
-  return r;
+HttpReply HttpGet(int port, const std::string& path) {
+  return HttpExchange(port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+                      absl::Seconds(2));
 }
 
 // LoggedInt returns the integer member `key` of the first log line that
@@ -179,7 +160,7 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
   ASSERT_GT(port, 0) << server->process().LogText();
 
   EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
-  HttpResult ready = HttpGet(port, "/readyz");
+  HttpReply ready = HttpGet(port, "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
   EXPECT_EQ(HttpGet(port, "/nope").status, 404);
 
@@ -198,7 +179,7 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
   EXPECT_TRUE(shadow.report_only());
   EXPECT_EQ(server->Verify(DpopRequest("/dpop/x")).reason_code(), "ok");
 
-  HttpResult scrape = HttpGet(port, "/metrics");
+  HttpReply scrape = HttpGet(port, "/metrics");
   ASSERT_EQ(scrape.status, 200);
   const std::string& m = scrape.body;
   struct Expect {
@@ -402,7 +383,7 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   // Not ready at once, on both health surfaces, while still answering.
   bool saw_503 = false, saw_not_serving = false;
   for (int i = 0; i < 40 && !(saw_503 && saw_not_serving); ++i) {
-    HttpResult r = HttpGet(mport, "/readyz");
+    HttpReply r = HttpGet(mport, "/readyz");
     if (r.status == 503) {
       saw_503 = true;
       EXPECT_THAT(r.body, HasSubstr("draining"));
@@ -503,6 +484,223 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
   VerifyResponse resp;
   EXPECT_EQ(Call(*stub, big, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(p.Stop(), 0);
+}
+
+// --- A remote issuer whose key fetch is held (slow requests on demand) ---
+
+// HeldKeysTest runs an issuer whose JWKS endpoint answers only when the test
+// releases it: every request with one of its tokens waits inside popguard for
+// that fetch (the key is unknown until then), for as long as the test wants.
+class HeldKeysTest : public ::testing::Test {
+ protected:
+  static constexpr char kIss[] = "https://issuer.held.test";
+
+  void SetUp() override {
+    auto server = HttpsTestServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    jwks_ = *std::move(server);
+    jwks_->SetHandler("/jwks", [this](const testserver::HttpRequest&) {
+      release_.WaitForNotificationWithTimeout(absl::Seconds(90));
+      return testserver::HttpResponse::Reply(200, issuer_.JwksJson());
+    });
+  }
+  void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+    process_.reset();
+    jwks_.reset();
+  }
+
+  // Start starts popguard trusting the held issuer, with `extra_yaml`.
+  void Start(const std::string& extra_yaml) {
+    const std::string config = dir_.Write(
+        "held.yaml",
+        absl::StrCat("log_level: info\nissuers:\n  - issuer: ", kIss, "\n    jwks_uri: ",
+                     jwks_->Url("/jwks"), "\n    ca_file: ", jwks_->ca_file(),
+                     "\n    audiences: [", TestEnv::kAudience, "]\n    fetch_timeout: 50s\n",
+                     "default_binding: bearer\n", kMetricsListen, extra_yaml));
+    auto process = PopguardProcess::Start(config);
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = *std::move(process);
+    mport_ = static_cast<int>(LoggedInt(*process_, "metrics_listening", "port"));
+    ASSERT_GT(mport_, 0);
+  }
+
+  // Spec is a request with a token the held issuer signed.
+  HttpSpec Spec() const {
+    return {.url = TestEnv::Url("/orders"),
+            .headers = {H("Authorization", "Bearer " + issuer_.MintToken({}))}};
+  }
+
+  // WaitForMetric polls /metrics until `series` has `value`; false after 20 s.
+  bool WaitForMetric(const std::string& series, double value) const {
+    for (int i = 0; i < 400; ++i) {
+      if (MetricValue(HttpGet(mport_, "/metrics").body, series) == value) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
+  const TestIssuer issuer_{kIss, {{"held-1", JwsAlg::kES256}}};
+  absl::Notification release_;
+  std::unique_ptr<HttpsTestServer> jwks_;
+  TempDir dir_;
+  std::unique_ptr<PopguardProcess> process_;
+  int mport_ = 0;
+};
+
+TEST_F(HeldKeysTest, ExactlyTheExcessIsShedAndCheckShedsWithA503Denial) {
+  constexpr int kMax = 4;
+  constexpr int kCalls = 10 * kMax;
+  Start(absl::StrCat("limits: {max_inflight: ", kMax, "}\n"));
+  auto channel = process_->NewChannel();
+  auto authz = envoy::service::auth::v3::Authorization::NewStub(channel);
+  auto verifier = popguard::v1::Verifier::NewStub(channel);
+
+  absl::Mutex mu;
+  int done = 0;
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<CheckResponse> responses(kCalls);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kCalls; ++i) {
+    clients.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+      statuses[i] = authz->Check(&ctx, ToCheckRequest(Spec()), &responses[i]);
+      absl::MutexLock lock(&mu);
+      ++done;
+    });
+  }
+  // The excess is answered while the admitted calls are still held.
+  {
+    absl::MutexLock lock(&mu);
+    const auto excess_done = [&] { return done >= kCalls - kMax; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&excess_done), absl::Seconds(30)));
+    EXPECT_EQ(done, kCalls - kMax);
+  }
+  int shed = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    absl::MutexLock lock(&mu);
+    if (!responses[i].has_denied_response()) continue;
+    SCOPED_TRACE(i);
+    ++shed;
+    // OK on the wire, so Envoy's failure_mode_allow cannot turn it into ALLOW.
+    EXPECT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(responses[i].status().code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(responses[i].status().message(), "overloaded");
+    EXPECT_EQ(static_cast<int>(responses[i].denied_response().status().code()), 503);
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& h : responses[i].denied_response().headers()) {
+      headers.emplace_back(h.header().key(), h.header().value());
+    }
+    EXPECT_THAT(headers, ::testing::UnorderedElementsAre(
+                             std::make_pair("retry-after", "1"),
+                             std::make_pair("x-popguard-reason", "overloaded")));
+  }
+  EXPECT_EQ(shed, kCalls - kMax);
+  // Verify is shed too while the slots are taken.
+  for (int i = 0; i < 3; ++i) {
+    VerifyResponse resp;
+    EXPECT_EQ(Call(*verifier, ToVerifyRequest(Spec(), "v"), &resp).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  const std::string m = HttpGet(mport_, "/metrics").body;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="check"})"), kCalls - kMax) << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), 3) << m;
+  EXPECT_EQ(MetricValue(m, "popguard_inflight_requests"), kMax) << m;
+
+  // The keys arrive: the admitted calls are decided, and allowed.
+  release_.Notify();
+  for (auto& t : clients) t.join();
+  int allowed = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    allowed += responses[i].has_ok_response();
+  }
+  EXPECT_EQ(allowed, kMax);
+}
+
+TEST_F(HeldKeysTest, SigtermExitsWithinDrainDelayPlusGraceWhileAKeyFetchHangs) {
+  // fetch_timeout is 50 s: an exit bounded by it would take far longer than
+  // drain_delay + grace (1.5 s).
+  Start("shutdown: {drain_delay: 500ms, grace: 1s}\n");
+  const pid_t pid = static_cast<pid_t>(LoggedInt(*process_, "\"listening\"", "pid"));
+  auto channel = process_->NewChannel();
+  auto verifier = popguard::v1::Verifier::NewStub(channel);
+  constexpr int kWaiting = 3;
+  std::vector<grpc::Status> statuses(kWaiting);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kWaiting; ++i) {
+    clients.emplace_back([&, i] {
+      VerifyResponse resp;
+      statuses[i] = Call(*verifier, ToVerifyRequest(Spec(), "w"), &resp, absl::Seconds(60));
+    });
+  }
+  ASSERT_TRUE(WaitForMetric("popguard_inflight_requests", kWaiting)) << process_->LogText();
+
+  const absl::Time sigterm = absl::Now();
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_TRUE(process_->WaitForLogLine("\"event\":\"shutting_down\"", absl::Seconds(10)));
+  while (process_->Alive() && absl::Now() - sigterm < absl::Seconds(60)) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const absl::Duration took = absl::Now() - sigterm;
+  // drain_delay + grace = 1.5 s; the slack is for a loaded machine.
+  EXPECT_LT(took, absl::Seconds(6)) << process_->LogText();
+  EXPECT_GE(took, absl::Milliseconds(1500));
+  EXPECT_EQ(process_->Stop(), 0);
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kWaiting; ++i) {
+    SCOPED_TRACE(i);
+    // Retryable elsewhere: not CANCELLED, and not a verdict on the token.
+    EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::UNAVAILABLE)
+        << statuses[i].error_message();
+  }
+}
+
+// --- Listening ---
+
+TEST(OpsListenTest, SecondProcessOnAnAddressInUseExitsNonZero) {
+  TestEnv& env = TestEnv::Get();
+  auto first = PopguardProcess::Start(
+      env.WriteConfig("listen-first.yaml", {.log_level = "info", .extra_yaml = kMetricsListen}));
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string grpc_address = (*first)->address();
+  const std::string metrics_address =
+      absl::StrCat("127.0.0.1:", LoggedInt(**first, "metrics_listening", "port"));
+  struct Case {
+    std::string name;
+    std::string listen;
+    std::string metrics;
+    std::string in_use;
+  };
+  const Case cases[] = {
+      {"gRPC port", grpc_address, "127.0.0.1:0", grpc_address},
+      {"metrics port", "127.0.0.1:0", metrics_address, metrics_address},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string cfg = env.WriteConfig(
+        "listen-second.yaml",
+        {.log_level = "info",
+         .extra_yaml = absl::StrCat("metrics: {listen: \"", c.metrics, "\"}\n")});
+    auto second = PopguardProcess::Start(cfg, {.listen = c.listen});
+    ASSERT_FALSE(second.ok()) << "a second popguard started on " << c.in_use;
+    EXPECT_THAT(std::string(second.status().message()),
+                HasSubstr(absl::StrCat("popguard: cannot listen on ", c.in_use)));
+    EXPECT_THAT(std::string(second.status().message()), HasSubstr("exit code 1"));
+  }
+  // The first one was not disturbed.
+  EXPECT_TRUE((*first)->Alive());
+  absl::StatusOr<int> health = HealthCheck((*first)->NewChannel(), "");
+  EXPECT_TRUE(health.ok()) << health.status();
+}
+
+TEST(OpsListenTest, NoopIsNotAServerFlag) {
+  const std::string cfg = TestEnv::Get().WriteConfig("noop.yaml", {.log_level = "info"});
+  auto p = PopguardProcess::Start(cfg, {.extra_args = {"--noop"}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("Unknown command line flag 'noop'"));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Tests of the benchmark-only no-op mode (Config::noop, `popguard --noop`):
+// Tests of the benchmark-only no-op mode (Config::noop, set only by the
+// bench/popguard_noop_server.cc executable; `popguard --noop` is refused):
 // it allows without validating, is off by default, and cannot be switched on
 // from a config file.
 #include <gtest/gtest.h>

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs popguard-load against the real popguard binary on a free loopback port:
 # DPoP through ext_authz Check in closed loop and in open loop (~2 s each), then
-# short runs of the other APIs and bindings, and one against `popguard --noop`;
-# each with --json. Every run must finish with zero errors, zero denials, zero
+# short runs of the other APIs and bindings, and one against popguard-noop (the
+# benchmark-only no-op server; `popguard --noop` no longer exists); each with
+# --json. Every run must finish with zero errors, zero denials, zero
 # unfinished requests (popguard-load already waited --timeout + 2 s for them:
 # one left over is a lost reply), no exhausted proof pool (the run would have
 # stopped early and measured less than asked) and a non-zero throughput and
@@ -26,11 +27,12 @@ failed=0
 pass() { passed=$((passed + 1)); echo "PASS: $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL: $1"; }
 
-# start_server LOG [ARGS...]: starts popguard, sets $port and $server_pid.
+# start_server LOG [ARGS...]: starts popguard (or $server_bin), sets $port and $server_pid.
+server_bin=popguard
 start_server() {
   local log=$1
   shift
-  "$bin/popguard" --config "$work/popguard.yaml" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  "$bin/$server_bin" --config "$work/popguard.yaml" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
   port=""
@@ -109,13 +111,23 @@ for b in bearer mtls; do
 done
 
 # The no-op server: allows everything, and says so loudly at start-up.
-start_server "$work/server-noop.log" --noop || exit 1
-grep -q 'noop_mode' "$work/server-noop.log" && grep -q 'WARNING: --noop' "$work/server-noop.log" \
-  && pass "--noop warns at start-up" || fail "--noop warns at start-up"
+server_bin=popguard-noop
+start_server "$work/server-noop.log" || exit 1
+server_bin=popguard
+grep -q 'noop_mode' "$work/server-noop.log" && grep -q 'WARNING: EVERY REQUEST' "$work/server-noop.log" \
+  && pass "popguard-noop warns at start-up" || fail "popguard-noop warns at start-up"
 # (It answers faster than the 10,000 req/s the default proof pool is sized
 # for, so the pool is given explicitly: 1 s at up to 40,000 req/s.)
 run noop_check_dpop --api check --binding dpop --mode closed --concurrency 8 --duration 0.7 \
   --pool 40000
+# The server binary itself refuses the flag.
+if "$bin/popguard" --config "$work/popguard.yaml" --noop >"$work/noop-flag.log" 2>&1; then
+  fail "popguard --noop is refused"
+elif grep -q "Unknown command line flag 'noop'" "$work/noop-flag.log"; then
+  pass "popguard --noop is refused"
+else
+  fail "popguard --noop is refused"; cat "$work/noop-flag.log"
+fi
 
 # A denial is reported by reason, not as an error: bearer tokens on the mTLS
 # server, whose route needs a certificate-bound token.

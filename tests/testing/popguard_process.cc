@@ -1,9 +1,12 @@
 #include "tests/testing/popguard_process.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +18,10 @@
 #include <gtest/gtest.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "service/json.h"
 
 #ifndef POPGUARD_BINARY_DIR
@@ -162,21 +167,6 @@ std::string LengthDelimited(uint32_t field, std::string_view value) {
   return out;
 }
 
-grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
-  grpc::Slice slice(bytes);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-std::string FromByteBuffer(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  for (const grpc::Slice& s : slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
-
 // NextTag waits for the next completion on `cq` and checks it is `want`.
 bool NextTag(grpc::CompletionQueue* cq, void* want) {
   void* tag = nullptr;
@@ -194,10 +184,66 @@ void DrainAndShutdown(grpc::CompletionQueue* cq) {
 
 }  // namespace
 
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string FromByteBuffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+int ConnectLoopback(int port, absl::Duration io_timeout) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv = absl::ToTimeval(io_timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+HttpReply HttpExchange(int port, const std::string& request, absl::Duration io_timeout) {
+  HttpReply r;
+  const int fd = ConnectLoopback(port, io_timeout);
+  if (fd < 0) return r;
+  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string all;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) all.append(buf, static_cast<size_t>(n));
+  close(fd);
+  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+  if (all.size() < 12) return r;
+  absl::SimpleAtoi(absl::string_view(all.data() + 9, 3), &r.status);
+  const size_t sep = all.find("\r\n\r\n");
+  r.head = all.substr(0, sep);
+  if (sep != std::string::npos) r.body = all.substr(sep + 4);
+  return r;
+}
+
 std::string PopguardProcess::ServerBinary() { return POPGUARD_BINARY_DIR "/popguard"; }
 
 absl::StatusOr<std::unique_ptr<PopguardProcess>> PopguardProcess::Start(
     const std::string& config_path, absl::Duration timeout) {
+  return Start(config_path, Options(), timeout);
+}
+
+absl::StatusOr<std::unique_ptr<PopguardProcess>> PopguardProcess::Start(
+    const std::string& config_path, const Options& options, absl::Duration timeout) {
   const std::string binary = ServerBinary();
   if (access(binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -208,7 +254,8 @@ absl::StatusOr<std::unique_ptr<PopguardProcess>> PopguardProcess::Start(
 
   // Everything the child needs is prepared before fork(): between fork and
   // exec a multi-threaded parent's child may only make async-signal-safe calls.
-  std::vector<std::string> args = {binary, "--config", config_path, "--listen", "127.0.0.1:0"};
+  std::vector<std::string> args = {binary, "--config", config_path, "--listen", options.listen};
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

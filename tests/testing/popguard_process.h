@@ -47,6 +47,15 @@ class PopguardProcess {
   static absl::StatusOr<std::unique_ptr<PopguardProcess>> Start(
       const std::string& config_path, absl::Duration timeout = absl::Seconds(20));
 
+  struct Options {
+    std::string listen = "127.0.0.1:0";   // the --listen flag
+    std::vector<std::string> extra_args;  // appended to the command line
+  };
+  // Start with a chosen --listen address and extra flags.
+  static absl::StatusOr<std::unique_ptr<PopguardProcess>> Start(
+      const std::string& config_path, const Options& options,
+      absl::Duration timeout = absl::Seconds(20));
+
   PopguardProcess(const PopguardProcess&) = delete;
   PopguardProcess& operator=(const PopguardProcess&) = delete;
   // The destructor calls Stop().
@@ -96,6 +105,27 @@ class PopguardProcess {
   std::string partial_ ABSL_GUARDED_BY(mu_);
   bool eof_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// ToByteBuffer / FromByteBuffer convert raw message bytes for gRPC's generic
+// (ByteBuffer) calls.
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+std::string FromByteBuffer(const grpc::ByteBuffer& buffer);
+
+// ConnectLoopback opens a TCP connection to 127.0.0.1:port whose reads and
+// writes time out after `io_timeout`; -1 on failure.
+int ConnectLoopback(int port, absl::Duration io_timeout);
+
+// HttpReply is a plain HTTP response: status (0 when none arrived), the head
+// (status line and headers) and the body.
+struct HttpReply {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// HttpExchange sends `request` verbatim on a new connection to
+// 127.0.0.1:port and reads until the server closes it.
+HttpReply HttpExchange(int port, const std::string& request, absl::Duration io_timeout);
 
 // HealthCheck calls grpc.health.v1.Health/Check for `service` ("" is the
 // whole server) and returns the status enum value (1 = SERVING,

@@ -387,6 +387,18 @@ popguard::v1::VerifyRequest ToVerifyRequest(const HttpSpec& spec, const std::str
   return req;
 }
 
+void SetCheckHeader(envoy::service::auth::v3::AttributeContext::HttpRequest* http,
+                    const std::string& name, const std::string& value, bool merge) {
+  for (auto& h : *http->mutable_headers()) {
+    if (h.key() != name) continue;
+    h.set_value(merge ? absl::StrCat(h.value(), ",", value) : value);
+    return;
+  }
+  auto* h = http->add_headers();
+  h->set_key(name);
+  h->set_value(value);
+}
+
 envoy::service::auth::v3::CheckRequest ToCheckRequest(const HttpSpec& spec, bool raw_header_map) {
   // scheme://authority/path?query, split the way Envoy reports a request.
   std::string scheme, host, path = spec.url;
@@ -423,15 +435,9 @@ envoy::service::auth::v3::CheckRequest ToCheckRequest(const HttpSpec& spec, bool
       h->set_raw_value(value);
     }
   } else {
-    auto* headers = http->mutable_headers();
     for (const auto& [name, value] : lines) {
       // Envoy merges repeated headers into one value joined by ",".
-      auto it = headers->find(name);
-      if (it == headers->end()) {
-        (*headers)[name] = value;
-      } else {
-        it->second = absl::StrCat(it->second, ",", value);
-      }
+      SetCheckHeader(http, name, value, /*merge=*/true);
     }
   }
   if (spec.cert_form != HttpSpec::CertForm::kNone &&

@@ -225,6 +225,12 @@ struct HttpSpec {
 // PEM to DER; junk is passed through).
 popguard::v1::VerifyRequest ToVerifyRequest(const HttpSpec& spec, const std::string& id);
 
+// SetCheckHeader sets header `name` in a CheckRequest's merged `headers`
+// (one entry per name, as in Envoy's map): a new entry, or, when the name is
+// there already, its value replaced or (merge) joined after a ",".
+void SetCheckHeader(envoy::service::auth::v3::AttributeContext::HttpRequest* http,
+                    const std::string& name, const std::string& value, bool merge = false);
+
 // ToCheckRequest maps `spec` to the CheckRequest Envoy sends: method, scheme,
 // host and path-with-query split from the URL; lower-cased header names (and
 // the pseudo-headers) in `headers`, repeated ones joined with "," — or, with

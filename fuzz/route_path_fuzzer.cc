@@ -9,14 +9,9 @@
 // by both sides). Routes: public, admin, a case-insensitive "/Secure" and a
 // "/"-ended "/static/".
 //
-// Not part of the CMake build (the project builds with g++). Build and run
-// with clang from the repository root (Debian 12 Abseil):
-//   clang++ -std=c++20 -O2 -g -fsanitize=fuzzer,address,undefined -I. \
-//     fuzz/route_path_fuzzer.cc service/route_path.cc service/url.cc service/policy.cc \
-//     -labsl_strings -labsl_strings_internal -labsl_raw_logging_internal -labsl_int128 \
-//     -labsl_throw_delegate -labsl_status -labsl_statusor -labsl_cord -labsl_str_format_internal \
-//     -o /tmp/route_path_fuzzer
-//   /tmp/route_path_fuzzer -max_total_time=600 -dict=fuzz/route_path.dict
+// Built and replayed like every target in fuzz/CMakeLists.txt (corpus in
+// fuzz/corpus/route_path_fuzzer/); `make fuzz` runs it with libFuzzer. The
+// dictionary fuzz/route_path.dict helps: -dict=fuzz/route_path.dict.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

@@ -4,6 +4,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "service/strings.h"
+#include "service/url.h"
 
 namespace popguard {
 namespace {
@@ -27,12 +29,6 @@ std::string_view HostWithoutPort(std::string_view host) {
   return host;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return absl::ascii_tolower(x) == absl::ascii_tolower(y);
-         });
-}
-
 // HostMatches compares a request host (port already removed) with a route
 // host, which is lower-case: exact, or "*.suffix" for strict subdomains.
 bool HostMatches(std::string_view request_host, std::string_view route_host) {
@@ -44,23 +40,11 @@ bool HostMatches(std::string_view request_host, std::string_view route_host) {
   return EqualsIgnoreCase(request_host, route_host);
 }
 
-// PathHasPrefix is the segment-aware prefix rule of service/url.h's
-// PathHasPrefixSegment, with an optional ASCII case fold.
-bool PathHasPrefix(std::string_view path, std::string_view prefix, bool ignore_case) {
-  if (prefix.empty() || prefix == "/") return true;
-  if (path.size() < prefix.size()) return false;
-  const std::string_view head = path.substr(0, prefix.size());
-  if (ignore_case ? !EqualsIgnoreCase(head, prefix) : head != prefix) return false;
-  // "/admin" must not match "/administrator": the prefix has to end at a
-  // segment boundary, unless it already ends with "/".
-  return prefix.ends_with("/") || path.size() == prefix.size() || path[prefix.size()] == '/';
-}
-
 bool RouteMatches(const RouteMatch& match, std::string_view host, std::string_view path,
                   std::string_view route_key) {
   if (!match.host.empty() && !HostMatches(host, match.host)) return false;
   if (!match.path_prefix.empty() &&
-      !PathHasPrefix(path, match.path_prefix, match.case_insensitive)) {
+      !PathHasPrefixSegment(path, match.path_prefix, match.case_insensitive)) {
     return false;
   }
   if (!match.route_key.empty() && match.route_key != route_key) return false;
@@ -88,7 +72,7 @@ bool Shadows(const RouteMatch& earlier, const RouteMatch& later) {
   // A case-insensitive later route also takes other spellings, which a
   // case-sensitive earlier one does not.
   if (later.case_insensitive && !earlier.case_insensitive) return false;
-  return PathHasPrefix(later.path_prefix, earlier.path_prefix, earlier.case_insensitive);
+  return PathHasPrefixSegment(later.path_prefix, earlier.path_prefix, earlier.case_insensitive);
 }
 
 }  // namespace

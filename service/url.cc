@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "service/strings.h"
 
 namespace popguard {
 namespace {
@@ -334,9 +335,11 @@ std::optional<std::string> PercentDecode(std::string_view in) {
   return out;
 }
 
-bool PathHasPrefixSegment(std::string_view path, std::string_view prefix) {
+bool PathHasPrefixSegment(std::string_view path, std::string_view prefix, bool ignore_case) {
   if (prefix.empty() || prefix == "/") return true;
-  if (!path.starts_with(prefix)) return false;
+  if (path.size() < prefix.size()) return false;
+  const std::string_view head = path.substr(0, prefix.size());
+  if (ignore_case ? !EqualsIgnoreCase(head, prefix) : head != prefix) return false;
   if (prefix.back() == '/') return true;
   // Segment boundary: "/admin" covers "/admin" and "/admin/..." only.
   return path.size() == prefix.size() || path[prefix.size()] == '/';

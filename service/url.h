@@ -83,9 +83,12 @@ std::optional<std::string> PercentDecode(std::string_view in);
 // PathHasPrefixSegment is the segment-aware prefix test used by routes:
 // prefix "/admin" matches "/admin" and "/admin/x" but not "/administrator"; a
 // prefix ending in "/" matches any path beginning with it; "" and "/" match
-// everything. Both arguments should already be normalised (NormalizePath).
-// "%2F" is not a segment boundary: "/admin%2Fx" does not match "/admin".
-bool PathHasPrefixSegment(std::string_view path, std::string_view prefix);
+// everything. With `ignore_case` the comparison folds ASCII case
+// (match.case_insensitive). "%2F" is not a segment boundary here: a route is
+// tested against every reading of the path (route_path.h), and the readings
+// that decode "%2F" are where it becomes one.
+bool PathHasPrefixSegment(std::string_view path, std::string_view prefix,
+                          bool ignore_case = false);
 
 }  // namespace popguard
 

@@ -84,4 +84,4 @@ image: configure
 
 image-test: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target popguard popguard-cli
-	bash tests/image_smoke_test.sh "$(CURDIR)" "$(CURDIR)/$(BUILD_DIR)"
+	bash tests/scripts/image_smoke_test.sh "$(CURDIR)" "$(CURDIR)/$(BUILD_DIR)"

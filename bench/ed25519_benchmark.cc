@@ -1,5 +1,5 @@
 // Ed25519 verification: OpenSSL 3 EVP against popguard's core
-// (service/ed25519.h), single and batched, in the same binary and run.
+// (service/crypto/ed25519/ed25519.h), single and batched, in the same binary and run.
 //
 // Workload: kKeys distinct key pairs, each signing a kMessageBytes message
 // (the size of a typical DPoP proof's signing input); the benchmarks cycle
@@ -9,7 +9,7 @@
 //
 //   BM_OpenSslEvp             EVP_DigestVerify with a pre-parsed EVP_PKEY and a
 //                             reused EVP_MD_CTX (the cheapest EVP path)
-//   BM_OpenSslVerifier        popguard's CreateOpenSslVerifier() (service/signature.h)
+//   BM_OpenSslVerifier        popguard's CreateOpenSslVerifier() (service/jose/signature.h)
 //   BM_NativeSingle           Ed25519Verify_vartime
 //   BM_NativeBatch/n          Ed25519VerifyBatch_vartime on n signatures
 //   BM_NativeBatchStraus/n, BM_NativeBatchPippenger/n   forced MSM algorithm
@@ -28,13 +28,13 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "service/base64url.h"
-#include "service/ed25519.h"
-#include "service/ed25519_msm.h"
-#include "service/json.h"
-#include "service/jwk.h"
-#include "service/openssl_util.h"
-#include "service/signature.h"
+#include "service/jose/base64url.h"
+#include "service/crypto/ed25519/ed25519.h"
+#include "service/crypto/ed25519/ed25519_msm.h"
+#include "service/common/json.h"
+#include "service/jose/jwk.h"
+#include "service/common/openssl_util.h"
+#include "service/jose/signature.h"
 
 namespace popguard {
 namespace {

@@ -1,4 +1,4 @@
-// ES256 verification: OpenSSL against the native core (service/p256.h via
+// ES256 verification: OpenSSL against the native core (service/crypto/p256/p256.h via
 // NativeVerifier), same binary, same run. Each benchmark verifies a real
 // signature over a 350-byte signing input (the size of a DPoP proof's), so
 // SHA-256 is included everywhere.
@@ -35,11 +35,11 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "service/jwk.h"
-#include "service/native_verifier.h"
-#include "service/p256.h"
-#include "service/signature.h"
-#include "service/signer.h"
+#include "service/jose/jwk.h"
+#include "service/jose/native_verifier.h"
+#include "service/crypto/p256/p256.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
 
 namespace popguard {
 namespace {

@@ -12,10 +12,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "service/base64url.h"
-#include "service/client_cert.h"
-#include "service/crypto_util.h"
-#include "service/json.h"
+#include "service/jose/base64url.h"
+#include "service/authn/client_cert.h"
+#include "service/common/crypto_util.h"
+#include "service/common/json.h"
 
 namespace popguard::bench {
 namespace {

@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "service/signature.h"
-#include "service/signer.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
 
 namespace popguard::bench {
 

@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "service/jwk.h"
-#include "service/signature.h"
+#include "service/jose/jwk.h"
+#include "service/jose/signature.h"
 
 namespace popguard::bench {
 

@@ -20,11 +20,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "service/authenticator.h"
-#include "service/config.h"
-#include "service/log.h"
-#include "service/process_setup.h"
-#include "service/server.h"
+#include "service/authn/authenticator.h"
+#include "service/config/config.h"
+#include "service/common/log.h"
+#include "service/server/process_setup.h"
+#include "service/server/server.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
 ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");

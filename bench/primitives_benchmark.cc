@@ -23,13 +23,13 @@
 #include "bench/bench_util.h"
 #include "bench/minting.h"
 #include "bench/openssl_baseline.h"
-#include "service/base64url.h"
-#include "service/crypto_util.h"
-#include "service/json.h"
-#include "service/jwk.h"
-#include "service/jws.h"
-#include "service/signature.h"
-#include "service/signer.h"
+#include "service/jose/base64url.h"
+#include "service/common/crypto_util.h"
+#include "service/common/json.h"
+#include "service/jose/jwk.h"
+#include "service/jose/jws.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
 
 namespace popguard::bench {
 namespace {

@@ -16,7 +16,7 @@
 // x_small = time per insert / the same with 1000 live entries.
 // Issue 4 target: under 100 bytes per live entry, and 1 million live entries
 // without degrading latency. The open breaker refuses without any command or
-// wait: microseconds, far below the 5 ms tests/redis_replay_store_test.cc
+// wait: microseconds, far below the 5 ms tests/storage/redis_replay_store_test.cc
 // once asserted with a wall clock (that test now checks no command is sent).
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>

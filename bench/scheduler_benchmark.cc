@@ -1,4 +1,4 @@
-// VerifyScheduler (service/verify_scheduler.h) over NativeVerifier: what a
+// VerifyScheduler (service/jose/verify_scheduler.h) over NativeVerifier: what a
 // signature check costs when it is handed to the scheduler's worker threads,
 // against verifying it inline and against one OpenSSL EVP verify. Everything
 // is CPU time of the whole process (MeasureProcessCPUTime), so the workers'
@@ -67,11 +67,11 @@
 #include "bench/bench_util.h"
 #include "bench/openssl_baseline.h"
 #include "benchmark/benchmark.h"
-#include "service/native_verifier.h"
-#include "service/process_setup.h"
-#include "service/signature.h"
-#include "service/signer.h"
-#include "service/verify_scheduler.h"
+#include "service/jose/native_verifier.h"
+#include "service/server/process_setup.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
+#include "service/jose/verify_scheduler.h"
 
 namespace popguard::bench {
 namespace {

@@ -41,20 +41,20 @@
 #include "bench/minting.h"
 #include "bench/openssl_baseline.h"
 #include "envoy/service/auth/v3/external_auth.pb.h"
-#include "service/access_token.h"
-#include "service/adapters.h"
-#include "service/authenticator.h"
-#include "service/base64url.h"
-#include "service/clock.h"
-#include "service/config.h"
-#include "service/crypto_util.h"
-#include "service/dpop.h"
-#include "service/issuers.h"
-#include "service/log.h"
-#include "service/policy.h"
-#include "service/process_setup.h"
-#include "service/reason.h"
-#include "service/route_path.h"
+#include "service/authn/access_token.h"
+#include "service/server/adapters.h"
+#include "service/authn/authenticator.h"
+#include "service/jose/base64url.h"
+#include "service/common/clock.h"
+#include "service/config/config.h"
+#include "service/common/crypto_util.h"
+#include "service/authn/dpop.h"
+#include "service/keys/issuers.h"
+#include "service/common/log.h"
+#include "service/authn/policy.h"
+#include "service/server/process_setup.h"
+#include "service/authn/reason.h"
+#include "service/authn/route_path.h"
 #include "storage/memory_replay_store.h"
 
 namespace popguard::bench {
@@ -606,7 +606,7 @@ void BM_Component_ReplayInsert(benchmark::State& state) {
   SetRatio(state, "x_openssl_es256", timer, baseline);
 }
 
-// Route selection over the readings of a path (service/route_path.h): a plain
+// Route selection over the readings of a path (service/authn/route_path.h): a plain
 // path has one reading and allocates nothing; an encoded one computes five.
 void BM_Component_RouteMatch(benchmark::State& state, const char* path) {
   const Policy policy(E().config);

@@ -1,5 +1,5 @@
 // libFuzzer target: the Authorization / DPoP header split, through the real
-// Authenticator (service/authenticator.cc) with one in-process issuer, a fixed
+// Authenticator (service/authn/authenticator.cc) with one in-process issuer, a fixed
 // clock and the in-memory replay window.
 //
 // Input: records separated by NUL bytes; a record "A<value>" is one
@@ -36,13 +36,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_check.h"
-#include "service/authenticator.h"
-#include "service/base64url.h"
-#include "service/clock.h"
-#include "service/crypto_util.h"
-#include "service/log.h"
-#include "service/reason.h"
-#include "service/signer.h"
+#include "service/authn/authenticator.h"
+#include "service/jose/base64url.h"
+#include "service/common/clock.h"
+#include "service/common/crypto_util.h"
+#include "service/common/log.h"
+#include "service/authn/reason.h"
+#include "service/tools/mint/signer.h"
 #include "storage/memory_replay_store.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// libFuzzer target: strict base64url (service/base64url.h), the decoder every
+// libFuzzer target: strict base64url (service/jose/base64url.h), the decoder every
 // JWS segment and JWK member goes through first.
 //
 // Invariants, on every input x:
@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.h"
-#include "service/base64url.h"
+#include "service/jose/base64url.h"
 
 namespace {
 

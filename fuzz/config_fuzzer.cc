@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.h"
-#include "service/config.h"
+#include "service/config/config.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 //
 // Assertions:
 //   - single and batch verification agree on every input (the property the
-//     cofactored equation in service/ed25519.cc exists for), in a batch that
+//     cofactored equation in service/crypto/ed25519/ed25519.cc exists for), in a batch that
 //     also holds a known-good member (RFC 8032 7.1 test 1), which must pass;
 //   - for an honestly generated key (mode bit 0), the native verdict equals
 //     OpenSSL's: the two rules differ only on small-order or torsion-carrying
@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "service/ed25519.h"
+#include "service/crypto/ed25519/ed25519.h"
 
 namespace {
 

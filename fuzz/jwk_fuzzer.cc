@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "service/client_cert.h"
-#include "service/json.h"
-#include "service/jwk.h"
-#include "service/strings.h"
+#include "service/authn/client_cert.h"
+#include "service/common/json.h"
+#include "service/jose/jwk.h"
+#include "service/common/strings.h"
 
 namespace {
 

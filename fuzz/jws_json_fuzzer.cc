@@ -1,5 +1,5 @@
-// libFuzzer target: the strict JSON parser (service/json.h) and compact JWS
-// parsing (service/jws.h), which every access token and DPoP proof meets
+// libFuzzer target: the strict JSON parser (service/common/json.h) and compact JWS
+// parsing (service/jose/jws.h), which every access token and DPoP proof meets
 // first. Each input is read three ways:
 //
 //   1. as JSON text. Accepted documents re-serialise to a fixed point
@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "service/base64url.h"
-#include "service/json.h"
-#include "service/jws.h"
+#include "service/jose/base64url.h"
+#include "service/common/json.h"
+#include "service/jose/jws.h"
 
 namespace {
 

@@ -32,7 +32,7 @@
 #include <optional>
 #include <string>
 
-#include "service/p256.h"
+#include "service/crypto/p256/p256.h"
 
 namespace {
 
@@ -79,7 +79,7 @@ EVP_PKEY* OpenSslKey(const uint8_t xy[64], const BIGNUM* k) {
     pkey = nullptr;
   }
   if (pkey != nullptr) {
-    // Same acceptance rule as service/jwk.cc: the public key check.
+    // Same acceptance rule as service/jose/jwk.cc: the public key check.
     EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr);
     if (EVP_PKEY_public_check_quick(check) != 1) {
       EVP_PKEY_free(pkey);

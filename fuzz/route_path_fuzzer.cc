@@ -1,5 +1,5 @@
 // libFuzzer target: route selection over the readings of a request path
-// (service/route_path.h, Policy::MatchAll) against the naive reference model
+// (service/authn/route_path.h, Policy::MatchAll) against the naive reference model
 // of tests/testing/route_path_reference.h. For any path, popguard must pick
 // exactly the route that every reading selects in the model, or refuse the
 // path as ambiguous exactly when the model's readings disagree; it must never
@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "service/policy.h"
-#include "service/route_path.h"
+#include "service/authn/policy.h"
+#include "service/authn/route_path.h"
 #include "tests/testing/route_path_reference.h"
 
 namespace {

@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.h"
-#include "service/client_cert.h"
+#include "service/authn/client_cert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input = popguard::fuzz::AsView(data, size);

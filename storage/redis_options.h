@@ -3,7 +3,7 @@
 // wait, and where state changes are reported.
 //
 // storage/ does not depend on service/, so logging is a sink the caller
-// injects (the service wires it to service/log.h). Nothing handed to the sink
+// injects (the service wires it to service/common/log.h). Nothing handed to the sink
 // contains a password, a key stored in Redis, a token or a proof.
 #ifndef POPGUARD_STORAGE_REDIS_OPTIONS_H_
 #define POPGUARD_STORAGE_REDIS_OPTIONS_H_

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """check_manifests: offline checks of a chart rendered by helm-render.
 
-Used by tests/helm_chart_test.sh; run with Debian's /usr/bin/python3
+Used by tests/scripts/helm_chart_test.sh; run with Debian's /usr/bin/python3
 (python3-jsonschema 4.10, python3-yaml). Every check prints one line,
 "PASS <name>" or "FAIL <name>: <why>", and the exit status is 1 when any
 check failed.

@@ -26,7 +26,7 @@
 //     (files starting with "_") are not part of the manifest stream.
 //
 // What it does not do: subcharts and dependencies, .Files beyond .Files.Get, --set, toToml,
-// hooks, values.schema.json validation (tests/helm_chart_test.sh validates
+// hooks, values.schema.json validation (tests/scripts/helm_chart_test.sh validates
 // the merged values written by --values-out with python3-jsonschema).
 package main
 

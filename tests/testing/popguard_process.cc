@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "service/json.h"
+#include "service/common/json.h"
 
 #ifndef POPGUARD_BINARY_DIR
 #error "POPGUARD_BINARY_DIR must be defined by the build"

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "service/crypto_util.h"
+#include "service/common/crypto_util.h"
 #include "tests/testing/popguard_process.h"
 
 namespace popguard::e2e {

@@ -1,6 +1,6 @@
 // An independent, deliberately naive model of route selection over the
-// readings of a request path (service/route_path.h, service/policy.h), for
-// the property test (tests/route_path_test.cc) and the libFuzzer target
+// readings of a request path (service/authn/route_path.h, service/authn/policy.h), for
+// the property test (tests/authn/route_path_test.cc) and the libFuzzer target
 // (fuzz/route_path_fuzzer.cc). It shares no code with the service: segments
 // are split and stacked instead of RFC 3986's string algorithm, and decoding
 // is a plain table. Header-only so that the fuzzer, built by hand, can use it.

@@ -17,10 +17,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "service/base64url.h"
-#include "service/client_cert.h"
-#include "service/crypto_util.h"
-#include "service/strings.h"
+#include "service/jose/base64url.h"
+#include "service/authn/client_cert.h"
+#include "service/common/crypto_util.h"
+#include "service/common/strings.h"
 
 namespace popguard::e2e {
 namespace {

@@ -24,9 +24,9 @@
 #include "absl/time/time.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
-#include "service/json.h"
-#include "service/signature.h"
-#include "service/signer.h"
+#include "service/common/json.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
 #include "tests/testing/popguard_process.h"
 
 namespace popguard::e2e {
@@ -138,7 +138,7 @@ class TestCert {
 
   const std::string& pem() const { return pem_; }
   const std::string& der() const { return der_; }
-  // thumbprint returns the RFC 8705 x5t#S256 (via service/client_cert.h).
+  // thumbprint returns the RFC 8705 x5t#S256 (via service/authn/client_cert.h).
   const std::string& thumbprint() const { return thumbprint_; }
   // EnvoyUrlEncodedPem returns the PEM as Envoy forwards it.
   std::string EnvoyUrlEncodedPem() const;

@@ -25,7 +25,7 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "service/p256_field.h"
+#include "service/crypto/p256/p256_field.h"
 #include "tests/testing/test_seed.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "service/json.h"
+#include "service/common/json.h"
 
 namespace popguard::testdata {
 

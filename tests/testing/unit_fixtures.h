@@ -1,6 +1,6 @@
 // Shared fixtures for the unit tests of token, proof and request validation:
 // process-wide signing keys, a Config with one in-process issuer, and minting
-// of access tokens and DPoP proofs with service/signer.h.
+// of access tokens and DPoP proofs with service/tools/mint/signer.h.
 //
 // Keys are generated once per process (RSA generation is slow) and identified
 // by (alg, slot); the kid of SharedKey(alg, slot) is "<ALG>-<slot>", e.g.
@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "service/config.h"
-#include "service/json.h"
-#include "service/signature.h"
-#include "service/signer.h"
+#include "service/config/config.h"
+#include "service/common/json.h"
+#include "service/jose/signature.h"
+#include "service/tools/mint/signer.h"
 
 namespace popguard::unit {
 

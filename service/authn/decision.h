@@ -1,0 +1,58 @@
+// Decision: the outcome of one request, and its mapping to HTTP.
+//
+// This is the edge: a Reason becomes an HTTP status, an OAuth error code and a
+// WWW-Authenticate challenge (RFC 6750 section 3, RFC 9449 section 7.1) only
+// here. The gRPC adapters (verifier_service, ext_authz_service) copy a
+// Decision into their wire messages.
+#ifndef POPGUARD_SERVICE_DECISION_H_
+#define POPGUARD_SERVICE_DECISION_H_
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "service/authn/reason.h"
+
+namespace popguard {
+
+enum class ProvenBinding { kNone, kDpop, kMtls };
+std::string_view ProvenBindingName(ProvenBinding b);  // "none", "dpop", "mtls"
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct Decision {
+  // Whether the gateway must let the request through (true for a would-deny
+  // on a report-only route).
+  bool allow = false;
+  Reason reason = Reason::kInternalError;
+  std::string message;  // detail for operators; never a token, proof or key
+  int http_status = 500;
+  bool report_only = false;  // allowed only because the route is report-only
+  HeaderList response_headers;  // to the client: WWW-Authenticate, DPoP-Nonce
+  HeaderList upstream_headers;  // set on the forwarded request
+  std::vector<std::string> upstream_headers_to_remove;
+  std::string principal;
+  std::string issuer;
+  std::string route;
+  std::string client_id;
+  std::string jkt;         // proof key thumbprint (DPoP), for logs
+  std::string token_id;    // short hash of the token, for logs
+  ProvenBinding binding = ProvenBinding::kNone;
+};
+
+// HttpStatusFor returns the HTTP status a denial with `reason` gets.
+int HttpStatusFor(Reason reason);
+
+// OAuthErrorFor returns the error code for WWW-Authenticate ("invalid_token",
+// "invalid_dpop_proof", "use_dpop_nonce", "invalid_request",
+// "insufficient_scope") or "" when none applies (no credential, server errors).
+std::string_view OAuthErrorFor(Reason reason);
+
+// GrpcStatusCodeFor returns the google.rpc code for an ext_authz denial:
+// 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503), 13 INTERNAL.
+int GrpcStatusCodeFor(Reason reason);
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_DECISION_H_

@@ -1,0 +1,239 @@
+// Config: everything popguard's behaviour depends on, loaded from YAML.
+// docs/config.md documents every key; LoadConfig rejects unknown keys and
+// invalid values with an error naming the key (e.g. "issuers[0].audiences").
+#ifndef POPGUARD_SERVICE_CONFIG_H_
+#define POPGUARD_SERVICE_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace popguard {
+
+// The binding a route requires of the token.
+enum class BindingRequirement {
+  kBearer,  // any valid token; a bound token must still prove its binding
+  kDpop,    // a token bound with cnf.jkt and a valid DPoP proof
+  kMtls,    // a token bound with cnf.x5t#S256 and the matching client certificate
+  kBound,   // either dpop or mtls
+};
+
+// BindingRequirementName returns "bearer", "dpop", "mtls" or "bound".
+std::string_view BindingRequirementName(BindingRequirement b);
+
+// ParseBindingRequirement is the inverse of BindingRequirementName (exact,
+// lower-case); nullopt for any other text.
+std::optional<BindingRequirement> ParseBindingRequirement(std::string_view name);
+
+struct IssuerConfig {
+  std::string issuer;                  // exact iss value
+  std::string jwks_file;               // path to a JWKS file, or
+  std::string jwks_inline;             // the JWKS itself (YAML `jwks:`, JSON text or mapping), or
+  std::string jwks_uri;                // an https URL to fetch the JWKS from, or
+  bool discovery = false;              // find jwks_uri in the issuer's discovery document
+  // Remote keys (jwks_uri or discovery) only; see remote_key_source.h.
+  std::string ca_file;                 // PEM CA bundle for the fetches; empty: system CAs
+  bool allow_http = false;             // allow plain http:// (local testing only)
+  absl::Duration fetch_timeout = absl::Seconds(5);
+  absl::Duration min_refresh = absl::Minutes(5);  // bounds for Cache-Control max-age
+  absl::Duration max_refresh = absl::Hours(24);
+  absl::Duration max_stale = absl::Hours(24);     // keys untrusted this long after the last success
+  absl::Duration kid_refetch_interval = absl::Seconds(30);  // unknown-kid fetches, per issuer
+  bool required = true;                // readiness needs this issuer's keys
+  std::vector<std::string> audiences;  // at least one
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "RS256",
+                                         "RS384", "RS512", "PS256", "PS384", "PS512"};
+  bool require_typ = false;            // typ must be at+jwt / application/at+jwt
+  absl::Duration max_lifetime = absl::ZeroDuration();  // 0: no limit; else exp-iat bound (iat required)
+};
+
+struct NonceConfig {
+  bool required = false;
+  std::string secret_file;  // shared secret (>= 32 bytes) so every replica accepts every nonce
+  absl::Duration step = absl::Seconds(30);
+};
+
+struct DpopConfig {
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA",
+                                         "RS256", "PS256"};
+  absl::Duration max_age = absl::Seconds(60);    // how old a proof's iat may be
+  absl::Duration clock_skew = absl::Seconds(5);  // how far in the future iat may be
+  size_t max_jti_bytes = 256;
+  NonceConfig nonce;
+};
+
+struct RouteMatch {
+  std::string host;         // exact (case-insensitive) or "*.suffix"; empty: any
+  std::string path_prefix;  // segment-aware prefix of every reading of the path; empty: any
+  std::string route_key;    // Verify route_key or Envoy context extension popguard_route; empty: any
+  bool case_insensitive = false;  // path_prefix compared ignoring ASCII case (host always is)
+};
+
+struct RouteConfig {
+  std::string name;  // for logs and metrics; defaults to "route-<index>"
+  RouteMatch match;
+  BindingRequirement binding = BindingRequirement::kBound;
+  std::vector<std::string> scopes;  // all required
+  // iss values (each a configured issuers[].issuer) whose tokens this route
+  // accepts; empty: every configured issuer.
+  std::vector<std::string> issuers;
+  bool report_only = false;
+};
+
+// One upstream header set from the verified token on ALLOW.
+struct UpstreamHeader {
+  std::string header;  // lower-case header name
+  // A claim name (top-level string, number or string array joined by spaces),
+  // or one of: @binding, @issuer, @principal, @route, @jkt.
+  std::string value;
+};
+
+struct TlsConfig {
+  std::string cert_file;       // server certificate chain (PEM)
+  std::string key_file;        // server private key (PEM)
+  std::string client_ca_file;  // when set, clients must present a certificate from this CA
+};
+
+// The shared Redis replay window (replay.backend: redis); see docs/config.md.
+struct RedisReplayConfig {
+  std::vector<std::string> addresses;  // host:port: one server, or any cluster nodes (seeds)
+  std::string username;                // Redis 6 ACL user; empty: AUTH with the password only
+  std::string password_file;           // resolved path; empty: no AUTH
+  int database = 0;                    // single server only
+  std::string key_prefix = "popguard:dpop:";
+  absl::Duration connect_timeout = absl::Milliseconds(50);
+  absl::Duration command_timeout = absl::Milliseconds(50);
+  int pool_size = 2;                           // connections per Redis node
+  std::string failure_policy = "fail_closed";  // or "local_fallback"
+  int breaker_failures = 5;                    // consecutive failures that open the breaker
+  absl::Duration breaker_open = absl::Seconds(1);
+  bool required_for_readiness = true;  // gRPC health NOT_SERVING while Redis is down
+};
+
+struct ReplayConfig {
+  std::string backend = "memory";  // "memory" (per process) or "redis" (shared)
+  size_t max_entries = 1000000;    // memory window; with redis, the local_fallback window
+  RedisReplayConfig redis;
+};
+
+struct LimitsConfig {
+  size_t max_token_bytes = 8192;
+  size_t max_proof_bytes = 4096;
+  int max_json_depth = 16;
+  // Requests (and stream messages) decided at once; more are refused at once
+  // with RESOURCE_EXHAUSTED instead of queueing. Needs a restart to change.
+  size_t max_inflight = 4096;
+  // Largest gRPC request message accepted. Needs a restart to change.
+  size_t max_grpc_message_bytes = 1 << 20;
+  // The longest a DPoP decision may take from arrival to its replay check;
+  // a later one is denied `overloaded` (503) instead of being decided late.
+  // Shorter than dpop.max_age.
+  absl::Duration max_queue_wait = absl::Seconds(1);
+};
+
+// YAML crypto: which code verifies signatures, and on which threads.
+struct CryptoConfig {
+  // Verify every algorithm with OpenSSL, not with popguard's own ES256 and
+  // Ed25519 cores (for operators who require a validated library).
+  bool force_openssl = false;
+  // Signature checks go to a pool of worker threads that verify whatever is
+  // queued as one batch (service/jose/verify_scheduler.h); false: each request's
+  // signatures are verified inline on the gRPC thread. Needs a restart.
+  bool batch_verification = true;
+  // Worker threads of that pool; 0: one per core. Needs a restart.
+  size_t verify_threads = 0;
+  // The most signatures one worker verifies as one batch. Needs a restart.
+  size_t max_batch = 64;
+  // While fewer checks are in progress than there are workers and none is
+  // queued, verify on the gRPC thread itself (no hand-off). Needs a restart.
+  bool inline_when_idle = true;
+  // ES256 client keys remembered with their precomputed tables (~52 KiB
+  // each once a key is seen twice); 0: client keys are never hot.
+  size_t key_table_cache_entries = 512;
+};
+
+// Operability (docs/config.md): metrics/health HTTP port, log sampling, drain.
+struct MetricsConfig {
+  std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
+};
+
+struct LogConfig {
+  double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
+};
+
+struct ShutdownConfig {
+  // After SIGTERM: report not ready for drain_delay (load balancers notice),
+  // then stop accepting and let in-flight calls finish for up to grace.
+  absl::Duration drain_delay = absl::ZeroDuration();
+  absl::Duration grace = absl::Seconds(10);
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:9001";
+  std::string log_level = "info";  // debug, info, warn, error
+  TlsConfig tls;
+  std::vector<IssuerConfig> issuers;
+  absl::Duration clock_skew = absl::Seconds(60);  // for access token time claims
+  DpopConfig dpop;
+  std::vector<RouteConfig> routes;  // first match wins
+  BindingRequirement default_binding = BindingRequirement::kBound;
+  bool default_report_only = false;
+  ReplayConfig replay;
+  bool trusted_xfcc = false;  // trust x-forwarded-client-cert from the gateway
+  // When a proxy in front rewrites scheme/host, the origin clients address,
+  // e.g. "https://api.example"; DPoP htu is checked against it.
+  std::string external_origin;
+  // When true, X-Forwarded-Proto / X-Forwarded-Host give the origin the
+  // client addressed (and the host routes match). Only for gateways that set
+  // them themselves; a repeated header or a list value is refused.
+  bool trusted_forwarded_headers = false;
+  std::vector<UpstreamHeader> upstream_headers = {
+      {"x-popguard-sub", "sub"},
+      {"x-popguard-client-id", "client_id"},
+      {"x-popguard-scope", "scope"},
+      {"x-popguard-binding", "@binding"},
+  };
+  size_t access_token_cache_entries = 100000;  // 0 disables the cache
+  // Parsed DPoP proof keys by jwk (proof_key_cache.h); 0 disables the cache.
+  size_t proof_key_cache_entries = 4096;
+  // mTLS client certificate thumbprints by forwarded certificate
+  // (cert_thumbprint_cache.h); 0 disables the cache.
+  size_t cert_thumbprint_cache_entries = 4096;
+  LimitsConfig limits;
+  MetricsConfig metrics;
+  LogConfig log;
+  ShutdownConfig shutdown;
+  CryptoConfig crypto;
+
+  // Directory relative paths in the file are resolved against (set by LoadConfigFile).
+  std::string base_dir;
+
+  // Set only by the benchmark-only executable popguard-noop
+  // (bench/popguard_noop_server.cc), never from a config file and never by
+  // the popguard server: every request is answered ALLOW without any
+  // validation, so benchmarks can measure the gRPC ceiling.
+  bool noop = false;
+};
+
+// LoadConfigFile reads and validates a YAML config file. Relative paths inside
+// it (jwks_file, secret_file, tls files) resolve against the file's directory.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// LoadConfigYaml parses and validates YAML text; `base_dir` resolves relative paths.
+absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& base_dir);
+
+// ParseDuration parses "250ms", "60s", "5m", "24h" (a bare integer is seconds).
+absl::StatusOr<absl::Duration> ParseDuration(std::string_view text);
+
+// ResolvePath returns `path` if absolute, else base_dir/path.
+std::string ResolvePath(const std::string& base_dir, const std::string& path);
+
+}  // namespace popguard
+
+#endif  // POPGUARD_SERVICE_CONFIG_H_

@@ -25,6 +25,7 @@
 #include "service/common/log.h"
 #include "service/server/process_setup.h"
 #include "service/server/server.h"
+#include "service/server/verifier_factory.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
 ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
 
   popguard::RealClock clock;
   std::vector<std::string> warnings;
-  auto auth = popguard::Authenticator::Create(*config, &clock, /*replay=*/nullptr, &warnings);
+  auto auth = popguard::Authenticator::Create(*config, popguard::CreateVerifier(config->crypto),
+                                              &clock, /*replay=*/nullptr, &warnings);
   if (!auth.ok()) {
     std::cerr << "popguard-noop: " << auth.status().message() << "\n";
     return 2;

@@ -55,6 +55,7 @@
 #include "service/server/process_setup.h"
 #include "service/authn/reason.h"
 #include "service/authn/route_path.h"
+#include "service/server/verifier_factory.h"
 #include "storage/memory_replay_store.h"
 
 namespace popguard::bench {
@@ -128,7 +129,8 @@ struct Env {
 
 std::unique_ptr<Authenticator> MakeAuthenticator(const Config& config, Env* env) {
   std::vector<std::string> warnings;
-  return Check(Authenticator::Create(config, &env->clock, &env->replay, &warnings),
+  return Check(Authenticator::Create(config, CreateVerifier(config.crypto), &env->clock,
+                                     &env->replay, &warnings),
                "Authenticator::Create");
 }
 

@@ -43,6 +43,7 @@
 #include "service/common/log.h"
 #include "service/authn/reason.h"
 #include "service/tools/mint/signer.h"
+#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 
 namespace {
@@ -105,7 +106,8 @@ Fixture* BuildFixture() {
   // alone decide.
   config.default_binding = popguard::BindingRequirement::kBearer;
   std::vector<std::string> warnings;
-  auto a = popguard::Authenticator::Create(config, &f->clock, &f->replay, &warnings);
+  auto a = popguard::Authenticator::Create(config, popguard::NativeVerifier::Create(), &f->clock,
+                                           &f->replay, &warnings);
   FUZZ_CHECK(a.ok(), "fixture: Authenticator::Create failed");
   f->authenticator = *std::move(a);
 

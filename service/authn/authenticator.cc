@@ -13,7 +13,6 @@
 #include "service/common/crypto_util.h"
 #include "service/common/log.h"
 #include "service/common/log_sampling.h"
-#include "service/ops/popguard_metrics.h"
 #include "service/jose/native_verifier.h"
 #include "service/authn/route_path.h"
 #include "service/authn/url.h"
@@ -173,9 +172,10 @@ std::string ReadFileOr(const std::string& path, bool* ok) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
-    const Config& config, const Clock* clock, ReplayStore* replay,
+    const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
     VerifyScheduler* scheduler) {
+  if (verifier == nullptr) return absl::InvalidArgumentError("Authenticator::Create: no verifier");
   auto a = std::unique_ptr<Authenticator>(new Authenticator());
   a->scheduler_ = scheduler;
   a->config_ = config;
@@ -185,7 +185,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
       IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
   a->issuers_ = *std::move(issuers);
-  a->verifier_ = CreateVerifier(config.crypto);
+  a->verifier_ = std::move(verifier);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
   for (const auto& issuer : a->issuers_->issuers()) {
@@ -193,9 +193,6 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
       PrepareVerifierKeys(*a->verifier_, keys->keys());
     }
   }
-  // Counted for popguard_signature_verifications_total (after the key
-  // preparation above, which needs the verifier itself).
-  a->verifier_ = std::make_unique<CountingVerifier>(std::move(a->verifier_));
   if (!config.dpop.nonce.secret_file.empty()) {
     bool ok = false;
     std::string secret = ReadFileOr(ResolvePath(config.base_dir, config.dpop.nonce.secret_file), &ok);

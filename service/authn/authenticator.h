@@ -43,15 +43,19 @@ class Authenticator {
  public:
   using Done = absl::AnyInvocable<void(Decision) &&>;
 
-  // Create builds an Authenticator for `config`. `clock` and `replay` must
-  // outlive it. Start-up warnings (skipped keys) are appended to *warnings.
+  // Create builds an Authenticator for `config` that verifies every
+  // signature with `verifier` (not null). The caller picks it: the server
+  // wiring builds the one config.crypto asks for, counted for the metrics
+  // (service/server/verifier_factory.h), so this layer knows no metrics.
+  // Issuer keys known now are prepared on it (PrepareVerifierKeys). `clock`
+  // and `replay` must outlive it. Start-up warnings (skipped keys) are appended to *warnings.
   // `token_cache` (may be null) is a verified-token cache that outlives this
   // Authenticator, so a config reload keeps it warm (see AccessTokenValidator).
   // `scheduler` (may be null: signatures are then verified inline, on the
   // caller's thread) verifies signatures in batches; it must outlive every
   // decision this Authenticator starts.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
-      const Config& config, const Clock* clock, ReplayStore* replay,
+      const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
       std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr,
       VerifyScheduler* scheduler = nullptr);
 

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <optional>
 
-#include "service/config/config.h"
 #include "service/crypto/ed25519/ed25519.h"
 #include "service/jose/jwk.h"
 #include "service/crypto/p256/p256.h"
@@ -307,16 +306,11 @@ NativeVerifier::Stats NativeVerifier::stats() const {
   return s;
 }
 
-SignatureVerifierPtr CreateVerifier(const CryptoConfig& crypto) {
-  if (crypto.force_openssl) return CreateOpenSslVerifier();
-  NativeVerifier::Options options;
-  options.client_key_cache_entries = crypto.key_table_cache_entries;
-  return NativeVerifier::Create(options);
-}
-
 void PrepareVerifierKeys(const SignatureVerifier& verifier,
                          std::span<const std::shared_ptr<const PublicKey>> keys) {
-  if (const auto* native = dynamic_cast<const NativeVerifier*>(&verifier)) {
+  const SignatureVerifier* v = &verifier;
+  while (const auto* wrapper = dynamic_cast<const VerifierWrapper*>(v)) v = &wrapper->inner();
+  if (const auto* native = dynamic_cast<const NativeVerifier*>(v)) {
     native->PrepareKeys(keys);
   }
 }

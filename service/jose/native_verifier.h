@@ -131,14 +131,17 @@ class NativeVerifier final : public SignatureVerifier {
   mutable std::atomic<uint64_t> table_builds_deferred_{0};
 };
 
-// CreateVerifier returns the OpenSSL verifier when crypto.force_openssl
-// (operators who require a validated library), else a NativeVerifier with
-// crypto.key_table_cache_entries client key tables.
-struct CryptoConfig;  // service/config/config.h
-SignatureVerifierPtr CreateVerifier(const CryptoConfig& crypto);
+// VerifierWrapper is a verifier that delegates to another (the metrics'
+// CountingVerifier); PrepareVerifierKeys looks through it. (Choosing the
+// verifier from the crypto config, CreateVerifier, is the server's wiring:
+// service/server/verifier_factory.h.)
+class VerifierWrapper : public SignatureVerifier {
+ public:
+  virtual const SignatureVerifier& inner() const = 0;
+};
 
 // PrepareVerifierKeys calls NativeVerifier::PrepareKeys when `verifier` is
-// one; a no-op for any other verifier.
+// one, or wraps one (VerifierWrapper, any depth); a no-op for any other.
 void PrepareVerifierKeys(const SignatureVerifier& verifier,
                          std::span<const std::shared_ptr<const PublicKey>> keys);
 

@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "service/authn/decision.h"
 #include "service/ops/metrics.h"
+#include "service/jose/native_verifier.h"
 #include "service/jose/signature.h"
 #include "storage/replay_store.h"
 
@@ -121,7 +122,7 @@ class InstrumentedReplayStore final : public ReplayStore {
 
 // CountingVerifier wraps a verifier and counts verifications by algorithm
 // and result.
-class CountingVerifier final : public SignatureVerifier {
+class CountingVerifier final : public VerifierWrapper {
  public:
   explicit CountingVerifier(SignatureVerifierPtr inner) : inner_(std::move(inner)) {}
   SignatureResult Verify(JwsAlg alg, const PublicKey& key, std::string_view signing_input,
@@ -129,7 +130,7 @@ class CountingVerifier final : public SignatureVerifier {
   void VerifyBatch(std::span<const SignatureCheck> checks,
                    std::span<SignatureResult> results) const override;
   bool BatchesWell(JwsAlg alg) const override { return inner_->BatchesWell(alg); }
-  const SignatureVerifier& inner() const { return *inner_; }
+  const SignatureVerifier& inner() const override { return *inner_; }
 
  private:
   SignatureVerifierPtr inner_;

@@ -9,6 +9,7 @@
 #include "service/authn/authenticator.h"
 #include "service/common/log.h"
 #include "service/ops/popguard_metrics.h"
+#include "service/server/verifier_factory.h"
 
 namespace popguard {
 
@@ -134,8 +135,8 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
     return fail(absl::InvalidArgumentError("log_level is not one of debug, info, warn, error"));
   }
   std::vector<std::string> warnings;
-  auto auth = Authenticator::Create(*config, clock_, replay_, &warnings, options_.token_cache,
-                                    options_.scheduler);
+  auto auth = Authenticator::Create(*config, CreateCountedVerifier(config->crypto), clock_, replay_,
+                                    &warnings, options_.token_cache, options_.scheduler);
   if (!auth.ok()) return fail(auth.status());
   // Remote issuers start fetching now; swapping before their keys arrive
   // would deny every request for them, so wait (bounded) and refuse the

@@ -19,6 +19,7 @@
 #include "service/ops/readiness.h"
 #include "service/server/replay_factory.h"
 #include "service/server/server.h"
+#include "service/server/verifier_factory.h"
 #include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
@@ -68,8 +69,8 @@ int RunServer(Config config, const sigset_t& signals) {
                                  .inline_when_idle = config.crypto.inline_when_idle});
     metrics.SetVerifyScheduler(scheduler.get());
   }
-  auto auth = Authenticator::Create(config, &clock, &instrumented_replay, &warnings, &token_cache,
-                                    scheduler.get());
+  auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &clock,
+                                    &instrumented_replay, &warnings, &token_cache, scheduler.get());
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());

@@ -20,6 +20,7 @@
 #include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/log.h"
+#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/unit_fixtures.h"
 
@@ -154,8 +155,8 @@ class AuthenticatorTest : public ::testing::TestWithParam<bool> {
     }
     replay_ = std::make_unique<MemoryReplayStore>(replay_entries, replay_shards);
     std::vector<std::string> warnings;
-    auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings, nullptr,
-                                   scheduler_.get());
+    auto a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(),
+                                   &warnings, nullptr, scheduler_.get());
     ASSERT_TRUE(a.ok()) << a.status();
     EXPECT_TRUE(warnings.empty());
     auth_ = *std::move(a);
@@ -1068,7 +1069,8 @@ TEST_P(AuthenticatorTest, ShadowedRoutesAreWarnedAbout) {
   Config config = TestConfig();
   config.routes.push_back(Route("admin-users", "/admin/users", BindingRequirement::kMtls));
   std::vector<std::string> warnings;
-  auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings, nullptr, nullptr);
+  auto a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(),
+                                 &warnings, nullptr, nullptr);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(warnings, std::vector<std::string>{
                           "route \"admin-users\" (routes[9]) can never match: earlier route "
@@ -1168,12 +1170,14 @@ TEST_P(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {
   Config config = TestConfig();
   config.dpop.nonce.required = true;
   std::vector<std::string> warnings;
-  auto a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
+  auto a =
+      Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(), &warnings);
   EXPECT_EQ(a.status(), absl::InvalidArgumentError(
                             "dpop.nonce.required needs dpop.nonce.secret_file"));
   config.dpop.nonce.secret_file = ::testing::TempDir() + "/popguard_unit_short_secret";
   std::ofstream(config.dpop.nonce.secret_file) << "too short";
-  a = Authenticator::Create(config, &clock_, replay_.get(), &warnings);
+  a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(),
+                            &warnings);
   EXPECT_EQ(a.status(), absl::InvalidArgumentError(
                             "dpop.nonce.secret_file must be readable and hold at least 32 bytes"));
   std::remove(config.dpop.nonce.secret_file.c_str());
@@ -1277,7 +1281,7 @@ TEST_F(ReplayCheckTimeTest, FreshnessAndQueueWaitAtTheReplayCheck) {
     // cases; its iat is before the loss, so it is not recorded there.
     RealTimeStore store(&clock, kNow + c.window_start);
     std::vector<std::string> warnings;
-    auto auth = Authenticator::Create(config, &clock, &store, &warnings);
+    auto auth = Authenticator::Create(config, NativeVerifier::Create(), &clock, &store, &warnings);
     ASSERT_TRUE(auth.ok()) << auth.status();
     const HttpRequestInfo first = DpopReq(url, token);
     clock.Script(kNow, kNow);

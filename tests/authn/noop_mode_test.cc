@@ -11,6 +11,7 @@
 #include "service/authn/authenticator.h"
 #include "service/common/clock.h"
 #include "service/config/config.h"
+#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/unit_fixtures.h"
 
@@ -30,7 +31,7 @@ class NoopModeTest : public ::testing::Test {
     Config config = unit::BaseConfig();
     config.noop = noop;
     std::vector<std::string> warnings;
-    auto a = Authenticator::Create(config, &clock_, &replay_, &warnings);
+    auto a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, &replay_, &warnings);
     EXPECT_TRUE(a.ok()) << a.status();
     return a.ok() ? *std::move(a) : nullptr;
   }

@@ -32,7 +32,6 @@
 
 #include "gtest/gtest.h"
 #include "service/jose/base64url.h"
-#include "service/config/config.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
 #include "service/jose/jwk.h"
@@ -1300,57 +1299,6 @@ TEST(NativeVerifierTest, BatchEqualsOneByOne) {
                                        checks[i].signature)));
         EXPECT_EQ(results[i] == SignatureResult::kValid, i != bad);
       }
-    }
-  }
-}
-
-TEST(NativeVerifierTest, CreateVerifierHonoursForceOpenSsl) {
-  SignatureVerifierPtr forced = CreateVerifier(CryptoConfig{.force_openssl = true});
-  SignatureVerifierPtr native = CreateVerifier(CryptoConfig{.force_openssl = false});
-  EXPECT_EQ(dynamic_cast<const NativeVerifier*>(forced.get()), nullptr);
-  EXPECT_NE(dynamic_cast<const NativeVerifier*>(native.get()), nullptr);
-  TestKey key = NewKey();
-  const std::string sig = Sign(key, "m");
-  const std::vector<std::shared_ptr<const PublicKey>> keys = {key.pub};
-  PrepareVerifierKeys(*forced, keys);  // no-op
-  PrepareVerifierKeys(*native, keys);
-  EXPECT_EQ(dynamic_cast<const NativeVerifier*>(native.get())->stats().tables_built, 1u);
-  EXPECT_EQ(ResultName(forced->Verify(JwsAlg::kES256, *key.pub, "m", sig)), "valid");
-  EXPECT_EQ(ResultName(native->Verify(JwsAlg::kES256, *key.pub, "m", sig)), "valid");
-}
-
-TEST(NativeVerifierTest, ConfigCryptoForceOpenSsl) {
-  // crypto.force_openssl (docs/config.md) picks the verifier
-  // Authenticator::Create makes with CreateVerifier.
-  TestKey key = NewKey();
-  const std::string jwks =
-      "{\"keys\":[" + SerializeJson(key.priv->PublicJwk()) + "]}";
-  const std::string base = "issuers:\n  - issuer: https://i.example\n    audiences: [a]\n"
-                           "    jwks: '" + jwks + "'\n";
-  struct Case {
-    std::string yaml;
-    std::optional<bool> force;   // nullopt: must be rejected
-    std::string error_fragment;  // for rejections
-  } cases[] = {
-      {base, false, ""},
-      {base + "crypto: {force_openssl: true}\n", true, ""},
-      {base + "crypto: {force_openssl: false}\n", false, ""},
-      {base + "crypto: {}\n", false, ""},
-      {base + "crypto: {force_openssl: maybe}\n", std::nullopt, "crypto.force_openssl"},
-      {base + "crypto: {native: true}\n", std::nullopt, "crypto"},
-      {base + "crypto: true\n", std::nullopt, "crypto"},
-  };
-  for (const Case& tc : cases) {
-    SCOPED_TRACE(tc.yaml);
-    absl::StatusOr<Config> config = LoadConfigYaml(tc.yaml, "/");
-    if (tc.force.has_value()) {
-      ASSERT_TRUE(config.ok()) << config.status();
-      EXPECT_EQ(config->crypto.force_openssl, *tc.force);
-    } else {
-      ASSERT_FALSE(config.ok());
-      EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-      EXPECT_NE(std::string(config.status().message()).find(tc.error_fragment), std::string::npos)
-          << config.status();
     }
   }
 }

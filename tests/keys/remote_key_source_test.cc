@@ -21,6 +21,7 @@
 #include "service/keys/jwks_fetcher.h"
 #include "service/common/log.h"
 #include "service/authn/reason.h"
+#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/unit_fixtures.h"
@@ -595,7 +596,8 @@ class AuthenticatorJwksTest : public RemoteKeySourceTest {
     ic.kid_refetch_interval = absl::Seconds(30);
     config.default_binding = BindingRequirement::kBearer;
     std::vector<std::string> warnings;
-    auto auth = Authenticator::Create(config, &clock_, &replay_, &warnings);
+    auto auth =
+        Authenticator::Create(config, NativeVerifier::Create(), &clock_, &replay_, &warnings);
     EXPECT_TRUE(auth.ok()) << auth.status();
     if (!auth.ok()) return nullptr;
     source_ = dynamic_cast<RemoteKeySource*>((*auth)->issuers().Find(unit::kIssuer)->keys.get());

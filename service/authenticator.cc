@@ -307,31 +307,7 @@ void Authenticator::VerifyToken(const HttpRequestInfo& request, NormalizedUrl ur
     }
   }
   if (reason == Reason::kOk && pending != nullptr) {
-    // The token missed the cache: its signature check is queued and the
-    // decision goes on on a scheduler worker. The request is copied, since
-    // the caller's is gone by then; misses are rare (a token is verified
-    // once and then cached until its exp), so the copy costs little.
-    struct TokenStage {
-      HttpRequestInfo request;
-      NormalizedUrl url;
-      InFlight flight;
-      std::unique_ptr<TokenSignatureCheck> check;
-    };
-    auto stage = std::make_shared<TokenStage>(
-        TokenStage{request, std::move(url), std::move(f), std::move(pending)});
-    const SignatureCheck sig = stage->check->signature();
-    scheduler_->Submit(verifier_.get(), sig, [this, stage](SignatureResult result) {
-      std::shared_ptr<const VerifiedToken> token;
-      std::string detail;
-      InFlight& f = stage->flight;
-      Reason reason = tokens_->Complete(*stage->check, result, f.now, &token, &detail);
-      if (reason != Reason::kOk) {
-        f.decision.token_id = ShortHashOfDigest(stage->check->token_hash);
-        return Deny(std::move(f), reason, std::move(detail));
-      }
-      OnTokenVerified(stage->request, stage->url, std::move(f), std::move(token));
-    });
-    return;
+    return AwaitTokenSignature(request, std::move(url), std::move(f), std::move(pending));
   }
   if (reason == Reason::kTokenKeyNotFound && !after_key_refresh && miss.issuer != nullptr) {
     // The issuer may have rotated keys since the last fetch: its key source
@@ -356,6 +332,35 @@ void Authenticator::VerifyToken(const HttpRequestInfo& request, NormalizedUrl ur
     return Deny(std::move(f), reason, std::move(detail));
   }
   OnTokenVerified(request, url, std::move(f), std::move(token));
+}
+
+void Authenticator::AwaitTokenSignature(const HttpRequestInfo& request, NormalizedUrl url,
+                                        InFlight&& f,
+                                        std::unique_ptr<TokenSignatureCheck> check) const {
+  // The token missed the cache: its signature check is queued and the
+  // decision goes on on a scheduler worker. The request is copied, since the
+  // caller's is gone by then; misses are rare (a token is verified once and
+  // then cached until its exp), so the copy costs little.
+  struct TokenStage {
+    HttpRequestInfo request;
+    NormalizedUrl url;
+    InFlight flight;
+    std::unique_ptr<TokenSignatureCheck> check;
+  };
+  auto stage = std::make_shared<TokenStage>(
+      TokenStage{request, std::move(url), std::move(f), std::move(check)});
+  const SignatureCheck sig = stage->check->signature();
+  scheduler_->Submit(verifier_.get(), sig, [this, stage](SignatureResult result) {
+    std::shared_ptr<const VerifiedToken> token;
+    std::string detail;
+    InFlight& f = stage->flight;
+    Reason reason = tokens_->Complete(*stage->check, result, f.now, &token, &detail);
+    if (reason != Reason::kOk) {
+      f.decision.token_id = ShortHashOfDigest(stage->check->token_hash);
+      return Deny(std::move(f), reason, std::move(detail));
+    }
+    OnTokenVerified(stage->request, stage->url, std::move(f), std::move(token));
+  });
 }
 
 Reason Authenticator::ProveMtls(const HttpRequestInfo& request, const VerifiedToken& token,

@@ -103,6 +103,10 @@ class Authenticator {
                      std::string* detail) const;
   void VerifyToken(const HttpRequestInfo& request, NormalizedUrl url, std::string_view token_text,
                    InFlight&& f, bool after_key_refresh) const;
+  // AwaitTokenSignature queues a token's signature check (a cache miss) and
+  // goes on with OnTokenVerified on the scheduler worker.
+  void AwaitTokenSignature(const HttpRequestInfo& request, NormalizedUrl url, InFlight&& f,
+                           std::unique_ptr<TokenSignatureCheck> check) const;
   void OnTokenVerified(const HttpRequestInfo& request, const NormalizedUrl& url, InFlight&& f,
                        std::shared_ptr<const VerifiedToken> token) const;
   Reason ProveMtls(const HttpRequestInfo& request, const VerifiedToken& token,

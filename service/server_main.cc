@@ -40,12 +40,12 @@ int ListenFailed(const absl::Status& status) {
 
 // App holds the server's components. C++ destroys members in reverse order
 // of declaration, so this list read bottom-up is the teardown order: the
-// reloader stops first, then the admin endpoint, the gRPC server (after its
-// Shutdown), the Authenticator, the verify scheduler (after the server, so
-// every queued check, including those of requests drained at shutdown, gets
-// its verdict), the token cache, and the replay store last (the Authenticator
-// and the scheduler's callbacks use it). Every early return (a listen
-// failure) tears down the same way.
+// reloader stops first, then the admin endpoint, the verify scheduler (it
+// joins its workers; RunServer's Server::Shutdown has already waited for every
+// call, so every queued check, including those of requests drained at
+// shutdown, got its verdict), the gRPC server, the Authenticator, the token
+// cache, and the replay store last (the Authenticator uses it). Every early
+// return (a listen failure) tears down the same way.
 struct App {
   ~App() { PopguardMetrics::Get().SetVerifyScheduler(nullptr); }
 
@@ -59,11 +59,12 @@ struct App {
   // Like the replay window, the verified-token cache lives for the whole
   // process: reloads build a new Authenticator around the same cache.
   std::unique_ptr<BoundedCache<VerifiedToken>> token_cache;
-  // Signature checks of every request go to one process-wide pool that
-  // verifies them in batches (verify_scheduler.h); null without batching.
-  std::unique_ptr<VerifyScheduler> scheduler;
   std::unique_ptr<AuthenticatorHolder> holder;
   std::unique_ptr<Server> server;
+  // Signature checks of every request go to one process-wide pool that
+  // verifies them in batches (verify_scheduler.h); null without batching.
+  // Made before the Authenticator and the server, which use it.
+  std::unique_ptr<VerifyScheduler> scheduler;
   std::unique_ptr<HttpEndpoint> http;  // /metrics, /healthz, /readyz; null when not configured
   std::unique_ptr<ConfigReloader> reloader;
 };

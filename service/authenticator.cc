@@ -105,45 +105,48 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, const Clock* clock, ReplayStore* replay,
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
     VerifyScheduler* scheduler) {
-  auto authenticator = std::unique_ptr<Authenticator>(new Authenticator());
-  Authenticator& a = *authenticator;
-  a.scheduler_ = scheduler;
-  a.config_ = config;
-  a.clock_ = clock;
-  a.replay_ = replay;
+  auto created = std::unique_ptr<Authenticator>(new Authenticator());
+  Authenticator& authenticator = *created;
+  authenticator.scheduler_ = scheduler;
+  authenticator.config_ = config;
+  authenticator.clock_ = clock;
+  authenticator.replay_ = replay;
   auto issuers =
       IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
-  a.issuers_ = *std::move(issuers);
-  a.verifier_ = CreateVerifier(config.crypto);
+  authenticator.issuers_ = *std::move(issuers);
+  authenticator.verifier_ = CreateVerifier(config.crypto);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
-  for (const auto& issuer : a.issuers_->issuers()) {
+  for (const auto& issuer : authenticator.issuers_->issuers()) {
     if (std::shared_ptr<const KeySet> keys = issuer->keys->Current()) {
-      PrepareVerifierKeys(*a.verifier_, keys->keys());
+      PrepareVerifierKeys(*authenticator.verifier_, keys->keys());
     }
   }
   // Counted for popguard_signature_verifications_total (after the key
   // preparation above, which needs the verifier itself).
-  a.verifier_ = std::make_unique<CountingVerifier>(std::move(a.verifier_));
+  authenticator.verifier_ = std::make_unique<CountingVerifier>(std::move(authenticator.verifier_));
   absl::StatusOr<std::string> nonce_secret = ReadNonceSecret(config);
   if (!nonce_secret.ok()) return nonce_secret.status();
   if (!nonce_secret->empty()) {
-    a.nonces_ = std::make_unique<DpopNonces>(*std::move(nonce_secret), config.dpop.nonce.step);
+    authenticator.nonces_ =
+        std::make_unique<DpopNonces>(*std::move(nonce_secret), config.dpop.nonce.step);
   }
-  a.tokens_ = std::make_unique<AccessTokenValidator>(config, a.issuers_.get(), a.verifier_.get(),
-                                                     token_cache);
-  a.dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a.verifier_.get(),
-                                            a.nonces_.get(), config.proof_key_cache_entries);
-  a.policy_ = std::make_unique<Policy>(config);
+  authenticator.tokens_ = std::make_unique<AccessTokenValidator>(
+      config, authenticator.issuers_.get(), authenticator.verifier_.get(), token_cache);
+  authenticator.dpop_ =
+      std::make_unique<DpopValidator>(config.dpop, config.limits, authenticator.verifier_.get(),
+                                      authenticator.nonces_.get(), config.proof_key_cache_entries);
+  authenticator.policy_ = std::make_unique<Policy>(config);
   if (warnings != nullptr) AppendRouteWarnings(config, warnings);
-  a.cert_thumbprints_ = std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
+  authenticator.cert_thumbprints_ =
+      std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   if (!config.external_origin.empty()) {
     // Normalised once here rather than on every request.
     auto origin = NormalizeAbsoluteUrl(config.external_origin);
-    if (origin.ok()) a.external_origin_ = *origin;
+    if (origin.ok()) authenticator.external_origin_ = *origin;
   }
-  return authenticator;
+  return created;
 }
 
 Decision Authenticator::DecideSync(const HttpRequestInfo& request) const {

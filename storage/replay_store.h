@@ -29,6 +29,11 @@ enum class ReplayResult {
   kWindowReset,
 };
 
+// All results, in declaration order (metric labels).
+inline constexpr ReplayResult kAllReplayResults[] = {
+    ReplayResult::kFresh, ReplayResult::kReplayed, ReplayResult::kFull,
+    ReplayResult::kUnavailable, ReplayResult::kWindowReset};
+
 class ReplayStore {
  public:
   using Done = absl::AnyInvocable<void(ReplayResult) &&>;

@@ -77,6 +77,107 @@ bool IsAtJwtTyp(std::string_view typ) {
   return EqualsIgnoreCase(typ, "at+jwt") || EqualsIgnoreCase(typ, "application/at+jwt");
 }
 
+// ReadAudience checks that aud (a string or an array of strings) names one
+// of `audiences`, those configured for the token's issuer `iss`.
+Reason ReadAudience(const JsonValue& payload, const std::vector<std::string>& audiences,
+                    std::string_view iss, std::string* detail) {
+  auto configured = [&](const std::string& audience) {
+    for (const auto& want : audiences) {
+      if (audience == want) return true;
+    }
+    return false;
+  };
+  const JsonValue* aud = payload.Find("aud");
+  bool aud_ok = false;
+  if (aud == nullptr) {
+    *detail = "aud is missing";
+    return Reason::kTokenAudienceMismatch;
+  } else if (aud->is_string()) {
+    aud_ok = configured(aud->string_value());
+  } else if (aud->is_array()) {
+    for (const auto& audience : aud->array_items()) {
+      if (!audience.is_string()) {
+        *detail = "aud array holds a non-string";
+        return Reason::kTokenClaimsInvalid;
+      }
+      aud_ok = aud_ok || configured(audience.string_value());
+    }
+  } else {
+    *detail = "aud is neither a string nor an array";
+    return Reason::kTokenClaimsInvalid;
+  }
+  if (!aud_ok) {
+    *detail = absl::StrCat("aud does not include any audience configured for issuer ", AV(iss));
+    return Reason::kTokenAudienceMismatch;
+  }
+  return Reason::kOk;
+}
+
+// ReadScopes appends the token's scopes to *scopes: "scope" (RFC 9068 2.2.3,
+// space-separated), else "scp" (a space-separated string or an array).
+Reason ReadScopes(const JsonValue& payload, std::vector<std::string>* scopes,
+                  std::string* detail) {
+  if (const JsonValue* scope = payload.Find("scope")) {
+    if (!scope->is_string()) {
+      *detail = "scope is not a string";
+      return Reason::kTokenClaimsInvalid;
+    }
+    for (absl::string_view s : absl::StrSplit(scope->string_value(), ' ', absl::SkipEmpty())) {
+      scopes->emplace_back(s);
+    }
+  } else if (const JsonValue* scp = payload.Find("scp")) {
+    if (scp->is_string()) {
+      for (absl::string_view s : absl::StrSplit(scp->string_value(), ' ', absl::SkipEmpty())) {
+        scopes->emplace_back(s);
+      }
+    } else if (scp->is_array()) {
+      for (const auto& s : scp->array_items()) {
+        if (!s.is_string()) {
+          *detail = "scp array holds a non-string";
+          return Reason::kTokenClaimsInvalid;
+        }
+        scopes->push_back(s.string_value());
+      }
+    } else {
+      *detail = "scp is neither a string nor an array";
+      return Reason::kTokenClaimsInvalid;
+    }
+  }
+  return Reason::kOk;
+}
+
+// ReadCnf reads the confirmation claim into token->cnf_jkt / cnf_x5t.
+Reason ReadCnf(const JsonValue& payload, VerifiedToken* token, std::string* detail) {
+  const JsonValue* cnf = payload.Find("cnf");
+  if (cnf == nullptr) return Reason::kOk;
+  // Every binding a token carries must be proven, so cnf may only hold the
+  // confirmation methods popguard can prove: jkt (DPoP, RFC 9449 6.1) and
+  // x5t#S256 (mTLS, RFC 8705 3.1). Any other method (jwk, kid, jku, x5t,
+  // a member spelt differently such as "JKT") or an empty cnf says the
+  // token is bound to something popguard cannot check; ignoring it would
+  // let the token pass as an unbound bearer token.
+  if (!cnf->is_object() || cnf->object_members().empty()) {
+    *detail = cnf->is_object() ? "cnf is empty" : "cnf is not an object";
+    return Reason::kTokenBindingUnsupported;
+  }
+  for (const auto& [name, v] : cnf->object_members()) {
+    if (name != "jkt" && name != "x5t#S256") {
+      *detail = absl::StrCat("cnf holds the confirmation method ", JsonQuote(name.substr(0, 64)),
+                             "; popguard can prove only jkt and x5t#S256");
+      return Reason::kTokenBindingUnsupported;
+    }
+    // A binding claim that is present but unusable must not be ignored:
+    // ignoring it would turn a bound token into a bearer token.
+    if (!v.is_string() || !IsValidThumbprint(v.string_value())) {
+      *detail = absl::StrCat("cnf.", name, " is not a 43-character base64url SHA-256 thumbprint");
+      return Reason::kTokenClaimsInvalid;
+    }
+  }
+  if (const std::string* s = cnf->FindString("jkt")) token->cnf_jkt = *s;
+  if (const std::string* s = cnf->FindString("x5t#S256")) token->cnf_x5t = *s;
+  return Reason::kOk;
+}
+
 }  // namespace
 
 std::string DescribeTime(absl::Time t) {
@@ -321,34 +422,9 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
   }
   vt->exp = *exp;
 
-  const JsonValue* aud = payload.Find("aud");
-  bool aud_ok = false;
-  auto aud_matches = [&](const std::string& a) {
-    for (const auto& want : issuer->config.audiences) {
-      if (a == want) return true;
-    }
-    return false;
-  };
-  if (aud == nullptr) {
-    *detail = "aud is missing";
-    return Reason::kTokenAudienceMismatch;
-  } else if (aud->is_string()) {
-    aud_ok = aud_matches(aud->string_value());
-  } else if (aud->is_array()) {
-    for (const auto& a : aud->array_items()) {
-      if (!a.is_string()) {
-        *detail = "aud array holds a non-string";
-        return Reason::kTokenClaimsInvalid;
-      }
-      aud_ok = aud_ok || aud_matches(a.string_value());
-    }
-  } else {
-    *detail = "aud is neither a string nor an array";
-    return Reason::kTokenClaimsInvalid;
-  }
-  if (!aud_ok) {
-    *detail = absl::StrCat("aud does not include any audience configured for issuer ", *iss);
-    return Reason::kTokenAudienceMismatch;
+  if (Reason reason = ReadAudience(payload, issuer->config.audiences, *iss, detail);
+      reason != Reason::kOk) {
+    return reason;
   }
 
   for (const char* name : {"sub", "client_id", "jti"}) {
@@ -361,60 +437,11 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
   if (const std::string* s = payload.FindString("sub")) vt->subject = *s;
   if (const std::string* s = payload.FindString("client_id")) vt->client_id = *s;
 
-  if (const JsonValue* scope = payload.Find("scope")) {
-    if (!scope->is_string()) {
-      *detail = "scope is not a string";
-      return Reason::kTokenClaimsInvalid;
-    }
-    for (absl::string_view s : absl::StrSplit(scope->string_value(), ' ', absl::SkipEmpty())) {
-      vt->scopes.emplace_back(s);
-    }
-  } else if (const JsonValue* scp = payload.Find("scp")) {
-    if (scp->is_string()) {
-      for (absl::string_view s : absl::StrSplit(scp->string_value(), ' ', absl::SkipEmpty())) {
-        vt->scopes.emplace_back(s);
-      }
-    } else if (scp->is_array()) {
-      for (const auto& s : scp->array_items()) {
-        if (!s.is_string()) {
-          *detail = "scp array holds a non-string";
-          return Reason::kTokenClaimsInvalid;
-        }
-        vt->scopes.push_back(s.string_value());
-      }
-    } else {
-      *detail = "scp is neither a string nor an array";
-      return Reason::kTokenClaimsInvalid;
-    }
+  if (Reason reason = ReadScopes(payload, &vt->scopes, detail); reason != Reason::kOk) {
+    return reason;
   }
 
-  if (const JsonValue* cnf = payload.Find("cnf")) {
-    // Every binding a token carries must be proven, so cnf may only hold the
-    // confirmation methods popguard can prove: jkt (DPoP, RFC 9449 6.1) and
-    // x5t#S256 (mTLS, RFC 8705 3.1). Any other method (jwk, kid, jku, x5t,
-    // a member spelt differently such as "JKT") or an empty cnf says the
-    // token is bound to something popguard cannot check; ignoring it would
-    // let the token pass as an unbound bearer token.
-    if (!cnf->is_object() || cnf->object_members().empty()) {
-      *detail = cnf->is_object() ? "cnf is empty" : "cnf is not an object";
-      return Reason::kTokenBindingUnsupported;
-    }
-    for (const auto& [name, v] : cnf->object_members()) {
-      if (name != "jkt" && name != "x5t#S256") {
-        *detail = absl::StrCat("cnf holds the confirmation method ", JsonQuote(name.substr(0, 64)),
-                               "; popguard can prove only jkt and x5t#S256");
-        return Reason::kTokenBindingUnsupported;
-      }
-      // A binding claim that is present but unusable must not be ignored:
-      // ignoring it would turn a bound token into a bearer token.
-      if (!v.is_string() || !IsValidThumbprint(v.string_value())) {
-        *detail = absl::StrCat("cnf.", name, " is not a 43-character base64url SHA-256 thumbprint");
-        return Reason::kTokenClaimsInvalid;
-      }
-    }
-    if (const std::string* s = cnf->FindString("jkt")) vt->cnf_jkt = *s;
-    if (const std::string* s = cnf->FindString("x5t#S256")) vt->cnf_x5t = *s;
-  }
+  if (Reason reason = ReadCnf(payload, vt.get(), detail); reason != Reason::kOk) return reason;
 
   if (issuer->config.max_lifetime > absl::ZeroDuration()) {
     if (!vt->iat) {

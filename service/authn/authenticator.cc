@@ -1,172 +1,101 @@
 #include "service/authn/authenticator.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
-#include "service/common/log.h"
-#include "service/common/log_sampling.h"
 #include "service/jose/native_verifier.h"
+#include "service/authn/request_url.h"
 #include "service/authn/route_path.h"
-#include "service/authn/url.h"
 #include "service/common/strings.h"
+#include "service/authn/upstream_headers.h"
+#include "service/authn/url.h"
 
 namespace popguard {
 namespace {
 
-constexpr int kSchemeBearer = 1;
-constexpr int kSchemeDpop = 2;
-
-// SingleForwardedValue reads a trusted forwarded header into *value (left
-// alone when the header is absent). Security: a proxy that appends to
-// X-Forwarded-* (the usual default) puts the client's own value first and its
-// own last, and Envoy ext_authz joins repeated headers with ","; which element
-// the trusted proxy added cannot be told from here. So a repeated header or a
-// list value is refused rather than guessed: operators with a proxy chain
-// make the trusted proxy overwrite the header (docs/config.md).
-bool SingleForwardedValue(const HttpRequestInfo& req, std::string_view name, std::string* value,
-                          std::string* detail) {
-  auto values = req.HeaderValues(name);
-  if (values.empty()) return true;
-  if (values.size() > 1 || values[0].find(',') != std::string_view::npos) {
-    *detail = absl::StrCat(AV(name), " holds more than one value (repeated or a list)");
-    return false;
-  }
-  *value = std::string(StripWhitespace(values[0]));
-  return true;
+// The route of a request denied before its route is known.
+const RouteConfig& NoRoute() {
+  static const RouteConfig* const kNoRoute = [] {
+    auto* route = new RouteConfig();
+    route->name = "none";
+    return route;
+  }();
+  return *kNoRoute;
 }
 
-// RequestUrl reconstructs the URL the client addressed, for the DPoP htu
-// check: the gateway's view, optionally corrected by trusted forwarding
-// headers or the configured external origin (when a proxy in front
-// terminates TLS or rewrites the host, the URL popguard sees is not the one
-// the client signed in its DPoP proof). *route_host is the host routes match:
-// the request's own host, or the trusted forwarded host, but never
-// external_origin, which is one fixed origin for every request and would make
-// routes with match.host select nothing (a request to admin.example falling
-// to the default route).
-Reason RequestUrl(const HttpRequestInfo& req, const Config& config,
-                  const NormalizedUrl* external_origin, NormalizedUrl* url,
-                  std::string* route_host, std::string* detail) {
-  absl::StatusOr<NormalizedUrl> parsed =
-      !req.url.empty() ? NormalizeAbsoluteUrl(req.url)
-                       : NormalizeRequestTarget(req.scheme, req.authority, req.path);
-  if (!parsed.ok()) {
-    *detail = absl::StrCat("request URL: ", parsed.status().message());
-    return Reason::kRequestInvalid;
+// ReadCredential finds the one credential of `request`: its scheme (Bearer or
+// DPoP) and the token. On kAuthorizationMalformed *scheme is already set; on
+// kTokenMissing (no header, another scheme) it stays kNone.
+Reason ReadCredential(const HttpRequestInfo& request, Scheme* scheme, std::string_view* token,
+                      std::string* detail) {
+  auto authorization = request.HeaderValues("authorization");
+  if (authorization.empty()) {
+    *detail = "no Authorization header";
+    return Reason::kTokenMissing;
   }
-  *url = *std::move(parsed);
-  *route_host = url->host;
-  if (external_origin != nullptr) {
-    url->scheme = external_origin->scheme;
-    url->host = external_origin->host;
-    url->port = external_origin->port;
-    return Reason::kOk;
+  // Envoy merges repeated headers with ","; a credential never contains one.
+  if (authorization.size() > 1 || authorization[0].find(',') != std::string_view::npos) {
+    *detail = "more than one Authorization credential";
+    return Reason::kAuthorizationMultiple;
   }
-  if (!config.trusted_forwarded_headers) return Reason::kOk;
-  std::string scheme = url->scheme;
-  std::string host = url->Origin().substr(url->scheme.size() + 3);
-  if (!SingleForwardedValue(req, "x-forwarded-proto", &scheme, detail) ||
-      !SingleForwardedValue(req, "x-forwarded-host", &host, detail)) {
-    return Reason::kForwardedHeaderInvalid;
+  std::string_view value = StripWhitespace(authorization[0]);
+  const size_t space = value.find(' ');
+  const std::string_view name = value.substr(0, space);
+  *token =
+      space == std::string_view::npos ? std::string_view() : StripWhitespace(value.substr(space));
+  if (EqualsIgnoreCase(name, "DPoP")) {
+    *scheme = Scheme::kDpop;
+  } else if (EqualsIgnoreCase(name, "Bearer")) {
+    *scheme = Scheme::kBearer;
+  } else {
+    *detail = "Authorization scheme is neither Bearer nor DPoP";
+    return Reason::kTokenMissing;
   }
-  parsed = NormalizeRequestTarget(scheme, host, url->path);
-  if (!parsed.ok()) {
-    *detail = absl::StrCat("request URL: ", parsed.status().message());
-    return Reason::kRequestInvalid;
+  // Two memchr scans: string_view::find_first_of(" \t") calls memchr once per
+  // token byte.
+  if (token->empty() || token->find(' ') != std::string_view::npos ||
+      token->find('\t') != std::string_view::npos) {
+    *detail = "Authorization credential is empty or contains whitespace";
+    return Reason::kAuthorizationMalformed;
   }
-  *url = *std::move(parsed);
-  *route_host = url->host;
   return Reason::kOk;
 }
 
-// The thumbprint of the certificate the gateway passed itself (VerifyRequest
-// certificate or certificate_thumbprint, ext_authz source.certificate), or
-// nullopt when it passed none. Certificates are parsed once per distinct
-// value (cert_thumbprint_cache.h).
-absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestInfo& req,
-                                                             CertThumbprintCache* cache) {
-  switch (req.cert_kind) {
-    case HttpRequestInfo::CertKind::kNone:
-      return std::optional<std::string>();
-    case HttpRequestInfo::CertKind::kPemOrDer: {
-      auto t = cache->GetOrCompute('p', req.cert, [&]() -> absl::StatusOr<std::string> {
-        auto der = CertificateDer(req.cert);
-        if (!der.ok()) return der.status();
-        return CertificateThumbprint(*der);
-      });
-      if (!t.ok()) return t.status();
-      return std::optional<std::string>(*t);
-    }
-    case HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem: {
-      auto t = cache->GetOrCompute('e', req.cert,
-                                   [&] { return ThumbprintFromEnvoyCertificate(req.cert); });
-      if (!t.ok()) return t.status();
-      return std::optional<std::string>(*t);
-    }
-    case HttpRequestInfo::CertKind::kThumbprint:
-      if (!IsValidThumbprint(req.cert)) {
-        return absl::InvalidArgumentError("certificate_thumbprint is not a base64url SHA-256");
-      }
-      return std::optional<std::string>(req.cert);
+// CheckSchemeAndBinding applies the scheme and binding rules to a verified
+// token: the scheme must fit the token's binding, and the token must carry
+// the binding the route requires.
+Reason CheckSchemeAndBinding(Scheme scheme, const RouteConfig& route, const VerifiedToken& token,
+                             std::string* detail) {
+  // A DPoP-bound token sent as Bearer is exactly the stolen-token case DPoP
+  // exists for: whoever sends it cannot prove the key, so it is refused even
+  // on routes that accept bearer tokens (RFC 9449 7.1).
+  if (scheme == Scheme::kBearer && token.IsDpopBound()) {
+    *detail = "token is bound to a DPoP key (cnf.jkt) but was sent with the Bearer scheme";
+    return Reason::kBearerDowngrade;
   }
-  return std::optional<std::string>();
-}
-
-// ClientThumbprint sets *thumbprint to the client certificate's thumbprint
-// (empty when no certificate reached popguard) and returns kOk, or returns
-// the denial reason with *detail.
-Reason ClientThumbprint(const HttpRequestInfo& req, const Config& config,
-                        CertThumbprintCache* cache, std::string* thumbprint, std::string* detail) {
-  auto gateway = GatewayThumbprint(req, cache);
-  if (!gateway.ok()) {
-    *detail = absl::StrCat("client certificate: ", gateway.status().message());
-    return Reason::kMtlsCertInvalid;
+  if (scheme == Scheme::kDpop && !token.IsDpopBound()) {
+    *detail = "DPoP scheme used with a token that has no cnf.jkt";
+    return Reason::kDpopTokenUnbound;
   }
-  // x-forwarded-client-cert is only meaningful when the operator says the
-  // gateway sets it itself (and strips any client-sent copy): otherwise any
-  // client could claim any certificate.
-  absl::InlinedVector<std::string_view, 2> xfcc;
-  if (config.trusted_xfcc) xfcc = req.HeaderValues("x-forwarded-client-cert");
-  if (xfcc.empty()) {
-    *thumbprint = gateway->value_or("");
-    return Reason::kOk;
+  bool binding_ok = true;
+  switch (route.binding) {
+    case BindingRequirement::kBearer: break;
+    case BindingRequirement::kDpop: binding_ok = token.IsDpopBound(); break;
+    case BindingRequirement::kMtls: binding_ok = token.IsMtlsBound(); break;
+    case BindingRequirement::kBound: binding_ok = token.IsDpopBound() || token.IsMtlsBound(); break;
   }
-  if (xfcc.size() > 1) {
-    *detail = "client certificate: more than one x-forwarded-client-cert header";
-    return Reason::kMtlsCertInvalid;
+  if (!binding_ok) {
+    const char* carried =
+        token.IsDpopBound() ? "cnf.jkt" : (token.IsMtlsBound() ? "cnf.x5t#S256" : "no cnf");
+    *detail = absl::StrCat("route ", route.name, " requires binding ",
+                           AV(BindingRequirementName(route.binding)), "; the token carries ",
+                           carried);
+    return Reason::kBindingRequired;
   }
-  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
-  if (!forwarded.ok()) {
-    *detail = absl::StrCat("client certificate: ", forwarded.status().message());
-    return Reason::kMtlsCertInvalid;
-  }
-  // Two sources naming two different certificates: one of them is wrong (a
-  // proxy in front rewrote XFCC, or the gateway passed another connection's
-  // certificate), and popguard cannot tell which one the client holds the
-  // key of. Neither is picked.
-  if (gateway->has_value() && !ConstantTimeEquals(**gateway, *forwarded)) {
-    *detail = absl::StrCat("x-forwarded-client-cert names certificate ", *forwarded,
-                           " but the gateway passed certificate ", **gateway);
-    return Reason::kMtlsCertConflict;
-  }
-  *thumbprint = *std::move(forwarded);
   return Reason::kOk;
-}
-
-std::string ReadFileOr(const std::string& path, bool* ok) {
-  std::ifstream in(path, std::ios::binary);
-  *ok = static_cast<bool>(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -176,116 +105,82 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
     VerifyScheduler* scheduler) {
   if (verifier == nullptr) return absl::InvalidArgumentError("Authenticator::Create: no verifier");
-  auto a = std::unique_ptr<Authenticator>(new Authenticator());
-  a->scheduler_ = scheduler;
-  a->config_ = config;
-  a->clock_ = clock;
-  a->replay_ = replay;
+  auto created = std::unique_ptr<Authenticator>(new Authenticator());
+  Authenticator& authenticator = *created;
+  authenticator.scheduler_ = scheduler;
+  authenticator.config_ = config;
+  authenticator.clock_ = clock;
+  authenticator.replay_ = replay;
   auto issuers =
       IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
-  a->issuers_ = *std::move(issuers);
-  a->verifier_ = std::move(verifier);
+  authenticator.issuers_ = *std::move(issuers);
+  authenticator.verifier_ = std::move(verifier);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
-  for (const auto& issuer : a->issuers_->issuers()) {
+  for (const auto& issuer : authenticator.issuers_->issuers()) {
     if (std::shared_ptr<const KeySet> keys = issuer->keys->Current()) {
-      PrepareVerifierKeys(*a->verifier_, keys->keys());
+      PrepareVerifierKeys(*authenticator.verifier_, keys->keys());
     }
   }
-  if (!config.dpop.nonce.secret_file.empty()) {
-    bool ok = false;
-    std::string secret = ReadFileOr(ResolvePath(config.base_dir, config.dpop.nonce.secret_file), &ok);
-    if (!ok || secret.size() < 32) {
-      return absl::InvalidArgumentError(
-          "dpop.nonce.secret_file must be readable and hold at least 32 bytes");
-    }
-    a->nonces_ = std::make_unique<DpopNonces>(std::move(secret), config.dpop.nonce.step);
-  } else if (config.dpop.nonce.required) {
-    return absl::InvalidArgumentError("dpop.nonce.required needs dpop.nonce.secret_file");
+  absl::StatusOr<std::string> nonce_secret = ReadNonceSecret(config);
+  if (!nonce_secret.ok()) return nonce_secret.status();
+  if (!nonce_secret->empty()) {
+    authenticator.nonces_ =
+        std::make_unique<DpopNonces>(*std::move(nonce_secret), config.dpop.nonce.step);
   }
-  a->tokens_ = std::make_unique<AccessTokenValidator>(config, a->issuers_.get(),
-                                                      a->verifier_.get(), token_cache);
-  a->dpop_ = std::make_unique<DpopValidator>(config.dpop, config.limits, a->verifier_.get(),
-                                             a->nonces_.get(), config.proof_key_cache_entries);
-  a->policy_ = std::make_unique<Policy>(config);
+  authenticator.tokens_ = std::make_unique<AccessTokenValidator>(
+      config, authenticator.issuers_.get(), authenticator.verifier_.get(), token_cache);
+  authenticator.dpop_ =
+      std::make_unique<DpopValidator>(config.dpop, config.limits, authenticator.verifier_.get(),
+                                      authenticator.nonces_.get(), config.proof_key_cache_entries);
+  authenticator.policy_ = std::make_unique<Policy>(config);
   if (warnings != nullptr) AppendRouteWarnings(config, warnings);
-  a->cert_thumbprints_ = std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
+  authenticator.cert_thumbprints_ =
+      std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   if (!config.external_origin.empty()) {
     // Normalised once here rather than on every request.
-    auto o = NormalizeAbsoluteUrl(config.external_origin);
-    if (o.ok()) a->external_origin_ = *o;
+    auto origin = NormalizeAbsoluteUrl(config.external_origin);
+    if (origin.ok()) authenticator.external_origin_ = *origin;
   }
-  return a;
+  return created;
 }
 
 Decision Authenticator::DecideSync(const HttpRequestInfo& request) const {
   absl::Notification done;
   Decision result;
-  Decide(request, [&](Decision d) {
-    result = std::move(d);
+  Decide(request, [&](Decision decision) {
+    result = std::move(decision);
     done.Notify();
   });
   done.WaitForNotification();
   return result;
 }
 
-void Authenticator::Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
-                         int scheme_flags, Done done) const {
-  d.allow = false;
-  d.reason = reason;
-  d.message = std::move(detail);
-  d.http_status = HttpStatusFor(reason);
-  std::string_view error = OAuthErrorFor(reason);
-  bool server_error = d.http_status >= 500;
-  if (!server_error) {
-    // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
-    // client used; with no usable credential, every scheme the route accepts.
-    bool dpop = (scheme_flags & kSchemeDpop) != 0;
-    bool bearer = (scheme_flags & kSchemeBearer) != 0;
-    if (!dpop && !bearer) {
-      dpop = route.binding != BindingRequirement::kMtls;
-      bearer = route.binding != BindingRequirement::kDpop;
-    }
-    // A token lacking the binding the route needs: challenge with the
-    // schemes that route accepts, so the client learns to switch (RFC 9449 7.1).
-    if (reason == Reason::kBindingRequired) {
-      dpop = route.binding != BindingRequirement::kMtls;
-      bearer = route.binding == BindingRequirement::kMtls ||
-               route.binding == BindingRequirement::kBearer;
-    }
-    // A bound token presented as Bearer is told to use DPoP.
-    if (reason == Reason::kBearerDowngrade) {
-      dpop = true;
-      bearer = false;
-    }
-    auto params = [&](std::string scheme, bool with_algs) {
-      std::string c = std::move(scheme);
-      std::vector<std::string> parts;
-      if (!error.empty()) {
-        parts.push_back(absl::StrCat("error=\"", AV(error), "\""));
-        parts.push_back(absl::StrCat("error_description=\"", AV(ReasonCode(reason)), "\""));
-      }
-      if (reason == Reason::kInsufficientScope && !route.scopes.empty()) {
-        parts.push_back(absl::StrCat("scope=\"", absl::StrJoin(route.scopes, " "), "\""));
-      }
-      if (with_algs) parts.push_back(absl::StrCat("algs=\"", dpop_->algs_param(), "\""));
-      if (!parts.empty()) absl::StrAppend(&c, " ", absl::StrJoin(parts, ", "));
-      return c;
-    };
-    if (dpop) d.response_headers.emplace_back("www-authenticate", params("DPoP", true));
-    if (bearer) d.response_headers.emplace_back("www-authenticate", params("Bearer", false));
-  }
+void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const {
+  Decision& decision = f.decision;
+  decision.allow = false;
+  decision.reason = reason;
+  decision.message = std::move(detail);
+  decision.http_status = HttpStatusFor(reason);
+  // A denial after the allow was prepared (replay window, late checks) sends
+  // none of the allow's headers.
+  decision.upstream_headers.clear();
+  decision.response_headers = ChallengeHeaders(reason, f.scheme, f.route->binding,
+                                               f.route->scopes, dpop_->algs_param());
   if (nonces_ != nullptr &&
       (reason == Reason::kDpopNonceMissing || reason == Reason::kDpopNonceInvalid)) {
-    d.response_headers.emplace_back("dpop-nonce", nonces_->Current(clock_->Now()));
+    decision.response_headers.emplace_back("dpop-nonce", nonces_->Current(clock_->Now()));
   }
-  Finish(std::move(d), route, std::move(done));
+  Finish(std::move(f));
 }
 
-void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) const {
-  d.route = route.name;
-  if (!d.allow && route.report_only) {
+void Authenticator::Finish(InFlight&& f) const {
+  Decision& decision = f.decision;
+  decision.route = f.route->name;
+  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only);
+  LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
+  if (kind == DecisionLogKind::kWouldDeny) {
     // Report-only: the full decision was computed and is logged and returned,
     // but the gateway lets the request through. It carries no identity
     // anywhere (no principal, issuer, client id, proof key or binding, no
@@ -294,203 +189,127 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
     // ALLOW would trust what popguard refused. Client-sent copies of the
     // identity headers are still removed below. The log line keeps them for
     // the operator.
-    LogLine(LogLevel::kWarn, "would_deny")
-        .Add("reason", ReasonCode(d.reason))
-        .Add("route", d.route)
-        .Add("issuer", d.issuer)
-        .Add("client_id", d.client_id)
-        .Add("jkt", d.jkt)
-        .Add("token_id", d.token_id)
-        .Add("detail", d.message);
-    d.allow = true;
-    d.report_only = true;
-    d.response_headers.clear();
-    d.upstream_headers.clear();
-    d.principal.clear();
-    d.issuer.clear();
-    d.client_id.clear();
-    d.jkt.clear();
-    d.binding = ProvenBinding::kNone;
-  } else if (!d.allow) {
-    LogLine(LogLevel::kInfo, "deny")
-        .Add("reason", ReasonCode(d.reason))
-        .Add("status", static_cast<int64_t>(d.http_status))
-        .Add("route", d.route)
-        .Add("issuer", d.issuer)
-        .Add("client_id", d.client_id)
-        .Add("jkt", d.jkt)
-        .Add("token_id", d.token_id)
-        .Add("detail", d.message);
-  } else {
-    LogLine(SampleAllow(config_.log.allow_sample_rate) ? LogLevel::kInfo : LogLevel::kDebug,
-            "allow")
-        .Add("route", d.route)
-        .Add("issuer", d.issuer)
-        .Add("client_id", d.client_id)
-        .Add("binding", ProvenBindingName(d.binding))
-        .Add("token_id", d.token_id);
+    decision.allow = true;
+    decision.report_only = true;
+    decision.response_headers.clear();
+    decision.upstream_headers.clear();
+    decision.principal.clear();
+    decision.issuer.clear();
+    decision.client_id.clear();
+    decision.jkt.clear();
+    decision.binding = ProvenBinding::kNone;
   }
-  if (d.allow) {
-    // Every configured identity header that popguard does not set is removed,
-    // so a client cannot smuggle its own x-popguard-sub to the upstream.
-    for (const UpstreamHeader& h : config_.upstream_headers) {
-      bool set = false;
-      for (const auto& [name, value] : d.upstream_headers) set = set || name == h.header;
-      if (!set) d.upstream_headers_to_remove.push_back(h.header);
-    }
+  if (decision.allow) {
+    decision.upstream_headers_to_remove =
+        UpstreamHeadersToRemove(config_.upstream_headers, decision.upstream_headers);
   }
-  std::move(done)(std::move(d));
+  std::move(f.done)(std::move(decision));
 }
 
-void Authenticator::Decide(const HttpRequestInfo& req, Done done) const {
+void Authenticator::Decide(const HttpRequestInfo& request, Done done) const {
   if (config_.noop) {
     // popguard-noop (benchmarks only, bench/popguard_noop_server.cc): the
     // wire path without validation.
-    Decision d;
-    d.allow = true;
-    d.reason = Reason::kOk;
-    d.http_status = 200;
-    d.route = "noop";
-    return std::move(done)(std::move(d));
+    Decision decision;
+    decision.allow = true;
+    decision.reason = Reason::kOk;
+    decision.http_status = 200;
+    decision.route = "noop";
+    return std::move(done)(std::move(decision));
   }
-  DecideOnce(req, std::move(done), /*after_key_refresh=*/false);
+  DecideOnce(request, std::move(done), /*after_key_refresh=*/false);
 }
 
-void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
-                               bool after_key_refresh) const {
-  const absl::Time now = clock_->Now();
-  Decision d;
-  static const RouteConfig kNoRoute = [] {
-    RouteConfig r;
-    r.name = "none";
-    return r;
-  }();
-
-  // --- The request and its route ---
-  if (!IsHttpMethodToken(req.method)) {
-    return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
-                kNoRoute, 0, std::move(done));
+Reason Authenticator::SelectRoute(const HttpRequestInfo& request, NormalizedUrl* url,
+                                  const RouteConfig** route, std::string* detail) const {
+  if (!IsHttpMethodToken(request.method)) {
+    *detail = "request method is missing or invalid";
+    return Reason::kRequestInvalid;
   }
   // Before anything parses a header: bytes no header popguard reads can hold.
-  if (std::string_view bad = FirstUnacceptableHeader(req); !bad.empty()) {
-    return Deny(std::move(d), Reason::kRequestHeaderInvalid,
-                absl::StrCat("header ", AV(bad), " holds a control or non-ASCII byte"), kNoRoute, 0,
-                std::move(done));
+  if (std::string_view bad = FirstUnacceptableHeader(request); !bad.empty()) {
+    *detail = absl::StrCat("header ", AV(bad), " holds a control or non-ASCII byte");
+    return Reason::kRequestHeaderInvalid;
   }
-  NormalizedUrl url;
   std::string route_host;
+  if (Reason reason = RequestUrl(request, config_.trusted_forwarded_headers,
+                                 external_origin_ ? &*external_origin_ : nullptr, url,
+                                 &route_host, detail);
+      reason != Reason::kOk) {
+    return reason;
+  }
+  *route = policy_->MatchAll(
+      route_host, RoutePathReadings(!request.url.empty() ? PathAsSent(request.url) : request.path),
+      request.route_key);
+  if (*route == nullptr) {
+    *detail =
+        "readings of the request path (as sent, normalised, %2F/%5C as separators, "
+        "without ;params) select different routes";
+    return Reason::kPathAmbiguous;
+  }
+  return Reason::kOk;
+}
+
+void Authenticator::DecideOnce(const HttpRequestInfo& request, Done done,
+                               bool after_key_refresh) const {
+  InFlight f;
+  f.route = &NoRoute();
+  f.now = clock_->Now();
+  f.request_log = RequestLogContextFor(request);
+  f.done = std::move(done);
   std::string detail;
-  if (Reason r = RequestUrl(req, config_, external_origin_ ? &*external_origin_ : nullptr, &url,
-                            &route_host, &detail);
-      r != Reason::kOk) {
-    return Deny(std::move(d), r, std::move(detail), kNoRoute, 0, std::move(done));
+  // --- The request and its route ---
+  NormalizedUrl url;
+  const RouteConfig* route = nullptr;
+  if (Reason reason = SelectRoute(request, &url, &route, &detail); reason != Reason::kOk) {
+    return Deny(std::move(f), reason, std::move(detail));
   }
-  const RouteConfig* matched = policy_->MatchAll(
-      route_host, RoutePathReadings(!req.url.empty() ? PathAsSent(req.url) : req.path),
-      req.route_key);
-  if (matched == nullptr) {
-    return Deny(std::move(d), Reason::kPathAmbiguous,
-                "readings of the request path (as sent, normalised, %2F/%5C as separators, "
-                "without ;params) select different routes",
-                kNoRoute, 0, std::move(done));
-  }
-  const RouteConfig& route = *matched;
-
+  f.route = route;
   // --- Authorization: exactly one credential, Bearer or DPoP ---
-  auto auth = req.HeaderValues("authorization");
-  if (auth.empty()) {
-    return Deny(std::move(d), Reason::kTokenMissing, "no Authorization header", route, 0,
-                std::move(done));
+  std::string_view token;
+  if (Reason reason = ReadCredential(request, &f.scheme, &token, &detail); reason != Reason::kOk) {
+    return Deny(std::move(f), reason, std::move(detail));
   }
-  // Envoy merges repeated headers with ","; a credential never contains one.
-  if (auth.size() > 1 || auth[0].find(',') != std::string_view::npos) {
-    return Deny(std::move(d), Reason::kAuthorizationMultiple,
-                "more than one Authorization credential", route, 0, std::move(done));
-  }
-  std::string_view value = StripWhitespace(auth[0]);
-  size_t space = value.find(' ');
-  std::string_view scheme = value.substr(0, space);
-  std::string_view token =
-      space == std::string_view::npos ? std::string_view() : StripWhitespace(value.substr(space));
-  int scheme_flags;
-  if (EqualsIgnoreCase(scheme, "DPoP")) {
-    scheme_flags = kSchemeDpop;
-  } else if (EqualsIgnoreCase(scheme, "Bearer")) {
-    scheme_flags = kSchemeBearer;
-  } else {
-    return Deny(std::move(d), Reason::kTokenMissing,
-                "Authorization scheme is neither Bearer nor DPoP", route, 0, std::move(done));
-  }
-  // Two memchr scans: string_view::find_first_of(" \t") calls memchr once per
-  // token byte.
-  if (token.empty() || token.find(' ') != std::string_view::npos ||
-      token.find('\t') != std::string_view::npos) {
-    return Deny(std::move(d), Reason::kAuthorizationMalformed,
-                "Authorization credential is empty or contains whitespace", route, scheme_flags,
-                std::move(done));
-  }
+  VerifyToken(request, std::move(url), token, std::move(f), after_key_refresh);
+}
 
-  // --- The access token ---
-  std::shared_ptr<const VerifiedToken> vt;
+void Authenticator::VerifyToken(const HttpRequestInfo& request, NormalizedUrl url,
+                                std::string_view token_text, InFlight&& f,
+                                bool after_key_refresh) const {
+  std::shared_ptr<const VerifiedToken> token;
+  std::string detail;
   KeyMiss miss;
   std::unique_ptr<TokenSignatureCheck> pending;
   // A route with an issuers list stops the validation before the signature
   // (as with a scheduler), so a token from another issuer costs no signature
   // check.
-  Reason r = tokens_->Validate(token, now, &vt, &detail, &miss,
-                               scheduler_ != nullptr || !route.issuers.empty() ? &pending : nullptr);
-  if (r == Reason::kOk) {
+  const bool stop_before_signature = scheduler_ != nullptr || !f.route->issuers.empty();
+  Reason reason = tokens_->Validate(token_text, f.now, &token, &detail, &miss,
+                                    stop_before_signature ? &pending : nullptr);
+  if (reason == Reason::kOk) {
     // Security: a sub is unique only within its issuer, so a partner issuer
     // could mint sub "alice" with any scope; routes that name their issuers
     // refuse every other one, checked as soon as iss is known.
-    const std::string& iss = pending != nullptr ? pending->issuer->config.issuer : vt->issuer;
-    if (!IssuerAllowed(route, iss)) {
-      d.token_id = ShortHashOfDigest(pending != nullptr ? pending->token_hash : vt->token_hash);
-      d.issuer = iss;
-      return Deny(std::move(d), Reason::kTokenIssuerNotAllowed,
-                  absl::StrCat("route ", route.name, " does not accept tokens of issuer ", iss),
-                  route, scheme_flags, std::move(done));
+    const std::string& iss = pending != nullptr ? pending->issuer->config.issuer : token->issuer;
+    if (!IssuerAllowed(*f.route, iss)) {
+      f.decision.token_id =
+          ShortHashOfDigest(pending != nullptr ? pending->token_hash : token->token_hash);
+      f.decision.issuer = iss;
+      return Deny(std::move(f), Reason::kTokenIssuerNotAllowed,
+                  absl::StrCat("route ", f.route->name, " does not accept tokens of issuer ", iss));
     }
     if (pending != nullptr && scheduler_ == nullptr) {
       const SignatureCheck sig = pending->signature();
-      r = tokens_->Complete(*pending, verifier_->Verify(sig.alg, *sig.key, sig.signing_input,
-                                                        sig.signature),
-                            now, &vt, &detail);
+      reason = tokens_->Complete(
+          *pending, verifier_->Verify(sig.alg, *sig.key, sig.signing_input, sig.signature), f.now,
+          &token, &detail);
       pending.reset();
     }
   }
-  if (r == Reason::kOk && pending != nullptr) {
-    // The token missed the cache: its signature check is queued and the
-    // decision goes on on a scheduler worker. The request is copied, since
-    // the caller's is gone by then; misses are rare (a token is verified
-    // once and then cached until its exp), so the copy costs little.
-    struct TokenStage {
-      HttpRequestInfo request;
-      NormalizedUrl url;
-      const RouteConfig* route;
-      int scheme_flags;
-      absl::Time now;
-      std::unique_ptr<TokenSignatureCheck> check;
-      Done done;
-    };
-    auto st = std::make_shared<TokenStage>(TokenStage{req, std::move(url), &route, scheme_flags,
-                                                      now, std::move(pending), std::move(done)});
-    scheduler_->Submit(verifier_.get(), st->check->signature(), [this, st](SignatureResult sig) {
-      std::shared_ptr<const VerifiedToken> vt;
-      std::string detail;
-      Decision d;
-      Reason r = tokens_->Complete(*st->check, sig, st->now, &vt, &detail);
-      if (r != Reason::kOk) {
-        d.token_id = ShortHashOfDigest(st->check->token_hash);
-        return Deny(std::move(d), r, std::move(detail), *st->route, st->scheme_flags,
-                    std::move(st->done));
-      }
-      AfterToken(st->request, st->url, *st->route, st->scheme_flags, std::move(d), std::move(vt),
-                 st->now, std::move(st->done));
-    });
-    return;
+  if (reason == Reason::kOk && pending != nullptr) {
+    return AwaitTokenSignature(request, std::move(url), std::move(f), std::move(pending));
   }
-  if (r == Reason::kTokenKeyNotFound && !after_key_refresh && miss.issuer != nullptr) {
+  if (reason == Reason::kTokenKeyNotFound && !after_key_refresh && miss.issuer != nullptr) {
     // The issuer may have rotated keys since the last fetch: its key source
     // refreshes now and this request is decided once more when that is done.
     // Sources pace these refreshes per issuer whatever the kid, so made-up
@@ -500,101 +319,108 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
       HttpRequestInfo request;  // a copy: the caller's request may be gone by then
       Done done;
     };
-    auto retry = std::make_shared<Retry>(Retry{req, std::move(done)});
+    auto retry = std::make_shared<Retry>(Retry{request, std::move(f.done)});
     if (miss.issuer->keys->RefreshForUnknownKid([this, retry] {
           DecideOnce(retry->request, std::move(retry->done), /*after_key_refresh=*/true);
         })) {
       return;
     }
-    done = std::move(retry->done);
+    f.done = std::move(retry->done);
   }
-  if (r != Reason::kOk) {
-    d.token_id = ShortHash(token);
-    return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+  if (reason != Reason::kOk) {
+    f.decision.token_id = ShortHash(token_text);
+    return Deny(std::move(f), reason, std::move(detail));
   }
-  AfterToken(req, url, route, scheme_flags, std::move(d), std::move(vt), now, std::move(done));
+  OnTokenVerified(request, url, std::move(f), std::move(token));
 }
 
-void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& url,
-                               const RouteConfig& route, int scheme_flags, Decision d,
-                               std::shared_ptr<const VerifiedToken> vt, absl::Time now,
-                               Done done) const {
-  // ShortHash(token), from the SHA-256 the validator already computed.
-  d.token_id = ShortHashOfDigest(vt->token_hash);
-  d.issuer = vt->issuer;
-  d.client_id = vt->client_id;
-  d.principal = vt->Principal();
-
-  // --- Scheme and binding rules ---
-  // A DPoP-bound token sent as Bearer is exactly the stolen-token case DPoP
-  // exists for: whoever sends it cannot prove the key, so it is refused even
-  // on routes that accept bearer tokens (RFC 9449 7.1).
-  if (scheme_flags == kSchemeBearer && vt->IsDpopBound()) {
-    return Deny(std::move(d), Reason::kBearerDowngrade,
-                "token is bound to a DPoP key (cnf.jkt) but was sent with the Bearer scheme", route,
-                scheme_flags, std::move(done));
-  }
-  if (scheme_flags == kSchemeDpop && !vt->IsDpopBound()) {
-    return Deny(std::move(d), Reason::kDpopTokenUnbound,
-                "DPoP scheme used with a token that has no cnf.jkt", route, scheme_flags,
-                std::move(done));
-  }
-  bool binding_ok = true;
-  switch (route.binding) {
-    case BindingRequirement::kBearer: break;
-    case BindingRequirement::kDpop: binding_ok = vt->IsDpopBound(); break;
-    case BindingRequirement::kMtls: binding_ok = vt->IsMtlsBound(); break;
-    case BindingRequirement::kBound: binding_ok = vt->IsDpopBound() || vt->IsMtlsBound(); break;
-  }
-  if (!binding_ok) {
-    return Deny(std::move(d), Reason::kBindingRequired,
-                absl::StrCat("route ", route.name, " requires binding ",
-                             AV(BindingRequirementName(route.binding)), "; the token carries ",
-                             vt->IsDpopBound() ? "cnf.jkt" : (vt->IsMtlsBound() ? "cnf.x5t#S256" : "no cnf")),
-                route, scheme_flags, std::move(done));
-  }
-
-  // --- mTLS binding: every binding a token carries must be proven ---
-  if (vt->IsMtlsBound()) {
-    std::string thumb;
+void Authenticator::AwaitTokenSignature(const HttpRequestInfo& request, NormalizedUrl url,
+                                        InFlight&& f,
+                                        std::unique_ptr<TokenSignatureCheck> check) const {
+  // The token missed the cache: its signature check is queued and the
+  // decision goes on on a scheduler worker. The request is copied, since the
+  // caller's is gone by then; misses are rare (a token is verified once and
+  // then cached until its exp), so the copy costs little.
+  struct TokenStage {
+    HttpRequestInfo request;
+    NormalizedUrl url;
+    InFlight flight;
+    std::unique_ptr<TokenSignatureCheck> check;
+  };
+  auto stage = std::make_shared<TokenStage>(
+      TokenStage{request, std::move(url), std::move(f), std::move(check)});
+  const SignatureCheck sig = stage->check->signature();
+  scheduler_->Submit(verifier_.get(), sig, [this, stage](SignatureResult result) {
+    std::shared_ptr<const VerifiedToken> token;
     std::string detail;
-    Reason r = ClientThumbprint(req, config_, cert_thumbprints_.get(), &thumb, &detail);
-    if (r != Reason::kOk) {
-      return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+    InFlight& f = stage->flight;
+    Reason reason = tokens_->Complete(*stage->check, result, f.now, &token, &detail);
+    if (reason != Reason::kOk) {
+      f.decision.token_id = ShortHashOfDigest(stage->check->token_hash);
+      return Deny(std::move(f), reason, std::move(detail));
     }
-    if (thumb.empty()) {
-      return Deny(std::move(d), Reason::kMtlsCertMissing,
-                  "token is bound to a certificate (cnf.x5t#S256) but no client certificate was "
-                  "forwarded",
-                  route, scheme_flags, std::move(done));
-    }
-    if (!ConstantTimeEquals(thumb, vt->cnf_x5t)) {
-      return Deny(std::move(d), Reason::kMtlsThumbprintMismatch,
-                  absl::StrCat("client certificate thumbprint ", thumb,
-                               " differs from cnf.x5t#S256 ", vt->cnf_x5t),
-                  route, scheme_flags, std::move(done));
-    }
-    d.binding = ProvenBinding::kMtls;
-  }
+    OnTokenVerified(stage->request, stage->url, std::move(f), std::move(token));
+  });
+}
 
-  if (!vt->IsDpopBound()) {
-    return AfterProof(std::move(d), route, scheme_flags, *vt, nullptr, now, std::move(done));
+Reason Authenticator::ProveMtls(const HttpRequestInfo& request, const VerifiedToken& token,
+                                std::string* detail) const {
+  std::string thumbprint;
+  if (Reason reason = ClientThumbprint(request, config_.trusted_xfcc, cert_thumbprints_.get(),
+                                       &thumbprint, detail);
+      reason != Reason::kOk) {
+    return reason;
   }
+  if (thumbprint.empty()) {
+    *detail =
+        "token is bound to a certificate (cnf.x5t#S256) but no client certificate was "
+        "forwarded";
+    return Reason::kMtlsCertMissing;
+  }
+  if (!ConstantTimeEquals(thumbprint, token.cnf_x5t)) {
+    *detail = absl::StrCat("client certificate thumbprint ", thumbprint,
+                           " differs from cnf.x5t#S256 ", token.cnf_x5t);
+    return Reason::kMtlsThumbprintMismatch;
+  }
+  return Reason::kOk;
+}
 
-  // --- DPoP proof ---
-  auto proofs = req.HeaderValues("dpop");
+void Authenticator::OnTokenVerified(const HttpRequestInfo& request, const NormalizedUrl& url,
+                                    InFlight&& f,
+                                    std::shared_ptr<const VerifiedToken> token) const {
+  // ShortHash(token), from the SHA-256 the validator already computed.
+  f.decision.token_id = ShortHashOfDigest(token->token_hash);
+  f.decision.issuer = token->issuer;
+  f.decision.client_id = token->client_id;
+  f.decision.principal = token->Principal();
+  std::string detail;
+  // --- Scheme and binding rules ---
+  if (Reason reason = CheckSchemeAndBinding(f.scheme, *f.route, *token, &detail);
+      reason != Reason::kOk) {
+    return Deny(std::move(f), reason, std::move(detail));
+  }
+  // --- mTLS binding: every binding a token carries must be proven ---
+  if (token->IsMtlsBound()) {
+    if (Reason reason = ProveMtls(request, *token, &detail); reason != Reason::kOk) {
+      return Deny(std::move(f), reason, std::move(detail));
+    }
+    f.decision.binding = ProvenBinding::kMtls;
+  }
+  if (!token->IsDpopBound()) return OnProofVerified(std::move(f), *token, nullptr);
+  VerifyProof(request, url, std::move(f), std::move(token));
+}
+
+void Authenticator::VerifyProof(const HttpRequestInfo& request, const NormalizedUrl& url,
+                                InFlight&& f, std::shared_ptr<const VerifiedToken> token) const {
+  auto proofs = request.HeaderValues("dpop");
   if (proofs.empty()) {
-    return Deny(std::move(d), Reason::kDpopProofMissing, "DPoP scheme without a DPoP header",
-                route, scheme_flags, std::move(done));
+    return Deny(std::move(f), Reason::kDpopProofMissing, "DPoP scheme without a DPoP header");
   }
   // RFC 9449 4.3 (1): exactly one DPoP header. Envoy merges repeats with ",",
   // which never occurs inside a compact JWS.
   if (proofs.size() > 1 || proofs[0].find(',') != std::string_view::npos) {
-    return Deny(std::move(d), Reason::kDpopProofMultiple, "more than one DPoP proof", route,
-                scheme_flags, std::move(done));
+    return Deny(std::move(f), Reason::kDpopProofMultiple, "more than one DPoP proof");
   }
-  std::string_view proof_header = StripWhitespace(proofs[0]);
-
   // The proof is checked in two halves around its signature (DpopValidator
   // Begin/Complete): Begin runs every cheaper check first, so only a proof
   // that passed them all costs a verification. The signature can then go to
@@ -603,47 +429,39 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   // the decision reads is moved or copied into the stage.
   struct ProofStage {
     DpopProofCheck check;  // owns a copy of the proof
-    Decision decision;
-    const RouteConfig* route = nullptr;
-    int scheme_flags = 0;
-    std::shared_ptr<const VerifiedToken> vt;
-    absl::Time now;
-    Done done;
+    InFlight flight;
+    std::shared_ptr<const VerifiedToken> token;
   };
-  auto st = std::make_shared<ProofStage>();
+  auto stage = std::make_shared<ProofStage>();
   const std::string request_url = url.ToString();
-  DpopRequest dreq;
-  dreq.proof = proof_header;
-  dreq.method = req.method;
-  dreq.request_url = request_url;
-  dreq.access_token_sha256 = vt->token_hash;  // SHA-256 of exactly the token
-  dreq.expected_jkt = vt->cnf_jkt;
-  dreq.now = now;
+  DpopRequest proof_request;
+  proof_request.proof = StripWhitespace(proofs[0]);
+  proof_request.method = request.method;
+  proof_request.request_url = request_url;
+  proof_request.access_token_sha256 = token->token_hash;  // SHA-256 of exactly the token
+  proof_request.expected_jkt = token->cnf_jkt;
+  proof_request.now = f.now;
   std::string detail;
-  Reason r = dpop_->Begin(dreq, &st->check, &detail);
-  if (r != Reason::kOk) {
-    return Deny(std::move(d), r, std::move(detail), route, scheme_flags, std::move(done));
+  if (Reason reason = dpop_->Begin(proof_request, &stage->check, &detail);
+      reason != Reason::kOk) {
+    // For the log: the key the proof names, once Begin got that far (its
+    // signature is unchecked, so it identifies the claimed key, nothing more).
+    if (stage->check.key != nullptr) f.decision.jkt = stage->check.key->thumbprint();
+    return Deny(std::move(f), reason, std::move(detail));
   }
-  st->decision = std::move(d);
-  st->route = &route;
-  st->scheme_flags = scheme_flags;
-  st->vt = std::move(vt);
-  st->now = now;
-  st->done = std::move(done);
-  auto complete = [this, st](SignatureResult sig) {
+  stage->flight = std::move(f);
+  stage->token = std::move(token);
+  auto complete = [this, stage](SignatureResult result) {
     DpopResult proof;
     std::string detail;
-    Reason r = dpop_->Complete(st->check, sig, &proof, &detail);
-    if (r != Reason::kOk) {
-      return Deny(std::move(st->decision), r, std::move(detail), *st->route, st->scheme_flags,
-                  std::move(st->done));
-    }
-    st->decision.jkt = proof.jkt;
-    st->decision.binding = ProvenBinding::kDpop;
-    AfterProof(std::move(st->decision), *st->route, st->scheme_flags, *st->vt, &proof, st->now,
-               std::move(st->done));
+    InFlight& f = stage->flight;
+    f.decision.jkt = stage->check.key->thumbprint();
+    Reason reason = dpop_->Complete(stage->check, result, &proof, &detail);
+    if (reason != Reason::kOk) return Deny(std::move(f), reason, std::move(detail));
+    f.decision.binding = ProvenBinding::kDpop;
+    OnProofVerified(std::move(f), *stage->token, &proof);
   };
-  const SignatureCheck sig = st->check.signature();
+  const SignatureCheck sig = stage->check.signature();
   if (scheduler_ != nullptr) {
     scheduler_->Submit(verifier_.get(), sig, std::move(complete));
   } else {
@@ -651,49 +469,32 @@ void Authenticator::AfterToken(const HttpRequestInfo& req, const NormalizedUrl& 
   }
 }
 
-void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_flags,
-                               const VerifiedToken& vt, const DpopResult* proof, absl::Time now,
-                               Done done) const {
+void Authenticator::OnProofVerified(InFlight&& f, const VerifiedToken& token,
+                                    const DpopResult* proof) const {
   // --- Scopes ---
-  if (!ScopesSatisfied(route.scopes, vt.scopes)) {
-    return Deny(std::move(d), Reason::kInsufficientScope,
-                absl::StrCat("route ", route.name, " requires scopes ",
-                             absl::StrJoin(route.scopes, " ")),
-                route, scheme_flags, std::move(done));
+  if (!ScopesSatisfied(f.route->scopes, token.scopes)) {
+    return Deny(std::move(f), Reason::kInsufficientScope,
+                absl::StrCat("route ", f.route->name, " requires scopes ",
+                             absl::StrJoin(f.route->scopes, " ")));
   }
-
   // --- Allow (after the replay window, for DPoP) ---
-  d.allow = true;
-  d.reason = Reason::kOk;
-  d.http_status = 200;
-  for (const UpstreamHeader& h : config_.upstream_headers) {
-    const std::string* claim = nullptr;
-    std::string computed;
-    if (h.value == "@binding") {
-      computed = std::string(ProvenBindingName(d.binding));
-    } else if (h.value == "@issuer") {
-      computed = d.issuer;
-    } else if (h.value == "@principal") {
-      computed = d.principal;
-    } else if (h.value == "@route") {
-      computed = route.name;
-    } else if (h.value == "@jkt") {
-      computed = d.jkt;
-    } else {
-      claim = vt.ClaimValue(h.value);
-      if (claim != nullptr) computed = *claim;
-    }
-    if (!computed.empty()) d.upstream_headers.emplace_back(h.header, std::move(computed));
-  }
-  if (nonces_ != nullptr && config_.dpop.nonce.required && d.binding == ProvenBinding::kDpop) {
+  Decision& decision = f.decision;
+  decision.allow = true;
+  decision.reason = Reason::kOk;
+  decision.http_status = 200;
+  decision.upstream_headers =
+      UpstreamHeadersFor(config_.upstream_headers, decision, f.route->name, token);
+  if (nonces_ != nullptr && config_.dpop.nonce.required &&
+      decision.binding == ProvenBinding::kDpop) {
     // Hand the client the current nonce with every success so it never has
     // to fail once when the step rolls over.
-    d.response_headers.emplace_back("dpop-nonce", nonces_->Current(now));
+    decision.response_headers.emplace_back("dpop-nonce", nonces_->Current(f.now));
   }
-  if (d.binding != ProvenBinding::kDpop || proof == nullptr) {
-    return Finish(std::move(d), route, std::move(done));
-  }
+  if (decision.binding != ProvenBinding::kDpop || proof == nullptr) return Finish(std::move(f));
+  CheckReplay(std::move(f), *proof);
+}
 
+void Authenticator::CheckReplay(InFlight&& f, const DpopResult& proof) const {
   // RFC 9449 11.1: the jti is recorded only now, after every other check, so
   // an attacker without the key cannot burn a legitimate client's jti values.
   //
@@ -706,57 +507,38 @@ void Authenticator::AfterProof(Decision d, const RouteConfig& route, int scheme_
   // decision that waited longer than limits.max_queue_wait is refused as
   // overloaded (retryable) rather than decided late.
   const absl::Time check_now = clock_->Now();
-  if (check_now - now > config_.limits.max_queue_wait) {
-    d.upstream_headers.clear();
-    d.response_headers.clear();
-    return Deny(std::move(d), Reason::kOverloaded,
-                absl::StrCat("decision waited ", absl::FormatDuration(check_now - now),
+  if (check_now - f.now > config_.limits.max_queue_wait) {
+    return Deny(std::move(f), Reason::kOverloaded,
+                absl::StrCat("decision waited ", absl::FormatDuration(check_now - f.now),
                              " before its replay check (limits.max_queue_wait ",
-                             absl::FormatDuration(config_.limits.max_queue_wait), ")"),
-                route, kSchemeDpop, std::move(done));
+                             absl::FormatDuration(config_.limits.max_queue_wait), ")"));
   }
-  if (proof->issued_at < check_now - config_.dpop.max_age) {
-    d.upstream_headers.clear();
-    d.response_headers.clear();
-    return Deny(std::move(d), Reason::kDpopIatStale,
-                absl::StrCat("proof iat ", absl::ToUnixSeconds(proof->issued_at),
+  if (proof.issued_at < check_now - config_.dpop.max_age) {
+    return Deny(std::move(f), Reason::kDpopIatStale,
+                absl::StrCat("proof iat ", absl::ToUnixSeconds(proof.issued_at),
                              " is older than max_age ", absl::FormatDuration(config_.dpop.max_age),
                              " at the replay check; popguard time ",
-                             absl::ToUnixSeconds(check_now)),
-                route, kSchemeDpop, std::move(done));
+                             absl::ToUnixSeconds(check_now)));
   }
-  const RouteConfig* route_ptr = &route;
   replay_->CheckAndInsert(
-      proof->replay_key, check_now, proof->replay_until, proof->issued_at,
-      [this, d = std::move(d), route_ptr, done = std::move(done)](ReplayResult result) mutable {
+      proof.replay_key, check_now, proof.replay_until, proof.issued_at,
+      [this, f = std::move(f)](ReplayResult result) mutable {
         switch (result) {
           case ReplayResult::kFresh:
-            return Finish(std::move(d), *route_ptr, std::move(done));
+            return Finish(std::move(f));
           case ReplayResult::kReplayed:
-            d.upstream_headers.clear();
-            d.response_headers.clear();
-            return Deny(std::move(d), Reason::kDpopReplayed,
-                        "proof jti was already used with this key inside the replay window",
-                        *route_ptr, kSchemeDpop, std::move(done));
+            return Deny(std::move(f), Reason::kDpopReplayed,
+                        "proof jti was already used with this key inside the replay window");
           case ReplayResult::kFull:
-            d.upstream_headers.clear();
-            d.response_headers.clear();
-            return Deny(std::move(d), Reason::kReplayStoreFull,
-                        "replay window is full; refusing rather than forgetting a jti",
-                        *route_ptr, kSchemeDpop, std::move(done));
+            return Deny(std::move(f), Reason::kReplayStoreFull,
+                        "replay window is full; refusing rather than forgetting a jti");
           case ReplayResult::kUnavailable:
-            d.upstream_headers.clear();
-            d.response_headers.clear();
-            return Deny(std::move(d), Reason::kReplayStoreUnavailable,
-                        "replay store unavailable (fail_closed)", *route_ptr, kSchemeDpop,
-                        std::move(done));
+            return Deny(std::move(f), Reason::kReplayStoreUnavailable,
+                        "replay store unavailable (fail_closed)");
           case ReplayResult::kWindowReset:
-            d.upstream_headers.clear();
-            d.response_headers.clear();
-            return Deny(std::move(d), Reason::kDpopReplayWindowReset,
+            return Deny(std::move(f), Reason::kDpopReplayWindowReset,
                         "the replay window lost its entries after this proof was issued; send a "
-                        "new proof",
-                        *route_ptr, kSchemeDpop, std::move(done));
+                        "new proof");
         }
       });
 }

@@ -27,6 +27,7 @@
 #include "service/common/clock.h"
 #include "service/config/config.h"
 #include "service/authn/decision.h"
+#include "service/authn/decision_log.h"
 #include "service/authn/dpop.h"
 #include "service/keys/issuers.h"
 #include "service/authn/nonce.h"
@@ -80,22 +81,50 @@ class Authenticator {
  private:
   Authenticator() = default;
 
-  // DecideOnce is Decide; after_key_refresh is true when this is the one
-  // re-run after an unknown key made the issuer's key source refresh.
+  // InFlight is what every stage of one decision carries. It moves from stage
+  // to stage, into the asynchronous ones, and Deny or Finish consume it. The
+  // request itself is borrowed only until the first asynchronous step; the
+  // stages that outlive it copy what they still need.
+  struct InFlight {
+    Decision decision;
+    const RouteConfig* route = nullptr;  // the "none" route until one is selected
+    Scheme scheme = Scheme::kNone;       // the Authorization scheme, once read
+    absl::Time now;                      // read once, when the request arrived
+    RequestLogContext request_log;       // what the decision's log line says of the request
+    Done done;
+  };
+
+  // The stages, in order. DecideOnce is Decide; after_key_refresh is true
+  // when this is the one re-run after an unknown key made the issuer's key
+  // source refresh. SelectRoute rebuilds the URL and picks the route;
+  // VerifyToken verifies the access token (perhaps on a scheduler worker);
+  // OnTokenVerified applies the scheme and binding rules and proves an mTLS
+  // binding; VerifyProof checks the DPoP proof; OnProofVerified checks scopes
+  // and prepares the allow (proof null: no proof needed); CheckReplay records
+  // the proof's jti (asynchronously) before the allow is final.
   void DecideOnce(const HttpRequestInfo& request, Done done, bool after_key_refresh) const;
+  Reason SelectRoute(const HttpRequestInfo& request, NormalizedUrl* url, const RouteConfig** route,
+                     std::string* detail) const;
+  void VerifyToken(const HttpRequestInfo& request, NormalizedUrl url, std::string_view token_text,
+                   InFlight&& f, bool after_key_refresh) const;
+  // AwaitTokenSignature queues a token's signature check (a cache miss) and
+  // goes on with OnTokenVerified on the scheduler worker.
+  void AwaitTokenSignature(const HttpRequestInfo& request, NormalizedUrl url, InFlight&& f,
+                           std::unique_ptr<TokenSignatureCheck> check) const;
+  void OnTokenVerified(const HttpRequestInfo& request, const NormalizedUrl& url, InFlight&& f,
+                       std::shared_ptr<const VerifiedToken> token) const;
+  Reason ProveMtls(const HttpRequestInfo& request, const VerifiedToken& token,
+                   std::string* detail) const;
+  void VerifyProof(const HttpRequestInfo& request, const NormalizedUrl& url, InFlight&& f,
+                   std::shared_ptr<const VerifiedToken> token) const;
+  void OnProofVerified(InFlight&& f, const VerifiedToken& token, const DpopResult* proof) const;
+  void CheckReplay(InFlight&& f, const DpopResult& proof) const;
 
-  // AfterToken continues a decision once the access token is verified;
-  // AfterProof once the DPoP proof is (proof null: no proof needed).
-  void AfterToken(const HttpRequestInfo& req, const NormalizedUrl& url, const RouteConfig& route,
-                  int scheme_flags, Decision d, std::shared_ptr<const VerifiedToken> vt,
-                  absl::Time now, Done done) const;
-  void AfterProof(Decision d, const RouteConfig& route, int scheme_flags, const VerifiedToken& vt,
-                  const DpopResult* proof, absl::Time now, Done done) const;
-
-  // Finish applies report-only mode, builds headers and logs the decision.
-  void Finish(Decision d, const RouteConfig& route, Done done) const;
-  void Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
-            int scheme_flags, Done done) const;
+  // Deny ends the decision with `reason`: status, challenges, DPoP-Nonce.
+  void Deny(InFlight&& f, Reason reason, std::string detail) const;
+  // Finish applies report-only mode, removes unset identity headers and logs
+  // the decision.
+  void Finish(InFlight&& f) const;
 
   Config config_;
   const Clock* clock_ = nullptr;

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/jose/base64url.h"
+#include "service/authn/cert_thumbprint_cache.h"
 #include "service/common/crypto_util.h"
 #include "service/common/openssl_util.h"
 #include "service/authn/url.h"
@@ -263,6 +264,82 @@ bool IsValidThumbprint(std::string_view thumbprint) {
   if (thumbprint.size() != 43) return false;
   std::optional<std::string> decoded = Base64UrlDecode(thumbprint);
   return decoded.has_value() && decoded->size() == 32;
+}
+
+namespace {
+
+// The thumbprint of the certificate the gateway passed itself (VerifyRequest
+// certificate or certificate_thumbprint, ext_authz source.certificate), or
+// nullopt when it passed none. Certificates are parsed once per distinct
+// value (cert_thumbprint_cache.h).
+absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestInfo& request,
+                                                             CertThumbprintCache* cache) {
+  switch (request.cert_kind) {
+    case HttpRequestInfo::CertKind::kNone:
+      return std::optional<std::string>();
+    case HttpRequestInfo::CertKind::kPemOrDer: {
+      auto thumbprint =
+          cache->GetOrCompute('p', request.cert, [&]() -> absl::StatusOr<std::string> {
+            auto der = CertificateDer(request.cert);
+            if (!der.ok()) return der.status();
+            return CertificateThumbprint(*der);
+          });
+      if (!thumbprint.ok()) return thumbprint.status();
+      return std::optional<std::string>(*thumbprint);
+    }
+    case HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem: {
+      auto thumbprint = cache->GetOrCompute(
+          'e', request.cert, [&] { return ThumbprintFromEnvoyCertificate(request.cert); });
+      if (!thumbprint.ok()) return thumbprint.status();
+      return std::optional<std::string>(*thumbprint);
+    }
+    case HttpRequestInfo::CertKind::kThumbprint:
+      if (!IsValidThumbprint(request.cert)) {
+        return absl::InvalidArgumentError("certificate_thumbprint is not a base64url SHA-256");
+      }
+      return std::optional<std::string>(request.cert);
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
+Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc,
+                        CertThumbprintCache* cache, std::string* thumbprint, std::string* detail) {
+  auto gateway = GatewayThumbprint(request, cache);
+  if (!gateway.ok()) {
+    *detail = absl::StrCat("client certificate: ", gateway.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // x-forwarded-client-cert is only meaningful when the operator says the
+  // gateway sets it itself (and strips any client-sent copy): otherwise any
+  // client could claim any certificate.
+  absl::InlinedVector<std::string_view, 2> xfcc;
+  if (trust_xfcc) xfcc = request.HeaderValues("x-forwarded-client-cert");
+  if (xfcc.empty()) {
+    *thumbprint = gateway->value_or("");
+    return Reason::kOk;
+  }
+  if (xfcc.size() > 1) {
+    *detail = "client certificate: more than one x-forwarded-client-cert header";
+    return Reason::kMtlsCertInvalid;
+  }
+  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
+  if (!forwarded.ok()) {
+    *detail = absl::StrCat("client certificate: ", forwarded.status().message());
+    return Reason::kMtlsCertInvalid;
+  }
+  // Two sources naming two different certificates: one of them is wrong (a
+  // proxy in front rewrote XFCC, or the gateway passed another connection's
+  // certificate), and popguard cannot tell which one the client holds the
+  // key of. Neither is picked.
+  if (gateway->has_value() && !ConstantTimeEquals(**gateway, *forwarded)) {
+    *detail = absl::StrCat("x-forwarded-client-cert names certificate ", *forwarded,
+                           " but the gateway passed certificate ", **gateway);
+    return Reason::kMtlsCertConflict;
+  }
+  *thumbprint = *std::move(forwarded);
+  return Reason::kOk;
 }
 
 }  // namespace popguard

@@ -16,8 +16,12 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "service/authn/reason.h"
+#include "service/authn/request.h"
 
 namespace popguard {
+
+class CertThumbprintCache;  // service/cert_thumbprint_cache.h
 
 // kMaxCertificateInputBytes bounds the PEM/DER/header inputs accepted here.
 inline constexpr size_t kMaxCertificateInputBytes = 64 * 1024;
@@ -52,6 +56,17 @@ absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value);
 // IsValidThumbprint reports whether `thumbprint` is 43 characters of strict
 // base64url that decode to 32 bytes (a SHA-256 thumbprint).
 bool IsValidThumbprint(std::string_view thumbprint);
+
+// ClientThumbprint sets *thumbprint to the thumbprint of the client
+// certificate of `request` (empty when no certificate reached popguard) and
+// returns kOk, or returns kMtlsCertInvalid / kMtlsCertConflict with *detail.
+// The certificate comes from the gateway (VerifyRequest certificate or
+// certificate_thumbprint, ext_authz source.certificate) and, only with
+// `trust_xfcc`, from one x-forwarded-client-cert header; when both name a
+// certificate they must be the same one. Parsed certificates are cached in
+// `cache` (thread-safe).
+Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc,
+                        CertThumbprintCache* cache, std::string* thumbprint, std::string* detail);
 
 }  // namespace popguard
 

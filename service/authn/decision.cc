@@ -1,5 +1,9 @@
 #include "service/authn/decision.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/common/strings.h"
+
 namespace popguard {
 
 std::string_view ProvenBindingName(ProvenBinding b) {
@@ -186,6 +190,49 @@ std::string_view OAuthErrorFor(Reason reason) {
       return "invalid_token";
   }
   return "";
+}
+
+HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement binding,
+                            std::span<const std::string> scopes, std::string_view dpop_algs) {
+  HeaderList challenges;
+  if (HttpStatusFor(reason) >= 500) return challenges;  // not the credential's fault
+  // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
+  // client used; with no usable credential, every scheme the route accepts.
+  bool dpop = scheme == Scheme::kDpop;
+  bool bearer = scheme == Scheme::kBearer;
+  if (scheme == Scheme::kNone) {
+    dpop = binding != BindingRequirement::kMtls;
+    bearer = binding != BindingRequirement::kDpop;
+  }
+  // A token lacking the binding the route needs: challenge with the schemes
+  // that route accepts, so the client learns to switch (RFC 9449 7.1).
+  if (reason == Reason::kBindingRequired) {
+    dpop = binding != BindingRequirement::kMtls;
+    bearer = binding == BindingRequirement::kMtls || binding == BindingRequirement::kBearer;
+  }
+  // A bound token presented as Bearer is told to use DPoP.
+  if (reason == Reason::kBearerDowngrade) {
+    dpop = true;
+    bearer = false;
+  }
+  const std::string_view error = OAuthErrorFor(reason);
+  auto challenge = [&](std::string_view auth_scheme, bool with_algs) {
+    std::vector<std::string> params;
+    if (!error.empty()) {
+      params.push_back(absl::StrCat("error=\"", AV(error), "\""));
+      params.push_back(absl::StrCat("error_description=\"", AV(ReasonCode(reason)), "\""));
+    }
+    if (reason == Reason::kInsufficientScope && !scopes.empty()) {
+      params.push_back(absl::StrCat("scope=\"", absl::StrJoin(scopes, " "), "\""));
+    }
+    if (with_algs) params.push_back(absl::StrCat("algs=\"", AV(dpop_algs), "\""));
+    std::string value(auth_scheme);
+    if (!params.empty()) absl::StrAppend(&value, " ", absl::StrJoin(params, ", "));
+    return value;
+  };
+  if (dpop) challenges.emplace_back("www-authenticate", challenge("DPoP", true));
+  if (bearer) challenges.emplace_back("www-authenticate", challenge("Bearer", false));
+  return challenges;
 }
 
 int GrpcStatusCodeFor(Reason reason) {

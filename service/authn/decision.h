@@ -7,11 +7,13 @@
 #ifndef POPGUARD_SERVICE_DECISION_H_
 #define POPGUARD_SERVICE_DECISION_H_
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "service/config/config.h"
 #include "service/authn/reason.h"
 
 namespace popguard {
@@ -20,6 +22,11 @@ enum class ProvenBinding { kNone, kDpop, kMtls };
 std::string_view ProvenBindingName(ProvenBinding b);  // "none", "dpop", "mtls"
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// The Authorization scheme a request used: none (no usable credential yet),
+// Bearer (RFC 6750) or DPoP (RFC 9449). A request carries exactly one
+// credential, so it is never two of them.
+enum class Scheme { kNone, kBearer, kDpop };
 
 struct Decision {
   // Whether the gateway must let the request through (true for a would-deny
@@ -48,6 +55,16 @@ int HttpStatusFor(Reason reason);
 // "invalid_dpop_proof", "use_dpop_nonce", "invalid_request",
 // "insufficient_scope") or "" when none applies (no credential, server errors).
 std::string_view OAuthErrorFor(Reason reason);
+
+// ChallengeHeaders returns the WWW-Authenticate headers of a denial with
+// `reason` (RFC 6750 3, RFC 9449 7.1): none for a server error (5xx);
+// otherwise one challenge per scheme to answer with, DPoP first, each with
+// error and error_description (the reason code) when OAuthErrorFor has an
+// error, scope="..." (`scopes`) for kInsufficientScope, and algs="..."
+// (`dpop_algs`) on the DPoP challenge. `scheme` is the scheme the client
+// used; `binding` is what the route requires.
+HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement binding,
+                            std::span<const std::string> scopes, std::string_view dpop_algs);
 
 // GrpcStatusCodeFor returns the google.rpc code for an ext_authz denial:
 // 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503), 13 INTERNAL.

@@ -1328,6 +1328,24 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
+absl::StatusOr<std::string> ReadNonceSecret(const Config& config) {
+  const NonceConfig& nonce = config.dpop.nonce;
+  if (nonce.secret_file.empty()) {
+    if (nonce.required) {
+      return absl::InvalidArgumentError("dpop.nonce.required needs dpop.nonce.secret_file");
+    }
+    return std::string();
+  }
+  const absl::Status unusable = absl::InvalidArgumentError(
+      "dpop.nonce.secret_file must be readable and hold at least 32 bytes");
+  std::ifstream in(ResolvePath(config.base_dir, nonce.secret_file), std::ios::binary);
+  if (!in) return unusable;
+  std::stringstream secret;
+  secret << in.rdbuf();
+  if (secret.str().size() < kMinNonceSecretBytes) return unusable;
+  return secret.str();
+}
+
 absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& base_dir) {
   std::vector<YAML::Node> docs;
   try {

@@ -234,6 +234,13 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text);
 // ResolvePath returns `path` if absolute, else base_dir/path.
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 
+// ReadNonceSecret reads dpop.nonce.secret_file (resolved against base_dir):
+// "" when no file is configured, InvalidArgument when the file cannot be
+// read or holds fewer than 32 bytes, or when dpop.nonce.required has no file.
+// Read when an Authenticator is built (start-up and every reload), so a
+// rotated secret file takes effect on reload.
+absl::StatusOr<std::string> ReadNonceSecret(const Config& config);
+
 }  // namespace popguard
 
 #endif  // POPGUARD_SERVICE_CONFIG_H_

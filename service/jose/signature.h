@@ -52,6 +52,10 @@ enum class SignatureResult {
   kMalformed,
 };
 
+// All results, in declaration order (metric labels).
+inline constexpr SignatureResult kAllSignatureResults[] = {
+    SignatureResult::kValid, SignatureResult::kInvalid, SignatureResult::kMalformed};
+
 // SignatureCheck is one signature to verify: a member of a VerifyBatch call
 // or a job of the VerifyScheduler. The key and the strings are views: whoever
 // makes the check keeps them alive until its verdict is delivered.

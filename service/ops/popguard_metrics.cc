@@ -14,6 +14,10 @@ constexpr const char* kApiNames[] = {"verify", "verify_stream", "check"};
 constexpr const char* kSignatureResults[] = {"valid", "invalid", "malformed"};
 constexpr const char* kReplayResults[] = {"fresh", "replayed", "full", "unavailable",
                                           "window_reset"};
+// The label names, one per enum value, in the enums' declaration order.
+static_assert(std::size(kApiNames) == std::size(kAllApis));
+static_assert(std::size(kSignatureResults) == std::size(kAllSignatureResults));
+static_assert(std::size(kReplayResults) == std::size(kAllReplayResults));
 
 int ApiIndex(Api api) { return static_cast<int>(api); }
 
@@ -48,16 +52,17 @@ PopguardMetrics::PopguardMetrics() {
   CounterFamily* shed = registry_.AddCounter(
       "popguard_shed_requests_total",
       "Requests refused with RESOURCE_EXHAUSTED because limits.max_inflight was reached.", {"api"});
-  for (int i = 0; i < 3; ++i) {
-    duration_[i] = duration->WithLabels({kApiNames[i]});
-    shed_[i] = shed->WithLabels({kApiNames[i]});
+  for (Api api : kAllApis) {
+    duration_[ApiIndex(api)] = duration->WithLabels({kApiNames[ApiIndex(api)]});
+    shed_[ApiIndex(api)] = shed->WithLabels({kApiNames[ApiIndex(api)]});
   }
   CounterFamily* sigs = registry_.AddCounter(
       "popguard_signature_verifications_total",
       "JWS signature verifications (access tokens and DPoP proofs) by algorithm and result.",
       {"alg", "result"});
   for (JwsAlg alg : kAllJwsAlgs) {
-    for (int r = 0; r < 3; ++r) {
+    for (SignatureResult result : kAllSignatureResults) {
+      const int r = static_cast<int>(result);
       signatures_[static_cast<int>(alg)][r] =
           sigs->WithLabels({std::string(JwsAlgName(alg)), kSignatureResults[r]});
     }
@@ -70,7 +75,10 @@ PopguardMetrics::PopguardMetrics() {
   CounterFamily* replay = registry_.AddCounter(
       "popguard_replay_store_results_total",
       "Replay store answers: fresh, replayed, full, unavailable.", {"result"});
-  for (int i = 0; i < 5; ++i) replay_results_[i] = replay->WithLabels({kReplayResults[i]});
+  for (ReplayResult result : kAllReplayResults) {
+    const int r = static_cast<int>(result);
+    replay_results_[r] = replay->WithLabels({kReplayResults[r]});
+  }
   CounterFamily* reloads = registry_.AddCounter(
       "popguard_config_reloads_total", "Config reloads (SIGHUP or file change) by result.",
       {"result"});

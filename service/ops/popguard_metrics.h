@@ -29,6 +29,7 @@
 #define POPGUARD_SERVICE_POPGUARD_METRICS_H_
 
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,7 @@ class RedisReplayStore;
 class VerifyScheduler;
 
 enum class Api { kVerify, kVerifyStream, kCheck };
+inline constexpr Api kAllApis[] = {Api::kVerify, Api::kVerifyStream, Api::kCheck};
 
 class PopguardMetrics {
  public:
@@ -89,13 +91,14 @@ class PopguardMetrics {
   MetricRegistry registry_;
   CounterFamily* decisions_;
   CounterFamily* would_deny_;
-  Histogram* duration_[3];
-  Counter* shed_[3];
+  // Arrays sized from their enums' kAll* lists, indexed by the enum value.
+  Histogram* duration_[std::size(kAllApis)];
+  Counter* shed_[std::size(kAllApis)];
   Gauge* inflight_;
-  Counter* signatures_[10][3];
+  Counter* signatures_[std::size(kAllJwsAlgs)][std::size(kAllSignatureResults)];
   Histogram* replay_duration_;
-  Counter* replay_results_[5];
-  Counter* reloads_[2];
+  Counter* replay_results_[std::size(kAllReplayResults)];
+  Counter* reloads_[2];  // success, failure
 
   mutable absl::Mutex mu_;
   std::function<std::shared_ptr<const Authenticator>()> source_ ABSL_GUARDED_BY(mu_);

@@ -1,4 +1,8 @@
 #include "service/server/adapters.h"
+
+#include <array>
+#include <iterator>
+
 #include "service/common/strings.h"
 
 #include "absl/strings/ascii.h"
@@ -35,10 +39,21 @@ HttpRequestInfo FromVerifyRequest(const popguard::v1::VerifyRequest& req) {
 }
 
 popguard::v1::Reason ProtoReasonFor(Reason reason) {
-  popguard::v1::Reason out = popguard::v1::REASON_UNSPECIFIED;
-  std::string name = "REASON_" + ToUpper(ReasonCode(reason));
-  popguard::v1::Reason_Parse(name, &out);
-  return out;
+  // One table indexed by Reason, built once (not per response) from the
+  // naming rule REASON_ + upper-cased code; Reason is dense from 0 in
+  // kAllReasons order, and reason_test pins every entry.
+  using Table = std::array<popguard::v1::Reason, std::size(kAllReasons)>;
+  static const Table* const kTable = [] {
+    auto* table = new Table();
+    for (Reason r : kAllReasons) {
+      popguard::v1::Reason proto = popguard::v1::REASON_UNSPECIFIED;
+      popguard::v1::Reason_Parse("REASON_" + ToUpper(ReasonCode(r)), &proto);
+      (*table)[static_cast<size_t>(r)] = proto;
+    }
+    return table;
+  }();
+  const auto index = static_cast<size_t>(reason);
+  return index < kTable->size() ? (*kTable)[index] : popguard::v1::REASON_UNSPECIFIED;
 }
 
 namespace {

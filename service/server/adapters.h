@@ -28,7 +28,8 @@ HttpRequestInfo FromCheckRequest(const envoy::service::auth::v3::CheckRequest& r
 // status and WWW-Authenticate / DPoP-Nonce headers.
 void ToCheckResponse(const Decision& d, envoy::service::auth::v3::CheckResponse* resp);
 
-// ProtoReasonFor maps a Reason to the proto enum (REASON_ + upper-cased code).
+// ProtoReasonFor maps a Reason to the proto enum (REASON_ + upper-cased code),
+// from a table built once.
 popguard::v1::Reason ProtoReasonFor(Reason reason);
 
 }  // namespace popguard

@@ -39,38 +39,61 @@ int ListenFailed(const absl::Status& status) {
   return 1;
 }
 
-int RunServer(Config config, const sigset_t& signals) {
-  std::vector<std::string> warnings;
+// App holds the server's components. C++ destroys members in reverse order
+// of declaration, so this list read bottom-up is the teardown order: the
+// reloader stops first, then the admin endpoint, the verify scheduler (it
+// joins its workers; RunServer's Server::Shutdown has already waited for every
+// call, so every queued check, including those of requests drained at
+// shutdown, got its verdict), the gRPC server, the Authenticator, the token
+// cache, and the replay store last (the Authenticator uses it). Every early
+// return (a listen failure) tears down the same way.
+struct App {
+  ~App() { PopguardMetrics::Get().SetVerifyScheduler(nullptr); }
+
   // Before the replay store: a Redis store registers its readiness check here.
   Readiness readiness;
-  auto replay = CreateReplayStore(config, &readiness);
+  std::unique_ptr<ReplayStore> replay;
+  // Every replay check is timed for popguard_replay_store_duration_seconds;
+  // the store itself lives (and keeps its window) across config reloads.
+  std::unique_ptr<InstrumentedReplayStore> instrumented_replay;
+  RealClock clock;
+  // Like the replay window, the verified-token cache lives for the whole
+  // process: reloads build a new Authenticator around the same cache.
+  std::unique_ptr<BoundedCache<VerifiedToken>> token_cache;
+  std::unique_ptr<AuthenticatorHolder> holder;
+  std::unique_ptr<Server> server;
+  // Signature checks of every request go to one process-wide pool that
+  // verifies them in batches (verify_scheduler.h); null without batching.
+  // Made before the Authenticator and the server, which use it.
+  std::unique_ptr<VerifyScheduler> scheduler;
+  std::unique_ptr<HttpEndpoint> http;  // /metrics, /healthz, /readyz; null when not configured
+  std::unique_ptr<ConfigReloader> reloader;
+};
+
+int RunServer(Config config, const sigset_t& signals) {
+  std::vector<std::string> warnings;
+  App app;
+  auto replay = CreateReplayStore(config, &app.readiness);
   if (!replay.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", replay.status().message());
     return 2;
   }
-  // Every replay check is timed for popguard_replay_store_duration_seconds;
-  // the store itself lives (and keeps its window) across config reloads.
+  app.replay = *std::move(replay);
   PopguardMetrics& metrics = PopguardMetrics::Get();
-  metrics.SetRedisStore(dynamic_cast<const RedisReplayStore*>(replay->get()));
-  InstrumentedReplayStore instrumented_replay(replay->get());
-  RealClock clock;
-  // Like the replay window, the verified-token cache lives for the whole
-  // process: reloads build a new Authenticator around the same cache.
-  BoundedCache<VerifiedToken> token_cache(config.access_token_cache_entries);
-  // Signature checks of every request go to one process-wide pool that
-  // verifies them in batches (verify_scheduler.h). It is made before the
-  // server and destroyed after it, so every queued check (including those of
-  // requests drained at shutdown) gets its verdict.
-  std::unique_ptr<VerifyScheduler> scheduler;
+  metrics.SetRedisStore(dynamic_cast<const RedisReplayStore*>(app.replay.get()));
+  app.instrumented_replay = std::make_unique<InstrumentedReplayStore>(app.replay.get());
+  app.token_cache =
+      std::make_unique<BoundedCache<VerifiedToken>>(config.access_token_cache_entries);
   if (config.crypto.batch_verification) {
-    scheduler = std::make_unique<VerifyScheduler>(
+    app.scheduler = std::make_unique<VerifyScheduler>(
         VerifyScheduler::Options{.threads = config.crypto.verify_threads,
                                  .max_batch = config.crypto.max_batch,
                                  .inline_when_idle = config.crypto.inline_when_idle});
-    metrics.SetVerifyScheduler(scheduler.get());
+    metrics.SetVerifyScheduler(app.scheduler.get());
   }
-  auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &clock,
-                                    &instrumented_replay, &warnings, &token_cache, scheduler.get());
+  auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
+                                    app.instrumented_replay.get(), &warnings,
+                                    app.token_cache.get(), app.scheduler.get());
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
     LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
@@ -80,22 +103,25 @@ int RunServer(Config config, const sigset_t& signals) {
     LogLine(LogLevel::kInfo, "config_ok").Add("issuers", static_cast<int64_t>(config.issuers.size()));
     return 0;
   }
-  AuthenticatorHolder holder(std::shared_ptr<const Authenticator>(std::move(*auth)));
+  app.holder =
+      std::make_unique<AuthenticatorHolder>(std::shared_ptr<const Authenticator>(*std::move(auth)));
+  AuthenticatorHolder* holder = app.holder.get();
+  Readiness* readiness = &app.readiness;
   // gRPC health is SERVING only while every required issuer has keys it trusts
   // (remote keys arrive after start-up, and go stale when the issuer is down),
   // and while a required Redis replay store can answer.
-  readiness.Add("issuers",
-                [&holder](std::string* why) { return holder.Get()->issuers().Ready(why); });
-  auto server = Server::Start(config, &holder, &readiness);
+  readiness->Add("issuers",
+                 [holder](std::string* why) { return holder->Get()->issuers().Ready(why); });
+  auto server = Server::Start(config, holder, readiness);
   if (!server.ok()) return ListenFailed(server.status());
-  Server* srv = server->get();
-  metrics.SetAuthenticatorSource([&holder] { return holder.Get(); });
-  metrics.SetState([&readiness, srv] { return !srv->draining() && readiness.Ready(); },
+  app.server = *std::move(server);
+  Server* srv = app.server.get();
+  metrics.SetAuthenticatorSource([holder] { return holder->Get(); });
+  metrics.SetState([readiness, srv] { return !srv->draining() && readiness->Ready(); },
                    [srv] { return srv->draining(); });
-  std::unique_ptr<HttpEndpoint> http;
   if (!config.metrics.listen.empty()) {
     auto endpoint = HttpEndpoint::Start(
-        config.metrics.listen, [&readiness, srv, &metrics](const std::string& path) {
+        config.metrics.listen, [readiness, srv, &metrics](const std::string& path) {
           HttpResponse r;
           if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -105,7 +131,7 @@ int RunServer(Config config, const sigset_t& signals) {
           } else if (path == "/readyz") {
             std::vector<std::string> why;
             if (srv->draining()) why.push_back("draining: shutting down");
-            if (!readiness.Ready(&why) || !why.empty()) {
+            if (!readiness->Ready(&why) || !why.empty()) {
               r.status = 503;
               r.body = "not ready\n";
               for (const auto& w : why) r.body += w + "\n";
@@ -119,56 +145,55 @@ int RunServer(Config config, const sigset_t& signals) {
           return r;
         });
     if (!endpoint.ok()) return ListenFailed(endpoint.status());
-    http = *std::move(endpoint);
+    app.http = *std::move(endpoint);
     LogLine(LogLevel::kInfo, "metrics_listening")
         .Add("address", config.metrics.listen)
-        .Add("port", static_cast<int64_t>(http->port()));
+        .Add("port", static_cast<int64_t>(app.http->port()));
   }
   ConfigReloader::Options reload;
   reload.path = absl::GetFlag(FLAGS_config);
   reload.listen_override = absl::GetFlag(FLAGS_listen);
   reload.log_level_override = absl::GetFlag(FLAGS_log_level);
-  reload.token_cache = &token_cache;
-  reload.scheduler = scheduler.get();
-  auto reloader = std::make_unique<ConfigReloader>(reload, config, &clock, &instrumented_replay,
-                                                   &holder);
+  reload.token_cache = app.token_cache.get();
+  reload.scheduler = app.scheduler.get();
+  app.reloader = std::make_unique<ConfigReloader>(reload, config, &app.clock,
+                                                  app.instrumented_replay.get(), holder);
   LogLine(LogLevel::kInfo, "listening")
       .Add("address", config.listen)
-      .Add("port", static_cast<int64_t>((*server)->port()))
+      .Add("port", static_cast<int64_t>(srv->port()))
       .Add("pid", static_cast<int64_t>(getpid()))
       .Add("max_inflight", static_cast<int64_t>(config.limits.max_inflight))
       .Add("tls", !config.tls.cert_file.empty())
       .Add("issuers", static_cast<int64_t>(config.issuers.size()))
       .Add("replay_backend", config.replay.backend)
-      .Add("verify_threads", static_cast<int64_t>(scheduler ? scheduler->threads() : 0));
+      .Add("verify_threads",
+           static_cast<int64_t>(app.scheduler ? app.scheduler->threads() : 0));
 
   int sig = 0;
   while (true) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
     LogLine(LogLevel::kInfo, "config_reload_requested").Add("signal", "SIGHUP");
-    reloader->Trigger();
+    app.reloader->Trigger();
   }
   // Drain: report not ready first (gRPC health NOT_SERVING, /readyz 503) and
   // keep serving for drain_delay so load balancers and kubelet notice, then
   // stop accepting and give in-flight calls up to `grace` to finish.
-  const ShutdownConfig shutdown = holder.Get()->config().shutdown;
+  const ShutdownConfig shutdown = holder->Get()->config().shutdown;
   srv->StartDraining();
   LogLine(LogLevel::kInfo, "shutting_down")
       .Add("signal", static_cast<int64_t>(sig))
       .Add("drain_delay", absl::FormatDuration(shutdown.drain_delay))
       .Add("grace", absl::FormatDuration(shutdown.grace));
   absl::SleepFor(shutdown.drain_delay);
-  reloader.reset();
+  // No reload swaps the Authenticator while the last calls finish.
+  app.reloader.reset();
   // Past `grace`, key fetches still running are aborted: the calls waiting on
   // them are answered UNAVAILABLE and the process exits within
   // drain_delay + grace (plus the moment that takes), not after fetch_timeout.
   srv->Shutdown(shutdown.grace, [] { JwksFetcher::Shared()->Shutdown(); });
-  http.reset();
-  metrics.SetVerifyScheduler(nullptr);
-  scheduler.reset();
   LogLine(LogLevel::kInfo, "stopped");
-  return 0;
+  return 0;  // `app` tears down in its member order
 }
 
 }  // namespace

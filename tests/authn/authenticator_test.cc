@@ -105,15 +105,21 @@ std::string Token(const JsonValue& claims) {
 }
 std::string Token(TokenKind kind) { return Token(Claims(kind)); }
 
+// ProofOptionsFor: a GET proof for `htu` and `token` with a fresh jti.
+unit::ProofOptions ProofOptionsFor(std::string_view htu, std::string_view token) {
+  unit::ProofOptions o;
+  o.htu = std::string(htu);
+  o.jti = unit::UniqueId("jti");
+  o.access_token = std::string(token);
+  return o;
+}
+
 // Proof returns a fresh proof (new jti) by ProofKey() for `token`.
 std::string Proof(std::string_view method, std::string_view htu, std::string_view token,
                   absl::Time iat = kNow) {
-  unit::ProofOptions o;
+  unit::ProofOptions o = ProofOptionsFor(htu, token);
   o.htm = std::string(method);
-  o.htu = std::string(htu);
   o.iat = iat;
-  o.jti = unit::UniqueId("jti");
-  o.access_token = std::string(token);
   return unit::MintProof(ProofKey(), o);
 }
 
@@ -700,6 +706,44 @@ TEST_P(AuthenticatorTest, ReportOnlyWouldDenyCarriesNoIdentity) {
   EXPECT_EQ(d.principal, "alice");
   EXPECT_EQ(d.issuer, unit::kIssuer);
   EXPECT_EQ(d.binding, ProvenBinding::kDpop);
+}
+
+// Denials of a parsed proof name its key (jkt) for the log (issue 14): the
+// thumbprint of the key the proof carries, also before its signature is
+// checked (htm/htu mismatch); "" when no proof got that far.
+TEST_P(AuthenticatorTest, ProofDenialsNameTheProofKey) {
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  const PrivateKey& other_key = SharedKey(JwsAlg::kES256, 8);
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    Reason want;
+    std::string jkt;
+  };
+  const std::vector<Case> cases = {
+      {"proof for another URL",
+       Req("GET", url, {{"authorization", "DPoP " + token},
+                        {"dpop", Proof("GET", std::string(kOrigin) + "/dpop/other", token)}}),
+       Reason::kDpopHtuMismatch, ProofKey().Thumbprint()},
+      {"proof for another method",
+       Req("POST", url, {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", url, token)}}),
+       Reason::kDpopHtmMismatch, ProofKey().Thumbprint()},
+      {"proof under another key",
+       Req("GET", url,
+           {{"authorization", "DPoP " + token},
+            {"dpop", unit::MintProof(other_key, ProofOptionsFor(url, token))}}),
+       Reason::kDpopJktMismatch, other_key.Thumbprint()},
+      {"no proof", Req("GET", url, {{"authorization", "DPoP " + token}}),
+       Reason::kDpopProofMissing, ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), ReasonCode(c.want)) << d.message;
+    EXPECT_EQ(d.jkt, c.jkt);
+    EXPECT_EQ(d.principal, "alice");
+  }
 }
 
 TEST_P(AuthenticatorTest, DefaultReportOnly) {

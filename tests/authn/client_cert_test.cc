@@ -2,7 +2,9 @@
 // from PEM/DER, Envoy's URL-encoded certificate and x-forwarded-client-cert.
 // Certificates are generated at test time (self-signed EC P-256); expected
 // thumbprints are computed independently with OpenSSL's SHA256 over
-// i2d_X509 output and EVP_EncodeBlock, not with popguard's helpers.
+// i2d_X509 output and EVP_EncodeBlock, not with popguard's helpers. Also
+// ClientThumbprint: which forwarded certificate a request's binding is proven
+// with.
 #include "service/authn/client_cert.h"
 
 #include <openssl/bio.h>
@@ -21,6 +23,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "service/authn/cert_thumbprint_cache.h"
 
 namespace popguard {
 namespace {
@@ -352,6 +355,63 @@ TEST_F(ClientCertTest, ThumbprintFromXfcc) {
        "", "xfcc: header too large"},
   };
   RunThumbprintCases(cases, &ThumbprintFromXfcc);
+}
+
+// ClientThumbprint: the certificate the gateway passed and, when trusted, the
+// one x-forwarded-client-cert names; two different ones are a conflict.
+TEST_F(ClientCertTest, ClientThumbprint) {
+  const TestCert& c1 = *cert1_;
+  const TestCert& c2 = *cert2_;
+  const std::string xfcc1 = "Hash=" + c1.sha256_hex;
+  struct Case {
+    std::string why;
+    HttpRequestInfo::CertKind kind;
+    std::string cert;
+    std::vector<std::string> xfcc;
+    bool trust_xfcc;
+    Reason want;
+    std::string thumbprint;
+  };
+  using K = HttpRequestInfo::CertKind;
+  const std::vector<Case> cases = {
+      {"nothing forwarded", K::kNone, "", {}, true, Reason::kOk, ""},
+      {"gateway PEM", K::kPemOrDer, c1.pem, {}, false, Reason::kOk, c1.thumbprint},
+      {"gateway DER", K::kPemOrDer, c1.der, {}, false, Reason::kOk, c1.thumbprint},
+      {"gateway Envoy URL-encoded PEM", K::kEnvoyUrlEncodedPem, UrlEncodeAll(c1.pem), {}, false,
+       Reason::kOk, c1.thumbprint},
+      {"gateway thumbprint", K::kThumbprint, c1.thumbprint, {}, false, Reason::kOk, c1.thumbprint},
+      {"gateway thumbprint not base64url SHA-256", K::kThumbprint, c1.sha256_hex, {}, false,
+       Reason::kMtlsCertInvalid, ""},
+      {"gateway PEM unparsable", K::kPemOrDer, "not a certificate", {}, false,
+       Reason::kMtlsCertInvalid, ""},
+      {"untrusted xfcc is ignored", K::kNone, "", {xfcc1}, false, Reason::kOk, ""},
+      {"trusted xfcc alone", K::kNone, "", {xfcc1}, true, Reason::kOk, c1.thumbprint},
+      {"trusted xfcc agreeing with the gateway", K::kThumbprint, c1.thumbprint, {xfcc1}, true,
+       Reason::kOk, c1.thumbprint},
+      {"trusted xfcc naming another certificate", K::kThumbprint, c2.thumbprint, {xfcc1}, true,
+       Reason::kMtlsCertConflict, ""},
+      {"two xfcc headers", K::kNone, "", {xfcc1, xfcc1}, true, Reason::kMtlsCertInvalid, ""},
+      {"xfcc without a certificate", K::kNone, "", {"By=spiffe://x"}, true,
+       Reason::kMtlsCertInvalid, ""},
+  };
+  CertThumbprintCache cache;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    HttpRequestInfo request;
+    request.cert_kind = c.kind;
+    request.cert = c.cert;
+    for (const std::string& value : c.xfcc) {
+      request.headers.emplace_back("x-forwarded-client-cert", value);
+    }
+    std::string thumbprint;
+    std::string detail;
+    EXPECT_EQ(ReasonCode(ClientThumbprint(request, c.trust_xfcc, &cache, &thumbprint, &detail)),
+              ReasonCode(c.want))
+        << detail;
+    if (c.want == Reason::kOk) {
+      EXPECT_EQ(thumbprint, c.thumbprint);
+    }
+  }
 }
 
 TEST(IsValidThumbprintTest, Table) {

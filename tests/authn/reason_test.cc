@@ -1,7 +1,8 @@
 // Tests for service/authn/reason.h, service/authn/decision.h (the HTTP / OAuth / gRPC
-// mapping) and ProtoReasonFor (service/server/adapters.h): the stable codes are an
-// API, so the C++ list, the string codes and the proto enum must stay in step,
-// and every Reason's edge mapping is pinned here in one table.
+// mapping and the WWW-Authenticate challenges) and ProtoReasonFor
+// (service/server/adapters.h): the stable codes are an API, so the C++ list, the
+// string codes and the proto enum must stay in step, and every Reason's edge
+// mapping is pinned here in one table.
 #include "service/authn/reason.h"
 
 #include <cctype>
@@ -196,6 +197,70 @@ TEST_F(ReasonTest, ProvenBindingNames) {
   EXPECT_EQ(ProvenBindingName(ProvenBinding::kNone), "none");
   EXPECT_EQ(ProvenBindingName(ProvenBinding::kDpop), "dpop");
   EXPECT_EQ(ProvenBindingName(ProvenBinding::kMtls), "mtls");
+}
+
+// ChallengeHeaders (decision.h): the WWW-Authenticate challenges of
+// representative denials, by the scheme the client used and the binding the
+// route requires (RFC 6750 3, RFC 9449 7.1).
+class ChallengeHeadersTest : public ::testing::Test {};
+
+TEST_F(ChallengeHeadersTest, RepresentativeReasons) {
+  using B = BindingRequirement;
+  const std::vector<std::string> scopes = {"read", "write"};
+  constexpr char kAlgs[] = "ES256 EdDSA";
+  struct Case {
+    std::string why;
+    Reason reason;
+    Scheme scheme;
+    B binding;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {"no credential, bound route: both schemes, no error", Reason::kTokenMissing, Scheme::kNone,
+       B::kBound, {R"(DPoP algs="ES256 EdDSA")", "Bearer"}},
+      {"no credential, DPoP route: DPoP only", Reason::kTokenMissing, Scheme::kNone, B::kDpop,
+       {R"(DPoP algs="ES256 EdDSA")"}},
+      {"no credential, mTLS route: Bearer only", Reason::kTokenMissing, Scheme::kNone, B::kMtls,
+       {"Bearer"}},
+      {"invalid request before the scheme: every scheme the route accepts",
+       Reason::kRequestInvalid, Scheme::kNone, B::kBearer,
+       {R"(DPoP error="invalid_request", error_description="request_invalid", algs="ES256 EdDSA")",
+        R"(Bearer error="invalid_request", error_description="request_invalid")"}},
+      {"expired Bearer token: only the scheme used", Reason::kTokenExpired, Scheme::kBearer,
+       B::kBound, {R"(Bearer error="invalid_token", error_description="token_expired")"}},
+      {"proof problem: DPoP", Reason::kDpopHtuMismatch, Scheme::kDpop, B::kDpop,
+       {R"(DPoP error="invalid_dpop_proof", error_description="dpop_htu_mismatch", )"
+        R"(algs="ES256 EdDSA")"}},
+      {"nonce: use_dpop_nonce", Reason::kDpopNonceMissing, Scheme::kDpop, B::kDpop,
+       {R"(DPoP error="use_dpop_nonce", error_description="dpop_nonce_missing", )"
+        R"(algs="ES256 EdDSA")"}},
+      {"bearer downgrade: told to use DPoP", Reason::kBearerDowngrade, Scheme::kBearer, B::kBearer,
+       {R"(DPoP error="invalid_token", error_description="bearer_downgrade", algs="ES256 EdDSA")"}},
+      {"binding required on a DPoP route: DPoP", Reason::kBindingRequired, Scheme::kBearer,
+       B::kDpop,
+       {R"(DPoP error="invalid_token", error_description="binding_required", algs="ES256 EdDSA")"}},
+      {"binding required on an mTLS route: Bearer", Reason::kBindingRequired, Scheme::kDpop,
+       B::kMtls, {R"(Bearer error="invalid_token", error_description="binding_required")"}},
+      {"binding required on a bound route: DPoP only", Reason::kBindingRequired, Scheme::kBearer,
+       B::kBound,
+       {R"(DPoP error="invalid_token", error_description="binding_required", algs="ES256 EdDSA")"}},
+      {"insufficient scope: the route's scopes", Reason::kInsufficientScope, Scheme::kBearer,
+       B::kBearer,
+       {R"(Bearer error="insufficient_scope", error_description="insufficient_scope", )"
+        R"(scope="read write")"}},
+      {"mTLS certificate missing: the scheme used", Reason::kMtlsCertMissing, Scheme::kBearer,
+       B::kMtls, {R"(Bearer error="invalid_token", error_description="mtls_cert_missing")"}},
+      {"replay store down (503): no challenge", Reason::kReplayStoreUnavailable, Scheme::kDpop,
+       B::kDpop, {}},
+      {"overloaded (503): no challenge", Reason::kOverloaded, Scheme::kDpop, B::kDpop, {}},
+      {"internal error (500): no challenge", Reason::kInternalError, Scheme::kNone, B::kBound, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    HeaderList want;
+    for (const std::string& challenge : c.want) want.emplace_back("www-authenticate", challenge);
+    EXPECT_EQ(ChallengeHeaders(c.reason, c.scheme, c.binding, scopes, kAlgs), want);
+  }
 }
 
 }  // namespace

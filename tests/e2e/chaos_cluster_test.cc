@@ -9,11 +9,14 @@
 //     others dpop_replayed, and new proofs pass;
 //   - a slot migrated (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
 //     traffic runs: every replay of every proof is refused, nothing errors.
+#include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "storage/redis_key_slot.h"
@@ -164,6 +167,91 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
   EXPECT_EQ(replays.allowed(), 0) << replays.Text();
   EXPECT_EQ(replays.Count("dpop_replayed"), 160) << replays.Text();
   EXPECT_EQ(cluster_->node(dst).CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "80");
+}
+
+TEST_F(ChaosClusterTest, FrozenMasterCostsOnlyItsOwnKeysAndReadinessHolds) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
+  const std::vector<int> owners = cluster_->SlotOwners();
+  constexpr int kVictim = 0;
+  // Both replicas have connections to every master before the freeze.
+  for (int i = 0; i < 30; ++i) {
+    const ReplayProof p = MintReplayProof(absl::Now());
+    ASSERT_EQ(a_->Verify(p.spec).reason_code(), "ok");
+  }
+
+  HealthWatch watch({a_.get(), b_.get()}, absl::Milliseconds(10));
+  cluster_->node(kVictim).Freeze();
+  // Below the cluster node timeout (5 s): the cluster never declares the
+  // master failed, which is the window the issue saw readiness flap in.
+  const absl::Time until = absl::Now() + absl::Milliseconds(2500);
+  ReasonTally healthy, victim;
+  int n_victim = 0, n_healthy = 0;
+  std::vector<ReplayProof> accepted;
+  // Concurrent clients: the frozen master's timeouts then complete in
+  // bursts, as under real traffic (one breaker for all nodes opened on such
+  // a burst and refused the healthy masters' keys too).
+  constexpr int kClients = 8;
+  absl::Mutex mu;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; absl::Now() < until; ++i) {
+        ReplayProof p = MintReplayProof(absl::Now());
+        const popguard::v1::VerifyResponse r = ((i + c) % 2 == 0 ? a_ : b_)->Verify(p.spec);
+        absl::MutexLock lock(&mu);
+        if (owners[RedisKeySlot(p.redis_key)] == kVictim) {
+          victim.Add(r);
+          ++n_victim;
+        } else {
+          healthy.Add(r);
+          ++n_healthy;
+          if (r.decision() == popguard::v1::ALLOW) accepted.push_back(std::move(p));
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  cluster_->node(kVictim).Thaw();
+  watch.Stop();
+
+  std::cout << "[ counts   ] frozen master: healthy-master keys " << healthy.Text()
+            << "| frozen-master keys " << victim.Text() << "\n";
+  EXPECT_GT(n_healthy, 20);
+  EXPECT_EQ(healthy.Count("ok"), n_healthy) << healthy.Text();
+  EXPECT_GT(victim.Count("replay_store_unavailable"), 0) << victim.Text();
+  EXPECT_EQ(victim.allowed(), 0) << victim.Text();
+  EXPECT_EQ(victim.Count("replay_store_unavailable"), n_victim) << victim.Text();
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i == 0 ? "replica a" : "replica b");
+    const HealthWatch::Counts c = watch.counts(i);
+    std::cout << "[ counts   ] readiness samples " << c.samples << ", serving " << c.serving
+              << ", transitions " << c.transitions << "\n";
+    EXPECT_GT(c.samples, 20);
+    EXPECT_EQ(c.serving, c.samples);
+    EXPECT_EQ(c.transitions, 0);
+  }
+  // Every proof accepted on a healthy master is a replay to the other replica.
+  ReasonTally replays;
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(accepted[i].spec));
+  }
+  EXPECT_EQ(replays.Count("dpop_replayed"), static_cast<int>(accepted.size())) << replays.Text();
+
+  // The thawed master's keys are served again once its breaker's probe
+  // passes (breaker_open 200ms).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int served = 0;
+  while (served < 10) {
+    ASSERT_LT(absl::Now(), deadline) << a_->process().LogText();
+    const ReplayProof p = MintReplayProof(absl::Now());
+    if (owners[RedisKeySlot(p.redis_key)] != kVictim) continue;
+    if (a_->Verify(p.spec).reason_code() == "ok") {
+      ++served;
+      EXPECT_EQ(b_->Verify(p.spec).reason_code(), "dpop_replayed");
+    } else {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
 }
 
 }  // namespace

@@ -32,8 +32,10 @@ using popguard::redis_testing::RedisCluster;
 
 class ChaosClusterTest : public ::testing::Test {
  protected:
+  virtual int ReplicasPerMaster() const { return 0; }
+
   void SetUp() override {
-    auto c = RedisCluster::Start(3);
+    auto c = RedisCluster::Start(3, ReplicasPerMaster());
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = *std::move(c);
   }
@@ -252,6 +254,80 @@ TEST_F(ChaosClusterTest, FrozenMasterCostsOnlyItsOwnKeysAndReadinessHolds) {
       absl::SleepFor(absl::Milliseconds(50));
     }
   }
+}
+
+class ChaosClusterWithReplicasTest : public ChaosClusterTest {
+ protected:
+  int ReplicasPerMaster() const override { return 1; }
+};
+
+TEST_F(ChaosClusterWithReplicasTest, MasterKilledReplicaPromotedAcceptsNoReplay) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
+  // Proofs issued one second before they are used: the promoted replica,
+  // first seen by popguard after the failover and dated to the start of
+  // that second, is then always newer than every iat, so a write that never
+  // reached it makes a window reset, never a replay. The masters met at
+  // start-up must be older than those iats: one second passes first.
+  absl::SleepFor(absl::Milliseconds(1100));
+  std::vector<ReplayProof> accepted;
+  ReasonTally first;
+  for (int i = 0; i < 90; ++i) {
+    accepted.push_back(MintReplayProof(absl::Now() - absl::Seconds(1)));
+    first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back().spec));
+  }
+  ASSERT_EQ(first.Count("ok"), 90) << first.Text();
+  const std::vector<int> owners = cluster_->SlotOwners();
+  const int victim = owners[RedisKeySlot(accepted[0].redis_key)];
+  ASSERT_GE(victim, 0);
+  const int replica = cluster_->ReplicaOf(victim);
+  ASSERT_GE(replica, 0);
+  int on_victim = 0;
+  for (const ReplayProof& p : accepted) on_victim += owners[RedisKeySlot(p.redis_key)] == victim;
+
+  cluster_->node(victim).Kill();
+  ASSERT_EQ(cluster_->node(replica).CommandText({"CLUSTER", "FAILOVER", "TAKEOVER"}), "OK");
+  ASSERT_TRUE(cluster_->WaitUntilOk(absl::Seconds(15), victim).ok());
+  const std::vector<int> after = cluster_->SlotOwners();
+  ASSERT_EQ(after[RedisKeySlot(accepted[0].redis_key)], replica);
+
+  // Both replicas find the new master by themselves (connection errors to
+  // the dead one make them re-read the map). Until then its keys are
+  // refused replay_store_unavailable (fail_closed), never accepted twice.
+  ReasonTally warmup;
+  for (RunningServer* r : {a_.get(), b_.get()}) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    for (;;) {
+      ASSERT_LT(absl::Now(), deadline) << r->process().LogText();
+      ReplayProof p = MintReplayProof(absl::Now());
+      if (after[RedisKeySlot(p.redis_key)] != replica) continue;
+      const popguard::v1::VerifyResponse v = r->Verify(p.spec);
+      warmup.Add(v);
+      if (v.reason_code() == "ok") break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+  EXPECT_EQ(warmup.allowed(), 2) << warmup.Text();
+
+  ReasonTally to_a, to_b;
+  for (const ReplayProof& p : accepted) to_a.Add(a_->Verify(p.spec));
+  for (const ReplayProof& p : accepted) to_b.Add(b_->Verify(p.spec));
+  std::cout << "[ counts   ] failover: " << on_victim << " of 90 on the killed master; replays "
+            << "to a: " << to_a.Text() << "| to b: " << to_b.Text() << "| warm-up: "
+            << warmup.Text() << "\n";
+  EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
+  for (const ReasonTally* t : {&to_a, &to_b}) {
+    EXPECT_EQ(t->Count("dpop_replayed") + t->Count("dpop_replay_window_reset"), 90) << t->Text();
+    EXPECT_GE(t->Count("dpop_replayed"), 90 - on_victim) << t->Text();
+  }
+
+  ReasonTally fresh, replays;
+  for (int i = 0; i < 30; ++i) {
+    const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
+    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
+    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
+  }
+  EXPECT_EQ(fresh.Count("ok"), 30) << fresh.Text();
+  EXPECT_EQ(replays.Count("dpop_replayed"), 30) << replays.Text();
 }
 
 }  // namespace

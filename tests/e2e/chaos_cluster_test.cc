@@ -53,6 +53,20 @@ class ChaosClusterTest : public ::testing::Test {
     ASSERT_NE(b_, nullptr);
   }
 
+  // ExpectNewProofsPassOnceAcrossReplicas: `n` new proofs (iat a second
+  // ahead: past any detected loss) each pass on one replica and are refused
+  // dpop_replayed on the other.
+  void ExpectNewProofsPassOnceAcrossReplicas(int n) {
+    ReasonTally fresh, replays;
+    for (int i = 0; i < n; ++i) {
+      const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
+      fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
+      replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
+    }
+    EXPECT_EQ(fresh.Count("ok"), n) << fresh.Text();
+    EXPECT_EQ(replays.Count("dpop_replayed"), n) << replays.Text();
+  }
+
   std::unique_ptr<RedisCluster> cluster_;
   std::unique_ptr<RunningServer> a_, b_;
 };
@@ -103,14 +117,7 @@ TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
   EXPECT_EQ(to_a.Count("dpop_replayed"), 60 - on_victim) << to_a.Text();
   EXPECT_EQ(to_b.Count("dpop_replayed"), 60) << to_b.Text();
 
-  ReasonTally fresh, replays;
-  for (int i = 0; i < 30; ++i) {
-    const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
-    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
-    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
-  }
-  EXPECT_EQ(fresh.Count("ok"), 30) << fresh.Text();
-  EXPECT_EQ(replays.Count("dpop_replayed"), 30) << replays.Text();
+  ExpectNewProofsPassOnceAcrossReplicas(30);
 }
 
 TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
@@ -320,14 +327,7 @@ TEST_F(ChaosClusterWithReplicasTest, MasterKilledReplicaPromotedAcceptsNoReplay)
     EXPECT_GE(t->Count("dpop_replayed"), 90 - on_victim) << t->Text();
   }
 
-  ReasonTally fresh, replays;
-  for (int i = 0; i < 30; ++i) {
-    const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
-    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
-    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
-  }
-  EXPECT_EQ(fresh.Count("ok"), 30) << fresh.Text();
-  EXPECT_EQ(replays.Count("dpop_replayed"), 30) << replays.Text();
+  ExpectNewProofsPassOnceAcrossReplicas(30);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <sstream>
@@ -483,6 +484,147 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
   h->set_value(std::string(70000, 'a'));
   VerifyResponse resp;
   EXPECT_EQ(Call(*stub, big, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(p.Stop(), 0);
+}
+
+// 10x max_inflight on the memory window (issue 11.3): nothing is held, the
+// load itself fills the slots. Under the limit nothing is shed; over it,
+// every call is answered inside its deadline, either allowed or refused as
+// overload: shed at the door (Check: a 503 denial on an OK gRPC answer,
+// never a gRPC error; Verify: RESOURCE_EXHAUSTED) or, decided too late
+// (limits.max_queue_wait), denied `overloaded`. Nothing else. The shed
+// counts agree with popguard_shed_requests_total.
+TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
+  constexpr int kMax = 4;
+  TestEnv& env = TestEnv::Get();
+  const std::string cfg = env.WriteConfig(
+      "overload-memory.yaml",
+      {.log_level = "info",
+       .extra_yaml = absl::StrCat(kMetricsListen, "limits: {max_inflight: ", kMax, "}\n")});
+  auto process = PopguardProcess::Start(cfg);
+  ASSERT_TRUE(process.ok()) << process.status();
+  PopguardProcess& p = **process;
+  const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
+  ASSERT_GT(mport, 0);
+  auto channel = p.NewChannel();
+  auto authz = envoy::service::auth::v3::Authorization::NewStub(channel);
+  auto verifier = popguard::v1::Verifier::NewStub(channel);
+
+  // Proofs minted up front (one token, a fresh jti each), so the clients
+  // send as fast as popguard answers.
+  const PrivateKey& key = env.client_key(JwsAlg::kES256);
+  const std::string token = env.issuer().MintToken({.jkt = key.Thumbprint()});
+  const std::string url = TestEnv::Url("/dpop/load");
+  auto mint = [&](int n) {
+    std::vector<HttpSpec> specs;
+    for (int i = 0; i < n; ++i) {
+      specs.push_back({.url = url,
+                       .headers = {H("Authorization", "DPoP " + token),
+                                   H("DPoP", MintProof(key, {.url = url, .token = token}))}});
+    }
+    return specs;
+  };
+  struct Tally {
+    // overloaded_check: shed at the door or decided too late (the same 503).
+    int allowed = 0, overloaded_check = 0, shed_verify = 0, late_verify = 0, other = 0;
+    std::vector<absl::Duration> latencies;  // of the allowed calls
+    std::string others;
+  };
+  // Run: `clients` threads, each sending `per_client` calls one after the
+  // other, alternating Check and Verify, with a 5 s deadline each (far above
+  // what an admitted call may take: max_queue_wait is 1 s).
+  auto run = [&](int clients, int per_client) {
+    const std::vector<HttpSpec> specs = mint(clients * per_client);
+    absl::Mutex mu;
+    Tally t;
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        for (int i = 0; i < per_client; ++i) {
+          const HttpSpec& spec = specs[c * per_client + i];
+          grpc::ClientContext ctx;
+          const absl::Time start = absl::Now();
+          ctx.set_deadline(absl::ToChronoTime(start + absl::Seconds(5)));
+          std::string outcome;
+          if ((c + i) % 2 == 0) {
+            CheckResponse resp;
+            const grpc::Status st = authz->Check(&ctx, ToCheckRequest(spec), &resp);
+            if (!st.ok()) {
+              outcome = absl::StrCat("check grpc ", st.error_code());
+            } else if (resp.has_ok_response()) {
+              outcome = "allowed";
+            } else if (resp.denied_response().status().code() == 503 &&
+                       resp.status().message() == "overloaded") {
+              outcome = "overloaded_check";
+            } else {
+              outcome = absl::StrCat("check denied ", resp.status().message());
+            }
+          } else {
+            VerifyResponse resp;
+            const grpc::Status st = verifier->Verify(&ctx, ToVerifyRequest(spec, "v"), &resp);
+            if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+              outcome = "shed_verify";
+            } else if (!st.ok()) {
+              outcome = absl::StrCat("verify grpc ", st.error_code());
+            } else {
+              outcome = resp.reason_code() == "ok"           ? "allowed"
+                        : resp.reason_code() == "overloaded" ? "late_verify"
+                                                             : "verify " + resp.reason_code();
+            }
+          }
+          absl::MutexLock lock(&mu);
+          if (outcome == "allowed") {
+            ++t.allowed;
+            t.latencies.push_back(absl::Now() - start);
+          } else if (outcome == "overloaded_check") {
+            ++t.overloaded_check;
+          } else if (outcome == "shed_verify") {
+            ++t.shed_verify;
+          } else if (outcome == "late_verify") {
+            ++t.late_verify;
+          } else {
+            ++t.other;
+            absl::StrAppend(&t.others, outcome, "; ");
+          }
+        }
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    return t;
+  };
+
+  // Under the limit (half of it, so that a slot released just after its
+  // answer reached the client cannot make the next call look like excess).
+  const Tally under = run(kMax / 2, 40);
+  EXPECT_EQ(under.allowed, kMax / 2 * 40) << under.others;
+  EXPECT_EQ(under.other, 0) << under.others;
+  std::string m = HttpGet(mport, "/metrics").body;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="check"})"), 0) << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), 0) << m;
+
+  // 10x the limit.
+  Tally over = run(10 * kMax, 25);
+  std::sort(over.latencies.begin(), over.latencies.end());
+  const absl::Duration p99 =
+      over.latencies.empty() ? absl::ZeroDuration()
+                             : over.latencies[over.latencies.size() * 99 / 100];
+  m = HttpGet(mport, "/metrics").body;
+  const std::optional<double> shed_check =
+      MetricValue(m, R"(popguard_shed_requests_total{api="check"})");
+  std::cout << "[ counts   ] 10x max_inflight (" << 10 * kMax << " clients x 25): allowed "
+            << over.allowed << " (p99 " << p99 << "), check 503 overloaded "
+            << over.overloaded_check << " (shed at the door " << shed_check.value_or(-1)
+            << "), verify shed " << over.shed_verify << ", verify late " << over.late_verify
+            << ", other " << over.other << "\n";
+  EXPECT_EQ(over.allowed + over.overloaded_check + over.shed_verify + over.late_verify,
+            10 * kMax * 25)
+      << over.others;
+  // No gRPC error on Check, no deadline missed, no other denial.
+  EXPECT_EQ(over.other, 0) << over.others;
+  EXPECT_GT(over.allowed, 0);
+  EXPECT_LE(shed_check.value_or(-1), over.overloaded_check) << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), over.shed_verify)
+      << m;
   EXPECT_EQ(p.Stop(), 0);
 }
 

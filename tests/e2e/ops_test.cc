@@ -5,11 +5,14 @@
 //              have moved hold exactly the expected values; /healthz, /readyz.
 //   Reload     a client thread sends Verify without pause while the config is
 //              rewritten and SIGHUP'd, then rewritten without a signal (file
-//              watch), then replaced by an invalid one: no RPC fails, the new
-//              routes take effect, the invalid config is refused and logged.
+//              watch), then replaced by an invalid one, then reloaded 20 more
+//              times: no RPC fails, the new routes take effect, the invalid
+//              config is refused and logged.
 //   Drain      SIGTERM while requests wait on a Redis replay store made slow
-//              with DEBUG SLEEP: /readyz 503 and gRPC health NOT_SERVING at
-//              once, every in-flight request answered, exit code 0.
+//              with DEBUG SLEEP and a load of requests runs: /readyz 503 and
+//              gRPC health NOT_SERVING at once, every in-flight request
+//              answered, every load request answered or (listener closed)
+//              UNAVAILABLE, exit code 0 within drain_delay + grace.
 //   Overload   limits.max_inflight: 1 with one slow request in flight: a burst
 //              is refused with RESOURCE_EXHAUSTED quickly, the slow one allowed.
 //              limits.max_inflight: 4 with 40 concurrent requests held by a key
@@ -317,7 +320,28 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   ASSERT_EQ(kill(pid, SIGHUP), 0);
   ASSERT_TRUE(p.WaitForLogLine("config_reload_failed", absl::Seconds(10))) << p.LogText();
   EXPECT_EQ(route_of("/newer/x"), "newer/ok");
-  absl::SleepFor(absl::Milliseconds(300));  // a little more load after the failure
+
+  // 4. Twenty more reloads under the same load, a route toggled each time
+  // (SIGHUP; the file watch may reload the same change once more).
+  constexpr int kMoreReloads = 20;
+  for (int i = 0; i < kMoreReloads; ++i) {
+    SCOPED_TRACE(i);
+    const bool with_toggle = i % 2 == 0;
+    env.dir().Write("reload.yaml",
+                    with_toggle ? absl::StrReplaceAll(
+                                      with_newer, {{"routes:\n", "routes:\n  - {name: toggle, "
+                                                                  "match: {path_prefix: /toggle}, "
+                                                                  "binding: bearer}\n"}})
+                                : with_newer);
+    ASSERT_EQ(kill(pid, SIGHUP), 0);
+    const std::string want = with_toggle ? "toggle/ok" : "default/binding_required";
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (route_of("/toggle/x") != want) {
+      ASSERT_LT(absl::Now(), deadline) << p.LogText();
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // a little more load after the last one
 
   stop.store(true);
   load.join();
@@ -333,8 +357,14 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   }
   EXPECT_TRUE(found);
   const std::string m = HttpGet(mport, "/metrics").body;
-  EXPECT_EQ(MetricValue(m, R"(popguard_config_reloads_total{result="success"})"), 2) << m;
+  EXPECT_GE(MetricValue(m, R"(popguard_config_reloads_total{result="success"})").value_or(0),
+            2 + kMoreReloads)
+      << m;
   EXPECT_EQ(MetricValue(m, R"(popguard_config_reloads_total{result="failure"})"), 1) << m;
+  std::cout << "[ counts   ] reload under load: " << ok.load() << " ok, " << failed.load()
+            << " failed, " << wrong.load() << " wrong; reloads "
+            << MetricValue(m, R"(popguard_config_reloads_total{result="success"})").value_or(-1)
+            << " succeeded, 1 refused\n";
   EXPECT_EQ(p.Stop(), 0);
 }
 
@@ -380,6 +410,29 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   }
   // Every request is open in popguard when the signal arrives.
   ASSERT_TRUE(WaitForInflight(mport, kInFlight)) << HttpGet(mport, "/metrics").body;
+  // And a load of bearer requests runs through the whole shutdown: each is
+  // answered (decided), or refused UNAVAILABLE once the listener closes.
+  std::atomic<bool> stop_load{false};
+  std::atomic<int> load_ok{0}, load_unavailable{0}, load_other{0};
+  std::thread load([&] {
+    auto s = popguard::v1::Verifier::NewStub(p.NewChannel());
+    const VerifyRequest req = ToVerifyRequest({.url = TestEnv::Url("/public/a")}, "load");
+    while (!stop_load.load()) {
+      VerifyResponse resp;
+      const grpc::Status st = Call(*s, req, &resp, absl::Seconds(5));
+      if (st.ok() && resp.reason_code() == "token_missing") {
+        ++load_ok;
+      } else if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+        ++load_unavailable;
+        absl::SleepFor(absl::Milliseconds(5));
+      } else {
+        ++load_other;
+      }
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // load before the signal too
+  const int ok_before_signal = load_ok.load();
+  const absl::Time signalled = absl::Now();
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   // Not ready at once, on both health surfaces, while still answering.
   bool saw_503 = false, saw_not_serving = false;
@@ -405,6 +458,20 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
     EXPECT_TRUE(statuses[i].ok()) << statuses[i].error_message();
     EXPECT_EQ(responses[i].reason_code(), "ok") << responses[i].message();
   }
+  // The process exits by itself once the held requests are answered,
+  // within drain_delay + grace (1 s + 10 s) of the signal.
+  const absl::Time exit_deadline = signalled + absl::Seconds(11);
+  while (p.Alive() && absl::Now() < exit_deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_FALSE(p.Alive()) << "still running " << absl::Now() - signalled << " after SIGTERM";
+  stop_load.store(true);
+  load.join();
+  std::cout << "[ counts   ] SIGTERM under load: " << load_ok.load() << " answered ("
+            << ok_before_signal << " before the signal), " << load_unavailable.load()
+            << " UNAVAILABLE after the listener closed, " << load_other.load() << " other; "
+            << kInFlight << " held requests answered ok; exit "
+            << absl::Now() - signalled << " after the signal\n";
+  EXPECT_GT(load_ok.load(), ok_before_signal);  // still answered while draining
+  EXPECT_EQ(load_other.load(), 0);
   EXPECT_EQ(p.Stop(), 0) << p.LogText();
   EXPECT_TRUE(p.WaitForLogLine("\"event\":\"stopped\"", absl::Seconds(1)));
 }

@@ -144,6 +144,7 @@ class RedisClient::Loop {
   void ApplySingleNode(Node* node);
   bool ApplySlots(Node* asked, const redisReply& reply);
   void RetireUnmapped();
+  void PublishTopology() const;
   void SetMode(Mode mode);
 
   Clock::time_point NextWake() const;
@@ -740,6 +741,7 @@ void RedisClient::Loop::ApplySingleNode(Node* node) {
   client_->counters_.slot_refreshes.fetch_add(1, std::memory_order_relaxed);
   if (changed) Log(o_, RedisLogLevel::kInfo, "redis_topology", absl::StrCat("single node ", node->name));
   RetireUnmapped();
+  PublishTopology();
   DispatchParked();
 }
 
@@ -777,6 +779,7 @@ bool RedisClient::Loop::ApplySlots(Node* asked, const redisReply& reply) {
                      " slots covered"));
   }
   RetireUnmapped();
+  PublishTopology();
   DispatchParked();
   return true;
 }
@@ -793,6 +796,21 @@ void RedisClient::Loop::RetireUnmapped() {
       ++it;
     }
   }
+}
+
+void RedisClient::Loop::PublishTopology() const {
+  if (!o_.on_topology) return;
+  std::vector<std::string> names;
+  std::map<const Node*, int16_t> index;
+  std::vector<int16_t> owner(kRedisClusterSlots, -1);
+  for (int s = 0; s < kRedisClusterSlots; ++s) {
+    const Node* n = owner_[s];
+    if (n == nullptr) continue;
+    auto [it, added] = index.emplace(n, static_cast<int16_t>(names.size()));
+    if (added) names.push_back(n->name);
+    owner[s] = it->second;
+  }
+  o_.on_topology(names, owner);
 }
 
 void RedisClient::Loop::SetMode(Mode mode) {

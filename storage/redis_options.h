@@ -8,6 +8,7 @@
 #ifndef POPGUARD_STORAGE_REDIS_OPTIONS_H_
 #define POPGUARD_STORAGE_REDIS_OPTIONS_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,13 @@ struct RedisClientOptions {
   // The wall clock a detected loss of a server's data is dated with (see
   // RedisClient::ExecuteSince); empty: absl::Now.
   std::function<absl::Time()> wall_clock;
+  // on_topology, when set, receives every slot map the client applies (on
+  // its loop thread): the owners' names ("host:port") and, for each of the
+  // 16384 slots, the index of its owner in that list (-1: no owner known).
+  // A single server owns every slot. MOVED updates between two maps are not
+  // reported; the map re-read they trigger is.
+  std::function<void(const std::vector<std::string>& nodes, const std::vector<int16_t>& owner)>
+      on_topology;
 };
 
 }  // namespace popguard

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "storage/redis_key_slot.h"
 #include "storage/redis_resp.h"
 
 namespace popguard {
@@ -26,20 +27,33 @@ int64_t PxMillis(absl::Time now, absl::Time expiry) {
   return std::clamp<int64_t>(ms, 1, kMaxPxMillis);
 }
 
+// PartialOutage: some nodes' breakers are open, others closed. Then the
+// replica serves (see RedisReplayStore::Ready) and write-back entries for the
+// nodes that are down wait for them without holding readiness.
+bool PartialOutage(const NodeBreakers::Census& c) { return c.open > 0 && c.closed > 0; }
+
 }  // namespace
 
 std::unique_ptr<RedisReplayStore> RedisReplayStore::Create(RedisReplayStoreOptions options) {
   std::unique_ptr<RedisReplayStore> store(new RedisReplayStore(std::move(options)));
-  store->client_ = RedisClient::Start(store->options_.redis);
+  RedisClientOptions redis = store->options_.redis;
+  // The client is the store's last member: destroyed first, so the breakers
+  // outlive every call of this hook.
+  redis.on_topology = [s = store.get()](const std::vector<std::string>& nodes,
+                                        const std::vector<int16_t>& owner) {
+    s->breakers_.SetTopology(nodes, owner);
+  };
+  store->client_ = RedisClient::Start(std::move(redis));
   store->prober_ = std::thread([s = store.get()] { s->ProbeLoop(); });
   return store;
 }
 
 RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
     : options_(std::move(options)),
-      breaker_(options_.breaker_failures,
-               std::chrono::duration_cast<CircuitBreaker::Clock::duration>(
-                   absl::ToChronoNanoseconds(options_.breaker_open))),
+      breakers_(options_.breaker_failures,
+                std::chrono::duration_cast<CircuitBreaker::Clock::duration>(
+                    absl::ToChronoNanoseconds(options_.breaker_open)),
+                options_.key_prefix),
       degraded_log_(kFlapLogInterval,
                     [this](bool degraded, uint64_t unlogged) {
                       const std::string more =
@@ -49,9 +63,9 @@ RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
                                              "logged since the previous line)");
                       if (degraded) {
                         Log(RedisLogLevel::kWarn, "replay_store_degraded",
-                            absl::StrCat("redis unavailable; using this replica's in-memory "
-                                         "replay window (replays to other replicas are not "
-                                         "detected)",
+                            absl::StrCat("redis (or a redis node) unavailable; its keys use "
+                                         "this replica's in-memory replay window (replays to "
+                                         "other replicas are not detected)",
                                          more));
                       } else {
                         Log(RedisLogLevel::kWarn, "replay_store_recovered",
@@ -83,13 +97,10 @@ void RedisReplayStore::ProbeLoop() {
   // to cost nothing.
   const absl::Duration tick =
       std::clamp(options_.breaker_open / 4, absl::Milliseconds(5), absl::Milliseconds(250));
-  const std::string key = options_.key_prefix + "probe";
-  std::string command;
-  AppendRedisCommand(&command, {"SET", key, "1", "PX", "1000"});
   absl::MutexLock lock(&probe_mu_);
   while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick)) {
     if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
-        breaker_.state() == CircuitBreaker::State::kClosed && client_->Reachable()) {
+        breakers_.Count().closed > 0 && client_->Reachable()) {
       WriteBack();
     }
     MaybeRecovered();
@@ -98,17 +109,23 @@ void RedisReplayStore::ProbeLoop() {
       degraded_log_.Flush(std::chrono::steady_clock::now());
     }
     ready_.store(readiness_.Observe(RawReady(nullptr)), std::memory_order_relaxed);
-    if (breaker_.state() != CircuitBreaker::State::kOpen) continue;
-    if (!breaker_.Allow(CircuitBreaker::Clock::now())) continue;
-    // This caller is the half-open probe: the same kind of command, on the
-    // same connections, as a request would send.
-    client_->Execute(key, command, [this](absl::StatusOr<RedisReplyPtr> reply) {
-      if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
-        OnBreaker(breaker_.OnSuccess());
-      } else {
-        OnBreaker(breaker_.OnFailure(CircuitBreaker::Clock::now()));
-      }
-    });
+    for (NodeBreakers::Probe& probe : breakers_.Probes()) {
+      CircuitBreaker& breaker = probe.node->breaker;
+      if (breaker.state() != CircuitBreaker::State::kOpen) continue;
+      if (!breaker.Allow(CircuitBreaker::Clock::now())) continue;
+      // This caller is the half-open probe: the same kind of command, on
+      // the same connections, as a request for that node's keys would send.
+      std::string command;
+      AppendRedisCommand(&command, {"SET", probe.key, "1", "PX", "1000"});
+      client_->Execute(probe.key, std::move(command),
+                       [this, node = probe.node](absl::StatusOr<RedisReplyPtr> reply) {
+                         if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
+                           OnBreaker(node->breaker.OnSuccess(), *node);
+                         } else {
+                           OnBreaker(node->breaker.OnFailure(CircuitBreaker::Clock::now()), *node);
+                         }
+                       });
+    }
   }
 }
 
@@ -116,11 +133,19 @@ void RedisReplayStore::WriteBack() {
   constexpr size_t kBatch = 4096;  // in flight at once; the pipeline carries them
   std::vector<PendingWrite> batch;
   {
+    // Only entries whose node's breaker is closed: a node still down keeps
+    // its entries queued (and fails none of them in vain).
+    const std::vector<bool> closed = breakers_.ClosedSlots();
     absl::MutexLock lock(&writeback_mu_);
-    const size_t n = std::min(kBatch, writeback_.size());
-    batch.assign(std::make_move_iterator(writeback_.end() - n),
-                 std::make_move_iterator(writeback_.end()));
-    writeback_.resize(writeback_.size() - n);
+    size_t kept = 0;
+    for (size_t i = 0; i < writeback_.size(); ++i) {
+      if (closed[writeback_[i].slot] && batch.size() < kBatch) {
+        batch.push_back(std::move(writeback_[i]));
+      } else if (kept++ != i) {
+        writeback_[kept - 1] = std::move(writeback_[i]);
+      }
+    }
+    writeback_.resize(kept);
   }
   if (batch.empty()) return;
   const absl::Time now = options_.redis.wall_clock ? options_.redis.wall_clock() : absl::Now();
@@ -174,7 +199,7 @@ void RedisReplayStore::MaybeRecovered() {
   // Recovered only once Redis answers AND every entry accepted locally is in
   // Redis: before that, another replica could accept a replay of one.
   if (!degraded_.load(std::memory_order_relaxed)) return;
-  if (breaker_.state() != CircuitBreaker::State::kClosed || !client_->Reachable()) return;
+  if (breakers_.Count().open > 0 || !client_->Reachable()) return;
   if (writeback_pending_.load(std::memory_order_relaxed) > 0) return;
   if (!degraded_.exchange(false)) return;
   SetDegraded(false);
@@ -199,18 +224,22 @@ std::string RedisReplayStore::RedisKey(std::string_view key) const {
 void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
                                       absl::Time issued_at, Done done) {
   counters_.checks.fetch_add(1, std::memory_order_relaxed);
-  if (!breaker_.Allow(CircuitBreaker::Clock::now())) {
+  std::string redis_key = RedisKey(key);
+  // The breaker of the node that owns the key's slot (issue 11.5): a node
+  // that is down fails fast for its own keys only.
+  std::shared_ptr<NodeBreakers::Node> node = breakers_.For(RedisKeySlot(redis_key));
+  if (!node->breaker.Allow(CircuitBreaker::Clock::now())) {
     counters_.fast_fails.fetch_add(1, std::memory_order_relaxed);
     Unavailable(key, now, expiry, std::move(done));
     return;
   }
-  std::string redis_key = RedisKey(key);
   std::string command;
   AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
                                 std::to_string(PxMillis(now, expiry))});
   client_->ExecuteSince(
       redis_key, std::move(command),
-      [this, key = std::string(key), now, expiry, issued_at, done = std::move(done)](
+      [this, node = std::move(node), key = std::string(key), now, expiry, issued_at,
+       done = std::move(done)](
           absl::StatusOr<RedisReplyPtr> reply, absl::Time server_since) mutable {
         std::optional<ReplayResult> result;
         if (reply.ok()) {
@@ -225,12 +254,14 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
           // Anything else (an error reply such as OOM, NOPERM, READONLY,
           // CLUSTERDOWN) is a failure of the store, not an answer.
         }
+        // Reported to the breaker that allowed the call, even if the slot
+        // moved meanwhile: a half-open probe must always get its answer.
         if (!result.has_value()) {
-          OnBreaker(breaker_.OnFailure(CircuitBreaker::Clock::now()));
+          OnBreaker(node->breaker.OnFailure(CircuitBreaker::Clock::now()), *node);
           Unavailable(key, now, expiry, std::move(done));
           return;
         }
-        OnBreaker(breaker_.OnSuccess());
+        OnBreaker(node->breaker.OnSuccess(), *node);
         if (local_ != nullptr && *result == ReplayResult::kFresh) {
           // Write-through (see the header): a key this replica accepted on its
           // own during an outage is a replay even when Redis never saw it.
@@ -280,24 +311,26 @@ void RedisReplayStore::Unavailable(std::string_view key, absl::Time now, absl::T
   if (result == ReplayResult::kFresh) {
     // Queued for the write-back (see the header). Bounded by the local
     // store's capacity: beyond it the local store answers kFull.
+    PendingWrite w{std::string(key), expiry, RedisKeySlot(RedisKey(key))};
     absl::MutexLock lock(&writeback_mu_);
-    writeback_.push_back(PendingWrite{std::string(key), expiry});
+    writeback_.push_back(std::move(w));
     writeback_pending_.fetch_add(1, std::memory_order_relaxed);
   }
   Answer(result, std::move(done));
 }
 
-void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t) {
+void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t, const NodeBreakers::Node& node) {
+  const std::string name = node.name.empty() ? "redis (no slot map yet)" : node.name;
   switch (t) {
     case CircuitBreaker::Transition::kNone:
       return;
     case CircuitBreaker::Transition::kOpened:
       Log(RedisLogLevel::kWarn, "replay_store_breaker_open",
-          absl::StrCat("redis failing; calls fail fast for ",
+          absl::StrCat(name, " failing; checks of its keys fail fast for ",
                        absl::FormatDuration(options_.breaker_open), " before the next probe"));
       return;
     case CircuitBreaker::Transition::kClosed:
-      Log(RedisLogLevel::kInfo, "replay_store_breaker_closed", "redis answers again");
+      Log(RedisLogLevel::kInfo, "replay_store_breaker_closed", absl::StrCat(name, " answers again"));
       return;
   }
 }
@@ -312,7 +345,8 @@ size_t RedisReplayStore::Size() const { return local_ != nullptr ? local_->Size(
 bool RedisReplayStore::Ready(std::string* why) const {
   std::string raw_why;
   const bool raw = RawReady(&raw_why);
-  if (writeback_pending_.load(std::memory_order_relaxed) > 0) {
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
+      !PartialOutage(breakers_.Count())) {
     // Never damped (issue 11.2): until every proof this replica accepted
     // alone is in Redis, the other replicas could accept its replays.
     if (why != nullptr) *why = std::move(raw_why);
@@ -328,15 +362,25 @@ bool RedisReplayStore::Ready(std::string* why) const {
 }
 
 bool RedisReplayStore::RawReady(std::string* why) const {
-  if (breaker_.state() != CircuitBreaker::State::kClosed) {
-    if (why != nullptr) *why = "redis circuit breaker is open";
+  const NodeBreakers::Census census = breakers_.Count();
+  if (census.closed == 0) {
+    // Every check would get the failure policy. While some node answers,
+    // the replica is ready (see Ready in the header).
+    if (why != nullptr) {
+      *why = census.nodes == 1 ? "redis circuit breaker is open"
+                               : absl::StrCat("the circuit breakers of all ", census.nodes,
+                                              " redis nodes are open");
+    }
     return false;
   }
   if (!client_->Reachable()) {
     if (why != nullptr) *why = "no redis node reachable";
     return false;
   }
-  if (const size_t n = writeback_pending_.load(std::memory_order_relaxed); n > 0) {
+  // Entries for a node still down wait for it; they do not hold readiness
+  // while the other nodes serve (the replica is serving their keys anyway).
+  if (const size_t n = writeback_pending_.load(std::memory_order_relaxed);
+      n > 0 && !PartialOutage(census)) {
     if (why != nullptr) {
       *why = absl::StrCat(n, " entries accepted during the redis outage not yet written back");
     }
@@ -367,8 +411,15 @@ RedisReplayStore::Stats RedisReplayStore::stats() const {
   s.writeback_written = counters_.writeback_written.load(std::memory_order_relaxed);
   s.writeback_conflicts = counters_.writeback_conflicts.load(std::memory_order_relaxed);
   s.writeback_pending = writeback_pending_.load(std::memory_order_relaxed);
-  s.breaker_opens = breaker_.opens();
-  s.breaker = breaker_.state();
+  s.breaker_opens = breakers_.opens();
+  for (const std::shared_ptr<NodeBreakers::Node>& n : breakers_.All()) {
+    const CircuitBreaker::State state = n->breaker.state();
+    s.nodes.push_back({n->name.empty() ? "unmapped" : n->name, state, n->breaker.opens()});
+    if (state == CircuitBreaker::State::kOpen ||
+        (state == CircuitBreaker::State::kHalfOpen && s.breaker == CircuitBreaker::State::kClosed)) {
+      s.breaker = state;
+    }
+  }
   s.degraded = degraded_.load(std::memory_order_relaxed);
   return s;
 }

@@ -9,12 +9,14 @@
 //
 // Commands go through RedisClient (pipelined connections, cluster slots,
 // MOVED/ASK, reconnects). Around it:
-// - a CircuitBreaker: after breaker_failures consecutive failures (timeouts,
-//   connection errors, error replies) calls fail fast for breaker_open, then
-//   one probe goes through; any success closes it again. A background thread
-//   sends that probe itself (a SET on <key_prefix>probe) when no request
-//   does, so that recovery never waits for traffic: a replica reported not
-//   ready receives none;
+// - a CircuitBreaker per Redis node that owns slots (NodeBreakers, issue
+//   11.5): after breaker_failures consecutive failures (timeouts, connection
+//   errors, error replies) of checks whose keys live on that node, those
+//   checks fail fast for breaker_open, then one probe goes through; any
+//   success closes it again. Checks whose keys live on other nodes are not
+//   affected. A background thread sends that probe itself (a SET on a key
+//   of that node's slots) when no request does, so that recovery never
+//   waits for traffic: a replica reported not ready receives none;
 // - the failure policy for every call that gets no answer from Redis:
 //   kFailClosed answers kUnavailable (the request is denied with
 //   replay_store_unavailable, HTTP 503, so clients retry);
@@ -27,7 +29,7 @@
 //   the proofs it accepted itself, and a proof accepted locally during an
 //   outage is still rejected here after Redis returns.
 //   Write-back: every key accepted locally during an outage is also queued,
-//   and once Redis answers again the background thread writes each one there
+//   and once its node answers again the background thread writes each one there
 //   (SET NX PX <its remaining lifetime>) before the store reports itself
 //   ready or recovered, so that other replicas see it too. A key Redis
 //   already holds was accepted by another replica as well during the outage:
@@ -54,6 +56,7 @@
 #include "storage/circuit_breaker.h"
 #include "storage/flap_guard.h"
 #include "storage/memory_replay_store.h"
+#include "storage/node_breakers.h"
 #include "storage/redis_client.h"
 #include "storage/redis_options.h"
 #include "storage/replay_store.h"
@@ -85,8 +88,15 @@ class RedisReplayStore final : public ReplayStore {
     uint64_t writeback_written = 0;    // local_fallback entries written back to Redis
     uint64_t writeback_conflicts = 0;  // ...that Redis already held (cross-replica replays)
     size_t writeback_pending = 0;      // local_fallback entries not yet written back
-    uint64_t breaker_opens = 0;
+    uint64_t breaker_opens = 0;  // every node's breaker
+    // The worst state of any node's breaker (open, then half-open, then closed).
     CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
+    struct Node {
+      std::string name;  // "host:port"; "unmapped" for slots with no known owner
+      CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
+      uint64_t opens = 0;
+    };
+    std::vector<Node> nodes;     // the breakers slots route to now (NodeBreakers::All)
     bool degraded = false;       // local_fallback is answering
   };
 
@@ -107,14 +117,18 @@ class RedisReplayStore final : public ReplayStore {
   // Redis is not asked.
   size_t Size() const override;
 
-  // Ready reports whether Redis can answer: a connection is up, the breaker
-  // is closed and no local_fallback entry waits to be written back.
-  // Otherwise *why says which (no secrets). With hysteresis (issue 11.5):
-  // the background thread samples that every tick (breaker_open / 4, 5 ms to
-  // 250 ms); not ready after kNotReadyAfter bad samples in a row, ready again
-  // after kReadyAfter good ones (the very first good sample at start-up
-  // counts at once). Entries waiting to be written back make it not ready at
-  // once: that is what keeps other replicas safe.
+  // Ready reports whether Redis can answer: a connection is up, at least one
+  // node's breaker is closed, and, once every node's breaker is closed, no
+  // local_fallback entry waits to be written back. Otherwise *why says which
+  // (no secrets). One of N masters down is ready: its keys get the failure
+  // policy, the others Redis, and taking every replica out of service
+  // (they all share that Redis) would turn a partial outage into a total one.
+  // With hysteresis (issue 11.5): the background thread samples that every
+  // tick (breaker_open / 4, 5 ms to 250 ms); not ready after kNotReadyAfter
+  // bad samples in a row, ready again after kReadyAfter good ones (the very
+  // first good sample at start-up counts at once). Entries waiting to be
+  // written back after a full recovery make it not ready at once: that is
+  // what keeps other replicas safe.
   static constexpr int kNotReadyAfter = 2;
   static constexpr int kReadyAfter = 4;
   bool Ready(std::string* why) const;
@@ -132,7 +146,7 @@ class RedisReplayStore final : public ReplayStore {
 
   void Answer(ReplayResult result, Done done);
   void Unavailable(std::string_view key, absl::Time now, absl::Time expiry, Done done);
-  void OnBreaker(CircuitBreaker::Transition t);
+  void OnBreaker(CircuitBreaker::Transition t, const NodeBreakers::Node& node);
   void ProbeLoop();
   // WriteBack writes the queued local_fallback entries to Redis and waits for
   // the answers; entries that failed stay queued. Prober thread only.
@@ -145,7 +159,7 @@ class RedisReplayStore final : public ReplayStore {
 
   const RedisReplayStoreOptions options_;
   std::unique_ptr<MemoryReplayStore> local_;  // kLocalFallback only
-  CircuitBreaker breaker_;
+  NodeBreakers breakers_;
   struct Counters {
     std::atomic<uint64_t> checks{0}, fresh{0}, replayed{0}, unavailable{0}, fast_fails{0},
         fallback_uses{0}, window_resets{0}, writeback_written{0}, writeback_conflicts{0};
@@ -153,6 +167,7 @@ class RedisReplayStore final : public ReplayStore {
   struct PendingWrite {
     std::string key;  // the replay key (not yet hex)
     absl::Time expiry;
+    int slot = 0;  // of its Redis key
   };
   Counters counters_;
   std::atomic<bool> degraded_{false};
@@ -167,7 +182,7 @@ class RedisReplayStore final : public ReplayStore {
   bool stopping_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::thread prober_;
   // Last member: destroyed first, so callbacks it completes on shutdown
-  // still find the breaker and the local store alive.
+  // still find the breakers and the local store alive.
   std::unique_ptr<RedisClient> client_;
 };
 

@@ -165,13 +165,15 @@ PopguardMetrics::PopguardMetrics() {
       });
   registry_.AddCallback(
       "popguard_replay_store_breaker_state",
-      "Redis replay store circuit breaker: 0 closed, 1 half-open, 2 open.", "gauge", {},
-      [redis_stat] {
+      "Redis replay store circuit breaker of each Redis node: 0 closed, 1 half-open, 2 open.",
+      "gauge", {"node"}, [redis_stat] {
         return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
-          double v = s.breaker == CircuitBreaker::State::kClosed     ? 0
-                     : s.breaker == CircuitBreaker::State::kHalfOpen ? 1
-                                                                     : 2;
-          out->push_back({{}, v});
+          for (const RedisReplayStore::Stats::Node& n : s.nodes) {
+            double v = n.breaker == CircuitBreaker::State::kClosed     ? 0
+                       : n.breaker == CircuitBreaker::State::kHalfOpen ? 1
+                                                                       : 2;
+            out->push_back({{n.name}, v});
+          }
         });
       });
   registry_.AddCallback(
@@ -183,10 +185,12 @@ PopguardMetrics::PopguardMetrics() {
         });
       });
   registry_.AddCallback(
-      "popguard_replay_store_breaker_opens_total", "Times the Redis circuit breaker opened.",
-      "counter", {}, [redis_stat] {
+      "popguard_replay_store_breaker_opens_total",
+      "Times the circuit breaker of each Redis node opened.", "counter", {"node"}, [redis_stat] {
         return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
-          out->push_back({{}, static_cast<double>(s.breaker_opens)});
+          for (const RedisReplayStore::Stats::Node& n : s.nodes) {
+            out->push_back({{n.name}, static_cast<double>(n.opens)});
+          }
         });
       });
   registry_.AddCallback(

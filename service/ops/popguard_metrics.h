@@ -12,8 +12,9 @@
 //   popguard_jwks_key_set_age_seconds{issuer}, popguard_jwks_keys{issuer}
 //   popguard_replay_store_duration_seconds, popguard_replay_store_results_total{result}
 //   popguard_replay_store_errors_total{kind}                kind: timeout, connection (Redis)
-//   popguard_replay_store_breaker_state                     0 closed, 1 half-open, 2 open
-//   popguard_replay_store_fallback_uses_total, popguard_replay_store_breaker_opens_total
+//   popguard_replay_store_breaker_state{node}               0 closed, 1 half-open, 2 open
+//   popguard_replay_store_breaker_opens_total{node}         node: Redis "host:port", "unmapped"
+//   popguard_replay_store_fallback_uses_total
 //   popguard_verify_batches_total{size}                     signature batches by size bucket
 //   popguard_verify_batched_signatures_total, popguard_verify_queue_depth
 //   popguard_config_reloads_total{result}                   result: success, failure

@@ -9,11 +9,14 @@
 //     others dpop_replayed, and new proofs pass;
 //   - a slot migrated (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
 //     traffic runs: every replay of every proof is refused, nothing errors.
+#include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "storage/redis_key_slot.h"
@@ -29,8 +32,10 @@ using popguard::redis_testing::RedisCluster;
 
 class ChaosClusterTest : public ::testing::Test {
  protected:
+  virtual int ReplicasPerMaster() const { return 0; }
+
   void SetUp() override {
-    auto c = RedisCluster::Start(3);
+    auto c = RedisCluster::Start(3, ReplicasPerMaster());
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = *std::move(c);
   }
@@ -46,6 +51,20 @@ class ChaosClusterTest : public ::testing::Test {
     ASSERT_NE(a_, nullptr);
     b_ = StartServingReplica("chaos-cluster-b.yaml", options, absl::Seconds(10));
     ASSERT_NE(b_, nullptr);
+  }
+
+  // ExpectNewProofsPassOnceAcrossReplicas: `n` new proofs (iat a second
+  // ahead: past any detected loss) each pass on one replica and are refused
+  // dpop_replayed on the other.
+  void ExpectNewProofsPassOnceAcrossReplicas(int n) {
+    ReasonTally fresh, replays;
+    for (int i = 0; i < n; ++i) {
+      const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
+      fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
+      replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
+    }
+    EXPECT_EQ(fresh.Count("ok"), n) << fresh.Text();
+    EXPECT_EQ(replays.Count("dpop_replayed"), n) << replays.Text();
   }
 
   std::unique_ptr<RedisCluster> cluster_;
@@ -98,14 +117,7 @@ TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
   EXPECT_EQ(to_a.Count("dpop_replayed"), 60 - on_victim) << to_a.Text();
   EXPECT_EQ(to_b.Count("dpop_replayed"), 60) << to_b.Text();
 
-  ReasonTally fresh, replays;
-  for (int i = 0; i < 30; ++i) {
-    const ReplayProof p = MintReplayProof(absl::Now() + absl::Seconds(1));
-    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(p.spec));
-    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(p.spec));
-  }
-  EXPECT_EQ(fresh.Count("ok"), 30) << fresh.Text();
-  EXPECT_EQ(replays.Count("dpop_replayed"), 30) << replays.Text();
+  ExpectNewProofsPassOnceAcrossReplicas(30);
 }
 
 TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
@@ -164,6 +176,158 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
   EXPECT_EQ(replays.allowed(), 0) << replays.Text();
   EXPECT_EQ(replays.Count("dpop_replayed"), 160) << replays.Text();
   EXPECT_EQ(cluster_->node(dst).CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "80");
+}
+
+TEST_F(ChaosClusterTest, FrozenMasterCostsOnlyItsOwnKeysAndReadinessHolds) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
+  const std::vector<int> owners = cluster_->SlotOwners();
+  constexpr int kVictim = 0;
+  // Both replicas have connections to every master before the freeze.
+  for (int i = 0; i < 30; ++i) {
+    const ReplayProof p = MintReplayProof(absl::Now());
+    ASSERT_EQ(a_->Verify(p.spec).reason_code(), "ok");
+  }
+
+  HealthWatch watch({a_.get(), b_.get()}, absl::Milliseconds(10));
+  cluster_->node(kVictim).Freeze();
+  // Below the cluster node timeout (5 s): the cluster never declares the
+  // master failed, which is the window the issue saw readiness flap in.
+  const absl::Time until = absl::Now() + absl::Milliseconds(2500);
+  ReasonTally healthy, victim;
+  int n_victim = 0, n_healthy = 0;
+  std::vector<ReplayProof> accepted;
+  // Concurrent clients: the frozen master's timeouts then complete in
+  // bursts, as under real traffic (one breaker for all nodes opened on such
+  // a burst and refused the healthy masters' keys too).
+  constexpr int kClients = 8;
+  absl::Mutex mu;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; absl::Now() < until; ++i) {
+        ReplayProof p = MintReplayProof(absl::Now());
+        const popguard::v1::VerifyResponse r = ((i + c) % 2 == 0 ? a_ : b_)->Verify(p.spec);
+        absl::MutexLock lock(&mu);
+        if (owners[RedisKeySlot(p.redis_key)] == kVictim) {
+          victim.Add(r);
+          ++n_victim;
+        } else {
+          healthy.Add(r);
+          ++n_healthy;
+          if (r.decision() == popguard::v1::ALLOW) accepted.push_back(std::move(p));
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  cluster_->node(kVictim).Thaw();
+  watch.Stop();
+
+  std::cout << "[ counts   ] frozen master: healthy-master keys " << healthy.Text()
+            << "| frozen-master keys " << victim.Text() << "\n";
+  EXPECT_GT(n_healthy, 20);
+  EXPECT_EQ(healthy.Count("ok"), n_healthy) << healthy.Text();
+  EXPECT_GT(victim.Count("replay_store_unavailable"), 0) << victim.Text();
+  EXPECT_EQ(victim.allowed(), 0) << victim.Text();
+  EXPECT_EQ(victim.Count("replay_store_unavailable"), n_victim) << victim.Text();
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i == 0 ? "replica a" : "replica b");
+    const HealthWatch::Counts c = watch.counts(i);
+    std::cout << "[ counts   ] readiness samples " << c.samples << ", serving " << c.serving
+              << ", transitions " << c.transitions << "\n";
+    EXPECT_GT(c.samples, 20);
+    EXPECT_EQ(c.serving, c.samples);
+    EXPECT_EQ(c.transitions, 0);
+  }
+  // Every proof accepted on a healthy master is a replay to the other replica.
+  ReasonTally replays;
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(accepted[i].spec));
+  }
+  EXPECT_EQ(replays.Count("dpop_replayed"), static_cast<int>(accepted.size())) << replays.Text();
+
+  // The thawed master's keys are served again once its breaker's probe
+  // passes (breaker_open 200ms).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int served = 0;
+  while (served < 10) {
+    ASSERT_LT(absl::Now(), deadline) << a_->process().LogText();
+    const ReplayProof p = MintReplayProof(absl::Now());
+    if (owners[RedisKeySlot(p.redis_key)] != kVictim) continue;
+    if (a_->Verify(p.spec).reason_code() == "ok") {
+      ++served;
+      EXPECT_EQ(b_->Verify(p.spec).reason_code(), "dpop_replayed");
+    } else {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+}
+
+class ChaosClusterWithReplicasTest : public ChaosClusterTest {
+ protected:
+  int ReplicasPerMaster() const override { return 1; }
+};
+
+TEST_F(ChaosClusterWithReplicasTest, MasterKilledReplicaPromotedAcceptsNoReplay) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
+  // Proofs issued one second before they are used: the promoted replica,
+  // first seen by popguard after the failover and dated to the start of
+  // that second, is then always newer than every iat, so a write that never
+  // reached it makes a window reset, never a replay. The masters met at
+  // start-up must be older than those iats: one second passes first.
+  absl::SleepFor(absl::Milliseconds(1100));
+  std::vector<ReplayProof> accepted;
+  ReasonTally first;
+  for (int i = 0; i < 90; ++i) {
+    accepted.push_back(MintReplayProof(absl::Now() - absl::Seconds(1)));
+    first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back().spec));
+  }
+  ASSERT_EQ(first.Count("ok"), 90) << first.Text();
+  const std::vector<int> owners = cluster_->SlotOwners();
+  const int victim = owners[RedisKeySlot(accepted[0].redis_key)];
+  ASSERT_GE(victim, 0);
+  const int replica = cluster_->ReplicaOf(victim);
+  ASSERT_GE(replica, 0);
+  int on_victim = 0;
+  for (const ReplayProof& p : accepted) on_victim += owners[RedisKeySlot(p.redis_key)] == victim;
+
+  cluster_->node(victim).Kill();
+  ASSERT_EQ(cluster_->node(replica).CommandText({"CLUSTER", "FAILOVER", "TAKEOVER"}), "OK");
+  ASSERT_TRUE(cluster_->WaitUntilOk(absl::Seconds(15), victim).ok());
+  const std::vector<int> after = cluster_->SlotOwners();
+  ASSERT_EQ(after[RedisKeySlot(accepted[0].redis_key)], replica);
+
+  // Both replicas find the new master by themselves (connection errors to
+  // the dead one make them re-read the map). Until then its keys are
+  // refused replay_store_unavailable (fail_closed), never accepted twice.
+  ReasonTally warmup;
+  for (RunningServer* r : {a_.get(), b_.get()}) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    for (;;) {
+      ASSERT_LT(absl::Now(), deadline) << r->process().LogText();
+      ReplayProof p = MintReplayProof(absl::Now());
+      if (after[RedisKeySlot(p.redis_key)] != replica) continue;
+      const popguard::v1::VerifyResponse v = r->Verify(p.spec);
+      warmup.Add(v);
+      if (v.reason_code() == "ok") break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+  EXPECT_EQ(warmup.allowed(), 2) << warmup.Text();
+
+  ReasonTally to_a, to_b;
+  for (const ReplayProof& p : accepted) to_a.Add(a_->Verify(p.spec));
+  for (const ReplayProof& p : accepted) to_b.Add(b_->Verify(p.spec));
+  std::cout << "[ counts   ] failover: " << on_victim << " of 90 on the killed master; replays "
+            << "to a: " << to_a.Text() << "| to b: " << to_b.Text() << "| warm-up: "
+            << warmup.Text() << "\n";
+  EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
+  for (const ReasonTally* t : {&to_a, &to_b}) {
+    EXPECT_EQ(t->Count("dpop_replayed") + t->Count("dpop_replay_window_reset"), 90) << t->Text();
+    EXPECT_GE(t->Count("dpop_replayed"), 90 - on_victim) << t->Text();
+  }
+
+  ExpectNewProofsPassOnceAcrossReplicas(30);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +20,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 
 namespace popguard::redis_testing {
@@ -254,10 +257,12 @@ int RedisServer::PopguardConnections() const {
 
 // --- RedisCluster ---
 
-absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters) {
+absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters,
+                                                                 int replicas_per_master) {
   auto cluster = std::make_unique<RedisCluster>();
   std::vector<std::string> argv = {"redis-cli", "--cluster", "create"};
-  for (int i = 0; i < masters; ++i) {
+  const int total = masters * (1 + replicas_per_master);
+  for (int i = 0; i < total; ++i) {
     RedisServer::Options options;
     options.cluster = true;
     absl::StatusOr<std::unique_ptr<RedisServer>> node = RedisServer::Start(options);
@@ -265,7 +270,9 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters) {
     argv.push_back((*node)->address());
     cluster->nodes_.push_back(*std::move(node));
   }
-  for (const char* a : {"--cluster-replicas", "0", "--cluster-yes"}) argv.push_back(a);
+  argv.push_back("--cluster-replicas");
+  argv.push_back(std::to_string(replicas_per_master));
+  argv.push_back("--cluster-yes");
   const std::string log = cluster->nodes_[0]->dir() + "/cluster-create.log";
   const pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -274,14 +281,20 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(absl::StrCat("redis-cli --cluster create failed, see ", log));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (;;) {
     bool ok = true;
     for (auto& node : cluster->nodes_) {
       const std::string info = node->CommandText({"CLUSTER", "INFO"});
       ok = ok && absl::StrContains(info, "cluster_state:ok") &&
            absl::StrContains(info, "cluster_slots_ok:16384") &&
-           absl::StrContains(info, absl::StrCat("cluster_known_nodes:", masters, "\r\n"));
+           absl::StrContains(info, absl::StrCat("cluster_known_nodes:", total, "\r\n"));
+      const std::string repl = node->CommandText({"INFO", "replication"});
+      // A replica counts once its initial sync is done.
+      if (absl::StrContains(repl, "role:slave")) {
+        ok = ok && absl::StrContains(repl, "master_link_status:up") &&
+             absl::StrContains(repl, "master_sync_in_progress:0");
+      }
     }
     if (ok) return cluster;
     if (std::chrono::steady_clock::now() > deadline) {
@@ -299,6 +312,72 @@ std::vector<std::string> RedisCluster::addresses() const {
 
 std::string RedisCluster::NodeId(int i) const {
   return nodes_[i]->CommandText({"CLUSTER", "MYID"});
+}
+
+std::vector<int> RedisCluster::SlotOwners() const {
+  std::vector<int> owners(16384, -1);
+  for (const auto& asked : nodes_) {
+    if (!asked->running()) continue;
+    absl::StatusOr<RedisReplyPtr> r = asked->Command({"CLUSTER", "SLOTS"});
+    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY) continue;
+    for (size_t i = 0; i < (*r)->elements; ++i) {
+      const redisReply* range = (*r)->element[i];
+      const long long port = range->element[2]->element[1]->integer;
+      for (size_t n = 0; n < nodes_.size(); ++n) {
+        if (nodes_[n]->port() != port) continue;
+        for (long long s = range->element[0]->integer; s <= range->element[1]->integer; ++s) {
+          owners[s] = static_cast<int>(n);
+        }
+      }
+    }
+    return owners;
+  }
+  return owners;
+}
+
+int RedisCluster::ReplicaOf(int master) const {
+  const std::string port = std::to_string(nodes_[master]->port());
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (static_cast<int>(n) == master || !nodes_[n]->running()) continue;
+    // ROLE on a replica: [slave, master host, master port, state, offset].
+    const std::string role = nodes_[n]->CommandText({"ROLE"});
+    if (absl::StartsWith(role, "[slave, ") && absl::StrContains(role, ", " + port + ", ")) {
+      return static_cast<int>(n);
+    }
+  }
+  return -1;
+}
+
+absl::Status RedisCluster::WaitUntilOk(absl::Duration timeout, int except) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    bool ok = true;
+    std::string slots;
+    for (size_t n = 0; n < nodes_.size() && ok; ++n) {
+      if (static_cast<int>(n) == except || !nodes_[n]->running()) continue;
+      ok = absl::StrContains(nodes_[n]->CommandText({"CLUSTER", "INFO"}), "cluster_state:ok");
+      // Every node agrees on the owners (a promotion has reached them all):
+      // "address=first slot range" of each master not flagged failed, in
+      // CLUSTER NODES (id, address, flags, master, ping, pong, epoch, link,
+      // slot ranges...).
+      std::vector<std::string> masters;
+      for (absl::string_view line :
+           absl::StrSplit(nodes_[n]->CommandText({"CLUSTER", "NODES"}), '\n')) {
+        std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+        if (f.size() > 8 && absl::StrContains(f[2], "master") &&
+            !absl::StrContains(f[2], "fail")) {
+          masters.push_back(absl::StrCat(f[1], "=", f[8]));
+        }
+      }
+      std::sort(masters.begin(), masters.end());
+      const std::string mine = absl::StrJoin(masters, ";");
+      if (slots.empty()) slots = mine;
+      ok = ok && mine == slots;
+    }
+    if (ok) return absl::OkStatus();
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("cluster never settled");
+    absl::SleepFor(absl::Milliseconds(50));
+  }
 }
 
 int RedisCluster::OwnerOfSlot(int slot) const {

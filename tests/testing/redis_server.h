@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/redis_options.h"
 #include "storage/redis_resp.h"
 
@@ -88,18 +89,31 @@ class RedisServer {
 
 class RedisCluster {
  public:
-  // Start launches `masters` cluster-enabled servers and joins them with
-  // `redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`,
-  // then waits until every node reports cluster_state:ok.
-  static absl::StatusOr<std::unique_ptr<RedisCluster>> Start(int masters);
+  // Start launches `masters` * (1 + `replicas_per_master`) cluster-enabled
+  // servers and joins them with `redis-cli --cluster create ...
+  // --cluster-replicas R --cluster-yes`, then waits until every node reports
+  // cluster_state:ok and every replica's link to its master is up and
+  // synced (master_link_status:up, no sync in progress).
+  static absl::StatusOr<std::unique_ptr<RedisCluster>> Start(int masters,
+                                                             int replicas_per_master = 0);
 
   RedisServer& node(int i) { return *nodes_[i]; }
+  // size counts every node, masters and replicas.
   int size() const { return static_cast<int>(nodes_.size()); }
   std::vector<std::string> addresses() const;
   // NodeId returns the cluster node id of node(i) (CLUSTER MYID).
   std::string NodeId(int i) const;
   // OwnerOfSlot returns the index of the node serving `slot`, or -1.
   int OwnerOfSlot(int slot) const;
+  // SlotOwners returns OwnerOfSlot for every slot at once, asked of the
+  // first running node that answers (-1 where unknown).
+  std::vector<int> SlotOwners() const;
+  // ReplicaOf returns the index of a node replicating node(master) (ROLE),
+  // or -1.
+  int ReplicaOf(int master) const;
+  // WaitUntilOk waits up to `timeout` until every running node but
+  // `except` reports cluster_state:ok and the same owner for every slot.
+  absl::Status WaitUntilOk(absl::Duration timeout, int except = -1) const;
 
  private:
   std::vector<std::unique_ptr<RedisServer>> nodes_;

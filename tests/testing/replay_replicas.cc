@@ -36,6 +36,32 @@ std::unique_ptr<RunningServer> StartServingReplica(const std::string& name,
   return server;
 }
 
+HealthWatch::HealthWatch(std::vector<RunningServer*> servers, absl::Duration interval)
+    : servers_(std::move(servers)), counts_(servers_.size()) {
+  thread_ = std::thread([this, interval] {
+    std::vector<int> last(servers_.size(), 0);
+    while (!stop_.load()) {
+      for (size_t i = 0; i < servers_.size(); ++i) {
+        absl::StatusOr<int> h = HealthCheck(servers_[i]->channel(), "");
+        const int now = h.ok() ? *h : -1;
+        Counts& c = counts_[i];
+        if (c.samples > 0 && now != last[i]) ++c.transitions;
+        ++c.samples;
+        c.serving += now == kServing ? 1 : 0;
+        last[i] = now;
+      }
+      absl::SleepFor(interval);
+    }
+  });
+}
+
+HealthWatch::~HealthWatch() { Stop(); }
+
+void HealthWatch::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
 std::string RedisReplayYaml(const std::vector<std::string>& addresses,
                             const std::string& failure_policy, const std::string& extra) {
   std::string list;

@@ -4,9 +4,11 @@
 #ifndef POPGUARD_TESTS_TESTING_REPLAY_REPLICAS_H_
 #define POPGUARD_TESTS_TESTING_REPLAY_REPLICAS_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -26,6 +28,32 @@ bool WaitForHealth(RunningServer& server, int want, absl::Duration timeout);
 std::unique_ptr<RunningServer> StartServingReplica(const std::string& name,
                                                    const ConfigOptions& options,
                                                    absl::Duration timeout);
+
+// HealthWatch samples the overall gRPC health (what /readyz also reports)
+// of each server every `interval` on a thread of its own, from construction
+// until Stop (or destruction), and counts the samples and the changes.
+class HealthWatch {
+ public:
+  HealthWatch(std::vector<RunningServer*> servers, absl::Duration interval);
+  ~HealthWatch();
+  HealthWatch(const HealthWatch&) = delete;
+  HealthWatch& operator=(const HealthWatch&) = delete;
+
+  void Stop();
+  struct Counts {
+    int samples = 0;
+    int serving = 0;      // samples that said SERVING
+    int transitions = 0;  // changes between consecutive samples
+  };
+  // counts of servers[i]; call after Stop.
+  Counts counts(size_t i) const { return counts_[i]; }
+
+ private:
+  std::vector<RunningServer*> servers_;
+  std::vector<Counts> counts_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // RedisReplayYaml returns a top-level `replay:` block for a Redis window at
 // `addresses` with `failure_policy` and `extra` (indented redis keys, each

@@ -16,7 +16,7 @@ ASAN_DIR ?= build-asan
 ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_init_order=1
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps configure build run test chaos clean fuzz test-asan
+.PHONY: all deps configure build run test chaos clean fuzz test-asan test-asan-core
 
 all: build
 
@@ -67,6 +67,27 @@ test-asan: deps
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS) UBSAN_OPTIONS=$(UBSAN_OPTIONS) \
 	  ctest --output-on-failure --no-tests=error -j $(JOBS) -LE chaos
+
+# make test-asan-core: the part of test-asan that .ci/run affords (see there): the
+# same sanitizer build, but only the code that reads attacker bytes first and the
+# crypto cores, i.e. every fuzz corpus replay and the unit tests of the parsers,
+# the JOSE/crypto layer and the authentication path. No server, e2e, bench or
+# script tests (those need the whole build and most of the time).
+ASAN_CORE_TESTS := base64url_test json_test jws_test jwk_test url_test route_path_test \
+  client_cert_test cert_thumbprint_cache_test config_test access_token_test dpop_test \
+  nonce_test authenticator_test policy_test reason_test redis_protocol_test p256_test \
+  ed25519_test signature_test signer_test wycheproof_test jws_wycheproof_test rfc_examples_test
+# The fuzz targets as listed in fuzz/CMakeLists.txt; ctest runs them as fuzz_replay_<name>.
+FUZZ_NAMES := $(shell sed -n 's/^  \([a-z0-9_]*_fuzzer\)$$/\1/p' fuzz/CMakeLists.txt)
+empty :=
+space := $(empty) $(empty)
+ASAN_CORE_CTEST := $(ASAN_CORE_TESTS) p256_test_cpu $(FUZZ_NAMES:%=fuzz_replay_%)
+ASAN_CORE_REGEX := ^($(subst $(space),|,$(strip $(ASAN_CORE_CTEST))))$$
+test-asan-core: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DPOPGUARD_SANITIZE=ON $(LAUNCHER) >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS) --target $(ASAN_CORE_TESTS) $(FUZZ_NAMES:%=%_replay)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS) UBSAN_OPTIONS=$(UBSAN_OPTIONS) \
+	  ctest --output-on-failure --no-tests=error -j $(JOBS) -R '$(ASAN_CORE_REGEX)'
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -94,12 +94,15 @@ P3 MsmStraus_vartime(const Scalar& base_scalar, std::span<const P3> points,
       r3 = ToP3(t);
       t = db > 0 ? AddNiels(r3, base[db / 2]) : SubNiels(r3, base[-db / 2]);
     }
-    const int8_t* d = &digits[bit];
-    for (size_t i = 0; i < n; ++i, d += 256) {
-      if (*d == 0) continue;
+    // Indexed per point, not through a pointer taken once before the loop: with no points
+    // `digits` is empty and even forming &digits[bit] is undefined behaviour (UBSan: reference
+    // binding to null pointer).
+    for (size_t i = 0; i < n; ++i) {
+      const int d = digits[i * 256 + bit];
+      if (d == 0) continue;
       r3 = ToP3(t);
       const Cached* table = &tables[i * kStrausTableSize];
-      t = *d > 0 ? AddCached(r3, table[*d / 2]) : SubCached(r3, table[-*d / 2]);
+      t = d > 0 ? AddCached(r3, table[d / 2]) : SubCached(r3, table[-d / 2]);
     }
     if (bit == 0) return ToP3(t);
     r = ToP2(t);

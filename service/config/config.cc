@@ -283,7 +283,8 @@ absl::Status ReadFileField(const Fields& f, std::string_view key, const std::str
 // an asymmetric JOSE signature algorithm popguard verifies.
 std::string AlgorithmProblem(const std::string& alg) {
   static constexpr std::string_view kKnown[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                                "PS512", "ES256", "ES384", "ES512", "EdDSA"};
+                                                "PS512", "ES256", "ES384", "ES512", "EdDSA",
+                                                "Ed25519"};
   for (std::string_view k : kKnown) {
     if (alg == k) return "";
   }
@@ -303,7 +304,7 @@ std::string AlgorithmProblem(const std::string& alg) {
   }
   return absl::StrCat("unknown algorithm \"", alg,
                       "\" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
-                      "ES512, EdDSA)");
+                      "ES512, EdDSA, Ed25519)");
 }
 
 absl::Status ReadAlgorithms(const Fields& f, std::vector<std::string>* out) {

@@ -47,7 +47,7 @@ struct IssuerConfig {
   absl::Duration kid_refetch_interval = absl::Seconds(30);  // unknown-kid fetches, per issuer
   bool required = true;                // readiness needs this issuer's keys
   std::vector<std::string> audiences;  // at least one
-  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "RS256",
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256",
                                          "RS384", "RS512", "PS256", "PS384", "PS512"};
   bool require_typ = false;            // typ must be at+jwt / application/at+jwt
   absl::Duration max_lifetime = absl::ZeroDuration();  // 0: no limit; else exp-iat bound (iat required)
@@ -60,7 +60,9 @@ struct NonceConfig {
 };
 
 struct DpopConfig {
-  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA",
+  // Ed25519 (RFC 9864) next to EdDSA: panva's dpop, among others, signs
+  // Ed25519 proofs under the fully-specified name.
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519",
                                          "RS256", "PS256"};
   absl::Duration max_age = absl::Seconds(60);    // how old a proof's iat may be
   absl::Duration clock_skew = absl::Seconds(5);  // how far in the future iat may be

@@ -29,6 +29,7 @@
 #define POPGUARD_SERVICE_POPGUARD_METRICS_H_
 
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -92,7 +93,9 @@ class PopguardMetrics {
   Histogram* duration_[3];
   Counter* shed_[3];
   Gauge* inflight_;
-  Counter* signatures_[10][3];
+  // Indexed by JwsAlg and SignatureResult: sized from kAllJwsAlgs so a new
+  // algorithm cannot index past the end.
+  Counter* signatures_[std::size(kAllJwsAlgs)][3];
   Histogram* replay_duration_;
   Counter* replay_results_[5];
   Counter* reloads_[2];

@@ -34,7 +34,7 @@ using unit::WithMember;
 using unit::WithoutMember;
 
 constexpr char kOrigin[] = "https://api.example";
-constexpr char kAlgs[] = R"(algs="ES256 ES384 ES512 EdDSA RS256 PS256")";
+constexpr char kAlgs[] = R"(algs="ES256 ES384 ES512 EdDSA Ed25519 RS256 PS256")";
 const std::string kCertThumbprint = Base64UrlEncode(Sha256("the client certificate"));
 
 // The client's DPoP key (not an issuer key).

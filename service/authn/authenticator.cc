@@ -120,6 +120,18 @@ absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestIn
   return std::optional<std::string>();
 }
 
+// XfccThumbprint returns one thumbprint ClientCertFromXfcc reads from `xfcc`
+// (`field`: the client's or the hop's), cached under `kind`.
+absl::StatusOr<std::string> XfccThumbprint(CertThumbprintCache* cache, char kind,
+                                           std::string_view xfcc, const XfccPolicy& policy,
+                                           std::string XfccCertificates::*field) {
+  return cache->GetOrCompute(kind, xfcc, [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<XfccCertificates> certs = ClientCertFromXfcc(xfcc, policy);
+    if (!certs.ok()) return certs.status();
+    return std::move(*certs.*field);
+  });
+}
+
 // ClientThumbprint sets *thumbprint to the client certificate's thumbprint
 // (empty when no certificate reached popguard) and returns kOk, or returns
 // the denial reason with *detail.
@@ -135,18 +147,47 @@ Reason ClientThumbprint(const HttpRequestInfo& req, const Config& config,
   // client could claim any certificate.
   absl::InlinedVector<std::string_view, 2> xfcc;
   if (config.trusted_xfcc) xfcc = req.HeaderValues("x-forwarded-client-cert");
+  const bool behind_sidecar = config.xfcc.element == "before_trusted_peer";
   if (xfcc.empty()) {
-    *thumbprint = gateway->value_or("");
+    // Behind a sidecar, the certificate it passes is the hop's, never the
+    // client's: without the header no client certificate reached popguard.
+    *thumbprint = behind_sidecar ? "" : gateway->value_or("");
     return Reason::kOk;
   }
   if (xfcc.size() > 1) {
     *detail = "client certificate: more than one x-forwarded-client-cert header";
     return Reason::kMtlsCertInvalid;
   }
-  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
+  XfccPolicy policy;
+  if (behind_sidecar) {
+    policy.element = XfccPolicy::Element::kBeforeTrustedPeer;
+    policy.trusted_peers = config.xfcc.trusted_peers;
+  }
+  // Cached per form: 'x' the client's certificate, 'h' the trusted hop's
+  // (the policy is fixed for this Authenticator, hence for its cache).
+  auto forwarded = XfccThumbprint(cache, 'x', xfcc[0], policy, &XfccCertificates::client);
   if (!forwarded.ok()) {
     *detail = absl::StrCat("client certificate: ", forwarded.status().message());
     return Reason::kMtlsCertInvalid;
+  }
+  // With the policy on an Istio workload, the certificate the sidecar passes
+  // itself (ext_authz source.certificate) is the peer it received the request
+  // from, i.e. the gateway's, not the client's: it must be the hop's
+  // certificate the sidecar wrote into its own element. Two different
+  // certificates for that one connection mean something rewrote one of them.
+  if (policy.element == XfccPolicy::Element::kBeforeTrustedPeer && gateway->has_value()) {
+    auto hop = XfccThumbprint(cache, 'h', xfcc[0], policy, &XfccCertificates::hop);
+    if (!hop.ok()) {
+      *detail = absl::StrCat("client certificate: ", hop.status().message());
+      return Reason::kMtlsCertInvalid;
+    }
+    if (!hop->empty() && !ConstantTimeEquals(**gateway, *hop)) {
+      *detail = absl::StrCat("the gateway passed certificate ", **gateway,
+                             " but the sidecar's x-forwarded-client-cert element names ", *hop);
+      return Reason::kMtlsCertConflict;
+    }
+    *thumbprint = *std::move(forwarded);
+    return Reason::kOk;
   }
   // Two sources naming two different certificates: one of them is wrong (a
   // proxy in front rewrote XFCC, or the gateway passed another connection's
@@ -337,6 +378,20 @@ void Authenticator::Finish(Decision d, const RouteConfig& route, Done done) cons
       bool set = false;
       for (const auto& [name, value] : d.upstream_headers) set = set || name == h.header;
       if (!set) d.upstream_headers_to_remove.push_back(h.header);
+    }
+  }
+  if (config_.cors_expose_headers) {
+    // A browser's fetch() hides every response header not listed here from
+    // the page's script (CORS), so a SPA could never read the challenge or
+    // the nonce it must sign into its next proof. Only names are exposed,
+    // and only on answers that carry one of them.
+    bool exposes = false;
+    for (const auto& [name, value] : d.response_headers) {
+      exposes = exposes || name == "www-authenticate" || name == "dpop-nonce";
+    }
+    if (exposes) {
+      d.response_headers.emplace_back("access-control-expose-headers",
+                                      "DPoP-Nonce, WWW-Authenticate");
     }
   }
   std::move(done)(std::move(d));

@@ -188,6 +188,12 @@ struct Config {
   bool default_report_only = false;
   ReplayConfig replay;
   bool trusted_xfcc = false;  // trust x-forwarded-client-cert from the gateway
+  // Which x-forwarded-client-cert element carries the client certificate
+  // (service/client_cert.h XfccPolicy); only with trusted_xfcc.
+  struct Xfcc {
+    std::string element = "only";  // only | before_trusted_peer
+    std::vector<std::string> trusted_peers;  // before_trusted_peer: the gateways' URI SANs
+  } xfcc;
   // When a proxy in front rewrites scheme/host, the origin clients address,
   // e.g. "https://api.example"; DPoP htu is checked against it.
   std::string external_origin;
@@ -195,6 +201,10 @@ struct Config {
   // client addressed (and the host routes match). Only for gateways that set
   // them themselves; a repeated header or a list value is refused.
   bool trusted_forwarded_headers = false;
+  // Browser clients (SPAs): responses to the client that carry
+  // WWW-Authenticate or DPoP-Nonce also carry Access-Control-Expose-Headers
+  // naming both, so that script can read them across origins.
+  bool cors_expose_headers = false;
   std::vector<UpstreamHeader> upstream_headers = {
       {"x-popguard-sub", "sub"},
       {"x-popguard-client-id", "client_id"},

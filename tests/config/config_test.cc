@@ -236,6 +236,25 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "dpop.nonce.secret_file: file @DIR@/nope.key does not exist"},
 
       // Origin and forwarding.
+      {"xfcc without trusted_xfcc", WithIssuer("xfcc: {element: only}\n"),
+       "xfcc: is only used with trusted_xfcc: true"},
+      {"xfcc element unknown",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: first}\n"),
+       "xfcc.element: \"first\" is not one of only, before_trusted_peer"},
+      {"xfcc before_trusted_peer without peers",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: before_trusted_peer}\n"),
+       "xfcc.trusted_peers: required when xfcc.element is before_trusted_peer"},
+      {"xfcc trusted_peers empty",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: before_trusted_peer, trusted_peers: []}\n"),
+       "xfcc.trusted_peers: required when xfcc.element is before_trusted_peer"},
+      {"xfcc trusted peer empty string",
+       WithIssuer("trusted_xfcc: true\n"
+                  "xfcc: {element: before_trusted_peer, trusted_peers: [spiffe://a, \"\"]}\n"),
+       "xfcc.trusted_peers[1]: must not be empty"},
+      {"xfcc trusted_peers with element only",
+       WithIssuer("trusted_xfcc: true\nxfcc: {trusted_peers: [spiffe://a]}\n"),
+       "xfcc.trusted_peers: is only used with xfcc.element: before_trusted_peer"},
+      {"xfcc unknown key", WithIssuer("trusted_xfcc: true\nxfcc: {by: x}\n"), "xfcc.by:"},
       {"external_origin with path", WithIssuer("external_origin: https://api.example/v1\n"),
        "external_origin: \"https://api.example/v1\" must be http(s)://host[:port]"},
       {"external_origin with user", WithIssuer("external_origin: https://u@api.example\n"),
@@ -428,6 +447,8 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(config->replay.backend, "memory");
   EXPECT_EQ(config->replay.max_entries, 1000000u);
   EXPECT_FALSE(config->trusted_xfcc);
+  EXPECT_EQ(config->xfcc.element, "only");
+  EXPECT_TRUE(config->xfcc.trusted_peers.empty());
   EXPECT_EQ(config->external_origin, "");
   EXPECT_FALSE(config->trusted_forwarded_headers);
   ASSERT_EQ(config->upstream_headers.size(), 4u);
@@ -493,6 +514,9 @@ default_binding: dpop
 default_report_only: true
 replay: {backend: memory, max_entries: 5000}
 trusted_xfcc: true
+xfcc:
+  element: before_trusted_peer
+  trusted_peers: [spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account]
 external_origin: HTTPS://API.Example:443/
 trusted_forwarded_headers: false
 upstream_headers:
@@ -571,6 +595,10 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_TRUE(config->default_report_only);
   EXPECT_EQ(config->replay.max_entries, 5000u);
   EXPECT_TRUE(config->trusted_xfcc);
+  EXPECT_EQ(config->xfcc.element, "before_trusted_peer");
+  EXPECT_EQ(config->xfcc.trusted_peers,
+            std::vector<std::string>{
+                "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"});
   EXPECT_EQ(config->external_origin, "https://api.example");  // normalised
   EXPECT_FALSE(config->trusted_forwarded_headers);
   ASSERT_EQ(config->upstream_headers.size(), 2u);

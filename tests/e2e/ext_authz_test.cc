@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "service/crypto_util.h"
+#include "service/common/crypto_util.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"

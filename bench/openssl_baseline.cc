@@ -32,6 +32,7 @@ const char* DigestName(JwsAlg alg) {
     case JwsAlg::kES512:
       return "SHA2-512";
     case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
       return nullptr;
   }
   return nullptr;

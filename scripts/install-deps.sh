@@ -23,6 +23,24 @@ if [ "${1:-}" = "--clang" ]; then
   PACKAGES+=(clang libclang-rt-14-dev)
 fi
 
+# tests/interop: panva jose and dpop and Envoy's protos (@grpc/grpc-js-xds),
+# pinned by package-lock.json, when node and npm are on the machine. Only when
+# node_modules is missing or older than the lock file; without the registry
+# (offline) this says so and goes on: the interop tests then fail naming it.
+interop=$(cd "$(dirname "$0")/../tests/interop" && pwd)
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! -f "$interop/node_modules/.package-lock.json" ] ||
+     [ "$interop/package-lock.json" -nt "$interop/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/interop"
+    if ! (cd "$interop" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null 2>&1); then
+      echo "install-deps: npm ci in tests/interop failed (is the npm registry reachable?);" \
+           "the interop tests will fail until it succeeds"
+    fi
+  fi
+else
+  echo "install-deps: node/npm not found; the interop tests (tests/interop) will fail"
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -136,6 +136,10 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
                                       authenticator.nonces_.get(), config.proof_key_cache_entries);
   authenticator.policy_ = std::make_unique<Policy>(config);
   if (warnings != nullptr) AppendRouteWarnings(config, warnings);
+  if (config.xfcc.element == "before_trusted_peer") {
+    authenticator.xfcc_policy_.element = XfccPolicy::Element::kBeforeTrustedPeer;
+    authenticator.xfcc_policy_.trusted_peers = config.xfcc.trusted_peers;
+  }
   authenticator.cert_thumbprints_ =
       std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   if (!config.external_origin.empty()) {
@@ -366,8 +370,8 @@ void Authenticator::AwaitTokenSignature(const HttpRequestInfo& request, Normaliz
 Reason Authenticator::ProveMtls(const HttpRequestInfo& request, const VerifiedToken& token,
                                 std::string* detail) const {
   std::string thumbprint;
-  if (Reason reason = ClientThumbprint(request, config_.trusted_xfcc, cert_thumbprints_.get(),
-                                       &thumbprint, detail);
+  if (Reason reason = ClientThumbprint(request, config_.trusted_xfcc, xfcc_policy_,
+                                       cert_thumbprints_.get(), &thumbprint, detail);
       reason != Reason::kOk) {
     return reason;
   }

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "service/authn/access_token.h"
 #include "service/authn/cert_thumbprint_cache.h"
+#include "service/authn/client_cert.h"
 #include "service/common/clock.h"
 #include "service/config/config.h"
 #include "service/authn/decision.h"
@@ -138,6 +139,7 @@ class Authenticator {
   std::unique_ptr<Policy> policy_;
   std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
+  XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
 };
 
 }  // namespace popguard

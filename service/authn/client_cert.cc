@@ -204,25 +204,16 @@ absl::StatusOr<std::string> ThumbprintFromEnvoyCertificate(std::string_view url_
   return CertificateThumbprint(*der);
 }
 
-absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value) {
-  if (header_value.size() > kMaxXfccBytes) {
-    return absl::InvalidArgumentError("xfcc: header too large");
-  }
-  if (header_value.find_first_not_of(" \t") == std::string_view::npos) {
-    return absl::InvalidArgumentError("xfcc: empty header");
-  }
-  absl::StatusOr<std::vector<XfccElement>> elements = ParseXfcc(header_value);
-  if (!elements.ok()) return elements.status();
-  // Each proxy hop that forwards client certificates may append an element;
-  // with several, which certificate the token's client used is ambiguous, and
-  // picking one would let an earlier hop's (or a spoofed) entry bind the token.
-  if (elements->size() != 1) {
-    return absl::InvalidArgumentError(
-        "xfcc: more than one element (several proxy hops); the client certificate is ambiguous");
-  }
+namespace {
+
+// ElementThumbprint returns the thumbprint of the certificate one XFCC element
+// names: from Cert (URL-encoded PEM) when present, else from Hash (64 hex
+// digits of the DER's SHA-256); when both are present they must agree. With
+// neither: "" if `optional`, else InvalidArgument.
+absl::StatusOr<std::string> ElementThumbprint(const XfccElement& element, bool optional) {
   const XfccPair* cert = nullptr;
   const XfccPair* hash = nullptr;
-  for (const XfccPair& pair : elements->front()) {
+  for (const XfccPair& pair : element) {
     if (absl::EqualsIgnoreCase(pair.key, "Cert")) {
       if (cert != nullptr) return absl::InvalidArgumentError("xfcc: duplicate Cert");
       cert = &pair;
@@ -233,6 +224,7 @@ absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value) {
     // By, Chain, Subject, URI, DNS and unknown keys do not affect the binding.
   }
   if (cert == nullptr && hash == nullptr) {
+    if (optional) return std::string();
     return absl::InvalidArgumentError("xfcc: no Cert or Hash");
   }
   std::optional<std::string> from_cert;
@@ -258,6 +250,93 @@ absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value) {
     return absl::InvalidArgumentError("xfcc: Hash does not match Cert");
   }
   return from_cert.has_value() ? *from_cert : *from_hash;
+}
+
+// HopIsTrusted checks the element a sidecar appended: exactly one URI (the
+// mTLS-verified identity of the hop it received the request from), and that
+// URI is one of `trusted_peers`.
+absl::Status HopIsTrusted(const XfccElement& element,
+                          const std::vector<std::string>& trusted_peers) {
+  const XfccPair* uri = nullptr;
+  for (const XfccPair& pair : element) {
+    if (!absl::EqualsIgnoreCase(pair.key, "URI")) continue;
+    if (uri != nullptr) return absl::InvalidArgumentError("xfcc: last element has several URI");
+    uri = &pair;
+  }
+  if (uri == nullptr) {
+    return absl::InvalidArgumentError("xfcc: last element has no URI (the hop is unknown)");
+  }
+  for (const std::string& peer : trusted_peers) {
+    if (uri->value == peer) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
+      "through a trusted gateway)");
+}
+
+}  // namespace
+
+absl::StatusOr<XfccCertificates> ClientCertFromXfcc(std::string_view header_value,
+                                                    const XfccPolicy& policy) {
+  if (header_value.size() > kMaxXfccBytes) {
+    return absl::InvalidArgumentError("xfcc: header too large");
+  }
+  if (header_value.find_first_not_of(" \t") == std::string_view::npos) {
+    return absl::InvalidArgumentError("xfcc: empty header");
+  }
+  absl::StatusOr<std::vector<XfccElement>> elements = ParseXfcc(header_value);
+  if (!elements.ok()) return elements.status();
+  XfccCertificates out;
+  switch (policy.element) {
+    case XfccPolicy::Element::kOnly: {
+      // Each proxy hop that forwards client certificates may append an
+      // element; with several, which certificate the token's client used is
+      // ambiguous, and picking one would let an earlier hop's (or a spoofed)
+      // entry bind the token.
+      if (elements->size() != 1) {
+        return absl::InvalidArgumentError(
+            "xfcc: more than one element (several proxy hops); the client certificate is "
+            "ambiguous");
+      }
+      absl::StatusOr<std::string> client = ElementThumbprint(elements->front(), false);
+      if (!client.ok()) return client.status();
+      out.client = *std::move(client);
+      return out;
+    }
+    case XfccPolicy::Element::kBeforeTrustedPeer: {
+      // The last element is the one the sidecar that asks popguard appended
+      // (a client cannot put anything after it), so its URI is the identity
+      // the sidecar verified on the mTLS connection the request arrived on.
+      // Only when that hop is a trusted gateway, which replaces whatever the
+      // client sent (Istio gateways: SANITIZE_SET), is the element before it
+      // the gateway's description of the client. A third element, or a hop
+      // that is not a trusted gateway (a workload calling directly, with a
+      // header it wrote itself), is refused: never an untrusted element.
+      if (elements->size() > 2) {
+        return absl::InvalidArgumentError(
+            "xfcc: more than two elements (expected the gateway's and the sidecar's)");
+      }
+      const XfccElement& last = elements->back();
+      if (absl::Status s = HopIsTrusted(last, policy.trusted_peers); !s.ok()) return s;
+      absl::StatusOr<std::string> hop = ElementThumbprint(last, true);
+      if (!hop.ok()) return hop.status();
+      out.hop = *std::move(hop);
+      // One element: the trusted gateway forwarded no client certificate
+      // (the client presented none).
+      if (elements->size() == 1) return out;
+      absl::StatusOr<std::string> client = ElementThumbprint(elements->front(), false);
+      if (!client.ok()) return client.status();
+      out.client = *std::move(client);
+      return out;
+    }
+  }
+  return absl::InvalidArgumentError("xfcc: unknown element policy");
+}
+
+absl::StatusOr<std::string> ThumbprintFromXfcc(std::string_view header_value) {
+  absl::StatusOr<XfccCertificates> certs = ClientCertFromXfcc(header_value, XfccPolicy());
+  if (!certs.ok()) return certs.status();
+  return std::move(certs->client);
 }
 
 bool IsValidThumbprint(std::string_view thumbprint) {
@@ -304,7 +383,23 @@ absl::StatusOr<std::optional<std::string>> GatewayThumbprint(const HttpRequestIn
 
 }  // namespace
 
-Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc,
+namespace {
+
+// XfccThumbprint returns one thumbprint ClientCertFromXfcc reads from `xfcc`
+// (`field`: the client's or the hop's), cached under `kind`.
+absl::StatusOr<std::string> XfccThumbprint(CertThumbprintCache* cache, char kind,
+                                           std::string_view xfcc, const XfccPolicy& policy,
+                                           std::string XfccCertificates::*field) {
+  return cache->GetOrCompute(kind, xfcc, [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<XfccCertificates> certs = ClientCertFromXfcc(xfcc, policy);
+    if (!certs.ok()) return certs.status();
+    return std::move(*certs.*field);
+  });
+}
+
+}  // namespace
+
+Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc, const XfccPolicy& policy,
                         CertThumbprintCache* cache, std::string* thumbprint, std::string* detail) {
   auto gateway = GatewayThumbprint(request, cache);
   if (!gateway.ok()) {
@@ -316,18 +411,42 @@ Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc,
   // client could claim any certificate.
   absl::InlinedVector<std::string_view, 2> xfcc;
   if (trust_xfcc) xfcc = request.HeaderValues("x-forwarded-client-cert");
+  const bool behind_sidecar = policy.element == XfccPolicy::Element::kBeforeTrustedPeer;
   if (xfcc.empty()) {
-    *thumbprint = gateway->value_or("");
+    // Behind a sidecar, the certificate it passes is the hop's, never the
+    // client's: without the header no client certificate reached popguard.
+    *thumbprint = behind_sidecar ? "" : gateway->value_or("");
     return Reason::kOk;
   }
   if (xfcc.size() > 1) {
     *detail = "client certificate: more than one x-forwarded-client-cert header";
     return Reason::kMtlsCertInvalid;
   }
-  auto forwarded = cache->GetOrCompute('x', xfcc[0], [&] { return ThumbprintFromXfcc(xfcc[0]); });
+  // Cached per form: 'x' the client's certificate, 'h' the trusted hop's
+  // (the policy is fixed for one Authenticator, hence for its cache).
+  auto forwarded = XfccThumbprint(cache, 'x', xfcc[0], policy, &XfccCertificates::client);
   if (!forwarded.ok()) {
     *detail = absl::StrCat("client certificate: ", forwarded.status().message());
     return Reason::kMtlsCertInvalid;
+  }
+  // With the policy on an Istio workload, the certificate the sidecar passes
+  // itself (ext_authz source.certificate) is the peer it received the request
+  // from, i.e. the gateway's, not the client's: it must be the hop's
+  // certificate the sidecar wrote into its own element. Two different
+  // certificates for that one connection mean something rewrote one of them.
+  if (behind_sidecar && gateway->has_value()) {
+    auto hop = XfccThumbprint(cache, 'h', xfcc[0], policy, &XfccCertificates::hop);
+    if (!hop.ok()) {
+      *detail = absl::StrCat("client certificate: ", hop.status().message());
+      return Reason::kMtlsCertInvalid;
+    }
+    if (!hop->empty() && !ConstantTimeEquals(**gateway, *hop)) {
+      *detail = absl::StrCat("the gateway passed certificate ", **gateway,
+                             " but the sidecar's x-forwarded-client-cert element names ", *hop);
+      return Reason::kMtlsCertConflict;
+    }
+    *thumbprint = *std::move(forwarded);
+    return Reason::kOk;
   }
   // Two sources naming two different certificates: one of them is wrong (a
   // proxy in front rewrote XFCC, or the gateway passed another connection's

@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "service/authn/reason.h"
@@ -42,6 +43,39 @@ std::string CertificateThumbprint(std::string_view der);
 // and returns its thumbprint. InvalidArgument on bad encoding or certificate.
 absl::StatusOr<std::string> ThumbprintFromEnvoyCertificate(std::string_view url_encoded_pem);
 
+// XfccPolicy says which element of x-forwarded-client-cert carries the client
+// certificate (config key `xfcc`, docs/config.md).
+struct XfccPolicy {
+  enum class Element {
+    // Exactly one element: a gateway that terminates the client's mTLS sets
+    // the header itself (Envoy SANITIZE_SET) and calls popguard directly.
+    kOnly,
+    // Istio with the policy on a workload: the ingress gateway sets one
+    // element for the client, and the workload's sidecar, which asks
+    // popguard, appends its own describing the hop it received the request
+    // from. Exactly two elements; the second one's URI (the hop's
+    // mTLS-verified identity) must be one of `trusted_peers`; the first one
+    // carries the client certificate.
+    kBeforeTrustedPeer,
+  };
+  Element element = Element::kOnly;
+  std::vector<std::string> trusted_peers;  // kBeforeTrustedPeer: SPIFFE IDs, exact match
+};
+
+// XfccCertificates is what ClientCertFromXfcc read.
+struct XfccCertificates {
+  std::string client;  // the client certificate's thumbprint; "" when the client sent none
+  std::string hop;     // kBeforeTrustedPeer: the trusted hop's certificate thumbprint, if given
+};
+
+// ClientCertFromXfcc parses `header_value` (see ThumbprintFromXfcc for the
+// format) and picks the client certificate's element by `policy`. With
+// kBeforeTrustedPeer, a lone element appended by a trusted hop means the client
+// presented no certificate to the gateway (`client` empty). InvalidArgument
+// with a message naming the problem (never the header) otherwise.
+absl::StatusOr<XfccCertificates> ClientCertFromXfcc(std::string_view header_value,
+                                                    const XfccPolicy& policy);
+
 // ThumbprintFromXfcc returns the client certificate thumbprint from an
 // x-forwarded-client-cert header value in Envoy's format: elements separated by
 // ',', each a ';'-separated list of Key=Value pairs, a value optionally in
@@ -63,9 +97,10 @@ bool IsValidThumbprint(std::string_view thumbprint);
 // The certificate comes from the gateway (VerifyRequest certificate or
 // certificate_thumbprint, ext_authz source.certificate) and, only with
 // `trust_xfcc`, from one x-forwarded-client-cert header; when both name a
-// certificate they must be the same one. Parsed certificates are cached in
-// `cache` (thread-safe).
-Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc,
+// certificate they must be the same one; `policy` says which element of that
+// header is the client's (behind an Istio sidecar: the one before the trusted
+// hop's). Parsed certificates are cached in `cache` (thread-safe).
+Reason ClientThumbprint(const HttpRequestInfo& request, bool trust_xfcc, const XfccPolicy& policy,
                         CertThumbprintCache* cache, std::string* thumbprint, std::string* detail);
 
 }  // namespace popguard

@@ -283,7 +283,8 @@ absl::Status ReadFileField(const Fields& f, std::string_view key, const std::str
 // an asymmetric JOSE signature algorithm popguard verifies.
 std::string AlgorithmProblem(const std::string& alg) {
   static constexpr std::string_view kKnown[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                                "PS512", "ES256", "ES384", "ES512", "EdDSA"};
+                                                "PS512", "ES256", "ES384", "ES512", "EdDSA",
+                                                "Ed25519"};
   for (std::string_view k : kKnown) {
     if (alg == k) return "";
   }
@@ -303,7 +304,7 @@ std::string AlgorithmProblem(const std::string& alg) {
   }
   return absl::StrCat("unknown algorithm \"", alg,
                       "\" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
-                      "ES512, EdDSA)");
+                      "ES512, EdDSA, Ed25519)");
 }
 
 absl::Status ReadAlgorithms(const Fields& f, std::vector<std::string>* out) {
@@ -1114,12 +1115,44 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
   return absl::OkStatus();
 }
 
+absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* out) {
+  absl::StatusOr<Fields> f = Fields::Of(node, "xfcc", {"element", "trusted_peers"});
+  if (!f.ok()) return f.status();
+  // A section that is silently ignored would leave the operator believing
+  // certificates are read from the header when they are not.
+  if (!trusted_xfcc) return Invalid("xfcc", "is only used with trusted_xfcc: true");
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "element", &out->element));
+  if (out->element != "only" && out->element != "before_trusted_peer") {
+    return Invalid("xfcc.element", absl::StrCat("\"", out->element,
+                                                "\" is not one of only, before_trusted_peer"));
+  }
+  if (const YAML::Node* n = f->Get("trusted_peers")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(
+        ReadStringList(*n, f->Path("trusted_peers"), &out->trusted_peers));
+    for (size_t i = 0; i < out->trusted_peers.size(); ++i) {
+      if (out->trusted_peers[i].empty()) {
+        return InvalidAt((*n)[i], Index(f->Path("trusted_peers"), i), "must not be empty");
+      }
+    }
+  }
+  // Without a trusted hop every element would be refused; with element
+  // only, peers would be ignored. Both are configuration mistakes.
+  if (out->element == "before_trusted_peer" && out->trusted_peers.empty()) {
+    return Invalid("xfcc.trusted_peers", "required when xfcc.element is before_trusted_peer");
+  }
+  if (out->element == "only" && !out->trusted_peers.empty()) {
+    return Invalid("xfcc.trusted_peers", "is only used with xfcc.element: before_trusted_peer");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   absl::StatusOr<Fields> f = Fields::Of(
       root, "",
       {"listen", "log_level", "tls", "issuers", "clock_skew", "dpop", "routes", "default_binding",
-       "default_report_only", "replay", "trusted_xfcc", "external_origin",
-       "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries",
+       "default_report_only", "replay", "trusted_xfcc", "xfcc", "external_origin",
+       "trusted_forwarded_headers", "cors_expose_headers", "upstream_headers",
+       "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
        "crypto", "metrics", "log", "shutdown"});
   if (!f.ok()) return f.status();
@@ -1178,6 +1211,9 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   }
 
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "trusted_xfcc", &config->trusted_xfcc));
+  if (const YAML::Node* n = f->Get("xfcc")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseXfcc(*n, config->trusted_xfcc, &config->xfcc));
+  }
   std::string origin;
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "external_origin", &origin));
   config->external_origin.clear();
@@ -1187,6 +1223,8 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   }
   POPGUARD_CONFIG_RETURN_IF_ERROR(
       ReadBoolField(*f, "trusted_forwarded_headers", &config->trusted_forwarded_headers));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadBoolField(*f, "cors_expose_headers", &config->cors_expose_headers));
   // Two sources for the origin clients addressed would make the DPoP htu
   // check depend on which one the code happens to prefer.
   if (!config->external_origin.empty() && config->trusted_forwarded_headers) {

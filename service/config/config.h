@@ -47,7 +47,7 @@ struct IssuerConfig {
   absl::Duration kid_refetch_interval = absl::Seconds(30);  // unknown-kid fetches, per issuer
   bool required = true;                // readiness needs this issuer's keys
   std::vector<std::string> audiences;  // at least one
-  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "RS256",
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256",
                                          "RS384", "RS512", "PS256", "PS384", "PS512"};
   bool require_typ = false;            // typ must be at+jwt / application/at+jwt
   absl::Duration max_lifetime = absl::ZeroDuration();  // 0: no limit; else exp-iat bound (iat required)
@@ -60,7 +60,9 @@ struct NonceConfig {
 };
 
 struct DpopConfig {
-  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA",
+  // Ed25519 (RFC 9864) next to EdDSA: panva's dpop, among others, signs
+  // Ed25519 proofs under the fully-specified name.
+  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519",
                                          "RS256", "PS256"};
   absl::Duration max_age = absl::Seconds(60);    // how old a proof's iat may be
   absl::Duration clock_skew = absl::Seconds(5);  // how far in the future iat may be
@@ -186,6 +188,12 @@ struct Config {
   bool default_report_only = false;
   ReplayConfig replay;
   bool trusted_xfcc = false;  // trust x-forwarded-client-cert from the gateway
+  // Which x-forwarded-client-cert element carries the client certificate
+  // (service/client_cert.h XfccPolicy); only with trusted_xfcc.
+  struct Xfcc {
+    std::string element = "only";  // only | before_trusted_peer
+    std::vector<std::string> trusted_peers;  // before_trusted_peer: the gateways' URI SANs
+  } xfcc;
   // When a proxy in front rewrites scheme/host, the origin clients address,
   // e.g. "https://api.example"; DPoP htu is checked against it.
   std::string external_origin;
@@ -193,6 +201,10 @@ struct Config {
   // client addressed (and the host routes match). Only for gateways that set
   // them themselves; a repeated header or a list value is refused.
   bool trusted_forwarded_headers = false;
+  // Browser clients (SPAs): responses to the client that carry
+  // WWW-Authenticate or DPoP-Nonce also carry Access-Control-Expose-Headers
+  // naming both, so that script can read them across origins.
+  bool cors_expose_headers = false;
   std::vector<UpstreamHeader> upstream_headers = {
       {"x-popguard-sub", "sub"},
       {"x-popguard-client-id", "client_id"},

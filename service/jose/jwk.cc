@@ -375,13 +375,23 @@ bool PublicKey::FitsAlg(JwsAlg alg) const {
       break;
     }
     case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
+      // RFC 9864: Ed25519 names the curve, so only an Ed25519 key fits it (an
+      // Ed448 or non-OKP key is refused like any alg/key mismatch).
       type_fits = kty_ == KeyType::kOkp && crv_ == kEd25519;
       break;
   }
   if (!type_fits) return false;
   // RFC 7517 section 4: a key restricted to another algorithm or to
   // encryption must not verify signatures, even if its type would fit.
-  if (alg_.has_value() && *alg_ != JwsAlgName(alg)) return false;
+  // On an Ed25519 key "EdDSA" and "Ed25519" are one algorithm under two names
+  // (RFC 9864 section 2.2): an issuer that labelled its key "EdDSA" and moves
+  // its tokens to "Ed25519" (or back) keeps working, and no other algorithm
+  // becomes usable with the key.
+  if (alg_.has_value() && *alg_ != JwsAlgName(alg)) {
+    const std::optional<JwsAlg> labelled = ParseJwsAlg(*alg_);
+    if (!(labelled && IsEd25519Signature(*labelled) && IsEd25519Signature(alg))) return false;
+  }
   if (use_.has_value() && *use_ != "sig") return false;
   if (key_ops_.has_value()) {
     bool verify = false;

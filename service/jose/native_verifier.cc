@@ -84,9 +84,9 @@ using Ed25519Key = std::array<char, kEd25519PublicKeyBytes>;
 // EdDsaPrecheck applies the OpenSSL verifier's EdDSA checks in its order
 // (FitsAlg, then the 64-byte length, RFC 8037 section 3.1) and copies the raw
 // key A into *pk. nullopt when the native core (service/crypto/ed25519/ed25519.h) decides.
-std::optional<SignatureResult> EdDsaPrecheck(const PublicKey& key, std::string_view signature,
-                                             Ed25519Key* pk) {
-  if (!key.FitsAlg(JwsAlg::kEdDSA)) return SignatureResult::kInvalid;
+std::optional<SignatureResult> EdDsaPrecheck(JwsAlg alg, const PublicKey& key,
+                                             std::string_view signature, Ed25519Key* pk) {
+  if (!key.FitsAlg(alg)) return SignatureResult::kInvalid;
   if (signature.size() != kEd25519SignatureBytes) return SignatureResult::kMalformed;
   if (key.raw_public_key().size() == pk->size()) {
     std::memcpy(pk->data(), key.raw_public_key().data(), pk->size());
@@ -184,9 +184,10 @@ SignatureResult NativeVerifier::Verify(JwsAlg alg, const PublicKey& key,
     case JwsAlg::kES256:
       if (!key.FitsAlg(alg)) return SignatureResult::kInvalid;
       return VerifyEs256(key, signing_input, signature);
-    case JwsAlg::kEdDSA: {
+    case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519: {
       Ed25519Key pk;
-      if (std::optional<SignatureResult> r = EdDsaPrecheck(key, signature, &pk)) return *r;
+      if (std::optional<SignatureResult> r = EdDsaPrecheck(alg, key, signature, &pk)) return *r;
       return Ed25519Verify_vartime(View(pk), signing_input, signature) ? SignatureResult::kValid
                                                                        : SignatureResult::kInvalid;
     }
@@ -215,9 +216,9 @@ void NativeVerifier::VerifyBatch(std::span<const SignatureCheck> checks,
   std::vector<Ed25519Key> eddsa_keys;
   for (size_t i = 0; i < checks.size(); ++i) {
     const SignatureCheck& c = checks[i];
-    if (c.alg == JwsAlg::kEdDSA) {
+    if (IsEd25519Signature(c.alg)) {
       Ed25519Key pk;
-      if (std::optional<SignatureResult> r = EdDsaPrecheck(*c.key, c.signature, &pk)) {
+      if (std::optional<SignatureResult> r = EdDsaPrecheck(c.alg, *c.key, c.signature, &pk)) {
         results[i] = *r;
       } else {
         eddsa.push_back(i);

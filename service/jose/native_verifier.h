@@ -93,7 +93,7 @@ class NativeVerifier final : public SignatureVerifier {
   // signature alone, 28 in batches of 8, 22 in batches of 64). Not ES256: a
   // batch only shares the s^-1 inversion, ~2 us of a 20 us hot verification,
   // less than a hand-off to a worker costs.
-  bool BatchesWell(JwsAlg alg) const override { return alg == JwsAlg::kEdDSA; }
+  bool BatchesWell(JwsAlg alg) const override { return IsEd25519Signature(alg); }
 
   // PrepareKeys builds and pins the ES256 tables of `keys` now (issuer keys
   // at load, so their first tokens are already hot). Keys that are not

@@ -25,7 +25,7 @@ constexpr AlgName kAlgNames[] = {
     {JwsAlg::kRS256, "RS256"}, {JwsAlg::kRS384, "RS384"}, {JwsAlg::kRS512, "RS512"},
     {JwsAlg::kPS256, "PS256"}, {JwsAlg::kPS384, "PS384"}, {JwsAlg::kPS512, "PS512"},
     {JwsAlg::kES256, "ES256"}, {JwsAlg::kES384, "ES384"}, {JwsAlg::kES512, "ES512"},
-    {JwsAlg::kEdDSA, "EdDSA"},
+    {JwsAlg::kEdDSA, "EdDSA"}, {JwsAlg::kEd25519, "Ed25519"},
 };
 
 enum class Family { kRsaPkcs1, kRsaPss, kEcdsa, kEdDSA };
@@ -59,6 +59,7 @@ AlgInfo Info(JwsAlg alg) {
     case JwsAlg::kES512:
       return {Family::kEcdsa, kSha512, NID_secp521r1, 66};
     case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
       return {Family::kEdDSA, kSha512, 0, 0};
   }
   return {Family::kEdDSA, kSha512, 0, 0};

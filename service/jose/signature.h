@@ -1,5 +1,5 @@
-// JWS signature algorithms (RFC 7518 section 3, RFC 8037 section 3.1) and the
-// narrow interface that verifies one signature.
+// JWS signature algorithms (RFC 7518 section 3, RFC 8037 section 3.1, RFC 9864
+// section 2.2) and the narrow interface that verifies one signature.
 //
 // Verification only ever sees public data (the key, the signing input and the
 // signature), so the implementation may take variable time.
@@ -28,13 +28,24 @@ enum class JwsAlg {
   kES256,
   kES384,
   kES512,
-  kEdDSA
+  kEdDSA,
+  // RFC 9864 fully-specified "Ed25519": the same signature as EdDSA with an
+  // Ed25519 key, under a name that fixes the curve. A distinct value so that a
+  // config can allow one name and not the other.
+  kEd25519,
 };
 
 // All algorithms, in declaration order (for tests and documentation).
 inline constexpr JwsAlg kAllJwsAlgs[] = {
     JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kRS512, JwsAlg::kPS256, JwsAlg::kPS384,
-    JwsAlg::kPS512, JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA};
+    JwsAlg::kPS512, JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA,
+    JwsAlg::kEd25519};
+
+// IsEd25519Signature returns true for EdDSA and Ed25519: both verify a 64-byte
+// Ed25519 signature (RFC 8032) with an OKP Ed25519 key and nothing else.
+constexpr bool IsEd25519Signature(JwsAlg alg) {
+  return alg == JwsAlg::kEdDSA || alg == JwsAlg::kEd25519;
+}
 
 // ParseJwsAlg maps a JOSE alg name (case-sensitive) to JwsAlg. "none", HS256,
 // HS384, HS512 and every unknown name return nullopt.

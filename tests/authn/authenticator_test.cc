@@ -34,7 +34,7 @@ using unit::WithMember;
 using unit::WithoutMember;
 
 constexpr char kOrigin[] = "https://api.example";
-constexpr char kAlgs[] = R"(algs="ES256 ES384 ES512 EdDSA RS256 PS256")";
+constexpr char kAlgs[] = R"(algs="ES256 ES384 ES512 EdDSA Ed25519 RS256 PS256")";
 const std::string kCertThumbprint = Base64UrlEncode(Sha256("the client certificate"));
 
 // The client's DPoP key (not an issuer key).
@@ -137,6 +137,19 @@ HttpRequestInfo DpopReq(const std::string& url, const std::string& token) {
   return Req("GET", url, {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", url, token)}});
 }
 
+// BearerXfccReq is a GET of `url` with Authorization: Bearer <token>, the
+// x-forwarded-client-cert `xfcc` (none when empty) and the certificate the
+// gateway passes itself.
+HttpRequestInfo BearerXfccReq(const std::string& url, const std::string& token, std::string xfcc,
+                              HttpRequestInfo::CertKind kind = HttpRequestInfo::CertKind::kNone,
+                              std::string cert = "") {
+  HttpRequestInfo r = Req("GET", url, {{"authorization", "Bearer " + token}});
+  if (!xfcc.empty()) r.headers.emplace_back("x-forwarded-client-cert", std::move(xfcc));
+  r.cert_kind = kind;
+  r.cert = std::move(cert);
+  return r;
+}
+
 std::vector<std::string> Challenges(const Decision& d) {
   std::vector<std::string> out;
   for (const auto& [k, v] : d.response_headers) {
@@ -169,6 +182,21 @@ class AuthenticatorTest : public ::testing::TestWithParam<bool> {
   }
 
   Decision Decide(const HttpRequestInfo& req) { return auth_->DecideSync(req); }
+
+  // ReasonCase: a request and the exact reason code it must get (allowed iff "ok").
+  struct ReasonCase {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+  };
+  void ExpectReasons(const std::vector<ReasonCase>& cases) {
+    for (const ReasonCase& c : cases) {
+      SCOPED_TRACE(c.why);
+      Decision d = Decide(c.req);
+      EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+      EXPECT_EQ(d.allow, c.reason == "ok");
+    }
+  }
 
   FakeClock clock_{kNow};
   std::unique_ptr<VerifyScheduler> scheduler_;  // outlives auth_ (declared first)
@@ -407,19 +435,10 @@ TEST_P(AuthenticatorTest, TrustedXfccMustAgreeWithTheGatewayCertificate) {
   const std::string other_xfcc = "Hash=" + HexEncode(Sha256("another certificate"));
   const std::string other_thumbprint = Base64UrlEncode(Sha256("another certificate"));
   auto req = [&](std::string xfcc, HttpRequestInfo::CertKind kind, std::string cert) {
-    HttpRequestInfo r = Req("GET", url, {{"authorization", "Bearer " + token}});
-    if (!xfcc.empty()) r.headers.emplace_back("x-forwarded-client-cert", std::move(xfcc));
-    r.cert_kind = kind;
-    r.cert = std::move(cert);
-    return r;
+    return BearerXfccReq(url, token, std::move(xfcc), kind, std::move(cert));
   };
   using K = HttpRequestInfo::CertKind;
-  struct Case {
-    std::string why;
-    HttpRequestInfo req;
-    std::string reason;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<ReasonCase> cases = {
       {"both name the client's certificate", req(client_xfcc, K::kThumbprint, kCertThumbprint),
        "ok"},
       {"XFCC names the client's, the gateway another",
@@ -433,12 +452,51 @@ TEST_P(AuthenticatorTest, TrustedXfccMustAgreeWithTheGatewayCertificate) {
       {"the gateway's certificate is malformed", req(client_xfcc, K::kThumbprint, "abc"),
        "mtls_cert_invalid"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.why);
-    Decision d = Decide(c.req);
-    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
-    EXPECT_EQ(d.allow, c.reason == "ok");
-  }
+  ExpectReasons(cases);
+}
+
+// xfcc.element before_trusted_peer (Istio, policy on a workload): the client's
+// certificate comes from the gateway's element, only when the sidecar's own
+// element names a trusted gateway; the certificate the sidecar passes itself
+// is the gateway's and must be the one its element names.
+TEST_P(AuthenticatorTest, XfccBeforeTrustedPeer) {
+  Config config = TestConfig();
+  config.trusted_xfcc = true;
+  config.xfcc.element = "before_trusted_peer";
+  config.xfcc.trusted_peers = {"spiffe://cluster.local/ns/istio-system/sa/ingress"};
+  Build(config);
+  const std::string url = std::string(kOrigin) + "/mtls/x";
+  const std::string token = Token(TokenKind::kCertBound);
+  const std::string client = "Hash=" + HexEncode(Sha256("the client certificate"));
+  const std::string sidecar = "By=spiffe://cluster.local/ns/app/sa/api;Hash=" +
+                              HexEncode(Sha256("the gateway certificate")) + ";URI=";
+  const std::string gateway_thumbprint = Base64UrlEncode(Sha256("the gateway certificate"));
+  using K = HttpRequestInfo::CertKind;
+  auto req = [&](std::string xfcc, K kind = K::kNone, std::string cert = "") {
+    return BearerXfccReq(url, token, std::move(xfcc), kind, std::move(cert));
+  };
+  const std::vector<ReasonCase> cases = {
+      {"gateway's element, then the sidecar's naming the gateway",
+       req(client + "," + sidecar + "spiffe://cluster.local/ns/istio-system/sa/ingress"), "ok"},
+      {"the sidecar also passes the gateway's certificate itself",
+       req(client + "," + sidecar + "spiffe://cluster.local/ns/istio-system/sa/ingress",
+           K::kThumbprint, gateway_thumbprint),
+       "ok"},
+      {"the sidecar passes a certificate its element does not name",
+       req(client + "," + sidecar + "spiffe://cluster.local/ns/istio-system/sa/ingress",
+           K::kThumbprint, kCertThumbprint),
+       "mtls_cert_conflict"},
+      {"the hop is another workload",
+       req(client + "," + sidecar + "spiffe://cluster.local/ns/app/sa/frontend"),
+       "mtls_cert_invalid"},
+      {"only the sidecar's element: no client certificate",
+       req(sidecar + "spiffe://cluster.local/ns/istio-system/sa/ingress"), "mtls_cert_missing"},
+      {"no header: the sidecar's own certificate is never the client's",
+       req("", K::kThumbprint, kCertThumbprint), "mtls_cert_missing"},
+      {"a single client element (today's shape) is not accepted here", req(client),
+       "mtls_cert_invalid"},
+  };
+  ExpectReasons(cases);
 }
 
 // A DPoP header beside an unbound token sent as Bearer binds nothing and is
@@ -1208,6 +1266,80 @@ TEST_P(AuthenticatorNonceTest, NonceRequired) {
   EXPECT_EQ(ReasonCode(d.reason), "dpop_nonce_invalid");
   EXPECT_EQ(d.response_headers.back(),
             (std::pair<std::string, std::string>{"dpop-nonce", nonces.Current(kNow)}));
+}
+
+// RFC 9449 section 8.2: a proof carrying the previous step's nonce (accepted
+// until the end of this step) is allowed, and the ALLOW offers this step's
+// nonce before the old one expires.
+TEST_P(AuthenticatorNonceTest, AllowOffersAFreshNonceBeforeTheOldOneExpires) {
+  const DpopNonces nonces(secret_, absl::Seconds(30));
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  const std::string previous = nonces.Current(kNow - absl::Seconds(30));
+  ASSERT_NE(previous, nonces.Current(kNow));
+  unit::ProofOptions o;
+  o.htu = url;
+  o.jti = unit::UniqueId("jti");
+  o.access_token = token;
+  o.nonce = previous;
+  Decision d = Decide(Req(
+      "GET", url, {{"authorization", "DPoP " + token}, {"dpop", unit::MintProof(ProofKey(), o)}}));
+  EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  EXPECT_EQ(d.response_headers, (HeaderList{{"dpop-nonce", nonces.Current(kNow)}}));
+}
+
+// cors_expose_headers: answers that carry WWW-Authenticate or DPoP-Nonce also
+// expose them to a browser's script; answers without either are unchanged.
+TEST_P(AuthenticatorNonceTest, CorsExposeHeaders) {
+  Config config = TestConfig();
+  config.dpop.nonce.required = true;
+  config.dpop.nonce.secret_file = secret_path_;
+  config.cors_expose_headers = true;
+  Build(config);
+  const DpopNonces nonces(secret_, absl::Seconds(30));
+  const std::string url = std::string(kOrigin) + "/dpop/x";
+  const std::string token = Token(TokenKind::kDpopBound);
+  const std::pair<std::string, std::string> expose = {"access-control-expose-headers",
+                                                      "DPoP-Nonce, WWW-Authenticate"};
+  auto proof = [&](std::string nonce) {
+    unit::ProofOptions o;
+    o.htu = url;
+    o.jti = unit::UniqueId("jti");
+    o.access_token = token;
+    o.nonce = std::move(nonce);
+    return unit::MintProof(ProofKey(), o);
+  };
+  struct Case {
+    std::string why;
+    HttpRequestInfo req;
+    std::string reason;
+    HeaderList headers;
+  };
+  const std::vector<Case> cases = {
+      {"nonce challenge", DpopReq(url, token), "dpop_nonce_missing",
+       {{"www-authenticate",
+         std::string(R"(DPoP error="use_dpop_nonce", error_description="dpop_nonce_missing", )") +
+             kAlgs},
+        {"dpop-nonce", nonces.Current(kNow)},
+        expose}},
+      {"denial with a challenge", Req("GET", url, {}), "token_missing",
+       {{"www-authenticate", std::string("DPoP ") + kAlgs}, expose}},
+      {"allow with a nonce",
+       Req("GET", url, {{"authorization", "DPoP " + token}, {"dpop", proof(nonces.Current(kNow))}}),
+       "ok",
+       {{"dpop-nonce", nonces.Current(kNow)}, expose}},
+      {"allow without either header",
+       Req("GET", std::string(kOrigin) + "/public/x",
+           {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}),
+       "ok",
+       {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Decision d = Decide(c.req);
+    EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
+    EXPECT_EQ(d.response_headers, c.headers);
+  }
 }
 
 TEST_P(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {

@@ -405,13 +405,93 @@ TEST_F(ClientCertTest, ClientThumbprint) {
     }
     std::string thumbprint;
     std::string detail;
-    EXPECT_EQ(ReasonCode(ClientThumbprint(request, c.trust_xfcc, &cache, &thumbprint, &detail)),
+    EXPECT_EQ(ReasonCode(ClientThumbprint(request, c.trust_xfcc, XfccPolicy(), &cache, &thumbprint,
+                                          &detail)),
               ReasonCode(c.want))
         << detail;
     if (c.want == Reason::kOk) {
       EXPECT_EQ(thumbprint, c.thumbprint);
     }
   }
+
+// Istio with the policy on a workload: the ingress gateway sets the client's
+// element, the workload's sidecar appends its own (By: the workload, Hash and
+// URI: the gateway it received the request from).
+TEST_F(ClientCertTest, ClientCertFromXfccBeforeTrustedPeer) {
+  const TestCert& c1 = *cert1_;
+  const TestCert& c2 = *cert2_;  // plays the gateway's mesh certificate
+  const std::string gw = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway";
+  const std::string other = "spiffe://cluster.local/ns/shop/sa/frontend";
+  const std::string client =
+      "Hash=" + c1.sha256_hex + ";Cert=\"" + UrlEncodeAll(c1.pem) + "\";Subject=\"CN=client-one\"";
+  const std::string sidecar = "By=spiffe://cluster.local/ns/shop/sa/api;Hash=" + c2.sha256_hex +
+                              ";Subject=\"\";URI=";
+  XfccPolicy policy;
+  policy.element = XfccPolicy::Element::kBeforeTrustedPeer;
+  policy.trusted_peers = {"spiffe://cluster.local/ns/istio-system/sa/other-gateway", gw};
+  struct Case {
+    std::string name;
+    std::string input;
+    std::string client;  // expected client thumbprint
+    std::string hop;     // expected hop thumbprint
+    std::string error;   // exact InvalidArgument message; empty: success
+  };
+  const std::vector<Case> cases = {
+      {"gateway element then sidecar element", client + "," + sidecar + gw, c1.thumbprint,
+       c2.thumbprint, ""},
+      {"URI key in another case",
+       client + "," + sidecar.substr(0, sidecar.size() - 4) + "uri=" + gw, c1.thumbprint,
+       c2.thumbprint, ""},
+      {"client element with Hash only", "Hash=" + c1.sha256_hex + "," + sidecar + gw,
+       c1.thumbprint, c2.thumbprint, ""},
+      {"sidecar element without Hash", client + ",By=x;URI=" + gw, c1.thumbprint, "", ""},
+      {"only the sidecar element: the client sent no certificate", sidecar + gw, "",
+       c2.thumbprint, ""},
+      {"hop is a workload, not a gateway", client + "," + sidecar + other, "", "",
+       "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
+       "through a trusted gateway)"},
+      {"lone element from an untrusted hop", sidecar + other, "", "",
+       "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
+       "through a trusted gateway)"},
+      {"trusted URI only in the client's element", sidecar + gw + "," + sidecar + other, "", "",
+       "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
+       "through a trusted gateway)"},
+      {"gateway identity with a trailing slash", client + "," + sidecar + gw + "/", "", "",
+       "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
+       "through a trusted gateway)"},
+      {"sidecar element without URI", client + ",By=x;Hash=" + c2.sha256_hex, "", "",
+       "xfcc: last element has no URI (the hop is unknown)"},
+      {"sidecar element with two URI", client + "," + sidecar + gw + ";URI=" + gw, "", "",
+       "xfcc: last element has several URI"},
+      {"three elements (a forged one in front)", client + "," + client + "," + sidecar + gw, "",
+       "", "xfcc: more than two elements (expected the gateway's and the sidecar's)"},
+      {"client element without a certificate", "Subject=\"CN=x\"," + sidecar + gw, "", "",
+       "xfcc: no Cert or Hash"},
+      {"client element Hash and Cert disagree",
+       "Hash=" + c2.sha256_hex + ";Cert=\"" + UrlEncodeAll(c1.pem) + "\"," + sidecar + gw, "", "",
+       "xfcc: Hash does not match Cert"},
+      {"sidecar element Hash malformed", client + ",Hash=abc;URI=" + gw, "", "",
+       "xfcc: Hash is not 64 hex digits"},
+      {"empty", "", "", "", "xfcc: empty header"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<XfccCertificates> certs = ClientCertFromXfcc(c.input, policy);
+    if (c.error.empty()) {
+      ASSERT_TRUE(certs.ok()) << certs.status();
+      EXPECT_EQ(certs->client, c.client);
+      EXPECT_EQ(certs->hop, c.hop);
+    } else {
+      ASSERT_FALSE(certs.ok());
+      EXPECT_EQ(certs.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_EQ(certs.status().message(), c.error);
+    }
+    EXPECT_EQ(ERR_peek_error(), 0u);
+  }
+  // The default policy keeps today's strictness for the same Istio header.
+  EXPECT_EQ(ClientCertFromXfcc(client + "," + sidecar + gw, XfccPolicy()).status().message(),
+            "xfcc: more than one element (several proxy hops); the client certificate is "
+            "ambiguous");
 }
 
 TEST(IsValidThumbprintTest, Table) {

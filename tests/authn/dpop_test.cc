@@ -180,6 +180,18 @@ TEST_F(DpopValidatorTest, ProofKey) {
        Reason::kDpopJwkInvalid},
       {"P-256 jwk with alg ES384", Raw(HeaderWith("alg", Str("ES384"))), Reason::kDpopJwkInvalid},
       {"P-256 jwk with alg EdDSA", Raw(HeaderWith("alg", Str("EdDSA"))), Reason::kDpopJwkInvalid},
+      {"P-256 jwk with alg Ed25519", Raw(HeaderWith("alg", Str("Ed25519"))),
+       Reason::kDpopJwkInvalid},
+      {"RSA jwk with alg Ed25519",
+       Raw(WithMember(HeaderWith("alg", Str("Ed25519")), "jwk",
+                      SharedKey(JwsAlg::kRS256).RequiredPublicJwk())),
+       Reason::kDpopJwkInvalid},
+      {"Ed448 jwk with alg Ed25519",
+       Raw(WithMember(HeaderWith("alg", Str("Ed25519")), "jwk",
+                      JsonValue::Object({{"kty", Str("OKP")},
+                                         {"crv", Str("Ed448")},
+                                         {"x", Str(Base64UrlEncode(std::string(57, 'x')))}}))),
+       Reason::kDpopJwkInvalid},
       {"P-256 jwk with alg RS256", Raw(HeaderWith("alg", Str("RS256"))), Reason::kDpopJwkInvalid},
       {"jwk restricted to ES384 by its alg member",
        Proof(HeaderWith("jwk", JwkWith("alg", Str("ES384"))), Claims()), Reason::kDpopJwkInvalid},
@@ -491,8 +503,8 @@ TEST_F(DpopValidatorTest, IatWindowEdges) {
 }
 
 TEST_F(DpopValidatorTest, ValidProofsOfEveryAlgorithmSurviveNoSignatureMutation) {
-  for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA, JwsAlg::kRS256,
-                     JwsAlg::kPS256}) {
+  for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA,
+                     JwsAlg::kEd25519, JwsAlg::kRS256, JwsAlg::kPS256}) {
     const PrivateKey& key = SharedKey(alg);
     SCOPED_TRACE(key.kid());
     ProofOptions o = Opts();
@@ -562,7 +574,7 @@ TEST_F(DpopValidatorTest, ResultReplayKeyAndWindow) {
 }
 
 TEST_F(DpopValidatorTest, AlgsParam) {
-  EXPECT_EQ(validator_->algs_param(), "ES256 ES384 ES512 EdDSA RS256 PS256");
+  EXPECT_EQ(validator_->algs_param(), "ES256 ES384 ES512 EdDSA Ed25519 RS256 PS256");
   DpopConfig config;
   config.algorithms = {"EdDSA", "HS256", "none", "bogus", "ES256"};
   Build(config, nullptr);
@@ -577,6 +589,17 @@ TEST_F(DpopValidatorTest, AlgsParam) {
                                       }()),
                       Reason::kOk}),
             Reason::kDpopAlgNotAllowed);
+  // EdDSA allowed does not allow Ed25519 (RFC 9864): each name is its own entry.
+  const PrivateKey& ed = SharedKey(JwsAlg::kEdDSA);
+  for (auto [alg, want] : {std::pair{JwsAlg::kEdDSA, Reason::kOk},
+                           std::pair{JwsAlg::kEd25519, Reason::kDpopAlgNotAllowed}}) {
+    SCOPED_TRACE(JwsAlgName(alg));
+    ProofOptions o = Opts();
+    o.alg = alg;
+    Case c{"EdDSA configured", unit::MintProof(ed, o), want};
+    c.jkt = ed.Thumbprint();
+    EXPECT_EQ(ReasonCode(Validate(c)), ReasonCode(want)) << detail_;
+  }
 }
 
 TEST(IsHttpMethodTokenTest, Table) {

@@ -204,6 +204,13 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "issuers[0].algorithms[1]: \"HS256\" is not allowed: HMAC algorithms need a shared secret"},
       {"algorithm unknown", IssuerWith("    audiences: [a]\n    algorithms: [es256]\n"),
        "issuers[0].algorithms[0]: unknown algorithm \"es256\""},
+      {"algorithm ed25519 (RFC 9864 spells it Ed25519)",
+       IssuerWith("    audiences: [a]\n    algorithms: [ed25519]\n"),
+       "issuers[0].algorithms[0]: unknown algorithm \"ed25519\""},
+      {"algorithm Ed448 (not verified by popguard)",
+       IssuerWith("    audiences: [a]\n    algorithms: [Ed25519, Ed448]\n"),
+       "issuers[0].algorithms[1]: unknown algorithm \"Ed448\" (allowed: RS256, RS384, RS512, "
+       "PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519)"},
       {"algorithms empty", IssuerWith("    audiences: [a]\n    algorithms: []\n"),
        "issuers[0].algorithms: must list at least one algorithm"},
       {"algorithm duplicate", IssuerWith("    audiences: [a]\n    algorithms: [ES256, ES256]\n"),
@@ -229,6 +236,25 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "dpop.nonce.secret_file: file @DIR@/nope.key does not exist"},
 
       // Origin and forwarding.
+      {"xfcc without trusted_xfcc", WithIssuer("xfcc: {element: only}\n"),
+       "xfcc: is only used with trusted_xfcc: true"},
+      {"xfcc element unknown",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: first}\n"),
+       "xfcc.element: \"first\" is not one of only, before_trusted_peer"},
+      {"xfcc before_trusted_peer without peers",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: before_trusted_peer}\n"),
+       "xfcc.trusted_peers: required when xfcc.element is before_trusted_peer"},
+      {"xfcc trusted_peers empty",
+       WithIssuer("trusted_xfcc: true\nxfcc: {element: before_trusted_peer, trusted_peers: []}\n"),
+       "xfcc.trusted_peers: required when xfcc.element is before_trusted_peer"},
+      {"xfcc trusted peer empty string",
+       WithIssuer("trusted_xfcc: true\n"
+                  "xfcc: {element: before_trusted_peer, trusted_peers: [spiffe://a, \"\"]}\n"),
+       "xfcc.trusted_peers[1]: must not be empty"},
+      {"xfcc trusted_peers with element only",
+       WithIssuer("trusted_xfcc: true\nxfcc: {trusted_peers: [spiffe://a]}\n"),
+       "xfcc.trusted_peers: is only used with xfcc.element: before_trusted_peer"},
+      {"xfcc unknown key", WithIssuer("trusted_xfcc: true\nxfcc: {by: x}\n"), "xfcc.by:"},
       {"external_origin with path", WithIssuer("external_origin: https://api.example/v1\n"),
        "external_origin: \"https://api.example/v1\" must be http(s)://host[:port]"},
       {"external_origin with user", WithIssuer("external_origin: https://u@api.example\n"),
@@ -400,10 +426,15 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(ic.jwks_inline, "");
   EXPECT_EQ(ic.audiences, std::vector<std::string>{"https://api.example"});
   EXPECT_EQ(ic.algorithms, IssuerConfig().algorithms);
+  // RFC 9864's Ed25519 is allowed by default next to EdDSA (panva dpop sends it).
+  EXPECT_THAT(ic.algorithms, ::testing::Contains("Ed25519"));
   EXPECT_FALSE(ic.require_typ);
   EXPECT_EQ(ic.max_lifetime, absl::ZeroDuration());
   EXPECT_EQ(config->clock_skew, absl::Seconds(60));
   EXPECT_EQ(config->dpop.algorithms, DpopConfig().algorithms);
+  EXPECT_EQ(config->dpop.algorithms,
+            (std::vector<std::string>{"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256",
+                                      "PS256"}));
   EXPECT_EQ(config->dpop.max_age, absl::Seconds(60));
   EXPECT_EQ(config->dpop.clock_skew, absl::Seconds(5));
   EXPECT_EQ(config->dpop.max_jti_bytes, 256u);
@@ -416,6 +447,8 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(config->replay.backend, "memory");
   EXPECT_EQ(config->replay.max_entries, 1000000u);
   EXPECT_FALSE(config->trusted_xfcc);
+  EXPECT_EQ(config->xfcc.element, "only");
+  EXPECT_TRUE(config->xfcc.trusted_peers.empty());
   EXPECT_EQ(config->external_origin, "");
   EXPECT_FALSE(config->trusted_forwarded_headers);
   ASSERT_EQ(config->upstream_headers.size(), 4u);
@@ -446,7 +479,7 @@ issuers:
   - issuer: https://issuer.example/
     jwks_file: jwks.json
     audiences: [https://api.example, urn:api]
-    algorithms: [ES256, EdDSA]
+    algorithms: [ES256, EdDSA, Ed25519]
     require_typ: true
     max_lifetime: 1h
   - issuer: http://other.example
@@ -459,7 +492,7 @@ issuers:
     audiences: [c]
 clock_skew: 30s
 dpop:
-  algorithms: [PS256]
+  algorithms: [PS256, Ed25519]
   max_age: 2m
   clock_skew: 250ms
   max_jti_bytes: 64
@@ -481,6 +514,9 @@ default_binding: dpop
 default_report_only: true
 replay: {backend: memory, max_entries: 5000}
 trusted_xfcc: true
+xfcc:
+  element: before_trusted_peer
+  trusted_peers: [spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account]
 external_origin: HTTPS://API.Example:443/
 trusted_forwarded_headers: false
 upstream_headers:
@@ -506,7 +542,7 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_EQ(a.issuer, "https://issuer.example/");
   EXPECT_EQ(a.jwks_file, Abs("jwks.json"));
   EXPECT_EQ(a.audiences, (std::vector<std::string>{"https://api.example", "urn:api"}));
-  EXPECT_EQ(a.algorithms, (std::vector<std::string>{"ES256", "EdDSA"}));
+  EXPECT_EQ(a.algorithms, (std::vector<std::string>{"ES256", "EdDSA", "Ed25519"}));
   EXPECT_TRUE(a.require_typ);
   EXPECT_EQ(a.max_lifetime, absl::Hours(1));
   const IssuerConfig& b = config->issuers[1];
@@ -522,7 +558,7 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_EQ(config->issuers[2].jwks_inline, R"({"keys": []})");  // JSON text kept verbatim
 
   EXPECT_EQ(config->clock_skew, absl::Seconds(30));
-  EXPECT_EQ(config->dpop.algorithms, std::vector<std::string>{"PS256"});
+  EXPECT_EQ(config->dpop.algorithms, (std::vector<std::string>{"PS256", "Ed25519"}));
   EXPECT_EQ(config->dpop.max_age, absl::Minutes(2));
   EXPECT_EQ(config->dpop.clock_skew, absl::Milliseconds(250));
   EXPECT_EQ(config->dpop.max_jti_bytes, 64u);
@@ -559,6 +595,10 @@ crypto: {force_openssl: true, batch_verification: false, verify_threads: 3, max_
   EXPECT_TRUE(config->default_report_only);
   EXPECT_EQ(config->replay.max_entries, 5000u);
   EXPECT_TRUE(config->trusted_xfcc);
+  EXPECT_EQ(config->xfcc.element, "before_trusted_peer");
+  EXPECT_EQ(config->xfcc.trusted_peers,
+            std::vector<std::string>{
+                "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"});
   EXPECT_EQ(config->external_origin, "https://api.example");  // normalised
   EXPECT_FALSE(config->trusted_forwarded_headers);
   ASSERT_EQ(config->upstream_headers.size(), 2u);

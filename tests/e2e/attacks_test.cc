@@ -428,6 +428,9 @@ std::vector<AttackCase> Cases() {
   add("EdDSA alg with EC kid", [] {
     return BearerWith({.alg = JwsAlg::kEdDSA, .kid = "es256-1"});
   }, "token_key_alg_mismatch", 401);
+  add("Ed25519 alg with RSA kid", [] {
+    return BearerWith({.alg = JwsAlg::kEd25519, .kid = "rs256-1"});
+  }, "token_key_alg_mismatch", 401);
   add("psychic ECDSA r=s=0 on token", [] {
     return Bearer("/public/x", WithSignature(Env().issuer().MintToken({}), std::string(64, '\0')));
   }, "token_signature_malformed", 401);
@@ -617,6 +620,9 @@ std::vector<AttackCase> Cases() {
   }, "dpop_jwk_private", 401);
   add("proof EdDSA alg with EC jwk", [] {
     return DpopWith([](ProofOptions& o) { o.header = {{"alg", JsonValue::String("EdDSA")}}; });
+  }, "dpop_jwk_invalid", 401);
+  add("proof Ed25519 alg with EC jwk", [] {
+    return DpopWith([](ProofOptions& o) { o.header = {{"alg", JsonValue::String("Ed25519")}}; });
   }, "dpop_jwk_invalid", 401);
   add("proof jwk with a 1024-bit RSA modulus", [] {
     std::string n(128, '\xC3');

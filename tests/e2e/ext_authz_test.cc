@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "service/common/crypto_util.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
@@ -285,6 +286,126 @@ TEST_F(ExtAuthzNonceE2eTest, DeniedResponseCarriesDpopNonceAndRetrySucceeds) {
   ASSERT_EQ(to_client.size(), 1u);
   EXPECT_EQ(std::get<0>(to_client[0]), "dpop-nonce");
   EXPECT_TRUE(server()->process().Alive());
+}
+
+// --- Browser clients: cors_expose_headers, with nonces required ---
+
+class CorsE2eTest : public ServerTest<CorsE2eTest> {
+ public:
+  static constexpr char kConfigName[] = "ext-authz-cors.yaml";
+  static ConfigOptions Options() {
+    return {.nonce_required = true, .extra_yaml = "cors_expose_headers: true\n"};
+  }
+};
+
+// The nonce challenge and the ALLOW that offers the next nonce both expose
+// DPoP-Nonce and WWW-Authenticate to a browser, through Verify and Check.
+TEST_F(CorsE2eTest, NonceAnswersExposeHeadersThroughBothApis) {
+  const PrivateKey& key = env().client_key(JwsAlg::kES256);
+  const std::string url = TestEnv::Url("/dpop/spa");
+  const std::string token = env().issuer().MintToken({.jkt = key.Thumbprint()});
+  const std::pair<std::string, std::string> expose = {"access-control-expose-headers",
+                                                      "DPoP-Nonce, WWW-Authenticate"};
+  auto spec = [&](const std::string& nonce) {
+    return HttpSpec{.url = url,
+                    .headers = {H("Authorization", "DPoP " + token),
+                                H("DPoP", MintProof(key, {.url = url, .token = token,
+                                                          .nonce = nonce}))}};
+  };
+  // Verify: challenge, then ALLOW with the nonce it handed out.
+  popguard::v1::VerifyResponse challenge = server()->Verify(spec(""));
+  EXPECT_EQ(challenge.reason_code(), "dpop_nonce_missing");
+  std::vector<std::pair<std::string, std::string>> headers =
+      HeaderPairs(challenge.response_headers());
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[0].first, "www-authenticate");
+  EXPECT_EQ(headers[1].first, "dpop-nonce");
+  EXPECT_EQ(headers[2], expose);
+  const std::string nonce = headers[1].second;
+  popguard::v1::VerifyResponse ok = server()->Verify(spec(nonce));
+  EXPECT_EQ(ok.reason_code(), "ok") << ok.message();
+  headers = HeaderPairs(ok.response_headers());
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers[0].first, "dpop-nonce");
+  EXPECT_EQ(headers[1], expose);
+
+  // Check: the same in denied_response.headers and response_headers_to_add.
+  CheckResponse denied = server()->Check(spec(""));
+  ExpectDenied(denied, "dpop_nonce_missing", 401, 16);
+  std::vector<HeaderOption> to_client = HeaderOptions(denied.denied_response().headers());
+  ASSERT_EQ(to_client.size(), 4u);
+  EXPECT_EQ(std::get<0>(to_client[1]), "dpop-nonce");
+  EXPECT_EQ(to_client[2], Add(expose.first, expose.second));
+  EXPECT_EQ(to_client[3], Set("x-popguard-reason", "dpop_nonce_missing"));
+  CheckResponse allowed = server()->Check(spec(std::get<1>(to_client[1])));
+  ExpectOk(allowed, IdentityHeaders("dpop"));
+  to_client = HeaderOptions(allowed.ok_response().response_headers_to_add());
+  ASSERT_EQ(to_client.size(), 2u);
+  EXPECT_EQ(std::get<0>(to_client[0]), "dpop-nonce");
+  EXPECT_EQ(to_client[1], Set(expose.first, expose.second));
+}
+
+// --- Istio, policy on a workload: xfcc.element before_trusted_peer ---
+
+class IstioWorkloadE2eTest : public ServerTest<IstioWorkloadE2eTest> {
+ public:
+  static constexpr char kConfigName[] = "ext-authz-istio.yaml";
+  static constexpr char kGateway[] =
+      "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+  static ConfigOptions Options() {
+    return {.trusted_xfcc = true,
+            .extra_yaml = absl::StrCat("xfcc:\n  element: before_trusted_peer\n",
+                                       "  trusted_peers: [\"", kGateway, "\"]\n")};
+  }
+  // The header as the workload's sidecar forwards it: the ingress gateway's
+  // element for `client` (SANITIZE_SET), then the sidecar's own for the hop
+  // `hop_uri` whose certificate is `hop`.
+  static std::string Xfcc(const TestCert& client, const TestCert& hop,
+                          const std::string& hop_uri) {
+    return absl::StrCat("Hash=", HexEncode(Sha256(client.der())), ";Cert=\"",
+                        client.EnvoyUrlEncodedPem(), "\";Subject=\"CN=client.test\",",
+                        "By=spiffe://cluster.local/ns/shop/sa/api;Hash=",
+                        HexEncode(Sha256(hop.der())),
+                        ";Subject=\"\";URI=", hop_uri);
+  }
+};
+
+TEST_F(IstioWorkloadE2eTest, ClientCertificateFromTheGatewaysElement) {
+  const TestCert& client = env().cert();
+  const TestCert& gateway = env().other_cert();  // plays the gateway's mesh certificate
+  const std::string token = env().issuer().MintToken({.x5t = client.thumbprint()});
+  struct Case {
+    std::string why;
+    std::string xfcc;
+    bool peer_certificate;  // the sidecar passes the gateway's certificate (source.certificate)
+    std::string reason;     // "" allows
+  };
+  const std::vector<Case> cases = {
+      {"through the ingress gateway", Xfcc(client, gateway, kGateway), false, ""},
+      {"with the hop's certificate passed by the sidecar", Xfcc(client, gateway, kGateway), true,
+       ""},
+      {"a workload forged the gateway's element and called directly",
+       Xfcc(client, gateway, "spiffe://cluster.local/ns/shop/sa/frontend"), false,
+       "mtls_cert_invalid"},
+      {"the sidecar's element names another hop certificate than the one passed",
+       Xfcc(client, client, kGateway), true, "mtls_cert_conflict"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    HttpSpec spec = {.url = TestEnv::Url("/mtls/x"),
+                     .headers = {H("authorization", "Bearer " + token),
+                                 H("x-forwarded-client-cert", c.xfcc)}};
+    if (c.peer_certificate) {
+      spec.cert_form = HttpSpec::CertForm::kPem;
+      spec.cert = gateway.pem();
+    }
+    CheckResponse r = server()->Check(spec);
+    if (c.reason.empty()) {
+      ExpectOk(r, IdentityHeaders("mtls"));
+    } else {
+      ExpectDenied(r, c.reason, 401, 16);
+    }
+  }
 }
 
 }  // namespace

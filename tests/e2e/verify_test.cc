@@ -115,7 +115,7 @@ class VerifyE2eTest : public ServerTest<VerifyE2eTest> {
 
 TEST_F(VerifyE2eTest, AllowsBearerTokenOfEveryIssuerAlgorithm) {
   for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA,
-                     JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kPS256}) {
+                     JwsAlg::kEd25519, JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kPS256}) {
     SCOPED_TRACE(JwsAlgName(alg));
     VerifyResponse r = server()->Verify(BearerRequest(TestEnv::Url("/public/items"), {.alg = alg}));
     ExpectAllow(r, "public", popguard::v1::BINDING_NONE, IdentityHeaders("none"));
@@ -133,8 +133,8 @@ TEST_F(VerifyE2eTest, AllowsTokenOfSecondIssuer) {
 }
 
 TEST_F(VerifyE2eTest, AllowsDpopProofOfEveryAlgorithm) {
-  for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kEdDSA, JwsAlg::kRS256,
-                     JwsAlg::kPS256}) {
+  for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kEdDSA, JwsAlg::kEd25519,
+                     JwsAlg::kRS256, JwsAlg::kPS256}) {
     SCOPED_TRACE(JwsAlgName(alg));
     VerifyResponse r = server()->Verify(DpopRequest(TestEnv::Url("/dpop/orders"), alg));
     ExpectAllow(r, "dpop", popguard::v1::BINDING_DPOP, IdentityHeaders("dpop"));

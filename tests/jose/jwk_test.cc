@@ -428,7 +428,7 @@ TEST_F(FitsAlgTest, Table) {
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y"})", {A::kES256}},
       {R"({"kty":"EC","crv":"P-384","x":"$P384X","y":"$P384Y"})", {A::kES384}},
       {R"({"kty":"EC","crv":"P-521","x":"$P521X","y":"$P521Y"})", {A::kES512}},
-      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})", {A::kEdDSA}},
+      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})", {A::kEdDSA, A::kEd25519}},
       {R"({"kty":"RSA","n":"$N","e":"AQAB"})", kRsaAll},
       // alg member restricts to one algorithm; must be the exact name.
       {R"({"kty":"RSA","n":"$N","e":"AQAB","alg":"PS256"})", {A::kPS256}},
@@ -437,8 +437,11 @@ TEST_F(FitsAlgTest, Table) {
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","alg":"ES256"})", {A::kES256}},
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","alg":"ES384"})", {}},
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","alg":"ES512"})", {}},
-      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","alg":"EdDSA"})", {A::kEdDSA}},
-      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","alg":"Ed25519"})", {}},
+      // On an Ed25519 key, EdDSA and Ed25519 (RFC 9864) name one algorithm.
+      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","alg":"EdDSA"})", {A::kEdDSA, A::kEd25519}},
+      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","alg":"Ed25519"})", {A::kEdDSA, A::kEd25519}},
+      {R"({"kty":"OKP","crv":"Ed25519","x":"$EDX","alg":"Ed448"})", {}},
+      {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","alg":"Ed25519"})", {}},
       // use.
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","use":"sig"})", {A::kES256}},
       {R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y","use":"enc"})", {}},

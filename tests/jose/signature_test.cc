@@ -51,6 +51,7 @@ TEST_F(JwsAlgTest, ParseAndName) {
       {"ES384", JwsAlg::kES384},
       {"ES512", JwsAlg::kES512},
       {"EdDSA", JwsAlg::kEdDSA},
+      {"Ed25519", JwsAlg::kEd25519},  // RFC 9864 section 2.2
       // Never accepted: none, HMAC, other spellings, other families.
       {"none", std::nullopt},
       {"None", std::nullopt},
@@ -61,7 +62,8 @@ TEST_F(JwsAlgTest, ParseAndName) {
       {"ES256 ", std::nullopt},
       {"ES256K", std::nullopt},
       {"EDDSA", std::nullopt},
-      {"Ed25519", std::nullopt},
+      {"ed25519", std::nullopt},
+      {"Ed448", std::nullopt},  // RFC 9864: a curve popguard does not verify
       {"ES521", std::nullopt},
       {"RSA-OAEP", std::nullopt},
       {"", std::nullopt},
@@ -105,6 +107,7 @@ class SignatureTest : public ::testing::Test {
       case JwsAlg::kES512:
         return keys_->at("P-521");
       case JwsAlg::kEdDSA:
+      case JwsAlg::kEd25519:
         return keys_->at("Ed25519");
       default:
         return keys_->at("RSA");
@@ -146,6 +149,7 @@ TEST_F(SignatureTest, RoundTripEveryAlg) {
         expected_len = 132;
         break;
       case JwsAlg::kEdDSA:
+      case JwsAlg::kEd25519:
         expected_len = 64;
         break;
       default:
@@ -168,7 +172,7 @@ TEST_F(SignatureTest, EveryBitFlipFails) {
     SCOPED_TRACE(JwsAlgName(alg));
     const std::string sig = Sign(alg);
     const size_t bits = sig.size() * 8;
-    const size_t step = (alg == JwsAlg::kES256 || alg == JwsAlg::kEdDSA) ? 1 : 7;
+    const size_t step = (alg == JwsAlg::kES256 || IsEd25519Signature(alg)) ? 1 : 7;
     int tried = 0;
     for (size_t bit = 0; bit < bits; bit += step) {
       std::string mutated = sig;
@@ -314,11 +318,14 @@ TEST_F(SignatureTest, KeyNotFittingAlgIsInvalid) {
       {JwsAlg::kES384, JwsAlg::kES384, "P-256"},
       {JwsAlg::kES512, JwsAlg::kES512, "P-384"},
       {JwsAlg::kEdDSA, JwsAlg::kEdDSA, "P-256"},
+      {JwsAlg::kEd25519, JwsAlg::kEd25519, "P-256"},
+      {JwsAlg::kEd25519, JwsAlg::kEd25519, "RSA"},
       {JwsAlg::kRS256, JwsAlg::kRS256, "P-256"},
       {JwsAlg::kPS256, JwsAlg::kPS256, "Ed25519"},
       // The right key but verified as a different algorithm.
       {JwsAlg::kES256, JwsAlg::kEdDSA, "P-256"},
       {JwsAlg::kEdDSA, JwsAlg::kES256, "Ed25519"},
+      {JwsAlg::kEd25519, JwsAlg::kES256, "Ed25519"},
       {JwsAlg::kES384, JwsAlg::kES256, "P-384"},
   };
   for (const Case& c : cases) {

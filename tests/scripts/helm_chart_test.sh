@@ -299,10 +299,40 @@ policy = yaml.safe_load(open(f"{ex}/istio/authorization-policy.yaml"))
 check("istio: AuthorizationPolicy with action CUSTOM names the provider",
       policy["kind"] == "AuthorizationPolicy" and policy["spec"]["action"] == "CUSTOM"
       and len(grpc) == 1 and policy["spec"]["provider"]["name"] == grpc[0]["name"])
+ingress = yaml.safe_load(open(f"{ex}/istio/ingress-gateway-policy.yaml"))
+check("istio: ingress-gateway placement, CUSTOM on the gateway in istio-system",
+      ingress["kind"] == "AuthorizationPolicy" and ingress["spec"]["action"] == "CUSTOM"
+      and ingress["metadata"]["namespace"] == "istio-system"
+      and ingress["spec"]["selector"]["matchLabels"].get("istio") == "ingressgateway"
+      and len(grpc) == 1 and ingress["spec"]["provider"]["name"] == grpc[0]["name"])
+# With the policy on a workload, its sidecar calls popguard: the all-on
+# values' NetworkPolicy must admit the workload the example selects, and read
+# the two-element x-forwarded-client-cert the sidecar forwards.
+allon = yaml.safe_load(open(f"{ex}/../helm/popguard/ci/all-on-values.yaml"))
+sel = policy["spec"]["selector"]["matchLabels"]
+ns = policy["metadata"]["namespace"]
+check("istio: all-on NetworkPolicy admits the selected workload's sidecars",
+      any(p.get("podSelector", {}).get("matchLabels") == sel
+          and p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == ns
+          for p in allon["networkPolicy"]["grpcFrom"]))
+xfcc = allon["config"].get("xfcc", {})
+check("istio: all-on reads the sidecar's XFCC shape from a trusted gateway",
+      allon["config"].get("trusted_xfcc") is True and xfcc.get("element") == "before_trusted_peer"
+      and all(p.startswith("spiffe://") for p in xfcc.get("trusted_peers", [])))
+eg = list(yaml.safe_load_all(open(f"{ex}/envoy-gateway/security-policy.yaml")))
+sp = [d for d in eg if d["kind"] == "SecurityPolicy"]
+ext = sp[0]["spec"].get("extAuth", {}) if sp else {}
+refs = ext.get("grpc", {}).get("backendRefs", [])
+grant = [d for d in eg if d["kind"] == "ReferenceGrant"]
+check("envoy-gateway: SecurityPolicy extAuth over gRPC to popguard:9001, fail closed, granted",
+      len(sp) == 1 and ext.get("failOpen") is False and len(refs) == 1
+      and refs[0]["name"] == "popguard" and refs[0]["port"] == 9001
+      and len(grant) == 1 and grant[0]["metadata"]["namespace"] == refs[0]["namespace"]
+      and grant[0]["spec"]["from"][0]["namespace"] == sp[0]["metadata"]["namespace"])
 EOF
 )
 rc=$?
-tally "" 12 "$rc" "$out"  # the 12 check() calls above
+tally "" 16 "$rc" "$out"  # the 16 check() calls above
 
 # --- 4. Refusals -------------------------------------------------------------
 # Values that values.schema.json must reject (helm install would stop here).

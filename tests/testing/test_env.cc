@@ -55,6 +55,8 @@ bool SameFamily(JwsAlg a, JwsAlg b) {
       case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
       case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
         return 0;
+      case JwsAlg::kEdDSA: case JwsAlg::kEd25519:  // one Ed25519 key signs both
+        return 1 + static_cast<int>(JwsAlg::kEdDSA);
       default:
         return 1 + static_cast<int>(x);
     }
@@ -294,7 +296,7 @@ const PrivateKey& TestEnv::client_key(JwsAlg alg) const {
   switch (alg) {
     case JwsAlg::kES256: return client_keys_[0];
     case JwsAlg::kES384: return client_keys_[1];
-    case JwsAlg::kEdDSA: return client_keys_[2];
+    case JwsAlg::kEdDSA: case JwsAlg::kEd25519: return client_keys_[2];
     case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
     case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
       return client_keys_[3];
@@ -311,8 +313,8 @@ std::string TestEnv::WriteConfig(const std::string& name, const ConfigOptions& o
       "  - issuer: ", issuer_->iss(), "\n",
       "    jwks_file: issuer1.jwks.json\n",
       "    audiences: [", kAudience, "]\n",
-      "    algorithms: ", YamlList({"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "PS256"}),
-      "\n",
+      "    algorithms: ",
+      YamlList({"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256", "RS384", "PS256"}), "\n",
       "    require_typ: true\n",
       "  - issuer: ", issuer2_->iss(), "\n",
       "    jwks_file: issuer2.jwks.json\n",
@@ -320,7 +322,7 @@ std::string TestEnv::WriteConfig(const std::string& name, const ConfigOptions& o
       "    algorithms: [ES256]\n",
       "clock_skew: 60s\n",
       "dpop:\n",
-      "  algorithms: ", YamlList({"ES256", "ES384", "EdDSA", "RS256", "PS256"}), "\n",
+      "  algorithms: ", YamlList({"ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"}), "\n",
       "  max_age: 60s\n",
       "  clock_skew: 5s\n");
   if (o.nonce_required) {

@@ -167,7 +167,7 @@ class TestEnv {
   static constexpr char kAudience[] = "https://api.test";
   static constexpr char kOrigin[] = "https://api.test";
   // The DPoP algorithms configured by WriteConfig (WWW-Authenticate algs).
-  static constexpr char kDpopAlgs[] = "ES256 ES384 EdDSA RS256 PS256";
+  static constexpr char kDpopAlgs[] = "ES256 ES384 EdDSA Ed25519 RS256 PS256";
 
   static TestEnv& Get();
 

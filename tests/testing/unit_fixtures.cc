@@ -184,6 +184,7 @@ std::vector<size_t> SignatureBitsToFlip(JwsAlg alg, size_t sig_bytes) {
     case JwsAlg::kES384:
     case JwsAlg::kES512:
     case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
       for (size_t i = 0; i < bits; ++i) out.push_back(i);
       return out;
     default:

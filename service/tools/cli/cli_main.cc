@@ -183,7 +183,7 @@ absl::StatusOr<JwsAlg> AlgFor(const Args& args, const PrivateKey& key) {
 
 int Keygen(const Args& args) {
   auto alg = ParseJwsAlg(args.Get("alg", "ES256"));
-  if (!alg) return Fail("--alg must be ES256, ES384, ES512, EdDSA, RS256.. or PS256..");
+  if (!alg) return Fail("--alg must be ES256, ES384, ES512, EdDSA, Ed25519, RS256.. or PS256..");
   std::string out = args.Get("out"), pub_out = args.Get("public-out");
   if (!out.empty() && out == pub_out) return Fail("--out and --public-out name the same file");
   bool force = args.Has("force");
@@ -574,7 +574,8 @@ const std::vector<CommandSpec>& Commands() {
        "make a private JWK (and its public half)",
        "Prints the private JWK, or writes it to --out with mode 0600. Existing files are\n"
        "refused unless --force.",
-       {{"alg", kStr, kOpt, kOnce, "ALG", "ES256 (default), ES384, ES512, EdDSA, RS256.., PS256.."},
+       {{"alg", kStr, kOpt, kOnce, "ALG",
+         "ES256 (default), ES384, ES512, EdDSA, Ed25519, RS256.., PS256.."},
         {"kid", kStr, kOpt, kOnce, "KID",
          "key id (default: first 16 characters of the thumbprint)"},
         {"out", kStr, kOpt, kOnce, "FILE", "write the private JWK here (mode 0600)"},

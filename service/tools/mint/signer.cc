@@ -65,6 +65,7 @@ const EVP_MD* Digest(JwsAlg alg) {
     case JwsAlg::kES512:
       return EVP_sha512();
     case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
       return nullptr;
   }
   return nullptr;
@@ -305,7 +306,7 @@ absl::StatusOr<PrivateKey> PrivateKey::Generate(JwsAlg alg) {
   EVP_PKEY* pkey = nullptr;
   if (const Curve* curve = CurveByAlg(alg); curve != nullptr) {
     pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve->openssl_name);
-  } else if (alg == JwsAlg::kEdDSA) {
+  } else if (IsEd25519Signature(alg)) {
     pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   } else {
     pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));

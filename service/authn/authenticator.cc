@@ -367,6 +367,10 @@ void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
   }();
 
   // --- The request and its route ---
+  if (req.rebuild_failure != Reason::kOk) {
+    return Deny(std::move(d), req.rebuild_failure, req.rebuild_detail, kNoRoute, 0,
+                std::move(done));
+  }
   if (!IsHttpMethodToken(req.method)) {
     return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
                 kNoRoute, 0, std::move(done));

@@ -49,6 +49,13 @@ int HttpStatusFor(Reason reason);
 // "insufficient_scope") or "" when none applies (no credential, server errors).
 std::string_view OAuthErrorFor(Reason reason);
 
+// UnavailableDecision is what a request gets when popguard cannot take it
+// (overloaded, or shutting down): a denial, HTTP 503 with Retry-After: 1,
+// reason overloaded. On Check it goes inside an OK gRPC answer (a gRPC error
+// would be turned into ALLOW by an Envoy with failure_mode_allow: true; a
+// denied CheckResponse never is); the forward-auth listener answers it as is.
+Decision UnavailableDecision();
+
 // GrpcStatusCodeFor returns the google.rpc code for an ext_authz denial:
 // 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503), 13 INTERNAL.
 int GrpcStatusCodeFor(Reason reason);

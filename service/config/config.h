@@ -163,6 +163,29 @@ struct MetricsConfig {
   std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
 };
 
+// YAML forward_auth: the HTTP forward-auth listener for nginx auth_request,
+// Caddy forward_auth, Traefik forwardAuth and Envoy's HTTP ext_authz
+// (service/forward_auth.h, docs/config.md). Needs a restart to change.
+struct ForwardAuthConfig {
+  std::string listen;  // host:port; empty: no forward-auth listener
+  // Peer addresses (CIDRs or single addresses) of the gateways; a request
+  // from any other peer is refused before any header is read.
+  std::vector<std::string> trusted_sources;
+  // Envoy HTTP ext_authz path_prefix (e.g. "/envoy"): a request under it is
+  // the original request with its path appended; empty: not accepted.
+  std::string envoy_path_prefix;
+  // Header (lower-case) that carries the client certificate the gateway
+  // verified, and its encoding: "escaped_pem" (nginx $ssl_client_escaped_cert),
+  // "der_base64" (Caddy {http.request.tls.client.certificate_der_base64}) or
+  // "rfc9440" (Client-Cert, ":base64-DER:"). Empty: no certificate is read.
+  std::string client_cert_header;
+  std::string client_cert_format;
+  int threads = 8;          // requests decided at once on this listener
+  size_t max_queued = 256;  // connections waiting for a thread; more are shed (503)
+  absl::Duration io_timeout = absl::Seconds(2);        // each read or write
+  absl::Duration request_deadline = absl::Seconds(5);  // a whole request
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -207,6 +230,7 @@ struct Config {
   size_t cert_thumbprint_cache_entries = 4096;
   LimitsConfig limits;
   MetricsConfig metrics;
+  ForwardAuthConfig forward_auth;
   LogConfig log;
   ShutdownConfig shutdown;
   CryptoConfig crypto;

@@ -10,7 +10,7 @@
 namespace popguard {
 namespace {
 
-constexpr const char* kApiNames[] = {"verify", "verify_stream", "check"};
+constexpr const char* kApiNames[kApiCount] = {"verify", "verify_stream", "check", "forward_auth"};
 constexpr const char* kSignatureResults[] = {"valid", "invalid", "malformed"};
 constexpr const char* kReplayResults[] = {"fresh", "replayed", "full", "unavailable",
                                           "window_reset"};
@@ -48,7 +48,7 @@ PopguardMetrics::PopguardMetrics() {
   CounterFamily* shed = registry_.AddCounter(
       "popguard_shed_requests_total",
       "Requests refused with RESOURCE_EXHAUSTED because limits.max_inflight was reached.", {"api"});
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < kApiCount; ++i) {
     duration_[i] = duration->WithLabels({kApiNames[i]});
     shed_[i] = shed->WithLabels({kApiNames[i]});
   }

@@ -47,7 +47,10 @@ class Authenticator;
 class RedisReplayStore;
 class VerifyScheduler;
 
-enum class Api { kVerify, kVerifyStream, kCheck };
+// The API a request arrived through (label `api`): gRPC Verify, VerifyStream,
+// Envoy ext_authz Check, or the HTTP forward-auth listener (forward_auth.h).
+enum class Api { kVerify, kVerifyStream, kCheck, kForwardAuth };
+inline constexpr int kApiCount = 4;
 
 class PopguardMetrics {
  public:
@@ -89,8 +92,8 @@ class PopguardMetrics {
   MetricRegistry registry_;
   CounterFamily* decisions_;
   CounterFamily* would_deny_;
-  Histogram* duration_[3];
-  Counter* shed_[3];
+  Histogram* duration_[kApiCount];
+  Counter* shed_[kApiCount];
   Gauge* inflight_;
   Counter* signatures_[10][3];
   Histogram* replay_duration_;

@@ -95,20 +95,6 @@ grpc::Status ShuttingDown() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "popguard is shutting down; retry");
 }
 
-// UnavailableDecision is what a Check gets when popguard cannot take it
-// (overloaded, or shutting down): a denial, HTTP 503 with Retry-After, inside
-// an OK gRPC answer. A gRPC error would be turned into ALLOW by an Envoy
-// configured with failure_mode_allow: true; a denied CheckResponse never is.
-Decision UnavailableDecision() {
-  Decision d;
-  d.allow = false;
-  d.reason = Reason::kOverloaded;
-  d.http_status = HttpStatusFor(Reason::kOverloaded);
-  d.message = "popguard is overloaded or shutting down; retry";
-  d.response_headers.emplace_back("retry-after", "1");
-  return d;
-}
-
 // ServerState is what every handler reads first.
 struct ServerState {
   explicit ServerState(size_t max_inflight) : gate(max_inflight) {}

@@ -12,6 +12,7 @@
 #include "service/config/config.h"
 #include "service/server/config_reloader.h"
 #include "service/ops/http_endpoint.h"
+#include "service/server/forward_auth.h"
 #include "service/keys/jwks_fetcher.h"
 #include "service/ops/popguard_metrics.h"
 #include "service/common/log.h"
@@ -124,6 +125,15 @@ int RunServer(Config config, const sigset_t& signals) {
         .Add("address", config.metrics.listen)
         .Add("port", static_cast<int64_t>(http->port()));
   }
+  std::unique_ptr<ForwardAuthServer> forward_auth;
+  if (!config.forward_auth.listen.empty()) {
+    auto fa = ForwardAuthServer::Start(config, &holder);
+    if (!fa.ok()) return ListenFailed(fa.status());
+    forward_auth = *std::move(fa);
+    LogLine(LogLevel::kInfo, "forward_auth_listening")
+        .Add("address", config.forward_auth.listen)
+        .Add("port", static_cast<int64_t>(forward_auth->port()));
+  }
   ConfigReloader::Options reload;
   reload.path = absl::GetFlag(FLAGS_config);
   reload.listen_override = absl::GetFlag(FLAGS_listen);
@@ -163,7 +173,9 @@ int RunServer(Config config, const sigset_t& signals) {
   // Past `grace`, key fetches still running are aborted: the calls waiting on
   // them are answered UNAVAILABLE and the process exits within
   // drain_delay + grace (plus the moment that takes), not after fetch_timeout.
+  if (forward_auth) forward_auth->StartClosing();
   srv->Shutdown(shutdown.grace, [] { JwksFetcher::Shared()->Shutdown(); });
+  forward_auth.reset();
   http.reset();
   metrics.SetVerifyScheduler(nullptr);
   scheduler.reset();

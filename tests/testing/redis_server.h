@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/redis_options.h"
 #include "storage/redis_resp.h"
 
@@ -28,6 +29,14 @@ namespace popguard::redis_testing {
 // FreeLoopbackPort binds 127.0.0.1:0, reads the port the kernel chose and
 // closes the socket. Returns 0 on failure.
 int FreeLoopbackPort();
+
+// SpawnChild runs argv (argv[0] looked up in PATH) with stdout and stderr
+// appended to `log_path`, dying with the test process (PR_SET_PDEATHSIG) and
+// killed at exit if still running; returns the pid or -1. StopChild sends
+// SIGTERM, waits up to `grace`, then SIGKILLs, and reaps it. For other real
+// servers the tests start (nginx, Caddy).
+pid_t SpawnChild(const std::vector<std::string>& argv, const std::string& log_path);
+void StopChild(pid_t pid, absl::Duration grace);
 
 // ReplyText renders a reply for assertions and messages: strings as they
 // are, integers in decimal, nil as "(nil)", errors as "ERR: <text>", arrays

@@ -9,6 +9,7 @@
 // /admin bound + scope admin) with DPoP nonces required, so a DPoP request
 // goes through the nonce round trip: 401 use_dpop_nonce with DPoP-Nonce, then
 // the same request with a proof carrying that nonce.
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "service/client_cert.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -70,13 +72,60 @@ bool WaitForPort(int port, absl::Duration timeout) {
   return false;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Pki is a test CA, nginx's server certificate and two client certificates
+// signed by the CA, made with the openssl command line in a temp dir.
+struct Pki {
+  TempDir dir;
+  std::string File(const std::string& name) const { return dir.path() + "/" + name; }
+
+  // Make returns "" or what went wrong.
+  std::string Make() {
+    const std::string d = dir.path();
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    std::vector<std::string> commands = {
+        absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/ca.key -out ", d,
+                     "/ca.crt -subj /CN=popguard-test-ca -days 2"),
+        absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/server.key -out ", d,
+                     "/server.crt -subj /CN=localhost -days 2"),
+    };
+    for (const std::string name : {"client", "other"}) {
+      commands.push_back(absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ",
+                                      d, "/", name, ".csr -subj /CN=", name));
+      commands.push_back(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d,
+                                      "/ca.crt -CAkey ", d, "/ca.key -CAcreateserial -out ", d,
+                                      "/", name, ".crt -days 2"));
+    }
+    for (const std::string& c : commands) {
+      if (std::system((c + " >>" + d + "/openssl.log 2>&1").c_str()) != 0) {
+        return absl::StrCat("failed: ", c, "\n", ReadFile(d + "/openssl.log"));
+      }
+    }
+    return "";
+  }
+
+  // Thumbprint is the x5t#S256 of certificate `name` ("client", "other").
+  std::string Thumbprint(const std::string& name) const {
+    auto der = CertificateDer(ReadFile(File(name + ".crt")));
+    return der.ok() ? CertificateThumbprint(*der) : "";
+  }
+};
+
 // GatewayProcess is nginx or Caddy, started from the example config.
 class GatewayProcess {
  public:
   static std::unique_ptr<GatewayProcess> Start(Gateway g, int forward_auth_port,
-                                               int upstream_port, std::string* error) {
+                                               int upstream_port, const Pki& pki,
+                                               std::string* error) {
     auto p = std::unique_ptr<GatewayProcess>(new GatewayProcess());
     p->port_ = redis_testing::FreeLoopbackPort();
+    p->tls_port_ = redis_testing::FreeLoopbackPort();
     const std::string dir = p->dir_.path();
     const std::string popguard = absl::StrCat("127.0.0.1:", forward_auth_port);
     const std::string app = absl::StrCat("127.0.0.1:", upstream_port);
@@ -86,6 +135,11 @@ class GatewayProcess {
       site = Replace(site, "server 127.0.0.1:9002;", absl::StrCat("server ", popguard, ";"));
       site = Replace(site, "server 127.0.0.1:8081;", absl::StrCat("server ", app, ";"));
       site = Replace(site, "listen 8080;", absl::StrCat("listen 127.0.0.1:", p->port_, ";"));
+      site = Replace(site, "listen 8443 ssl;",
+                     absl::StrCat("listen 127.0.0.1:", p->tls_port_, " ssl;"));
+      site = Replace(site, "/etc/nginx/tls/server.crt", pki.File("server.crt"));
+      site = Replace(site, "/etc/nginx/tls/server.key", pki.File("server.key"));
+      site = Replace(site, "/etc/nginx/tls/client-ca.crt", pki.File("ca.crt"));
       const std::string site_path = p->dir_.Write("popguard.conf", site);
       // No root, nothing outside the temp dir: pid, logs and temp paths here.
       const std::string conf = absl::StrCat(
@@ -127,6 +181,7 @@ class GatewayProcess {
   ~GatewayProcess() { redis_testing::StopChild(pid_, absl::Seconds(5)); }
 
   int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
   std::string Log() const {
     std::ifstream in(log_);
     std::stringstream ss;
@@ -142,6 +197,7 @@ class GatewayProcess {
   std::string log_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int tls_port_ = 0;  // nginx only
 };
 
 // Reply is an HTTP answer the client got.
@@ -172,7 +228,9 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
         "gateway", {.nonce_required = true,
                     .extra_yaml = "forward_auth:\n"
                                   "  listen: 127.0.0.1:0\n"
-                                  "  trusted_sources: [127.0.0.1/32]\n"});
+                                  "  trusted_sources: [127.0.0.1/32]\n"
+                                  "  client_cert_header: x-client-cert\n"
+                                  "  client_cert_format: escaped_pem\n"});
     auto popguard = PopguardProcess::Start(config);
     if (!popguard.ok()) {
       Error() = std::string(popguard.status().message());
@@ -198,12 +256,16 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
       return;
     }
     Upstream() = *std::move(upstream);
-    for (const char* path : {"/public", "/dpop", "/admin"}) {
+    if (std::string e = GetPki().Make(); !e.empty()) {
+      Error() = e;
+      return;
+    }
+    for (const char* path : {"/public", "/dpop", "/admin", "/mtls"}) {
       Upstream()->SetRoute(path, testserver::HttpResponse::Reply(200, "upstream\n"));
     }
     for (Gateway g : {Gateway::kNginx, Gateway::kCaddy}) {
       std::string error;
-      Gateways()[g] = GatewayProcess::Start(g, fa_port, Upstream()->port(), &error);
+      Gateways()[g] = GatewayProcess::Start(g, fa_port, Upstream()->port(), GetPki(), &error);
       if (Gateways()[g] == nullptr) {
         Error() = error;
         return;
@@ -218,6 +280,10 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   static std::string& Error() {
     static std::string e;
     return e;
+  }
+  static Pki& GetPki() {
+    static Pki* pki = new Pki();  // its temp dir outlives every gateway
+    return *pki;
   }
   static std::unique_ptr<PopguardProcess>& Popguard() {
     static std::unique_ptr<PopguardProcess> p;
@@ -235,7 +301,9 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   void SetUp() override { ASSERT_THAT(Error(), IsEmpty()); }
 
   TestEnv& env() { return TestEnv::Get(); }
-  int port() { return Gateways()[GetParam()]->port(); }
+  // gateway is the gateway under test: the parameter, or fixed in a subclass.
+  virtual Gateway gateway() { return GetParam(); }
+  int port() { return Gateways()[gateway()]->port(); }
   // Url is the URL the client addresses (the DPoP proof's htu).
   std::string Url(const std::string& path) {
     return absl::StrCat("http://127.0.0.1:", port(), path);
@@ -249,9 +317,32 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
     absl::StrAppend(&request, "\r\n");
     HttpReply raw = HttpExchange(port(), request, absl::Seconds(10));
     Reply r;
-    r.status = raw.status;
     r.body = raw.body;
-    std::vector<std::string> lines = absl::StrSplit(raw.head, "\r\n");
+    r = ParseHead(raw.head, std::move(r));
+    r.status = raw.status;
+    return r;
+  }
+
+  // SendTls makes one request to nginx's TLS port with curl, presenting
+  // client certificate `cert` ("" for none).
+  Reply SendTls(const std::string& path, const HeaderList& headers, const std::string& cert) {
+    const Pki& pki = GetPki();
+    TempDir out;
+    std::string cmd = "curl -sk --max-time 10 -o " + out.path() + "/body -D " + out.path() + "/head";
+    if (!cert.empty()) {
+      absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ", pki.File(cert + ".key"));
+    }
+    for (const auto& [k, v] : headers) absl::StrAppend(&cmd, " -H '", k, ": ", v, "'");
+    absl::StrAppend(&cmd, " https://127.0.0.1:", Gateways()[Gateway::kNginx]->tls_port(), path);
+    Reply r;
+    if (std::system(cmd.c_str()) != 0) return r;
+    r.body = ReadFile(out.path() + "/body");
+    return ParseHead(ReadFile(out.path() + "/head"), std::move(r));
+  }
+
+  static Reply ParseHead(const std::string& head, Reply r) {
+    std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
+    if (!lines.empty() && lines[0].size() >= 12) (void)absl::SimpleAtoi(lines[0].substr(9, 3), &r.status);
     for (size_t i = 1; i < lines.size(); ++i) {
       const size_t colon = lines[i].find(':');
       if (colon == std::string::npos) continue;
@@ -285,7 +376,7 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
 
   std::string Diagnostics() {
     return absl::StrCat("\n--- popguard ---\n", Popguard()->LogText(), "\n--- ",
-                        GatewayName(GetParam()), " ---\n", Gateways()[GetParam()]->Log());
+                        GatewayName(gateway()), " ---\n", Gateways()[gateway()]->Log());
   }
 };
 
@@ -370,6 +461,52 @@ TEST_P(GatewayE2eTest, InsufficientScopeIsForbidden) {
   EXPECT_EQ(r.status, 403) << r.body << Diagnostics();
   EXPECT_EQ(r.Value("x-popguard-reason"), "insufficient_scope");
   EXPECT_THAT(r.Value("www-authenticate"), HasSubstr("error=\"insufficient_scope\""));
+}
+
+// mTLS-bound tokens behind nginx with TLS client authentication on
+// loopback: nginx verifies the client certificate and passes it in
+// X-Client-Cert ($ssl_client_escaped_cert, client_cert_format escaped_pem).
+// (The Caddy example is plaintext; its mTLS setup is documented only.)
+class NginxMtlsE2eTest : public GatewayE2eTest {
+ protected:
+  Gateway gateway() override { return Gateway::kNginx; }
+};
+
+TEST_F(NginxMtlsE2eTest, MtlsBoundTokenWithTheCertificateHeader) {
+  const std::string token = env().issuer().MintToken({.x5t = GetPki().Thumbprint("client")});
+  const HeaderList auth = {{"Authorization", "Bearer " + token}};
+  struct Case {
+    std::string name;
+    bool tls;
+    std::string cert;
+    HeaderList extra;
+    int status;
+    std::string reason;  // "" for an allow
+  };
+  const std::vector<Case> cases = {
+      {"the bound certificate", true, "client", {}, 200, ""},
+      {"another certificate of the same CA", true, "other", {}, 401, "mtls_thumbprint_mismatch"},
+      {"no certificate", true, "", {}, 401, "mtls_cert_missing"},
+      // The client's own X-Client-Cert never reaches popguard: nginx sets it.
+      {"forged header on the plain port", false, "",
+       {{"X-Client-Cert", EnvoyUrlEncode(ReadFile(GetPki().File("client.crt")))}}, 401,
+       "mtls_cert_missing"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    HeaderList headers = auth;
+    headers.insert(headers.end(), c.extra.begin(), c.extra.end());
+    const int before = Upstream()->RequestCount("/mtls");
+    Reply r = c.tls ? SendTls("/mtls", headers, c.cert) : Send("GET", "/mtls", headers);
+    EXPECT_EQ(r.status, c.status) << r.body << Diagnostics();
+    EXPECT_EQ(r.Value("x-popguard-reason"), c.reason);
+    if (c.reason.empty()) {
+      ASSERT_EQ(Upstream()->RequestCount("/mtls"), before + 1);
+      EXPECT_EQ(Upstream()->LastRequest("/mtls").Header("x-popguard-binding"), "mtls");
+    } else {
+      EXPECT_EQ(Upstream()->RequestCount("/mtls"), before);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Gateways, GatewayE2eTest,

@@ -17,6 +17,7 @@
 #include "service/authn/route_path.h"
 #include "service/authn/url.h"
 #include "service/common/strings.h"
+#include "service/config/resource_metadata.h"
 
 namespace popguard {
 namespace {
@@ -185,6 +186,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
       IssuerRegistry::Create(config, warnings, RemoteKeyDeps{/*fetcher=*/nullptr, clock});
   if (!issuers.ok()) return issuers.status();
   a->issuers_ = *std::move(issuers);
+  if (config.resource_metadata.challenge) a->resource_metadata_url_ = ResourceMetadataUrl(config);
   a->verifier_ = std::move(verifier);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
@@ -270,6 +272,10 @@ void Authenticator::Deny(Decision d, Reason reason, std::string detail, const Ro
         parts.push_back(absl::StrCat("scope=\"", absl::StrJoin(route.scopes, " "), "\""));
       }
       if (with_algs) parts.push_back(absl::StrCat("algs=\"", dpop_->algs_param(), "\""));
+      // RFC 9728 section 5.1: where the client finds this resource's metadata.
+      if (!resource_metadata_url_.empty()) {
+        parts.push_back(absl::StrCat("resource_metadata=\"", resource_metadata_url_, "\""));
+      }
       if (!parts.empty()) absl::StrAppend(&c, " ", absl::StrJoin(parts, ", "));
       return c;
     };

@@ -1141,6 +1141,27 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
   return absl::OkStatus();
 }
 
+absl::Status ParseResourceMetadata(const YAML::Node& node, ResourceMetadataConfig* out) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "resource_metadata", {"resource", "challenge", "answer_checks"});
+  if (!f.ok()) return f.status();
+  ResourceMetadataConfig rm;
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "resource", &rm.resource));
+  if (rm.resource.empty()) {
+    return Invalid("resource_metadata.resource", "required in resource_metadata");
+  }
+  // RFC 9728 section 2: an https URL without query or fragment.
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      CheckFetchUrl(rm.resource, /*allow_http=*/false, "resource_metadata.resource"));
+  if (rm.resource.find('?') != std::string::npos) {
+    return Invalid("resource_metadata.resource", "must not have a query");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "challenge", &rm.challenge));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "answer_checks", &rm.answer_checks));
+  *out = std::move(rm);
+  return absl::OkStatus();
+}
+
 // ParseOperability reads metrics, log and shutdown (docs/config.md).
 absl::Status ParseOperability(const Fields& root, Config* config) {
   if (const YAML::Node* n = root.Get("metrics")) {
@@ -1150,6 +1171,9 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
     if (!config->metrics.listen.empty()) {
       POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->metrics.listen, "metrics.listen"));
     }
+  }
+  if (const YAML::Node* n = root.Get("resource_metadata")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseResourceMetadata(*n, &config->resource_metadata));
   }
   if (const YAML::Node* n = root.Get("forward_auth")) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(ParseForwardAuth(*n, &config->forward_auth));
@@ -1185,7 +1209,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
        "default_report_only", "replay", "trusted_xfcc", "external_origin",
        "trusted_forwarded_headers", "upstream_headers", "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
-       "crypto", "metrics", "forward_auth", "log", "shutdown"});
+       "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 

@@ -186,6 +186,19 @@ struct ForwardAuthConfig {
   absl::Duration request_deadline = absl::Seconds(5);  // a whole request
 };
 
+// YAML resource_metadata: RFC 9728 OAuth 2.0 protected-resource metadata
+// (service/resource_metadata.h, docs/config.md).
+struct ResourceMetadataConfig {
+  // The protected resource's identifier, an https URL (e.g.
+  // "https://api.example" or "https://api.example/v1"); empty: off.
+  std::string resource;
+  // Add resource_metadata="<metadata URL>" to WWW-Authenticate challenges.
+  bool challenge = true;
+  // Answer a Check for GET/HEAD of the metadata URL's path with the document
+  // (Envoy then returns it to the client itself).
+  bool answer_checks = false;
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -231,6 +244,7 @@ struct Config {
   LimitsConfig limits;
   MetricsConfig metrics;
   ForwardAuthConfig forward_auth;
+  ResourceMetadataConfig resource_metadata;
   LogConfig log;
   ShutdownConfig shutdown;
   CryptoConfig crypto;

@@ -8,6 +8,7 @@
 #include "service/jose/base64url.h"
 #include "service/common/log.h"
 #include "service/common/strings.h"
+#include "service/config/resource_metadata.h"
 
 namespace popguard {
 namespace {
@@ -49,6 +50,19 @@ bool OneValue(const HttpRequestInfo& req, std::initializer_list<std::string_view
          absl::StrCat(what, " holds more than one value (repeated or a list)"));
     return false;
   }
+  return true;
+}
+
+// MetadataResponse serves the RFC 9728 document (resource_metadata) on GET
+// and HEAD of its path, to anyone: it is public by design.
+bool MetadataResponse(const Config& config, const HttpRequestView& request, HttpResponse* out) {
+  const std::string path = ResourceMetadataPath(config);
+  if (path.empty() || (request.method != "GET" && request.method != "HEAD")) return false;
+  if (std::string_view(request.target).substr(0, request.target.find('?')) != path) return false;
+  out->status = 200;
+  out->content_type = "application/json";
+  out->body = ResourceMetadataDocument(config);
+  out->headers.emplace_back("cache-control", "max-age=3600");
   return true;
 }
 
@@ -205,6 +219,8 @@ ForwardAuthServer::~ForwardAuthServer() { endpoint_.reset(); }
 
 HttpResponse ForwardAuthServer::Handle(const HttpRequestView& request) {
   if (closing_.load(std::memory_order_relaxed)) return ToForwardAuthResponse(UnavailableDecision());
+  std::shared_ptr<const Authenticator> auth = holder_->Get();
+  if (HttpResponse doc; MetadataResponse(auth->config(), request, &doc)) return doc;
   std::optional<HttpRequestInfo> info = adapter_.FromRequest(request);
   if (!info.has_value()) {
     HttpResponse r;
@@ -214,7 +230,6 @@ HttpResponse ForwardAuthServer::Handle(const HttpRequestView& request) {
   }
   if (!gate_.TryEnter(Api::kForwardAuth)) return ToForwardAuthResponse(UnavailableDecision());
   const absl::Time start = absl::Now();
-  std::shared_ptr<const Authenticator> auth = holder_->Get();
   // This pool thread waits for the decision (forward_auth.threads bound how
   // many wait at once); the decision itself is bounded by the replay store's
   // timeouts and limits.max_queue_wait like on the gRPC side.

@@ -27,7 +27,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "service/client_cert.h"
+#include "service/authn/client_cert.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -154,6 +154,8 @@ class GatewayProcess {
       std::string site = ReadSource("examples/caddy/Caddyfile");
       site = Replace(site, "forward_auth 127.0.0.1:9002", "forward_auth " + popguard);
       site = Replace(site, "reverse_proxy 127.0.0.1:8081", "reverse_proxy " + app);
+      site = Replace(site, "oauth-protected-resource* 127.0.0.1:9002",
+                     "oauth-protected-resource* " + popguard);
       site = Replace(site, "\n:8080 {", absl::StrCat("\nhttp://127.0.0.1:", p->port_, " {"));
       // No admin endpoint, no certificates, state in the temp dir.
       const std::string conf = absl::StrCat("{\n\tadmin off\n\tauto_https off\n\tstorage file_system ",
@@ -230,7 +232,9 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
                                   "  listen: 127.0.0.1:0\n"
                                   "  trusted_sources: [127.0.0.1/32]\n"
                                   "  client_cert_header: x-client-cert\n"
-                                  "  client_cert_format: escaped_pem\n"});
+                                  "  client_cert_format: escaped_pem\n"
+                                  "resource_metadata:\n"
+                                  "  resource: https://api.test\n"});
     auto popguard = PopguardProcess::Start(config);
     if (!popguard.ok()) {
       Error() = std::string(popguard.status().message());
@@ -461,6 +465,20 @@ TEST_P(GatewayE2eTest, InsufficientScopeIsForbidden) {
   EXPECT_EQ(r.status, 403) << r.body << Diagnostics();
   EXPECT_EQ(r.Value("x-popguard-reason"), "insufficient_scope");
   EXPECT_THAT(r.Value("www-authenticate"), HasSubstr("error=\"insufficient_scope\""));
+}
+
+// RFC 9728: the metadata document through the gateway, and its URL in the
+// challenges that reach the client.
+TEST_P(GatewayE2eTest, ProtectedResourceMetadata) {
+  Reply doc = Send("GET", "/.well-known/oauth-protected-resource", {});
+  ASSERT_EQ(doc.status, 200) << doc.body << Diagnostics();
+  EXPECT_THAT(doc.Value("content-type"), HasSubstr("application/json"));
+  EXPECT_THAT(doc.body, HasSubstr("\"resource\":\"https://api.test\""));
+  EXPECT_THAT(doc.body, HasSubstr("\"dpop_signing_alg_values_supported\":["));
+  Reply denied = Send("GET", "/public", {});
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_THAT(denied.Value("www-authenticate"),
+              HasSubstr("resource_metadata=\"https://api.test/.well-known/oauth-protected-resource\""));
 }
 
 // mTLS-bound tokens behind nginx with TLS client authentication on

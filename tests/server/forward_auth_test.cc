@@ -4,7 +4,7 @@
 // real Authenticator, so the refusal is the Decision a gateway gets), the
 // client certificate header formats, the HTTP answer written from a
 // Decision, and IpCidr (service/ip_cidr.h).
-#include "service/forward_auth.h"
+#include "service/server/forward_auth.h"
 
 #include <memory>
 #include <string>
@@ -13,9 +13,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "service/authenticator.h"
-#include "service/clock.h"
-#include "service/ip_cidr.h"
+#include "service/authn/authenticator.h"
+#include "service/common/clock.h"
+#include "service/common/ip_cidr.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/test_env.h"
 #include "tests/testing/unit_fixtures.h"

@@ -27,7 +27,10 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include <yaml-cpp/yaml.h>
+
 #include "service/authn/client_cert.h"
+#include "service/config/config.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -525,6 +528,28 @@ TEST_F(NginxMtlsE2eTest, MtlsBoundTokenWithTheCertificateHeader) {
       EXPECT_EQ(Upstream()->RequestCount("/mtls"), before);
     }
   }
+}
+
+// Traefik cannot run here: its example is checked against what the tested
+// gateways do, so the three cannot drift apart (endpoint, identity headers
+// copied = popguard's default upstream_headers, forwarded headers not taken
+// from the client).
+TEST(TraefikExampleTest, MatchesPopguardsForwardAuthContract) {
+  const YAML::Node root = YAML::LoadFile(std::string(POPGUARD_SOURCE_DIR) +
+                                         "/examples/traefik/dynamic.yaml");
+  const YAML::Node fa = root["http"]["middlewares"]["popguard"]["forwardAuth"];
+  ASSERT_TRUE(fa.IsMap());
+  EXPECT_TRUE(absl::EndsWith(fa["address"].as<std::string>(), "/auth"));
+  EXPECT_FALSE(fa["trustForwardHeader"].as<bool>());
+  std::vector<std::string> copied;
+  for (const auto& h : fa["authResponseHeaders"]) {
+    copied.push_back(absl::AsciiStrToLower(h.as<std::string>()));
+  }
+  std::vector<std::string> defaults;
+  for (const UpstreamHeader& h : Config().upstream_headers) defaults.push_back(h.header);
+  EXPECT_EQ(copied, defaults);
+  // The router uses the middleware.
+  EXPECT_EQ(root["http"]["routers"]["api"]["middlewares"][0].as<std::string>(), "popguard");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gateways, GatewayE2eTest,

@@ -237,24 +237,19 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
                                   "  client_cert_header: x-client-cert\n"
                                   "  client_cert_format: escaped_pem\n"
                                   "resource_metadata:\n"
-                                  "  resource: https://api.test\n"});
+                                  "  resource: https://api.test\n"
+                                  "metrics:\n"
+                                  "  listen: 127.0.0.1:0\n"});
     auto popguard = PopguardProcess::Start(config);
     if (!popguard.ok()) {
       Error() = std::string(popguard.status().message());
       return;
     }
     Popguard() = *std::move(popguard);
-    int fa_port = 0;
-    for (const std::string& line : Popguard()->Logs()) {
-      if (!absl::StrContains(line, "forward_auth_listening")) continue;
-      const size_t at = line.find("\"port\":");
-      if (at != std::string::npos) {
-        (void)absl::SimpleAtoi(line.substr(at + 7, line.find_first_of(",}", at) - at - 7),
-                               &fa_port);
-      }
-    }
-    if (fa_port == 0) {
-      Error() = "no forward_auth_listening line: " + Popguard()->LogText();
+    const int fa_port = LoggedPort("forward_auth_listening");
+    MetricsPort() = LoggedPort("metrics_listening");
+    if (fa_port == 0 || MetricsPort() == 0) {
+      Error() = "no forward_auth_listening or metrics_listening line: " + Popguard()->LogText();
       return;
     }
     auto upstream = testserver::HttpsTestServer::Start({.tls = false});
@@ -287,6 +282,23 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   static std::string& Error() {
     static std::string e;
     return e;
+  }
+  // LoggedPort returns the "port" of popguard's first log line with `event`.
+  static int LoggedPort(const std::string& event) {
+    for (const std::string& line : Popguard()->Logs()) {
+      if (!absl::StrContains(line, "\"" + event + "\"")) continue;
+      const size_t at = line.find("\"port\":");
+      int port = 0;
+      if (at != std::string::npos &&
+          absl::SimpleAtoi(line.substr(at + 7, line.find_first_of(",}", at) - at - 7), &port)) {
+        return port;
+      }
+    }
+    return 0;
+  }
+  static int& MetricsPort() {
+    static int port = 0;
+    return port;
   }
   static Pki& GetPki() {
     static Pki* pki = new Pki();  // its temp dir outlives every gateway
@@ -468,6 +480,22 @@ TEST_P(GatewayE2eTest, InsufficientScopeIsForbidden) {
   EXPECT_EQ(r.status, 403) << r.body << Diagnostics();
   EXPECT_EQ(r.Value("x-popguard-reason"), "insufficient_scope");
   EXPECT_THAT(r.Value("www-authenticate"), HasSubstr("error=\"insufficient_scope\""));
+}
+
+// Same logs and metrics as the gRPC APIs: the decision is logged with its
+// reason and counted under api="forward_auth".
+TEST_P(GatewayE2eTest, DecisionsAreLoggedAndCounted) {
+  Reply r = Send("GET", "/public", {{"Authorization", "Bearer not-a-jwt"}});
+  ASSERT_EQ(r.status, 401);
+  EXPECT_EQ(r.Value("x-popguard-reason"), "token_malformed");
+  EXPECT_TRUE(Popguard()->WaitForLogLine("\"reason\":\"token_malformed\"", absl::Seconds(5)));
+  HttpReply metrics = HttpExchange(
+      MetricsPort(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      absl::Seconds(5));
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"}"));
+  EXPECT_THAT(metrics.body, Not(HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"} 0\n")));
+  EXPECT_THAT(metrics.body, HasSubstr("reason=\"token_malformed\""));
 }
 
 // RFC 9728: the metadata document through the gateway, and its URL in the

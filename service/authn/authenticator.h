@@ -109,7 +109,7 @@ class Authenticator {
   std::unique_ptr<Policy> policy_;
   std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
-  std::string resource_metadata_url_;  // for challenges; empty: none (resource_metadata.h)
+  std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
 };
 
 }  // namespace popguard

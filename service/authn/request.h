@@ -42,7 +42,7 @@ struct HttpRequestInfo {
   std::string correlation_id;
 
   // Set by an adapter that could not rebuild the request it was asked about
-  // (forward_auth.h: a peer outside forward_auth.trusted_sources, a missing
+  // (service/server/forward_auth.h: a peer outside forward_auth.trusted_sources, a missing
   // or repeated X-Original-URI): the Authenticator denies with this reason
   // before reading anything else, so the refusal is logged and counted like
   // every other denial.

@@ -165,7 +165,7 @@ struct MetricsConfig {
 
 // YAML forward_auth: the HTTP forward-auth listener for nginx auth_request,
 // Caddy forward_auth, Traefik forwardAuth and Envoy's HTTP ext_authz
-// (service/forward_auth.h, docs/config.md). Needs a restart to change.
+// (service/server/forward_auth.h, docs/config.md). Needs a restart to change.
 struct ForwardAuthConfig {
   std::string listen;  // host:port; empty: no forward-auth listener
   // Peer addresses (CIDRs or single addresses) of the gateways; a request
@@ -187,7 +187,7 @@ struct ForwardAuthConfig {
 };
 
 // YAML resource_metadata: RFC 9728 OAuth 2.0 protected-resource metadata
-// (service/resource_metadata.h, docs/config.md).
+// (service/config/resource_metadata.h, docs/config.md).
 struct ResourceMetadataConfig {
   // The protected resource's identifier, an https URL (e.g.
   // "https://api.example" or "https://api.example/v1"); empty: off.

@@ -1,7 +1,7 @@
 // HttpEndpoint: popguard's plain-HTTP listeners, served by cpp-httplib
 // (Debian's libcpp-httplib): the small one for /metrics, /healthz and /readyz
 // (config metrics.listen, GET and HEAD only, a path handler) and the
-// forward-auth listener (config forward_auth, forward_auth.h, every method, a
+// forward-auth listener (config forward_auth, service/server/forward_auth.h, every method, a
 // request handler that sees the method, the raw target, the headers and the
 // peer address).
 //

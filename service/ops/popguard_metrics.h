@@ -48,7 +48,7 @@ class RedisReplayStore;
 class VerifyScheduler;
 
 // The API a request arrived through (label `api`): gRPC Verify, VerifyStream,
-// Envoy ext_authz Check, or the HTTP forward-auth listener (forward_auth.h).
+// Envoy ext_authz Check, or the HTTP forward-auth listener (service/server/forward_auth.h).
 enum class Api { kVerify, kVerifyStream, kCheck, kForwardAuth };
 inline constexpr int kApiCount = 4;
 

@@ -15,6 +15,7 @@
 
 #include "service/authn/authenticator.h"
 #include "service/common/clock.h"
+#include "service/jose/native_verifier.h"
 #include "service/common/ip_cidr.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/test_env.h"
@@ -124,7 +125,8 @@ class ForwardAuthRefusalTest : public ForwardAuthAdapterTest {
  protected:
   void SetUp() override {
     std::vector<std::string> warnings;
-    auto a = Authenticator::Create(unit::BaseConfig(), &clock_, &replay_, &warnings);
+    auto a = Authenticator::Create(unit::BaseConfig(), NativeVerifier::Create(), &clock_, &replay_,
+                                   &warnings);
     ASSERT_TRUE(a.ok()) << a.status();
     auth_ = *std::move(a);
   }

@@ -14,6 +14,7 @@
 #include "service/server/adapters.h"
 #include "service/authn/authenticator.h"
 #include "service/common/clock.h"
+#include "service/jose/native_verifier.h"
 #include "service/common/json.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/unit_fixtures.h"
@@ -115,7 +116,8 @@ TEST_F(ResourceMetadataTest, ChallengesCarryTheMetadataUrlWhenConfigured) {
     config.resource_metadata.challenge = c.challenge;
     MemoryReplayStore replay(100, 1);
     std::vector<std::string> warnings;
-    auto auth = Authenticator::Create(config, &clock, &replay, &warnings);
+    auto auth =
+        Authenticator::Create(config, NativeVerifier::Create(), &clock, &replay, &warnings);
     ASSERT_TRUE(auth.ok()) << auth.status();
     HttpRequestInfo req;
     req.method = "GET";

@@ -18,6 +18,7 @@ PACKAGES=(
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   python3-jsonschema python3-yaml python3-grpcio python3-protobuf
   prometheus mmdebstrap
+  nginx-light caddy curl
 )
 if [ "${1:-}" = "--clang" ]; then
   PACKAGES+=(clang libclang-rt-14-dev)

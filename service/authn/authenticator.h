@@ -140,6 +140,7 @@ class Authenticator {
   std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
   XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
+  std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
 };
 
 }  // namespace popguard

@@ -245,4 +245,14 @@ int GrpcStatusCodeFor(Reason reason) {
   }
 }
 
+Decision UnavailableDecision() {
+  Decision d;
+  d.allow = false;
+  d.reason = Reason::kOverloaded;
+  d.http_status = HttpStatusFor(Reason::kOverloaded);
+  d.message = "popguard is overloaded or shutting down; retry";
+  d.response_headers.emplace_back("retry-after", "1");
+  return d;
+}
+
 }  // namespace popguard

@@ -65,6 +65,12 @@ std::string_view OAuthErrorFor(Reason reason);
 // used; `binding` is what the route requires.
 HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement binding,
                             std::span<const std::string> scopes, std::string_view dpop_algs);
+// UnavailableDecision is what a request gets when popguard cannot take it
+// (overloaded, or shutting down): a denial, HTTP 503 with Retry-After: 1,
+// reason overloaded. On Check it goes inside an OK gRPC answer (a gRPC error
+// would be turned into ALLOW by an Envoy with failure_mode_allow: true; a
+// denied CheckResponse never is); the forward-auth listener answers it as is.
+Decision UnavailableDecision();
 
 // GrpcStatusCodeFor returns the google.rpc code for an ext_authz denial:
 // 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503), 13 INTERNAL.

@@ -29,7 +29,8 @@ enum class Reason {
   // Readings of the request path that a proxy or an upstream could act on
   // select different routes.
   kPathAmbiguous,
-  // A trusted forwarded header (x-forwarded-*, forwarded) is repeated or holds a list.
+  // A trusted forwarded header (x-forwarded-*, forwarded) is repeated or holds a list, or a
+  // forward-auth request's description of the original request is missing, repeated or untrusted.
   kForwardedHeaderInvalid,
   // A request header popguard reads holds bytes that are not valid UTF-8 or
   // not allowed in a header.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "service/authn/reason.h"
 
 namespace popguard {
 
@@ -39,6 +40,14 @@ struct HttpRequestInfo {
 
   std::string route_key;
   std::string correlation_id;
+
+  // Set by an adapter that could not rebuild the request it was asked about
+  // (service/server/forward_auth.h: a peer outside forward_auth.trusted_sources, a missing
+  // or repeated X-Original-URI): the Authenticator denies with this reason
+  // before reading anything else, so the refusal is logged and counted like
+  // every other denial.
+  Reason rebuild_failure = Reason::kOk;
+  std::string rebuild_detail;
 
   // HeaderValues returns every value of the (lower-case) header `name`. Inline
   // storage for two: the usual zero or one value never allocates.

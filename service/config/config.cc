@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/json.h"
+#include "service/common/ip_cidr.h"
 
 namespace popguard {
 
@@ -1081,6 +1082,87 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
   return absl::OkStatus();
 }
 
+absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "forward_auth",
+                 {"listen", "trusted_sources", "envoy_path_prefix", "client_cert_header",
+                  "client_cert_format", "threads", "max_queued", "io_timeout", "request_deadline"});
+  if (!f.ok()) return f.status();
+  ForwardAuthConfig fa;
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "listen", &fa.listen));
+  if (fa.listen.empty()) return Invalid("forward_auth.listen", "required in forward_auth");
+  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(fa.listen, "forward_auth.listen"));
+  // Security: the forward-auth protocols describe the original request in
+  // headers (X-Original-URI, X-Forwarded-*), and a client that could reach
+  // this port itself would describe any request it likes. Only listed peers
+  // are believed, and the list is required rather than defaulting to "any".
+  if (const YAML::Node* n = f->Get("trusted_sources")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_sources"),
+                                                   &fa.trusted_sources));
+  }
+  if (fa.trusted_sources.empty()) {
+    return Invalid("forward_auth.trusted_sources",
+                   "list the gateways' addresses (CIDRs); at least one is required");
+  }
+  for (size_t i = 0; i < fa.trusted_sources.size(); ++i) {
+    absl::StatusOr<IpCidr> c = IpCidr::Parse(fa.trusted_sources[i]);
+    if (!c.ok()) {
+      return Invalid(Index("forward_auth.trusted_sources", i), std::string(c.status().message()));
+    }
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "envoy_path_prefix", &fa.envoy_path_prefix));
+  if (!fa.envoy_path_prefix.empty() &&
+      (fa.envoy_path_prefix.front() != '/' || fa.envoy_path_prefix.back() == '/' ||
+       fa.envoy_path_prefix.find_first_of("?#%") != std::string::npos)) {
+    return Invalid("forward_auth.envoy_path_prefix",
+                   "must start with / and not end with /, without ?, # or %");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadStringField(*f, "client_cert_header", &fa.client_cert_header));
+  fa.client_cert_header = absl::AsciiStrToLower(fa.client_cert_header);
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      ReadStringField(*f, "client_cert_format", &fa.client_cert_format));
+  if (fa.client_cert_header.empty() != fa.client_cert_format.empty()) {
+    return Invalid("forward_auth.client_cert_format",
+                   "client_cert_header and client_cert_format must be given together");
+  }
+  if (!fa.client_cert_format.empty() && fa.client_cert_format != "escaped_pem" &&
+      fa.client_cert_format != "der_base64" && fa.client_cert_format != "rfc9440") {
+    return Invalid("forward_auth.client_cert_format",
+                   absl::StrCat("\"", fa.client_cert_format,
+                                "\" is not one of escaped_pem, der_base64, rfc9440"));
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "io_timeout", absl::Milliseconds(10),
+                                                      absl::Minutes(1), &fa.io_timeout));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(
+      *f, "request_deadline", absl::Milliseconds(10), absl::Minutes(1), &fa.request_deadline));
+  *out = std::move(fa);
+  return absl::OkStatus();
+}
+
+absl::Status ParseResourceMetadata(const YAML::Node& node, ResourceMetadataConfig* out) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "resource_metadata", {"resource", "challenge", "answer_checks"});
+  if (!f.ok()) return f.status();
+  ResourceMetadataConfig rm;
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "resource", &rm.resource));
+  if (rm.resource.empty()) {
+    return Invalid("resource_metadata.resource", "required in resource_metadata");
+  }
+  // RFC 9728 section 2: an https URL without query or fragment.
+  POPGUARD_CONFIG_RETURN_IF_ERROR(
+      CheckFetchUrl(rm.resource, /*allow_http=*/false, "resource_metadata.resource"));
+  if (rm.resource.find('?') != std::string::npos) {
+    return Invalid("resource_metadata.resource", "must not have a query");
+  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "challenge", &rm.challenge));
+  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "answer_checks", &rm.answer_checks));
+  *out = std::move(rm);
+  return absl::OkStatus();
+}
+
 // ParseOperability reads metrics, log and shutdown (docs/config.md).
 absl::Status ParseOperability(const Fields& root, Config* config) {
   if (const YAML::Node* n = root.Get("metrics")) {
@@ -1090,6 +1172,12 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
     if (!config->metrics.listen.empty()) {
       POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->metrics.listen, "metrics.listen"));
     }
+  }
+  if (const YAML::Node* n = root.Get("resource_metadata")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseResourceMetadata(*n, &config->resource_metadata));
+  }
+  if (const YAML::Node* n = root.Get("forward_auth")) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseForwardAuth(*n, &config->forward_auth));
   }
   if (const YAML::Node* n = root.Get("log")) {
     absl::StatusOr<Fields> lf = Fields::Of(*n, "log", {"allow_sample_rate"});
@@ -1154,7 +1242,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
        "trusted_forwarded_headers", "cors_expose_headers", "upstream_headers",
        "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
-       "crypto", "metrics", "log", "shutdown"});
+       "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 

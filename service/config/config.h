@@ -165,6 +165,42 @@ struct MetricsConfig {
   std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
 };
 
+// YAML forward_auth: the HTTP forward-auth listener for nginx auth_request,
+// Caddy forward_auth, Traefik forwardAuth and Envoy's HTTP ext_authz
+// (service/server/forward_auth.h, docs/config.md). Needs a restart to change.
+struct ForwardAuthConfig {
+  std::string listen;  // host:port; empty: no forward-auth listener
+  // Peer addresses (CIDRs or single addresses) of the gateways; a request
+  // from any other peer is refused before any header is read.
+  std::vector<std::string> trusted_sources;
+  // Envoy HTTP ext_authz path_prefix (e.g. "/envoy"): a request under it is
+  // the original request with its path appended; empty: not accepted.
+  std::string envoy_path_prefix;
+  // Header (lower-case) that carries the client certificate the gateway
+  // verified, and its encoding: "escaped_pem" (nginx $ssl_client_escaped_cert),
+  // "der_base64" (Caddy {http.request.tls.client.certificate_der_base64}) or
+  // "rfc9440" (Client-Cert, ":base64-DER:"). Empty: no certificate is read.
+  std::string client_cert_header;
+  std::string client_cert_format;
+  int threads = 8;          // requests decided at once on this listener
+  size_t max_queued = 256;  // connections waiting for a thread; more are shed (503)
+  absl::Duration io_timeout = absl::Seconds(2);        // each read or write
+  absl::Duration request_deadline = absl::Seconds(5);  // a whole request
+};
+
+// YAML resource_metadata: RFC 9728 OAuth 2.0 protected-resource metadata
+// (service/config/resource_metadata.h, docs/config.md).
+struct ResourceMetadataConfig {
+  // The protected resource's identifier, an https URL (e.g.
+  // "https://api.example" or "https://api.example/v1"); empty: off.
+  std::string resource;
+  // Add resource_metadata="<metadata URL>" to WWW-Authenticate challenges.
+  bool challenge = true;
+  // Answer a Check for GET/HEAD of the metadata URL's path with the document
+  // (Envoy then returns it to the client itself).
+  bool answer_checks = false;
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -219,6 +255,8 @@ struct Config {
   size_t cert_thumbprint_cache_entries = 4096;
   LimitsConfig limits;
   MetricsConfig metrics;
+  ForwardAuthConfig forward_auth;
+  ResourceMetadataConfig resource_metadata;
   LogConfig log;
   ShutdownConfig shutdown;
   CryptoConfig crypto;

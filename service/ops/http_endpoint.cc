@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include <httplib.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -97,16 +99,72 @@ class DeadlineStream final : public httplib::Stream {
   const absl::Time deadline_;
 };
 
+// Set while a connection is being shed: BoundedQueue runs its job on the
+// accepting thread with this flag up, and Impl then answers it at once.
+thread_local bool shedding = false;
+
+// BoundedQueue is httplib's thread pool with a bound on the connections that
+// wait for a thread. httplib's own pool queues without limit, so a burst
+// would wait (each connection's deadline only starts when a thread takes it)
+// until the gateway gave up; beyond the bound a connection is shed instead.
+class BoundedQueue final : public httplib::TaskQueue {
+ public:
+  BoundedQueue(int threads, size_t max_queued) : pool_(threads), max_queued_(max_queued) {}
+
+  void enqueue(std::function<void()> fn) override {
+    if (max_queued_ > 0 && waiting_.load(std::memory_order_acquire) >= max_queued_) {
+      shedding = true;
+      fn();  // Impl::process_and_close_socket answers shed_response and closes
+      shedding = false;
+      return;
+    }
+    waiting_.fetch_add(1, std::memory_order_acq_rel);
+    pool_.enqueue([this, fn = std::move(fn)] {
+      waiting_.fetch_sub(1, std::memory_order_acq_rel);
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  const size_t max_queued_;
+  std::atomic<size_t> waiting_{0};
+};
+
+std::string SerializeShedResponse(const HttpResponse& r) {
+  std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ", r.status == 503 ? "Service Unavailable" : "Error",
+                                 "\r\nContent-Type: ", r.content_type,
+                                 "\r\nContent-Length: ", r.body.size(), "\r\nConnection: close\r\n");
+  for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+  absl::StrAppend(&out, "\r\n", r.body);
+  return out;
+}
+
 }  // namespace
 
 class HttpEndpoint::Impl final : public httplib::Server {
  public:
-  explicit Impl(const HttpEndpoint::Options& options) : options_(options) {}
+  explicit Impl(const HttpEndpoint::Options& options)
+      : options_(options), shed_bytes_(SerializeShedResponse(options.shed_response)) {}
 
  private:
   // httplib calls this (virtually) on a pool thread for every accepted
   // connection; serving it through DeadlineStream is what bounds it.
   bool process_and_close_socket(socket_t sock) override {
+    if (shedding) {
+      // On the accepting thread: never wait. Whatever of the request has
+      // already arrived is read first (so closing does not reset the
+      // connection before the client reads the answer), then the answer is
+      // written if the socket takes it at once.
+      char buf[8192];
+      while (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+      }
+      (void)send(sock, shed_bytes_.data(), shed_bytes_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      shutdown(sock, SHUT_RDWR);
+      close(sock);
+      return true;
+    }
     DeadlineStream stream(sock, options_.io_timeout, absl::Now() + options_.request_deadline);
     bool closed = false;
     const bool ok = process_request(stream, /*close_connection=*/true, closed,
@@ -117,6 +175,7 @@ class HttpEndpoint::Impl final : public httplib::Server {
   }
 
   const HttpEndpoint::Options options_;
+  const std::string shed_bytes_;
 };
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& listen,
@@ -127,12 +186,59 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& listen,
                                                                   Handler handler,
                                                                   const Options& options) {
+  return Bind(listen, options, [handler = std::move(handler)](httplib::Server& srv) {
+    srv.Get("[\\s\\S]*", [handler](const httplib::Request& req, httplib::Response& res) {
+      HttpResponse r = handler(req.path);
+      res.status = r.status;
+      for (const auto& [k, v] : r.headers) res.set_header(k, v);
+      res.set_content(std::move(r.body), r.content_type.c_str());
+    });
+    auto only_get = [](const httplib::Request&, httplib::Response& res) {
+      res.status = 405;
+      res.set_content("only GET and HEAD\n", "text/plain; charset=utf-8");
+    };
+    srv.Post(".*", only_get).Put(".*", only_get).Patch(".*", only_get).Delete(".*", only_get);
+    srv.Options(".*", only_get);
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::StartForRequests(
+    const std::string& listen, RequestHandler handler, const Options& options) {
+  return Bind(listen, options, [handler = std::move(handler)](httplib::Server& srv) {
+    auto serve = [handler](const httplib::Request& req, httplib::Response& res) {
+      HttpRequestView view;
+      view.method = req.method;
+      view.target = req.target;
+      view.remote_ip = req.remote_addr;
+      view.headers.reserve(req.headers.size());
+      for (const auto& [k, v] : req.headers) {
+        // httplib adds these itself; they are not the client's.
+        if (k == "REMOTE_ADDR" || k == "REMOTE_PORT" || k == "LOCAL_ADDR" || k == "LOCAL_PORT") {
+          continue;
+        }
+        view.headers.emplace_back(absl::AsciiStrToLower(k), v);
+      }
+      HttpResponse r = handler(view);
+      res.status = r.status;
+      for (const auto& [k, v] : r.headers) res.set_header(k, v);
+      res.set_content(std::move(r.body), r.content_type.c_str());
+    };
+    // Every path, newlines (decoded %0A) included.
+    const char* kAny = "[\\s\\S]*";
+    srv.Get(kAny, serve).Post(kAny, serve).Put(kAny, serve).Patch(kAny, serve);
+    srv.Delete(kAny, serve).Options(kAny, serve);
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Bind(
+    const std::string& listen, const Options& options,
+    const std::function<void(httplib::Server&)>& routes) {
   const size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
       port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
-        absl::StrCat("metrics.listen \"", listen, "\" is not host:port"));
+        absl::StrCat(options.what, " \"", listen, "\" is not host:port"));
   }
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -144,33 +250,23 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
   ep->impl_ = std::make_unique<Impl>(options);
   Impl& srv = *ep->impl_;
   const int threads = std::max(1, options.threads);
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const size_t max_queued = options.max_queued;
+  srv.new_task_queue = [threads, max_queued] { return new BoundedQueue(threads, max_queued); };
   // httplib's default also sets SO_REUSEPORT, which would let a second
   // process bind the same port and take half of the probes and scrapes.
   srv.set_socket_options([](socket_t sock) {
     int one = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   });
-  srv.set_payload_max_length(64 << 10);
-  srv.Get(".*", [handler = std::move(handler)](const httplib::Request& req,
-                                               httplib::Response& res) {
-    HttpResponse r = handler(req.path);
-    res.status = r.status;
-    res.set_content(std::move(r.body), r.content_type.c_str());
-  });
-  auto only_get = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_content("only GET and HEAD\n", "text/plain; charset=utf-8");
-  };
-  srv.Post(".*", only_get).Put(".*", only_get).Patch(".*", only_get).Delete(".*", only_get);
-  srv.Options(".*", only_get);
+  srv.set_payload_max_length(options.max_body_bytes);
+  routes(srv);
 
   errno = 0;
   const int bound =
       port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen, " (metrics.listen): ",
+        "cannot listen on ", listen, " (", options.what, "): ",
         errno != 0 ? std::strerror(errno) : "the address is in use or not of this host"));
   }
   ep->port_ = bound;

@@ -10,7 +10,7 @@
 namespace popguard {
 namespace {
 
-constexpr const char* kApiNames[] = {"verify", "verify_stream", "check"};
+constexpr const char* kApiNames[kApiCount] = {"verify", "verify_stream", "check", "forward_auth"};
 constexpr const char* kSignatureResults[] = {"valid", "invalid", "malformed"};
 constexpr const char* kReplayResults[] = {"fresh", "replayed", "full", "unavailable",
                                           "window_reset"};

@@ -49,8 +49,12 @@ class Authenticator;
 class RedisReplayStore;
 class VerifyScheduler;
 
-enum class Api { kVerify, kVerifyStream, kCheck };
-inline constexpr Api kAllApis[] = {Api::kVerify, Api::kVerifyStream, Api::kCheck};
+// The API a request arrived through (label `api`): gRPC Verify, VerifyStream,
+// Envoy ext_authz Check, or the HTTP forward-auth listener (service/server/forward_auth.h).
+enum class Api { kVerify, kVerifyStream, kCheck, kForwardAuth };
+inline constexpr Api kAllApis[] = {Api::kVerify, Api::kVerifyStream, Api::kCheck,
+                                   Api::kForwardAuth};
+inline constexpr int kApiCount = static_cast<int>(std::size(kAllApis));
 
 class PopguardMetrics {
  public:

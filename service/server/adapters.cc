@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "service/common/strings.h"
+#include "service/config/resource_metadata.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -153,6 +154,24 @@ void ToCheckResponse(const Decision& d, auth::CheckResponse* resp) {
   for (const auto& [k, v] : d.response_headers) AddHeader(denied->mutable_headers(), k, v, true);
   AddHeader(denied->mutable_headers(), "x-popguard-reason", std::string(ReasonCode(d.reason)),
             false);
+}
+
+bool ToMetadataCheckResponse(const Config& config, const auth::CheckRequest& req,
+                             auth::CheckResponse* resp) {
+  if (!config.resource_metadata.answer_checks) return false;
+  const auto& http = req.attributes().request().http();
+  if (http.method() != "GET" && http.method() != "HEAD") return false;
+  const std::string_view path = std::string_view(http.path()).substr(0, http.path().find('?'));
+  if (path != ResourceMetadataPath(config)) return false;
+  // A public document, not a decision: a non-OK status makes Envoy answer
+  // the client itself with denied_response, which is the 200 document.
+  resp->mutable_status()->set_code(7);  // PERMISSION_DENIED
+  auto* denied = resp->mutable_denied_response();
+  denied->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(200));
+  AddHeader(denied->mutable_headers(), "content-type", "application/json", false);
+  AddHeader(denied->mutable_headers(), "cache-control", "max-age=3600", false);
+  denied->set_body(ResourceMetadataDocument(config));
+  return true;
 }
 
 }  // namespace popguard

@@ -85,6 +85,18 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
     keys.push_back("tls");
   }
   if (a.metrics.listen != b.metrics.listen) keys.push_back("metrics.listen");
+  {
+    const ForwardAuthConfig& fa = a.forward_auth;
+    const ForwardAuthConfig& fb = b.forward_auth;
+    if (fa.listen != fb.listen || fa.trusted_sources != fb.trusted_sources ||
+        fa.envoy_path_prefix != fb.envoy_path_prefix ||
+        fa.client_cert_header != fb.client_cert_header ||
+        fa.client_cert_format != fb.client_cert_format || fa.threads != fb.threads ||
+        fa.max_queued != fb.max_queued || fa.io_timeout != fb.io_timeout ||
+        fa.request_deadline != fb.request_deadline) {
+      keys.push_back("forward_auth");
+    }
+  }
   const RedisReplayConfig& ra = a.replay.redis;
   const RedisReplayConfig& rb = b.replay.redis;
   if (a.replay.backend != b.replay.backend || a.replay.max_entries != b.replay.max_entries ||

@@ -95,20 +95,6 @@ grpc::Status ShuttingDown() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "popguard is shutting down; retry");
 }
 
-// UnavailableDecision is what a Check gets when popguard cannot take it
-// (overloaded, or shutting down): a denial, HTTP 503 with Retry-After, inside
-// an OK gRPC answer. A gRPC error would be turned into ALLOW by an Envoy
-// configured with failure_mode_allow: true; a denied CheckResponse never is.
-Decision UnavailableDecision() {
-  Decision d;
-  d.allow = false;
-  d.reason = Reason::kOverloaded;
-  d.http_status = HttpStatusFor(Reason::kOverloaded);
-  d.message = "popguard is overloaded or shutting down; retry";
-  d.response_headers.emplace_back("retry-after", "1");
-  return d;
-}
-
 // ServerState is what every handler reads first.
 struct ServerState {
   explicit ServerState(size_t max_inflight) : gate(max_inflight) {}
@@ -322,8 +308,14 @@ class AuthorizationService final
       call->Finish(Unparsable("CheckRequest"));
       return call;
     }
-    const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> authn = holder_->Get();
+    if (auth::CheckResponse doc; ToMetadataCheckResponse(authn->config(), req, &doc)) {
+      state_->gate.Leave();
+      SerializeMessage(doc, response);
+      call->Finish(grpc::Status::OK);
+      return call;
+    }
+    const absl::Time start = absl::Now();
     authn->Decide(FromCheckRequest(req),
                   [call, response, authn, state = state_, start](Decision d) {
                     state->gate.Record(Api::kCheck, d, start);

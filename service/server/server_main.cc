@@ -12,6 +12,7 @@
 #include "service/config/config.h"
 #include "service/server/config_reloader.h"
 #include "service/ops/http_endpoint.h"
+#include "service/server/forward_auth.h"
 #include "service/keys/jwks_fetcher.h"
 #include "service/ops/popguard_metrics.h"
 #include "service/common/log.h"
@@ -67,6 +68,9 @@ struct App {
   // Made before the Authenticator and the server, which use it.
   std::unique_ptr<VerifyScheduler> scheduler;
   std::unique_ptr<HttpEndpoint> http;  // /metrics, /healthz, /readyz; null when not configured
+  // The HTTP forward-auth listener (forward_auth.h); null when not configured.
+  // Closed before the admin endpoint.
+  std::unique_ptr<ForwardAuthServer> forward_auth;
   std::unique_ptr<ConfigReloader> reloader;
 };
 
@@ -150,6 +154,14 @@ int RunServer(Config config, const sigset_t& signals) {
         .Add("address", config.metrics.listen)
         .Add("port", static_cast<int64_t>(app.http->port()));
   }
+  if (!config.forward_auth.listen.empty()) {
+    auto fa = ForwardAuthServer::Start(config, holder);
+    if (!fa.ok()) return ListenFailed(fa.status());
+    app.forward_auth = *std::move(fa);
+    LogLine(LogLevel::kInfo, "forward_auth_listening")
+        .Add("address", config.forward_auth.listen)
+        .Add("port", static_cast<int64_t>(app.forward_auth->port()));
+  }
   ConfigReloader::Options reload;
   reload.path = absl::GetFlag(FLAGS_config);
   reload.listen_override = absl::GetFlag(FLAGS_listen);
@@ -191,6 +203,7 @@ int RunServer(Config config, const sigset_t& signals) {
   // Past `grace`, key fetches still running are aborted: the calls waiting on
   // them are answered UNAVAILABLE and the process exits within
   // drain_delay + grace (plus the moment that takes), not after fetch_timeout.
+  if (app.forward_auth) app.forward_auth->StartClosing();
   srv->Shutdown(shutdown.grace, [] { JwksFetcher::Shared()->Shutdown(); });
   LogLine(LogLevel::kInfo, "stopped");
   return 0;  // `app` tears down in its member order

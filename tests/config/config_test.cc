@@ -388,6 +388,36 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
       {"tls cert missing", WithIssuer("tls: {cert_file: no.pem, key_file: key.pem}\n"),
        "tls.cert_file: file @DIR@/no.pem does not exist"},
 
+      // Forward-auth listener.
+      {"forward_auth without listen", WithIssuer("forward_auth: {trusted_sources: [10.0.0.0/8]}\n"),
+       "forward_auth.listen: required in forward_auth"},
+      {"forward_auth without trusted sources", WithIssuer("forward_auth: {listen: 127.0.0.1:0}\n"),
+       "forward_auth.trusted_sources: list the gateways' addresses"},
+      {"forward_auth trusted source not a CIDR",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [gateway]}\n"),
+       "forward_auth.trusted_sources[0]: \"gateway\" is not an IP address or CIDR"},
+      {"forward_auth trusted source with host bits",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [10.0.0.1/8]}\n"),
+       "forward_auth.trusted_sources[0]: \"10.0.0.1/8\" has host bits set"},
+      {"forward_auth unknown key",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted: [10.0.0.0/8]}\n"),
+       "forward_auth.trusted: unknown key"},
+      {"forward_auth cert header without format",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "client_cert_header: x-client-cert}\n"),
+       "forward_auth.client_cert_format: client_cert_header and client_cert_format"},
+      {"forward_auth unknown cert format",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "client_cert_header: x-client-cert, client_cert_format: pem}\n"),
+       "forward_auth.client_cert_format: \"pem\" is not one of escaped_pem, der_base64, rfc9440"},
+      {"forward_auth envoy prefix ends with /",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "envoy_path_prefix: /envoy/}\n"),
+       "forward_auth.envoy_path_prefix: must start with / and not end with /"},
+      {"forward_auth threads zero",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], threads: 0}\n"),
+       "forward_auth.threads:"},
+
       // YAML itself.
       {"syntax error", WithIssuer("routes: [{name: a}\n"), "config: YAML syntax error at line"},
       {"two documents", WithIssuer("---\nlisten: 127.0.0.1:1\n"),
@@ -401,6 +431,41 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
     EXPECT_THAT(config.status().message(),
                 HasSubstr(absl::StrReplaceAll(c.error, {{"@DIR@", dir_.path().string()}})));
   }
+}
+
+TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
+  absl::StatusOr<Config> config = Load(WithIssuer(
+      "forward_auth:\n"
+      "  listen: 127.0.0.1:9002\n"
+      "  trusted_sources: [10.0.0.0/8, \"::1\"]\n"
+      "  envoy_path_prefix: /envoy\n"
+      "  client_cert_header: X-Client-Cert\n"
+      "  client_cert_format: escaped_pem\n"
+      "  threads: 3\n"
+      "  max_queued: 7\n"
+      "  io_timeout: 250ms\n"
+      "  request_deadline: 2s\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ForwardAuthConfig& fa = config->forward_auth;
+  EXPECT_EQ(fa.listen, "127.0.0.1:9002");
+  EXPECT_THAT(fa.trusted_sources, ::testing::ElementsAre("10.0.0.0/8", "::1"));
+  EXPECT_EQ(fa.envoy_path_prefix, "/envoy");
+  EXPECT_EQ(fa.client_cert_header, "x-client-cert");  // lower-cased
+  EXPECT_EQ(fa.client_cert_format, "escaped_pem");
+  EXPECT_EQ(fa.threads, 3);
+  EXPECT_EQ(fa.max_queued, 7u);
+  EXPECT_EQ(fa.io_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(fa.request_deadline, absl::Seconds(2));
+
+  config = Load(WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1]}\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->forward_auth.envoy_path_prefix, "");
+  EXPECT_EQ(config->forward_auth.client_cert_header, "");
+  EXPECT_EQ(config->forward_auth.threads, 8);
+  EXPECT_EQ(config->forward_auth.max_queued, 256u);
+  EXPECT_EQ(config->forward_auth.io_timeout, absl::Seconds(2));
+  EXPECT_EQ(config->forward_auth.request_deadline, absl::Seconds(5));
+  EXPECT_EQ(Load(WithIssuer("")).value().forward_auth.listen, "");  // off by default
 }
 
 TEST_F(ConfigTest, ErrorsCarryTheLine) {

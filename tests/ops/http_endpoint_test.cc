@@ -12,12 +12,14 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/testing/popguard_process.h"
 
@@ -148,6 +150,60 @@ TEST_F(HttpEndpointTest, PortInUseIsAStartUpError) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(),
               HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", port())));
+}
+
+// A request handler with a bounded queue (the forward-auth listener's
+// shape): with its one thread busy and one connection waiting, the next
+// connection gets shed_response at once, and the waiting one is still served.
+TEST(HttpEndpointQueueTest, FullQueueShedsAtTheDoor) {
+  absl::Notification entered, release;
+  HttpEndpoint::Options options;
+  options.threads = 1;
+  options.max_queued = 1;
+  options.shed_response.status = 503;
+  options.shed_response.body = "overloaded\n";
+  options.shed_response.headers = {{"retry-after", "1"}};
+  options.what = "test.listen";
+  auto ep = HttpEndpoint::StartForRequests(
+      "127.0.0.1:0",
+      [&](const HttpRequestView& r) {
+        HttpResponse out;
+        if (r.target == "/block") {
+          entered.Notify();
+          release.WaitForNotificationWithTimeout(absl::Seconds(20));
+        }
+        out.body = r.method + " " + r.target + "\n";
+        out.headers = {{"x-peer", r.remote_ip}};
+        return out;
+      },
+      options);
+  ASSERT_TRUE(ep.ok()) << ep.status();
+  const int port = (*ep)->port();
+  std::thread busy([&] {
+    e2e::HttpReply r = Exchange(port, Get("GET", "/block"));
+    EXPECT_EQ(r.status, 200);
+  });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const int waiting = Connect(port);
+  ASSERT_GE(waiting, 0);
+  const std::string req = Get("GET", "/queued");
+  ASSERT_EQ(send(waiting, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  // The waiting connection is accepted before the next one (accept order),
+  // so this one finds the queue full.
+  e2e::HttpReply shed = Exchange(port, Get("GET", "/next"));
+  EXPECT_EQ(shed.status, 503);
+  EXPECT_EQ(shed.body, "overloaded\n");
+  EXPECT_THAT(shed.head, HasSubstr("retry-after: 1"));
+  release.Notify();
+  busy.join();
+  std::string answer;
+  char buf[512];
+  ssize_t n;
+  while ((n = recv(waiting, buf, sizeof(buf), 0)) > 0) answer.append(buf, n);
+  close(waiting);
+  EXPECT_THAT(answer, HasSubstr("200"));
+  EXPECT_THAT(answer, HasSubstr("GET /queued\n"));
+  EXPECT_THAT(answer, HasSubstr("x-peer: 127.0.0.1"));
 }
 
 }  // namespace

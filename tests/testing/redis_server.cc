@@ -95,6 +95,27 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
 
 }  // namespace
 
+pid_t SpawnChild(const std::vector<std::string>& argv, const std::string& log_path) {
+  const pid_t pid = Spawn(argv, log_path);
+  if (pid > 0) Register(pid);
+  return pid;
+}
+
+void StopChild(pid_t pid, absl::Duration grace) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  const absl::Time deadline = absl::Now() + grace;
+  while (waitpid(pid, nullptr, WNOHANG) == 0) {
+    if (absl::Now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  Unregister(pid);
+}
+
 int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return 0;

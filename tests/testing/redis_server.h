@@ -30,6 +30,14 @@ namespace popguard::redis_testing {
 // closes the socket. Returns 0 on failure.
 int FreeLoopbackPort();
 
+// SpawnChild runs argv (argv[0] looked up in PATH) with stdout and stderr
+// appended to `log_path`, dying with the test process (PR_SET_PDEATHSIG) and
+// killed at exit if still running; returns the pid or -1. StopChild sends
+// SIGTERM, waits up to `grace`, then SIGKILLs, and reaps it. For other real
+// servers the tests start (nginx, Caddy).
+pid_t SpawnChild(const std::vector<std::string>& argv, const std::string& log_path);
+void StopChild(pid_t pid, absl::Duration grace);
+
 // ReplyText renders a reply for assertions and messages: strings as they
 // are, integers in decimal, nil as "(nil)", errors as "ERR: <text>", arrays
 // as "[a, b]".

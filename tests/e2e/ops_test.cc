@@ -700,7 +700,7 @@ TEST(OpsListenTest, NoopIsNotAServerFlag) {
   const std::string cfg = TestEnv::Get().WriteConfig("noop.yaml", {.log_level = "info"});
   auto p = PopguardProcess::Start(cfg, {.extra_args = {"--noop"}});
   ASSERT_FALSE(p.ok());
-  EXPECT_THAT(std::string(p.status().message()), HasSubstr("Unknown command line flag 'noop'"));
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("unknown flag --noop (see popguard --help)"));
 }
 
 }  // namespace

@@ -101,6 +101,14 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   PopguardMetrics& metrics = PopguardMetrics::Get();
   const auto* redis = dynamic_cast<const RedisReplayStore*>(replay->get());
   metrics.SetRedisStore(redis);
+  // The window popguard holds itself (the memory backend, or Redis's
+  // local_fallback window) shows its fill; the shared Redis window is sized
+  // by Redis's own memory (docs/metrics.md).
+  if (redis == nullptr || config.replay.redis.failure_policy == "local_fallback") {
+    metrics.SetReplayWindow(redis == nullptr ? "memory" : "local_fallback",
+                            [store = replay->get()] { return store->Size(); },
+                            config.replay.max_entries);
+  }
   InstrumentedReplayStore instrumented_replay(replay->get());
   RealClock clock;
   // Like the replay window, the verified-token cache lives for the whole
@@ -139,6 +147,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
     return 0;
   }
   AuthenticatorHolder holder(std::shared_ptr<const Authenticator>(std::move(*auth)));
+  metrics.MarkConfigLoaded();
   // gRPC health is SERVING only while every required issuer has keys it trusts
   // (remote keys arrive after start-up, and go stale when the issuer is down),
   // and while a required Redis replay store can answer.
@@ -225,6 +234,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   srv->Shutdown(shutdown.grace, [] { JwksFetcher::Shared()->Shutdown(); });
   http.reset();
   metrics.SetVerifyScheduler(nullptr);
+  metrics.SetReplayWindow("", nullptr, 0);
   scheduler.reset();
   LogLine(LogLevel::kInfo, "stopped");
   return 0;
@@ -276,5 +286,7 @@ int main(int argc, char** argv) {
     return popguard::ConfigInvalid(flags.config_path, "log_level is not one of debug, info, warn, error");
   }
   popguard::SetLogLevel(level);
+  popguard::PopguardMetrics::Get().SetBuildInfo(popguard::PopguardVersion(),
+                                                popguard::PopguardRevision());
   return popguard::RunServer(*std::move(config), flags, signals);
 }

@@ -2,6 +2,7 @@
 // in a subprocess: --version, --help, flag mistakes, and --check_config with
 // its warnings on stderr, --strict, command-line overrides checked like the
 // YAML keys they replace, and a directory given as the config path.
+#include <cstdlib>
 #include <regex>
 #include <string>
 #include <vector>
@@ -42,6 +43,28 @@ TEST_F(ServerFlagsTest, VersionIsTheProjectVersionAndGitRevision) {
                                  {"--version"}, dir_.path());
   EXPECT_EQ(cli.exit_code, 0);
   EXPECT_EQ(cli.out, "popguard-cli" + r.out.substr(std::string("popguard").size()));
+}
+
+// cmake/popguard_version.cmake, which writes what --version prints: a tree
+// without git history has no revision (the binary then says "built outside a
+// git checkout"), and POPGUARD_REVISION can name one.
+TEST_F(ServerFlagsTest, VersionScriptOutsideGitHasNoRevision) {
+  struct Case {
+    std::string revision_arg;
+    std::string want_revision;
+  };
+  const std::vector<Case> cases = {{"", ""}, {"-DREVISION=v1.2.3-4-gabc", "v1.2.3-4-gabc"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.revision_arg);
+    const std::string out = dir_.path() + "/version.cc";
+    const std::string cmd = absl::StrCat(
+        "cmake -DVERSION=1.2.3 -DSOURCE_DIR=", dir_.path(), " -DOUT=", out, " ", c.revision_arg,
+        " -P ", POPGUARD_SOURCE_DIR, "/cmake/popguard_version.cmake");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ProgramResult cat = RunProgram("/bin/cat", {out}, dir_.path());
+    EXPECT_THAT(cat.out, HasSubstr("kPopguardVersion[] = \"1.2.3\";"));
+    EXPECT_THAT(cat.out, HasSubstr("kPopguardRevision[] = \"" + c.want_revision + "\";"));
+  }
 }
 
 TEST_F(ServerFlagsTest, HelpListsPopguardsOwnFlagsOnly) {

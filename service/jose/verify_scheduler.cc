@@ -7,13 +7,13 @@
 #include <string>
 #include <utility>
 
-#include "service/cpu_count.h"
+#include "service/common/cpu_count.h"
 
 namespace popguard {
 
 namespace {
 // 0: one per CPU the process may use, which in a container is its CPU limit,
-// not the node's cores (service/cpu_count.h).
+// not the node's cores (service/common/cpu_count.h).
 size_t ThreadCount(size_t requested) {
   return requested != 0 ? requested : static_cast<size_t>(CountUsableCpus().count);
 }

@@ -49,7 +49,7 @@
 namespace popguard {
 namespace {
 
-// Every subcommand's flags are parsed by service/command_line.h.
+// Every subcommand's flags are parsed by service/common/command_line.h.
 using Args = FlagValues;
 using RunFn = int (*)(const Args&);
 

@@ -1,4 +1,4 @@
-#include "service/cpu_count.h"
+#include "service/common/cpu_count.h"
 
 #include <sched.h>
 

@@ -1,4 +1,4 @@
-#include "service/version.h"
+#include "service/common/version.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,7 +1,7 @@
-// Tests for service/process_metrics.h: the process_* values read from fake
+// Tests for service/ops/process_metrics.h: the process_* values read from fake
 // /proc files (a command name with spaces and ')' included), and from this
 // process's real /proc.
-#include "service/process_metrics.h"
+#include "service/ops/process_metrics.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "service/config_warnings.h"
+#include "service/authn/config_warnings.h"
 
 #include "absl/strings/str_cat.h"
 

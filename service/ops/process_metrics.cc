@@ -1,4 +1,4 @@
-#include "service/process_metrics.h"
+#include "service/ops/process_metrics.h"
 
 #include <unistd.h>
 

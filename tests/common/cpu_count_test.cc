@@ -1,6 +1,6 @@
-// Tests for service/cpu_count.h: the CPU count for "one per core" defaults
+// Tests for service/common/cpu_count.h: the CPU count for "one per core" defaults
 // read from fake cgroup v2 / v1 / hybrid trees in a temporary directory.
-#include "service/cpu_count.h"
+#include "service/common/cpu_count.h"
 
 #include <filesystem>
 #include <string>

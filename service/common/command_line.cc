@@ -1,4 +1,4 @@
-#include "service/command_line.h"
+#include "service/common/command_line.h"
 
 #include <optional>
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "service/config.h"
+#include "service/config/config.h"
 
 namespace popguard {
 

@@ -1,12 +1,12 @@
-// Tests for service/config_warnings.h: each risky or dead configuration, as
+// Tests for service/authn/config_warnings.h: each risky or dead configuration, as
 // a YAML snippet, gives exactly its warning text; safe ones give none.
-#include "service/config_warnings.h"
+#include "service/authn/config_warnings.h"
 
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/config.h"
+#include "service/config/config.h"
 #include "tests/testing/test_env.h"
 
 namespace popguard {

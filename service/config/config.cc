@@ -379,6 +379,13 @@ absl::Status CheckListen(const std::string& listen, const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status CheckLogLevel(const std::string& level, const std::string& path) {
+  if (level != "debug" && level != "info" && level != "warn" && level != "error") {
+    return Invalid(path, absl::StrCat("\"", level, "\" is not one of debug, info, warn, error"));
+  }
+  return absl::OkStatus();
+}
+
 // CheckIssuer requires an http(s) URL with a host: iss is compared exactly, so
 // a typo here means no token ever verifies, and a bare word is almost always
 // a mistake for the issuer's URL.
@@ -1249,11 +1256,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "listen", &config->listen));
   POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->listen, "listen"));
   POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "log_level", &config->log_level));
-  if (config->log_level != "debug" && config->log_level != "info" && config->log_level != "warn" &&
-      config->log_level != "error") {
-    return Invalid("log_level", absl::StrCat("\"", config->log_level,
-                                             "\" is not one of debug, info, warn, error"));
-  }
+  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckLogLevel(config->log_level, "log_level"));
   if (const YAML::Node* n = f->Get("tls")) {
     POPGUARD_CONFIG_RETURN_IF_ERROR(ParseTls(*n, base_dir, &config->tls));
   }
@@ -1512,8 +1515,19 @@ absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   std::error_code ec;
   const std::filesystem::path abs = std::filesystem::absolute(path, ec);
-  if (ec || !std::filesystem::is_regular_file(abs, ec)) {
+  // Each way a path can fail to be a config file gets its own message: a
+  // directory (a ConfigMap's mount point given instead of the file in it) is
+  // not "missing".
+  const std::filesystem::file_status st = std::filesystem::status(abs, ec);
+  if (std::filesystem::is_directory(st)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config path ", path, " is a directory, not a file (name the YAML file in it)"));
+  }
+  if (!std::filesystem::exists(st)) {
     return absl::InvalidArgumentError(absl::StrCat("config file ", path, " does not exist"));
+  }
+  if (!std::filesystem::is_regular_file(st)) {
+    return absl::InvalidArgumentError(absl::StrCat("config path ", path, " is not a regular file"));
   }
   const std::uintmax_t size = std::filesystem::file_size(abs, ec);
   if (ec || size > kMaxConfigFileBytes) {
@@ -1530,6 +1544,18 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
+}
+
+absl::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config) {
+  if (!overrides.listen.empty()) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(overrides.listen, "--listen"));
+    config->listen = overrides.listen;
+  }
+  if (!overrides.log_level.empty()) {
+    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckLogLevel(overrides.log_level, "--log_level"));
+    config->log_level = overrides.log_level;
+  }
+  return absl::OkStatus();
 }
 
 #undef POPGUARD_CONFIG_RETURN_IF_ERROR

@@ -271,6 +271,17 @@ struct Config {
   bool noop = false;
 };
 
+// ConfigOverrides: command-line values that replace keys of the config file
+// (popguard --listen, --log_level); empty: the file's value stays.
+struct ConfigOverrides {
+  std::string listen;
+  std::string log_level;
+};
+
+// ApplyOverrides checks each non-empty override exactly as the key it replaces
+// is checked in the file, then sets it. Errors name the flag ("--listen: ...").
+absl::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config);
+
 // LoadConfigFile reads and validates a YAML config file. Relative paths inside
 // it (jwks_file, secret_file, tls files) resolve against the file's directory.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);

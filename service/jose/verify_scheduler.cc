@@ -7,11 +7,15 @@
 #include <string>
 #include <utility>
 
+#include "service/common/cpu_count.h"
+
 namespace popguard {
 
 namespace {
+// 0: one per CPU the process may use, which in a container is its CPU limit,
+// not the node's cores (service/common/cpu_count.h).
 size_t ThreadCount(size_t requested) {
-  return requested != 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
+  return requested != 0 ? requested : static_cast<size_t>(CountUsableCpus().count);
 }
 }  // namespace
 

@@ -54,7 +54,8 @@ namespace popguard {
 class VerifyScheduler {
  public:
   struct Options {
-    // Worker threads; 0 means one per core (std::thread::hardware_concurrency).
+    // Worker threads; 0 means one per usable CPU: the container's CPU limit
+    // when one applies, else the CPUs the process may run on (cpu_count.h).
     size_t threads = 0;
     // The most checks one worker takes at once.
     size_t max_batch = 64;

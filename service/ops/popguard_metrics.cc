@@ -1,9 +1,13 @@
 #include "service/ops/popguard_metrics.h"
 
+#include <optional>
+#include <type_traits>
+
 #include "absl/time/clock.h"
 #include "service/authn/authenticator.h"
 #include "service/jose/native_verifier.h"
 #include "service/keys/remote_key_source.h"
+#include "service/ops/process_metrics.h"
 #include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
@@ -84,6 +88,87 @@ PopguardMetrics::PopguardMetrics() {
       {"result"});
   reloads_[0] = reloads->WithLabels({"success"});
   reloads_[1] = reloads->WithLabels({"failure"});
+  last_reload_success_ =
+      registry_
+          .AddGauge("popguard_last_reload_success_timestamp_seconds",
+                    "Unix time the running config was loaded: at start, then at each successful "
+                    "reload.",
+                    {})
+          ->WithLabels({});
+  build_info_ = registry_.AddGauge(
+      "popguard_build_info", "Always 1; labels: version and git revision of the running binary.",
+      {"version", "revision"});
+  // The in-process replay window: entries held (live, and expired ones not
+  // yet swept) against replay.max_entries. A full window refuses new proofs
+  // (dpop_replay_store_full) rather than forget a jti.
+  auto window_value = [this](bool ratio) {
+    return [this, ratio] {
+      std::vector<Sample> out;
+      absl::MutexLock lock(&mu_);
+      if (!window_.entries) return out;
+      const double entries = static_cast<double>(window_.entries());
+      out.push_back({{window_.name},
+                     !ratio ? entries
+                     : window_.max_entries == 0
+                         ? 1.0
+                         : entries / static_cast<double>(window_.max_entries)});
+      return out;
+    };
+  };
+  registry_.AddCallback("popguard_replay_window_entries",
+                        "DPoP proofs held in the in-process replay window (memory backend, or "
+                        "Redis local_fallback), by window.",
+                        "gauge", {"window"}, window_value(false));
+  registry_.AddCallback("popguard_replay_window_fill_ratio",
+                        "In-process replay window entries / replay.max_entries, by window.",
+                        "gauge", {"window"}, window_value(true));
+  registry_.AddCallback(
+      "popguard_cache_entries", "Entries each cache holds now.", "gauge", {"cache"}, [this] {
+        std::vector<Sample> out;
+        absl::MutexLock lock(&mu_);
+        if (!source_) return out;
+        std::shared_ptr<const Authenticator> a = source_();
+        if (a == nullptr) return out;
+        out.push_back({{"access_token"}, static_cast<double>(a->tokens().cache().Size())});
+        out.push_back({{"proof_key"}, static_cast<double>(a->dpop().key_cache().size())});
+        out.push_back({{"cert_thumbprint"}, static_cast<double>(a->cert_thumbprints().size())});
+        return out;
+      });
+  // process_*: the names every Prometheus client library exports, read from
+  // /proc at each scrape.
+  auto process_value = [](auto field) {
+    return [field] {
+      std::vector<Sample> out;
+      std::optional<ProcessStats> s = ReadProcessStats();
+      if (!s) return out;
+      const auto& v = (*s).*field;
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, double>) {
+        out.push_back({{}, v});
+      } else if (v) {
+        out.push_back({{}, *v});
+      }
+      return out;
+    };
+  };
+  struct ProcessFamily {
+    const char* name;
+    const char* help;
+    const char* type;
+    std::function<std::vector<Sample>()> collect;
+  };
+  const ProcessFamily process[] = {
+      {"process_cpu_seconds_total", "User and system CPU time spent, in seconds.", "counter",
+       process_value(&ProcessStats::cpu_seconds)},
+      {"process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+       process_value(&ProcessStats::resident_memory_bytes)},
+      {"process_open_fds", "Open file descriptors.", "gauge",
+       process_value(&ProcessStats::open_fds)},
+      {"process_max_fds", "Maximum number of open file descriptors (soft limit).", "gauge",
+       process_value(&ProcessStats::max_fds)},
+      {"process_start_time_seconds", "Start time of the process since the Unix epoch, seconds.",
+       "gauge", process_value(&ProcessStats::start_time_seconds)},
+  };
+  for (const ProcessFamily& f : process) registry_.AddCallback(f.name, f.help, f.type, {}, f.collect);
 
   // Cache counters live in the current Authenticator; totals of retired ones
   // are kept in base_ so the exported counters never go down on a reload.
@@ -289,7 +374,23 @@ void PopguardMetrics::RecordReplay(ReplayResult result, absl::Duration latency) 
   replay_results_[static_cast<int>(result)]->Increment();
 }
 
-void PopguardMetrics::RecordReload(bool ok) { reloads_[ok ? 0 : 1]->Increment(); }
+void PopguardMetrics::RecordReload(bool ok) {
+  reloads_[ok ? 0 : 1]->Increment();
+  if (ok) MarkConfigLoaded();
+}
+
+void PopguardMetrics::MarkConfigLoaded() { last_reload_success_->Set(absl::ToUnixSeconds(absl::Now())); }
+
+void PopguardMetrics::SetBuildInfo(absl::string_view version, absl::string_view revision) {
+  build_info_->WithLabels({std::string(version), revision.empty() ? "none" : std::string(revision)})
+      ->Set(1);
+}
+
+void PopguardMetrics::SetReplayWindow(std::string name, std::function<size_t()> entries,
+                                      size_t max_entries) {
+  absl::MutexLock lock(&mu_);
+  window_ = {std::move(name), std::move(entries), max_entries};
+}
 
 PopguardMetrics::Totals PopguardMetrics::Read(const Authenticator& a) {
   Totals t;

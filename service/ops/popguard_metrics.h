@@ -18,7 +18,13 @@
 //   popguard_verify_batches_total{size}                     signature batches by size bucket
 //   popguard_verify_batched_signatures_total, popguard_verify_queue_depth
 //   popguard_config_reloads_total{result}                   result: success, failure
-//   popguard_ready, popguard_draining
+//   popguard_last_reload_success_timestamp_seconds
+//   popguard_ready, popguard_draining, popguard_build_info{version,revision}
+//   popguard_cache_entries{cache}                            access_token, proof_key, cert_thumbprint
+//   popguard_replay_window_entries{window}, popguard_replay_window_fill_ratio{window}
+//                                     window: memory, local_fallback (Redis: none)
+//   process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
+//   process_max_fds, process_start_time_seconds             (process_metrics.h)
 //
 // One process-wide instance (Get). Request-path recording is a few relaxed
 // atomic adds; the decision counter is found by its label values (a reader
@@ -71,7 +77,18 @@ class PopguardMetrics {
   Gauge* inflight() { return inflight_; }
   void RecordSignature(JwsAlg alg, SignatureResult result);
   void RecordReplay(ReplayResult result, absl::Duration latency);
+  // RecordReload counts a reload; a successful one also moves
+  // popguard_last_reload_success_timestamp_seconds to now.
   void RecordReload(bool ok);
+  // MarkConfigLoaded sets that timestamp to now (the config loaded at start).
+  void MarkConfigLoaded();
+  // SetBuildInfo exports popguard_build_info{version, revision} 1 (an empty
+  // revision, a build outside git, is exported as "none").
+  void SetBuildInfo(absl::string_view version, absl::string_view revision);
+  // SetReplayWindow exports the fill of the in-process replay window `name`
+  // ("memory", "local_fallback"): `entries` is read at scrape time (and must
+  // stay callable until replaced); max_entries is replay.max_entries.
+  void SetReplayWindow(std::string name, std::function<size_t()> entries, size_t max_entries);
 
   // SetAuthenticatorSource names where the current Authenticator is (scrape
   // time only). RetireAuthenticator folds `old`'s cache and JWKS counters
@@ -104,6 +121,8 @@ class PopguardMetrics {
   Histogram* replay_duration_;
   Counter* replay_results_[std::size(kAllReplayResults)];
   Counter* reloads_[2];  // success, failure
+  Gauge* last_reload_success_;
+  GaugeFamily* build_info_;
 
   mutable absl::Mutex mu_;
   std::function<std::shared_ptr<const Authenticator>()> source_ ABSL_GUARDED_BY(mu_);
@@ -112,6 +131,12 @@ class PopguardMetrics {
   const VerifyScheduler* scheduler_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<bool()> ready_ ABSL_GUARDED_BY(mu_);
   std::function<bool()> draining_ ABSL_GUARDED_BY(mu_);
+  struct ReplayWindow {
+    std::string name;
+    std::function<size_t()> entries;  // empty: no in-process window
+    size_t max_entries = 0;
+  };
+  ReplayWindow window_ ABSL_GUARDED_BY(mu_);
 };
 
 // InstrumentedReplayStore wraps a store and records the latency and result

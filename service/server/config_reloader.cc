@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "service/authn/authenticator.h"
+#include "service/authn/config_warnings.h"
 #include "service/common/log.h"
 #include "service/ops/popguard_metrics.h"
 #include "service/server/verifier_factory.h"
@@ -140,8 +141,7 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
   };
   absl::StatusOr<Config> config = LoadConfigFile(options_.path);
   if (!config.ok()) return fail(config.status());
-  if (!options_.listen_override.empty()) config->listen = options_.listen_override;
-  if (!options_.log_level_override.empty()) config->log_level = options_.log_level_override;
+  if (absl::Status s = ApplyOverrides(options_.overrides, &*config); !s.ok()) return fail(s);
   LogLevel level;
   if (!ParseLogLevel(config->log_level, &level)) {
     return fail(absl::InvalidArgumentError("log_level is not one of debug, info, warn, error"));
@@ -162,6 +162,7 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
     why.clear();
     absl::SleepFor(absl::Milliseconds(50));
   }
+  for (std::string& w : ConfigRiskWarnings(*config)) warnings.push_back(std::move(w));
   for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   std::vector<std::string> restart = RestartOnlyChanges(startup_, *config);
   if (!restart.empty()) {

@@ -43,8 +43,7 @@ class ConfigReloader {
  public:
   struct Options {
     std::string path;                // the --config file
-    std::string listen_override;     // --listen, re-applied to every reload
-    std::string log_level_override;  // --log_level, likewise
+    ConfigOverrides overrides;       // --listen, --log_level: re-applied to every reload
     bool watch = true;               // poll the file; false: SIGHUP only
     absl::Duration poll_interval = absl::Milliseconds(500);
     absl::Duration key_wait = absl::Seconds(15);

@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <span>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "service/authn/authenticator.h"
+#include "service/authn/config_warnings.h"
+#include "service/common/command_line.h"
+#include "service/common/cpu_count.h"
+#include "service/common/version.h"
 #include "service/config/config.h"
 #include "service/server/config_reloader.h"
 #include "service/ops/http_endpoint.h"
@@ -24,13 +26,62 @@
 #include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
-ABSL_FLAG(std::string, config, "", "Path to the YAML config file (required).");
-ABSL_FLAG(std::string, listen, "", "gRPC listen address host:port; overrides the config file.");
-ABSL_FLAG(std::string, log_level, "", "debug, info, warn or error; overrides the config file.");
-ABSL_FLAG(bool, check_config, false, "Validate the config (and its key files) and exit.");
-
 namespace popguard {
 namespace {
+
+// popguard's own flags (service/common/command_line.h); --help and --version are
+// answered before these are parsed.
+constexpr FlagSpec kServerFlags[] = {
+    {"config", FlagKind::kString, true, false, "FILE", "the YAML config file (docs/config.md)"},
+    {"listen", FlagKind::kString, false, false, "HOST:PORT",
+     "gRPC listen address; replaces the file's listen"},
+    {"log_level", FlagKind::kString, false, false, "LEVEL",
+     "debug, info, warn or error; replaces the file's log_level"},
+    {"check_config", FlagKind::kSwitch, false, false, "",
+     "check the config, its key files and these flags, print warnings on stderr, exit"},
+    {"strict", FlagKind::kSwitch, false, false, "",
+     "config warnings are errors (exit 1): with --check_config, and at start"},
+};
+
+void PrintUsage() {
+  std::cout << "usage: popguard --config FILE [--listen HOST:PORT] [--log_level LEVEL]\n"
+               "                [--check_config] [--strict]\n\n"
+               "Checks proof-of-possession (DPoP, mTLS-bound tokens) for gateways: the\n"
+               "popguard.v1.Verifier API and Envoy ext_authz Check.\n\nflags:\n";
+  PrintFlagHelp(std::cout, kServerFlags);
+  PrintHelpLine(std::cout, "--help, -h", "this help");
+  PrintHelpLine(std::cout, "--version", "print the version and exit");
+  std::cout << "\nexit status: 0 ok; 1 config warnings with --strict, or an address popguard\n"
+               "cannot listen on; 2 invalid flags or config.\n";
+}
+
+struct ServerFlags {
+  std::string config_path;
+  ConfigOverrides overrides;
+  bool check_config = false;
+  bool strict = false;
+};
+
+// ConfigInvalid reports a config (or override) error on stderr and in the
+// log; 2 is the exit status.
+int ConfigInvalid(const std::string& file, absl::string_view detail) {
+  std::cerr << "popguard: " << detail << "\n";
+  LogLine(LogLevel::kError, "config_invalid").Add("file", file).Add("detail", detail);
+  return 2;
+}
+
+// AcceptWarnings logs every config warning and, with --check_config, prints
+// it on stderr. False when --strict refuses the config for them.
+bool AcceptWarnings(const std::vector<std::string>& warnings, const ServerFlags& flags) {
+  for (const auto& w : warnings) {
+    LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
+    if (flags.check_config) std::cerr << "popguard: warning: " << w << "\n";
+  }
+  if (!flags.strict || warnings.empty()) return true;
+  std::cerr << "popguard: --strict: " << warnings.size()
+            << (warnings.size() == 1 ? " config warning" : " config warnings") << "\n";
+  return false;
+}
 
 // ListenFailed reports an address popguard cannot listen on (in use, or not
 // this host's) on stderr as well as in the log, and is the exit status.
@@ -49,7 +100,10 @@ int ListenFailed(const absl::Status& status) {
 // cache, and the replay store last (the Authenticator uses it). Every early
 // return (a listen failure) tears down the same way.
 struct App {
-  ~App() { PopguardMetrics::Get().SetVerifyScheduler(nullptr); }
+  ~App() {
+    PopguardMetrics::Get().SetVerifyScheduler(nullptr);
+    PopguardMetrics::Get().SetReplayWindow("", nullptr, 0);
+  }
 
   // Before the replay store: a Redis store registers its readiness check here.
   Readiness readiness;
@@ -74,23 +128,34 @@ struct App {
   std::unique_ptr<ConfigReloader> reloader;
 };
 
-int RunServer(Config config, const sigset_t& signals) {
+int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) {
   std::vector<std::string> warnings;
   App app;
   auto replay = CreateReplayStore(config, &app.readiness);
-  if (!replay.ok()) {
-    LogLine(LogLevel::kError, "config_invalid").Add("detail", replay.status().message());
-    return 2;
-  }
+  if (!replay.ok()) return ConfigInvalid(flags.config_path, replay.status().message());
   app.replay = *std::move(replay);
   PopguardMetrics& metrics = PopguardMetrics::Get();
-  metrics.SetRedisStore(dynamic_cast<const RedisReplayStore*>(app.replay.get()));
+  const auto* redis = dynamic_cast<const RedisReplayStore*>(app.replay.get());
+  metrics.SetRedisStore(redis);
+  // The window popguard holds itself (the memory backend, or Redis's
+  // local_fallback window) shows its fill; the shared Redis window is sized
+  // by Redis's own memory (docs/metrics.md).
+  if (redis == nullptr || config.replay.redis.failure_policy == "local_fallback") {
+    metrics.SetReplayWindow(redis == nullptr ? "memory" : "local_fallback",
+                            [store = app.replay.get()] { return store->Size(); },
+                            config.replay.max_entries);
+  }
   app.instrumented_replay = std::make_unique<InstrumentedReplayStore>(app.replay.get());
   app.token_cache =
       std::make_unique<BoundedCache<VerifiedToken>>(config.access_token_cache_entries);
+  // "One per core" (verify_threads: 0) is one per CPU the container's limit
+  // allows, not per core of the node (cpu_count.h); logged with "listening".
+  const UsableCpus cpus = CountUsableCpus();
   if (config.crypto.batch_verification) {
     app.scheduler = std::make_unique<VerifyScheduler>(
-        VerifyScheduler::Options{.threads = config.crypto.verify_threads,
+        VerifyScheduler::Options{.threads = config.crypto.verify_threads != 0
+                                                ? config.crypto.verify_threads
+                                                : static_cast<size_t>(cpus.count),
                                  .max_batch = config.crypto.max_batch,
                                  .inline_when_idle = config.crypto.inline_when_idle});
     metrics.SetVerifyScheduler(app.scheduler.get());
@@ -98,19 +163,24 @@ int RunServer(Config config, const sigset_t& signals) {
   auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
                                     app.instrumented_replay.get(), &warnings,
                                     app.token_cache.get(), app.scheduler.get());
-  for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
   if (!auth.ok()) {
-    LogLine(LogLevel::kError, "config_invalid").Add("detail", auth.status().message());
-    return 2;
+    for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
+    return ConfigInvalid(flags.config_path, auth.status().message());
   }
-  if (absl::GetFlag(FLAGS_check_config)) {
-    LogLine(LogLevel::kInfo, "config_ok").Add("issuers", static_cast<int64_t>(config.issuers.size()));
+  const std::vector<std::string> risks = ConfigRiskWarnings(config);
+  warnings.insert(warnings.end(), risks.begin(), risks.end());
+  if (!AcceptWarnings(warnings, flags)) return 1;
+  if (flags.check_config) {
+    LogLine(LogLevel::kInfo, "config_ok")
+        .Add("issuers", static_cast<int64_t>(config.issuers.size()))
+        .Add("warnings", static_cast<int64_t>(warnings.size()));
     return 0;
   }
   app.holder =
       std::make_unique<AuthenticatorHolder>(std::shared_ptr<const Authenticator>(*std::move(auth)));
   AuthenticatorHolder* holder = app.holder.get();
   Readiness* readiness = &app.readiness;
+  metrics.MarkConfigLoaded();
   // gRPC health is SERVING only while every required issuer has keys it trusts
   // (remote keys arrive after start-up, and go stale when the issuer is down),
   // and while a required Redis replay store can answer.
@@ -163,9 +233,8 @@ int RunServer(Config config, const sigset_t& signals) {
         .Add("port", static_cast<int64_t>(app.forward_auth->port()));
   }
   ConfigReloader::Options reload;
-  reload.path = absl::GetFlag(FLAGS_config);
-  reload.listen_override = absl::GetFlag(FLAGS_listen);
-  reload.log_level_override = absl::GetFlag(FLAGS_log_level);
+  reload.path = flags.config_path;
+  reload.overrides = flags.overrides;
   reload.token_cache = app.token_cache.get();
   reload.scheduler = app.scheduler.get();
   app.reloader = std::make_unique<ConfigReloader>(reload, config, &app.clock,
@@ -178,8 +247,9 @@ int RunServer(Config config, const sigset_t& signals) {
       .Add("tls", !config.tls.cert_file.empty())
       .Add("issuers", static_cast<int64_t>(config.issuers.size()))
       .Add("replay_backend", config.replay.backend)
-      .Add("verify_threads",
-           static_cast<int64_t>(app.scheduler ? app.scheduler->threads() : 0));
+      .Add("verify_threads", static_cast<int64_t>(app.scheduler ? app.scheduler->threads() : 0))
+      .Add("cpus", static_cast<int64_t>(cpus.count))
+      .Add("cpus_from", cpus.source);
 
   int sig = 0;
   while (true) {
@@ -223,27 +293,39 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   popguard::ConfigureProcessForServing();
-  absl::SetProgramUsageMessage("popguard --config FILE [--listen HOST:PORT] [--log_level LEVEL]");
-  absl::ParseCommandLine(argc, argv);
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) {
-    std::cerr << "popguard: --config FILE is required (try examples/quickstart/popguard.yaml)\n";
+  const std::span<char* const> args(argv + 1, argv + argc);
+  if (popguard::AsksFor(args, "help", {"-h"})) {
+    popguard::PrintUsage();
+    return 0;
+  }
+  if (popguard::AsksFor(args, "version")) {
+    std::cout << popguard::VersionLine("popguard") << "\n";
+    return 0;
+  }
+  popguard::FlagValues values;
+  if (absl::Status s = popguard::ParseFlags(popguard::kServerFlags, args, "popguard --help", &values);
+      !s.ok()) {
+    std::cerr << "popguard: " << s.message() << "\n";
     return 2;
   }
-  auto config = popguard::LoadConfigFile(path);
-  if (!config.ok()) {
-    popguard::LogLine(popguard::LogLevel::kError, "config_invalid")
-        .Add("file", path)
-        .Add("detail", config.status().message());
-    return 2;
+  popguard::ServerFlags flags;
+  flags.config_path = values.Get("config");
+  flags.overrides = {.listen = values.Get("listen"), .log_level = values.Get("log_level")};
+  flags.check_config = values.Has("check_config");
+  flags.strict = values.Has("strict");
+  auto config = popguard::LoadConfigFile(flags.config_path);
+  if (!config.ok()) return popguard::ConfigInvalid(flags.config_path, config.status().message());
+  // Overrides are checked like the keys they replace (an invalid --listen
+  // fails here, and under --check_config, not at bind time).
+  if (absl::Status s = popguard::ApplyOverrides(flags.overrides, &*config); !s.ok()) {
+    return popguard::ConfigInvalid(flags.config_path, s.message());
   }
-  if (!absl::GetFlag(FLAGS_listen).empty()) config->listen = absl::GetFlag(FLAGS_listen);
-  if (!absl::GetFlag(FLAGS_log_level).empty()) config->log_level = absl::GetFlag(FLAGS_log_level);
   popguard::LogLevel level;
   if (!popguard::ParseLogLevel(config->log_level, &level)) {
-    std::cerr << "popguard: log level must be debug, info, warn or error\n";
-    return 2;
+    return popguard::ConfigInvalid(flags.config_path, "log_level is not one of debug, info, warn, error");
   }
   popguard::SetLogLevel(level);
-  return popguard::RunServer(*std::move(config), signals);
+  popguard::PopguardMetrics::Get().SetBuildInfo(popguard::PopguardVersion(),
+                                                popguard::PopguardRevision());
+  return popguard::RunServer(*std::move(config), flags, signals);
 }

@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <optional>
@@ -215,6 +216,13 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
       {R"(popguard_shed_requests_total{api="verify"})", 0},
       {R"(popguard_ready)", 1},
       {R"(popguard_draining)", 0},
+      // Sizes now: two tokens (bearer, DPoP), one proof key, no certificate;
+      // one jti in the memory replay window of replay.max_entries 1000000.
+      {R"(popguard_cache_entries{cache="access_token"})", 2},
+      {R"(popguard_cache_entries{cache="proof_key"})", 1},
+      {R"(popguard_cache_entries{cache="cert_thumbprint"})", 0},
+      {R"(popguard_replay_window_entries{window="memory"})", 1},
+      {R"(popguard_replay_window_fill_ratio{window="memory"})", 1e-6},
   };
   for (const Expect& e : expects) {
     SCOPED_TRACE(e.series);
@@ -222,6 +230,36 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
     ASSERT_TRUE(v.has_value()) << m;
     EXPECT_EQ(*v, e.value);
   }
+  // Values of the moment: within what this process can have.
+  const double now = absl::ToUnixSeconds(absl::Now());
+  struct Range {
+    std::string series;
+    double min, max;
+  };
+  const std::vector<Range> ranges = {
+      {"process_cpu_seconds_total", 0.001, 600},
+      {"process_resident_memory_bytes", 1 << 20, 4.0 * (1 << 30)},
+      {"process_open_fds", 3, 10000},
+      {"process_max_fds", 64, 1e9},
+      // /proc/stat's btime is whole seconds and derived as wall clock minus
+      // uptime, so it moves with every clock adjustment since boot: the start
+      // time can read some seconds after now.
+      {"process_start_time_seconds", now - 600, now + 120},
+      {"popguard_last_reload_success_timestamp_seconds", now - 600, now + 1},
+  };
+  for (const Range& r : ranges) {
+    SCOPED_TRACE(r.series);
+    std::optional<double> v = MetricValue(m, r.series);
+    ASSERT_TRUE(v.has_value()) << m;
+    EXPECT_GE(*v, r.min);
+    EXPECT_LE(*v, r.max);
+  }
+  EXPECT_LE(*MetricValue(m, "process_open_fds"), *MetricValue(m, "process_max_fds"));
+  // The binary's own version, with a git revision or "none" (built outside git).
+  EXPECT_TRUE(std::regex_search(
+      m, std::regex(R"((^|\n)popguard_build_info\{version="[0-9]+\.[0-9]+\.[0-9]+",)"
+                    R"(revision="[0-9A-Za-z._+-]+"\} 1\n)")))
+      << m;
   EXPECT_THAT(m, HasSubstr("# TYPE popguard_decisions_total counter\n"));
   EXPECT_THAT(m, HasSubstr("# TYPE popguard_request_duration_seconds histogram\n"));
   // Denials are logged one JSON line each; allows (sample rate 0) are not at info.
@@ -302,6 +340,7 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   const std::string with_new = absl::StrReplaceAll(
       text, {{"routes:\n", "routes:\n  - {name: newroute, match: {path_prefix: /newroute}, "
                            "binding: bearer}\n"}});
+  const absl::Time last_success_not_before = absl::Now();
   env.dir().Write("reload.yaml", with_new);
   ASSERT_EQ(kill(pid, SIGHUP), 0);
   ASSERT_TRUE(p.WaitForLogLine("\"trigger\":\"sighup\"", absl::Seconds(10))) << p.LogText();
@@ -361,6 +400,10 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
             2 + kMoreReloads)
       << m;
   EXPECT_EQ(MetricValue(m, R"(popguard_config_reloads_total{result="failure"})"), 1) << m;
+  // The last success was a reload of this test, not the start.
+  EXPECT_GE(MetricValue(m, "popguard_last_reload_success_timestamp_seconds").value_or(0),
+            std::floor(absl::ToDoubleSeconds(last_success_not_before - absl::UnixEpoch())))
+      << m;
   std::cout << "[ counts   ] reload under load: " << ok.load() << " ok, " << failed.load()
             << " failed, " << wrong.load() << " wrong; reloads "
             << MetricValue(m, R"(popguard_config_reloads_total{result="success"})").value_or(-1)
@@ -929,7 +972,7 @@ TEST(OpsListenTest, NoopIsNotAServerFlag) {
   const std::string cfg = TestEnv::Get().WriteConfig("noop.yaml", {.log_level = "info"});
   auto p = PopguardProcess::Start(cfg, {.extra_args = {"--noop"}});
   ASSERT_FALSE(p.ok());
-  EXPECT_THAT(std::string(p.status().message()), HasSubstr("Unknown command line flag 'noop'"));
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("unknown flag --noop (see popguard --help)"));
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #      issuer whose keys are fetched (jwks_uri from a local HTTP server), a
 #      report-only route; sends one ALLOW, one DENY and one report-only
 #      request; scrapes /metrics and runs `promtool check metrics` on it.
-#   3. Checks that every popguard_* name in the rules and the dashboard has
+#   3. Checks that every popguard_* and process_* name in the rules and the dashboard has
 #      samples in that scrape (histograms through _bucket/_sum/_count), that
 #      queries name no other metric, and that docs/metrics.md lists exactly the
 #      families the scrape has, and docs/troubleshooting.md every reason code.
@@ -146,7 +146,8 @@ routes:
 default_binding: bound
 replay:
   backend: redis
-  redis: {addresses: ["127.0.0.1:$redis_port"]}
+  # local_fallback: the pod's own window exists too (popguard_replay_window_*).
+  redis: {addresses: ["127.0.0.1:$redis_port"], failure_policy: local_fallback}
 metrics: {listen: "127.0.0.1:0"}
 YAML
 "$bin/popguard" --config "$work/popguard.yaml" --listen 127.0.0.1:0 >"$work/popguard.log" 2>&1 &
@@ -188,7 +189,7 @@ for line in open(scrape):
         samples.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
 keywords = {"sum", "max", "min", "avg", "count", "rate", "increase", "irate", "by", "without", "on", "ignoring",
             "group_left", "group_right", "and", "or", "unless", "offset", "histogram_quantile", "bool",
-            "label_values", "humanize", "le"}
+            "label_values", "humanize", "le", "time"}
 used, other = set(), set()
 for line in open(exprs):
     e = json.loads(line)
@@ -197,7 +198,7 @@ for line in open(exprs):
     e = re.sub(r"\[[^\]]*\]", "[]", e)      # ranges
     e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right) *\([^)]*\)", "", e)  # label lists
     for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", e):
-        if name.startswith("popguard_"):
+        if name.startswith(("popguard_", "process_")):
             used.add(name)
         elif name not in keywords and not re.fullmatch(r"[0-9e]+|m|h|s", name):
             other.add(name)
@@ -216,8 +217,8 @@ bogus=$(check_names "$work/bogus.txt" | grep -c '^FAIL')
 check "the name check refuses a made-up and a foreign metric" test "$bogus" -eq 2
 
 # docs/metrics.md lists exactly the families the scrape has (a `### name` each).
-families=$(grep '^# TYPE popguard_' "$work/metrics.txt" | awk '{print $3}' | sort)
-documented=$(grep -o '^### `popguard_[a-z0-9_]*`' "$src/docs/metrics.md" | tr -d '#` ' | sort)
+families=$(grep -E '^# TYPE (popguard|process)_' "$work/metrics.txt" | awk '{print $3}' | sort)
+documented=$(grep -oE '^### `(popguard|process)_[a-z0-9_]*`' "$src/docs/metrics.md" | tr -d '#` ' | sort)
 check "docs/metrics.md documents every exported family" \
   bash -c "comm -23 <(echo '$families') <(echo '$documented') | tee /dev/stderr | wc -l | grep -qx 0"
 check "docs/metrics.md documents no family popguard does not export" \

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -21,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "service/common/json.h"
 
@@ -509,6 +512,48 @@ absl::StatusOr<std::vector<std::string>> ReflectionListServices(
   }
   if (!listed) return absl::DataLossError("reflection response has no list_services_response");
   return names;
+}
+
+ProgramResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                         const std::string& dir, absl::Duration timeout) {
+  const std::string out_path = dir + "/program.out", err_path = dir + "/program.err";
+  std::vector<std::string> argv_store = {binary};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ProgramResult r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid < 0) return r;
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  pid_t done = 0;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else if (done == pid && WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  }
+  auto read_all = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = read_all(out_path);
+  r.err = read_all(err_path);
+  return r;
 }
 
 }  // namespace popguard::e2e

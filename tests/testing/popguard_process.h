@@ -127,6 +127,19 @@ struct HttpReply {
 // 127.0.0.1:port and reads until the server closes it.
 HttpReply HttpExchange(int port, const std::string& request, absl::Duration io_timeout);
 
+// ProgramResult: how a short-lived program ended and what it printed.
+struct ProgramResult {
+  int exit_code = -1;  // -1: killed by a signal (or by the timeout)
+  std::string out, err;
+};
+
+// RunProgram runs `binary` with `args` to completion; stdout and stderr go
+// to files in `dir` (no pipes, so a chatty child never blocks). A child
+// still running after `timeout` is killed (exit_code -1), as it is when the
+// test process dies.
+ProgramResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                         const std::string& dir, absl::Duration timeout = absl::Seconds(60));
+
 // HealthCheck calls grpc.health.v1.Health/Check for `service` ("" is the
 // whole server) and returns the status enum value (1 = SERVING,
 // 2 = NOT_SERVING), or an error when the RPC fails.

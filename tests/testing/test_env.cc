@@ -92,6 +92,12 @@ std::string TempDir::Write(const std::string& name, std::string_view contents) c
   return path;
 }
 
+std::string QuickstartYaml(std::string_view extra) {
+  return absl::StrCat("issuers:\n  - issuer: https://issuer.example\n    jwks_file: ",
+                      POPGUARD_SOURCE_DIR, "/examples/quickstart/jwks.json\n",
+                      "    audiences: [https://api.example]\n", std::string(extra));
+}
+
 // --- JSON and JWS helpers ---
 
 JsonValue ApplyMembers(JsonValue object, const Members& overrides) {

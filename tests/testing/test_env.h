@@ -48,6 +48,11 @@ class TempDir {
   std::string path_;
 };
 
+// QuickstartYaml returns a config with the quickstart issuer
+// (https://issuer.example, examples/quickstart/jwks.json by absolute path,
+// audience https://api.example) followed by `extra` (top-level keys).
+std::string QuickstartYaml(std::string_view extra = "");
+
 // Members are JSON member overrides: a value replaces the member in place (or
 // is appended when absent); nullopt removes it.
 using Members = std::vector<std::pair<std::string, std::optional<JsonValue>>>;

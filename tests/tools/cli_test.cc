@@ -4,7 +4,6 @@
 // port (Verify and ext_authz Check, TLS, route keys).
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,10 +30,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliResult = ProgramResult;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -43,31 +39,9 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-// RunCli runs popguard-cli with `args`; stdout and stderr go to files in
-// `dir` (no pipes, so a chatty child can never block).
+// RunCli runs popguard-cli with `args` (outputs in files in `dir`).
 CliResult RunCli(const TempDir& dir, const std::vector<std::string>& args) {
-  const std::string out_path = dir.path() + "/cli.out", err_path = dir.path() + "/cli.err";
-  std::vector<std::string> argv_store = {std::string(POPGUARD_BINARY_DIR) + "/popguard-cli"};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  CliResult r;
-  int status = 0;
-  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-    r.exit_code = WEXITSTATUS(status);
-  }
-  r.out = ReadAll(out_path);
-  r.err = ReadAll(err_path);
-  return r;
+  return RunProgram(std::string(POPGUARD_BINARY_DIR) + "/popguard-cli", args, dir.path());
 }
 
 std::string IssuerKey() {
@@ -310,11 +284,9 @@ class CliCheckTest : public ::testing::Test {
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial",
         " -out server.pem -days 1 -extfile san.ext 2>/dev/null");
     ASSERT_EQ(std::system(script.c_str()), 0);
-    const std::string base = absl::StrCat(
-        "issuers:\n  - issuer: https://issuer.example\n    jwks_file: ", POPGUARD_SOURCE_DIR,
-        "/examples/quickstart/jwks.json\n    audiences: [https://api.example]\n",
+    const std::string base = QuickstartYaml(absl::StrCat(
         "routes:\n  - name: partner\n    match: {route_key: partner-api}\n    binding: bearer\n",
-        "  - name: open\n    match: {path_prefix: /open}\n    binding: bearer\n");
+        "  - name: open\n    match: {path_prefix: /open}\n    binding: bearer\n"));
     plain_config_ = new std::string(dir_->Write("plain.yaml", base));
     tls_config_ = new std::string(
         dir_->Write("tls.yaml", base + "tls:\n  cert_file: server.pem\n  key_file: server.key\n"));

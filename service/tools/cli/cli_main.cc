@@ -20,6 +20,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -42,23 +43,14 @@
 #include "service/common/json.h"
 #include "service/tools/mint/signer.h"
 #include "service/common/strings.h"
+#include "service/common/command_line.h"
+#include "service/common/version.h"
 
 namespace popguard {
 namespace {
 
-// How a flag's value is read. kSwitch flags take no value.
-enum class FlagKind { kString, kInt, kSwitch };
-
-struct FlagSpec {
-  absl::string_view name;  // without the leading "--"
-  FlagKind kind;
-  bool required;
-  bool repeatable;
-  absl::string_view value_name;  // shown in help, e.g. FILE
-  absl::string_view help;
-};
-
-class Args;
+// Every subcommand's flags are parsed by service/common/command_line.h.
+using Args = FlagValues;
 using RunFn = int (*)(const Args&);
 
 struct CommandSpec {
@@ -67,33 +59,6 @@ struct CommandSpec {
   absl::string_view detail;   // printed under the usage line of the command's help
   std::vector<FlagSpec> flags;
   RunFn run;
-};
-
-// Args holds the parsed flags of one subcommand; every value has already been
-// checked against its FlagSpec (kind, repetition, required).
-class Args {
- public:
-  void Add(absl::string_view name, std::string value) {
-    values_[std::string(name)].push_back(std::move(value));
-  }
-  bool Has(absl::string_view name) const { return values_.count(std::string(name)) > 0; }
-  std::string Get(absl::string_view name, std::string def = "") const {
-    auto it = values_.find(std::string(name));
-    return it == values_.end() ? def : it->second.front();
-  }
-  std::vector<std::string> GetAll(absl::string_view name) const {
-    auto it = values_.find(std::string(name));
-    return it == values_.end() ? std::vector<std::string>{} : it->second;
-  }
-  // GetInt returns the flag's value (validated as an integer by the parser).
-  int64_t GetInt(absl::string_view name, int64_t def) const {
-    int64_t v = def;
-    if (Has(name)) (void)absl::SimpleAtoi(Get(name), &v);
-    return v;
-  }
-
- private:
-  std::map<std::string, std::vector<std::string>> values_;
 };
 
 int Fail(absl::string_view msg) {
@@ -660,7 +625,8 @@ void PrintOverview(std::ostream& os) {
   for (const CommandSpec& c : Commands()) {
     os << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary << "\n";
   }
-  os << "\n`popguard-cli COMMAND --help` lists a command's flags.\n";
+  os << "\n`popguard-cli COMMAND --help` lists a command's flags.\n"
+        "`popguard-cli --version` prints the version.\n";
 }
 
 void PrintHelp(const CommandSpec& c) {
@@ -669,66 +635,21 @@ void PrintHelp(const CommandSpec& c) {
     if (f.required) std::cout << " --" << f.name << " " << f.value_name;
   }
   std::cout << " [flags]\n\n" << c.summary << ".\n" << c.detail << "\n\nflags:\n";
-  for (const FlagSpec& f : c.flags) {
-    std::string left = absl::StrCat("--", f.name, f.value_name.empty() ? "" : " ", f.value_name);
-    std::cout << "  " << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << f.help
-              << (f.required ? " (required)" : "") << (f.repeatable ? " (repeatable)" : "") << "\n";
-  }
-  std::cout << "  --help, -h                this help\n";
+  PrintFlagHelp(std::cout, c.flags);
+  PrintHelpLine(std::cout, "--help, -h", "this help");
 }
 
 // Parse reads argv[2..] against `c.flags`. Returns the exit code to stop
 // with, or nullopt when `args` is ready.
 std::optional<int> Parse(const CommandSpec& c, int argc, char** argv, Args* args) {
-  for (int i = 2; i < argc; ++i) {
-    absl::string_view a = argv[i];
-    if (a == "--help" || a == "-h") {
-      PrintHelp(c);
-      return 0;
-    }
+  const std::span<char* const> rest(argv + 2, argv + argc);
+  if (AsksFor(rest, "help", {"-h"})) {
+    PrintHelp(c);
+    return 0;
   }
-  const std::string where = absl::StrCat(c.name, ": ");
-  for (int i = 2; i < argc; ++i) {
-    absl::string_view a = argv[i];
-    // The argument itself is not echoed: it may be a token or a proof.
-    if (!absl::ConsumePrefix(&a, "--")) {
-      return Fail(absl::StrCat(where, "unexpected argument #", i - 1, " (flags start with --)"));
-    }
-    absl::string_view name = a;
-    std::optional<std::string> value;
-    if (size_t eq = a.find('='); eq != absl::string_view::npos) {
-      name = a.substr(0, eq);
-      value = std::string(a.substr(eq + 1));
-    }
-    const FlagSpec* spec = nullptr;
-    for (const FlagSpec& f : c.flags) {
-      if (f.name == name) spec = &f;
-    }
-    if (spec == nullptr) {
-      return Fail(
-          absl::StrCat(where, "unknown flag --", name, " (see popguard-cli ", c.name, " --help)"));
-    }
-    if (spec->kind == FlagKind::kSwitch) {
-      if (value) return Fail(absl::StrCat(where, "--", name, " takes no value"));
-      value = "";
-    } else if (!value) {
-      if (i + 1 >= argc) return Fail(absl::StrCat(where, "--", name, " needs a value"));
-      value = argv[++i];
-    }
-    int64_t unused;
-    if (spec->kind == FlagKind::kInt && !absl::SimpleAtoi(*value, &unused)) {
-      return Fail(absl::StrCat(where, "--", name, ": expected an integer, got \"", *value, "\""));
-    }
-    if (!spec->repeatable && args->Has(name)) {
-      return Fail(absl::StrCat(where, "--", name, " given more than once"));
-    }
-    args->Add(name, *std::move(value));
-  }
-  for (const FlagSpec& f : c.flags) {
-    if (f.required && !args->Has(f.name)) {
-      return Fail(absl::StrCat(where, "--", f.name, " is required"));
-    }
-  }
+  absl::Status parsed =
+      ParseFlags(c.flags, rest, absl::StrCat("popguard-cli ", c.name, " --help"), args);
+  if (!parsed.ok()) return Fail(absl::StrCat(c.name, ": ", parsed.message()));
   return std::nullopt;
 }
 
@@ -743,6 +664,10 @@ int main(int argc, char** argv) {
   absl::string_view cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     popguard::PrintOverview(std::cout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << popguard::VersionLine("popguard-cli") << "\n";
     return 0;
   }
   for (const popguard::CommandSpec& c : popguard::Commands()) {

@@ -117,9 +117,9 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   if (!issuers.ok()) return issuers.status();
   authenticator.issuers_ = *std::move(issuers);
   authenticator.verifier_ = std::move(verifier);
-  a->issuers_ = *std::move(issuers);
-  if (config.resource_metadata.challenge) a->resource_metadata_url_ = ResourceMetadataUrl(config);
-  a->verifier_ = std::move(verifier);
+  if (config.resource_metadata.challenge) {
+    authenticator.resource_metadata_url_ = ResourceMetadataUrl(config);
+  }
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
   for (const auto& issuer : authenticator.issuers_->issuers()) {
@@ -175,57 +175,8 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
   // none of the allow's headers.
   decision.upstream_headers.clear();
   decision.response_headers = ChallengeHeaders(reason, f.scheme, f.route->binding,
-                                               f.route->scopes, dpop_->algs_param());
-void Authenticator::Deny(Decision d, Reason reason, std::string detail, const RouteConfig& route,
-                         int scheme_flags, Done done) const {
-  d.allow = false;
-  d.reason = reason;
-  d.message = std::move(detail);
-  d.http_status = HttpStatusFor(reason);
-  std::string_view error = OAuthErrorFor(reason);
-  bool server_error = d.http_status >= 500;
-  if (!server_error) {
-    // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
-    // client used; with no usable credential, every scheme the route accepts.
-    bool dpop = (scheme_flags & kSchemeDpop) != 0;
-    bool bearer = (scheme_flags & kSchemeBearer) != 0;
-    if (!dpop && !bearer) {
-      dpop = route.binding != BindingRequirement::kMtls;
-      bearer = route.binding != BindingRequirement::kDpop;
-    }
-    // A token lacking the binding the route needs: challenge with the
-    // schemes that route accepts, so the client learns to switch (RFC 9449 7.1).
-    if (reason == Reason::kBindingRequired) {
-      dpop = route.binding != BindingRequirement::kMtls;
-      bearer = route.binding == BindingRequirement::kMtls ||
-               route.binding == BindingRequirement::kBearer;
-    }
-    // A bound token presented as Bearer is told to use DPoP.
-    if (reason == Reason::kBearerDowngrade) {
-      dpop = true;
-      bearer = false;
-    }
-    auto params = [&](std::string scheme, bool with_algs) {
-      std::string c = std::move(scheme);
-      std::vector<std::string> parts;
-      if (!error.empty()) {
-        parts.push_back(absl::StrCat("error=\"", AV(error), "\""));
-        parts.push_back(absl::StrCat("error_description=\"", AV(ReasonCode(reason)), "\""));
-      }
-      if (reason == Reason::kInsufficientScope && !route.scopes.empty()) {
-        parts.push_back(absl::StrCat("scope=\"", absl::StrJoin(route.scopes, " "), "\""));
-      }
-      if (with_algs) parts.push_back(absl::StrCat("algs=\"", dpop_->algs_param(), "\""));
-      // RFC 9728 section 5.1: where the client finds this resource's metadata.
-      if (!resource_metadata_url_.empty()) {
-        parts.push_back(absl::StrCat("resource_metadata=\"", resource_metadata_url_, "\""));
-      }
-      if (!parts.empty()) absl::StrAppend(&c, " ", absl::StrJoin(parts, ", "));
-      return c;
-    };
-    if (dpop) d.response_headers.emplace_back("www-authenticate", params("DPoP", true));
-    if (bearer) d.response_headers.emplace_back("www-authenticate", params("Bearer", false));
-  }
+                                               f.route->scopes, dpop_->algs_param(),
+                                               resource_metadata_url_);
   if (nonces_ != nullptr &&
       (reason == Reason::kDpopNonceMissing || reason == Reason::kDpopNonceInvalid)) {
     decision.response_headers.emplace_back("dpop-nonce", nonces_->Current(clock_->Now()));
@@ -283,24 +234,6 @@ Reason Authenticator::SelectRoute(const HttpRequestInfo& request, NormalizedUrl*
   if (!IsHttpMethodToken(request.method)) {
     *detail = "request method is missing or invalid";
     return Reason::kRequestInvalid;
-void Authenticator::DecideOnce(const HttpRequestInfo& req, Done done,
-                               bool after_key_refresh) const {
-  const absl::Time now = clock_->Now();
-  Decision d;
-  static const RouteConfig kNoRoute = [] {
-    RouteConfig r;
-    r.name = "none";
-    return r;
-  }();
-
-  // --- The request and its route ---
-  if (req.rebuild_failure != Reason::kOk) {
-    return Deny(std::move(d), req.rebuild_failure, req.rebuild_detail, kNoRoute, 0,
-                std::move(done));
-  }
-  if (!IsHttpMethodToken(req.method)) {
-    return Deny(std::move(d), Reason::kRequestInvalid, "request method is missing or invalid",
-                kNoRoute, 0, std::move(done));
   }
   // Before anything parses a header: bytes no header popguard reads can hold.
   if (std::string_view bad = FirstUnacceptableHeader(request); !bad.empty()) {
@@ -334,6 +267,11 @@ void Authenticator::DecideOnce(const HttpRequestInfo& request, Done done,
   f.request_log = RequestLogContextFor(request);
   f.done = std::move(done);
   std::string detail;
+  // A request the forward-auth listener could not rebuild (untrusted peer,
+  // missing or repeated forwarded headers) is denied before anything else.
+  if (request.rebuild_failure != Reason::kOk) {
+    return Deny(std::move(f), request.rebuild_failure, request.rebuild_detail);
+  }
   // --- The request and its route ---
   NormalizedUrl url;
   const RouteConfig* route = nullptr;

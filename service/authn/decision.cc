@@ -193,7 +193,8 @@ std::string_view OAuthErrorFor(Reason reason) {
 }
 
 HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement binding,
-                            std::span<const std::string> scopes, std::string_view dpop_algs) {
+                            std::span<const std::string> scopes, std::string_view dpop_algs,
+                            std::string_view resource_metadata) {
   HeaderList challenges;
   if (HttpStatusFor(reason) >= 500) return challenges;  // not the credential's fault
   // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
@@ -226,6 +227,10 @@ HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement bin
       params.push_back(absl::StrCat("scope=\"", absl::StrJoin(scopes, " "), "\""));
     }
     if (with_algs) params.push_back(absl::StrCat("algs=\"", AV(dpop_algs), "\""));
+    // RFC 9728 section 5.1: where the client finds this resource's metadata.
+    if (!resource_metadata.empty()) {
+      params.push_back(absl::StrCat("resource_metadata=\"", AV(resource_metadata), "\""));
+    }
     std::string value(auth_scheme);
     if (!params.empty()) absl::StrAppend(&value, " ", absl::StrJoin(params, ", "));
     return value;

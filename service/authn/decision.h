@@ -62,9 +62,11 @@ std::string_view OAuthErrorFor(Reason reason);
 // error and error_description (the reason code) when OAuthErrorFor has an
 // error, scope="..." (`scopes`) for kInsufficientScope, and algs="..."
 // (`dpop_algs`) on the DPoP challenge. `scheme` is the scheme the client
-// used; `binding` is what the route requires.
+// used; `binding` is what the route requires; `resource_metadata` (when not
+// empty) is the RFC 9728 metadata URL added to every challenge.
 HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement binding,
-                            std::span<const std::string> scopes, std::string_view dpop_algs);
+                            std::span<const std::string> scopes, std::string_view dpop_algs,
+                            std::string_view resource_metadata = {});
 // UnavailableDecision is what a request gets when popguard cannot take it
 // (overloaded, or shutting down): a denial, HTTP 503 with Retry-After: 1,
 // reason overloaded. On Check it goes inside an OK gRPC answer (a gRPC error

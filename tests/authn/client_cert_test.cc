@@ -413,6 +413,7 @@ TEST_F(ClientCertTest, ClientThumbprint) {
       EXPECT_EQ(thumbprint, c.thumbprint);
     }
   }
+}
 
 // Istio with the policy on a workload: the ingress gateway sets the client's
 // element, the workload's sidecar appends its own (By: the workload, Hash and

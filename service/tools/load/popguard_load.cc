@@ -377,6 +377,26 @@ class Collector {
   std::map<grpc::StatusCode, uint64_t> errors_by_code_ ABSL_GUARDED_BY(mu_);
 };
 
+// PercentileDistribution returns [quantile, µs] pairs from the minimum to the
+// maximum: 0, 0.1 .. 0.9, then 1 - 10^-k with the halfway points in between
+// (0.95, 0.99, 0.995, ...) down to 1 - 10^-6, then 1 (the maximum).
+JsonValue PercentileDistribution(const LatencyHistogram& h) {
+  std::vector<double> quantiles = {0.0};
+  for (int i = 1; i <= 9; ++i) quantiles.push_back(i / 10.0);
+  for (double tail = 0.1; tail > 2e-6; tail /= 10) {
+    quantiles.push_back(1 - tail / 2);
+    quantiles.push_back(1 - tail / 10);
+  }
+  quantiles.push_back(1.0);
+  std::vector<JsonValue> points;
+  for (double q : quantiles) {
+    const int64_t ns = q == 0.0 ? h.Min() : h.Percentile(q);
+    points.push_back(JsonValue::Array(
+        {JsonValue::Number(q), JsonValue::Number(static_cast<double>(ns) / 1000.0)}));
+  }
+  return JsonValue::Array(std::move(points));
+}
+
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::OK: return "OK";
@@ -1180,6 +1200,9 @@ int Main() {
                                           {"p999", num(us(h.Percentile(0.999)))},
                                           {"max", num(us(h.Max()))},
                                           {"mean", num(h.Mean() / 1000.0)}})},
+        // The whole distribution, HdrHistogram-style (quantiles crowding towards 1), for
+        // bench/plot_latency.py: pairs [quantile, µs].
+        {"percentiles_us", PercentileDistribution(h)},
         {"reasons", JsonValue::Object(std::move(reason_members))},
         {"errors_by_code", JsonValue::Object(std::move(error_members))},
         {"server_cpu_seconds", num(server_cpu)},

@@ -16,7 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl python3 ccache
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
-  python3-jsonschema python3-yaml python3-grpcio python3-protobuf
+  python3-jsonschema python3-yaml python3-grpcio python3-protobuf python3-matplotlib
   prometheus mmdebstrap
   nginx-light caddy curl
 )

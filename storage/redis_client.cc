@@ -113,6 +113,12 @@ class RedisClient::Loop {
 
   void Run();
   void Shutdown();
+  // SubmitInline takes a command on the caller's thread while the loop sleeps
+  // (state_mu_ held): routes it and writes it at once. Returns whether the
+  // loop must be woken to finish the job (the command is parked, output is
+  // left over, a connection changed state, or the loop would wake too late
+  // for its deadline).
+  bool SubmitInline(const std::shared_ptr<Op>& op);
 
  private:
   struct TimerLater {
@@ -150,6 +156,7 @@ class RedisClient::Loop {
   Clock::time_point NextWake() const;
 
   RedisClient* const client_;
+  Clock::time_point planned_wake_;  // when the sleeping loop's poll(2) returns at the latest
   const RedisClientOptions& o_;
   Clock::time_point now_ = Clock::now();
   std::minstd_rand rng_;
@@ -183,7 +190,10 @@ std::unique_ptr<RedisClient> RedisClient::Start(RedisClientOptions options) {
   std::unique_ptr<RedisClient> client(new RedisClient(std::move(options)));
   client->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (client->wake_fd_ < 0) std::abort();  // only on fd exhaustion at startup
-  client->loop_ = std::make_unique<Loop>(client.get());
+  {
+    absl::MutexLock lock(&client->state_mu_);
+    client->loop_ = std::make_unique<Loop>(client.get());
+  }
   client->thread_ = std::thread([c = client.get()] { c->loop_->Run(); });
   return client;
 }
@@ -209,6 +219,7 @@ RedisClient::~RedisClient() {
       std::move(done)(absl::UnavailableError("redis client shut down"), absl::InfinitePast());
     }
   }
+  absl::MutexLock lock(&state_mu_);
   loop_->Shutdown();
   loop_.reset();
   close(wake_fd_);
@@ -227,6 +238,26 @@ void RedisClient::ExecuteSince(std::string_view key, std::string command, SinceC
   op->slot = RedisKeySlot(key);
   op->deadline = Clock::now() + ToClock(options_.command_timeout);
   op->done = std::move(done);
+  // The fast path: the loop is asleep in poll(2), so this thread routes and
+  // writes the command itself (one send(2), no hand-off and no wake-up of the
+  // loop thread). The reply still comes back through the loop.
+  if (state_mu_.TryLock()) {
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = stopping_;
+    }
+    if (!stopping) {
+      const bool wake = loop_->SubmitInline(op);
+      state_mu_.Unlock();
+      if (wake) {
+        uint64_t one = 1;
+        (void)!write(wake_fd_, &one, sizeof(one));
+      }
+      return;
+    }
+    state_mu_.Unlock();
+  }
   bool accepted = false;
   bool wake = false;
   {
@@ -255,6 +286,7 @@ void RedisClient::ExecuteSince(std::string_view key, std::string command, SinceC
 RedisClient::Stats RedisClient::stats() const {
   Stats s;
   s.commands = counters_.commands.load(std::memory_order_relaxed);
+  s.inline_writes = counters_.inline_writes.load(std::memory_order_relaxed);
   s.replies = counters_.replies.load(std::memory_order_relaxed);
   s.timeouts = counters_.timeouts.load(std::memory_order_relaxed);
   s.errors = counters_.errors.load(std::memory_order_relaxed);
@@ -275,6 +307,7 @@ RedisClient::Stats RedisClient::stats() const {
 void RedisClient::Loop::Run() {
   // Connecting (name resolution included) happens here, never on the thread
   // that called Start.
+  absl::MutexLock state_lock(&client_->state_mu_);
   now_ = Clock::now();
   for (const RedisEndpoint& seed : o_.seeds) GetNode(seed);
   std::vector<pollfd> fds;
@@ -297,7 +330,12 @@ void RedisClient::Loop::Run() {
     }
     const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
         std::clamp<Clock::duration>(wake_at - Clock::now(), Clock::duration::zero(), kMaxPollWait));
+    planned_wake_ = Clock::now() + wait;
+    // Asleep, the loop lets callers write their commands themselves
+    // (SubmitInline); they wake it when they leave anything for it to do.
+    client_->state_mu_.Unlock();
     const int n = poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+    client_->state_mu_.Lock();
     now_ = Clock::now();
     if (n > 0) {
       // Connections first: replies free pipeline slots before new work.
@@ -338,6 +376,30 @@ void RedisClient::Loop::Run() {
     }
     retired_.clear();
   }
+}
+
+bool RedisClient::Loop::SubmitInline(const std::shared_ptr<Op>& op) {
+  now_ = Clock::now();
+  timers_.push(op);
+  const size_t parked = parked_.size();
+  const uint64_t written = client_->counters_.commands.load(std::memory_order_relaxed);
+  Dispatch(op);
+  if (client_->counters_.commands.load(std::memory_order_relaxed) != written) {
+    client_->counters_.inline_writes.fetch_add(1, std::memory_order_relaxed);
+  }
+  // The sleeping loop computed its wake-up from the timers it had: a command
+  // due earlier would time out late.
+  bool wake = parked_.size() != parked || refresh_wanted_ || op->deadline < planned_wake_;
+  for (auto& [name, node] : nodes_) {
+    for (size_t i = 0; i < node->conns.size(); ++i) {
+      RedisConnection& c = *node->conns[i];
+      if (c.has_output()) (void)c.Flush();
+      // Output the socket did not take needs POLLOUT; a connection that broke
+      // needs its reconnect scheduled: both are the loop's.
+      if (c.has_output() || c.state() != node->seen[i]) wake = true;
+    }
+  }
+  return wake;
 }
 
 void RedisClient::Loop::Shutdown() {
@@ -819,7 +881,12 @@ void RedisClient::Loop::SetMode(Mode mode) {
 }
 
 Clock::time_point RedisClient::Loop::NextWake() const {
-  Clock::time_point t = now_ + kMaxPollWait;
+  // At least twice per command_timeout: a command a caller writes while the
+  // loop sleeps (SubmitInline) is then due after the loop's planned wake-up
+  // (poll's millisecond rounding included), so its timer needs no eventfd
+  // wake-up.
+  Clock::time_point t = now_ + std::min<Clock::duration>(kMaxPollWait,
+                                                         ToClock(o_.command_timeout) / 2);
   if (!timers_.empty()) t = std::min(t, timers_.top()->deadline);
   for (const auto& [name, node] : nodes_) {
     for (size_t i = 0; i < node->conns.size(); ++i) {

@@ -2,8 +2,12 @@
 // single-key commands.
 //
 // Flow of one command:
-//   Execute (any thread) --queue + eventfd--> loop thread --slot--> node
-//     --> least-loaded ready connection of that node (pipelined write)
+//   Execute (any thread) --slot--> node --> least-loaded ready connection of
+//     that node (pipelined write)
+//     written by the calling thread itself when the loop thread is asleep in
+//     poll(2) (it holds the loop state only while it works), else handed over
+//     through a queue + eventfd and written by the loop with everything else
+//     that arrived meanwhile
 //     --> reply: MOVED -> update the slot map, retry on the new owner
 //                ASK   -> ASKING + retry once on the importing node
 //                other -> callback
@@ -31,8 +35,10 @@
 // answered by a restarted server before the restart is known. Each reply
 // carries that date (ExecuteSince).
 //
-// Every callback runs exactly once, on the loop thread (or, after shutdown
-// has begun, on the calling thread with Unavailable).
+// Every callback runs exactly once, on the loop thread, or on the calling
+// thread before Execute returns when the command fails at once (no
+// connection, a write error, shutdown begun: Unavailable). A reply is always
+// dispatched by the loop thread.
 #ifndef POPGUARD_STORAGE_REDIS_CLIENT_H_
 #define POPGUARD_STORAGE_REDIS_CLIENT_H_
 
@@ -66,6 +72,7 @@ class RedisClient {
   // Stats are monotonic counters (mode and connection gauges aside).
   struct Stats {
     uint64_t commands = 0;          // commands written (retries included)
+    uint64_t inline_writes = 0;     // ...of which the calling thread wrote itself
     uint64_t replies = 0;           // replies received for live commands
     uint64_t timeouts = 0;          // commands completed by command_timeout
     uint64_t errors = 0;            // commands failed by a connection error
@@ -114,6 +121,10 @@ class RedisClient {
   const RedisClientOptions options_;
   int wake_fd_ = -1;
 
+  // The loop's state (loop_ and everything in it) is held by the loop thread
+  // except while it sleeps in poll(2); a caller that gets it then sends its
+  // command itself, sparing a thread hand-off (taken before mu_, never after).
+  absl::Mutex state_mu_;
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Op>> incoming_ ABSL_GUARDED_BY(mu_);
   bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
@@ -123,7 +134,8 @@ class RedisClient {
   std::atomic<int> mode_{static_cast<int>(Mode::kDiscovering)};
   struct Counters {
     std::atomic<uint64_t> commands{0}, replies{0}, timeouts{0}, errors{0}, late_replies{0},
-        moved{0}, ask{0}, slot_refreshes{0}, connects{0}, connect_failures{0}, state_losses{0};
+        moved{0}, ask{0}, slot_refreshes{0}, connects{0}, connect_failures{0}, state_losses{0},
+        inline_writes{0};
   };
   Counters counters_;
 

@@ -106,7 +106,8 @@ class RedisReplayStore final : public ReplayStore {
 
   // CheckAndInsert sends the SET NX PX for `key` (PX is expiry - now rounded
   // up to whole milliseconds, at least 1). `done` runs exactly once: inline
-  // when the breaker is open, else on the Redis loop thread.
+  // when the breaker is open or the command fails at once (no connection),
+  // else on the Redis loop thread.
   // A fresh key whose issued_at predates the answering server's data is
   // answered kWindowReset (it stays recorded).
   using ReplayStore::CheckAndInsert;

@@ -116,7 +116,7 @@ start_server "$work/server-noop.log" || exit 1
 server_bin=popguard
 grep -q 'noop_mode' "$work/server-noop.log" && grep -q 'WARNING: EVERY REQUEST' "$work/server-noop.log" \
   && pass "popguard-noop warns at start-up" || fail "popguard-noop warns at start-up"
-# (It answers faster than the 10,000 req/s the default proof pool is sized
+# (It can answer faster than the 25,000 req/s the default proof pool is sized
 # for, so the pool is given explicitly: 1 s at up to 40,000 req/s.)
 run noop_check_dpop --api check --binding dpop --mode closed --concurrency 8 --duration 0.7 \
   --pool 40000

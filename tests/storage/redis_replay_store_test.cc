@@ -160,6 +160,34 @@ TEST(RedisSingleNodeTest, FreshThenReplayed) {
   EXPECT_EQ(store->RedisKey(std::string("\x00\xab\xff", 3)), "popguard:dpop:00abff");
 }
 
+// The request path's fast path (issue 15): while the client's loop thread
+// sleeps in poll(2), the calling thread writes its command itself instead of
+// handing it over (a wake-up and a context switch per request). Sequential
+// checks find the loop asleep nearly every time; the answers and the timeout
+// stay those of the loop (the reply is dispatched there).
+TEST(RedisSingleNodeTest, CallerWritesItsOwnCommandWhileTheLoopSleeps) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto store = Ready(Options({(*redis)->endpoint()}, nullptr));
+  const uint64_t inline_before = store->stats().redis.inline_writes;
+  const uint64_t commands_before = store->stats().redis.commands;
+  constexpr int kChecks = 100;
+  for (int i = 0; i < kChecks; ++i) {
+    SCOPED_TRACE(i);
+    const std::string key = NewKey();
+    EXPECT_EQ(Check(*store, key), ReplayResult::kFresh);
+    EXPECT_EQ(Check(*store, key), ReplayResult::kReplayed);
+  }
+  const RedisReplayStore::Stats s = store->stats();
+  // Probes may add commands; every check's command is among them.
+  EXPECT_GE(s.redis.commands - commands_before, 2u * kChecks);
+  EXPECT_LE(s.redis.inline_writes - inline_before, s.redis.commands - commands_before);
+  // Not all: the loop may be awake (a reply, a probe, housekeeping) now and then.
+  EXPECT_GE(s.redis.inline_writes - inline_before, 1u);
+  EXPECT_EQ(s.redis.timeouts, 0u);
+  EXPECT_EQ(s.unavailable, 0u);
+}
+
 TEST(RedisSingleNodeTest, ExpiryIsPxOfTheProofsRemainingLife) {
   auto redis = RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();

@@ -212,6 +212,20 @@ void Authenticator::Finish(InFlight&& f) const {
     decision.upstream_headers_to_remove =
         UpstreamHeadersToRemove(config_.upstream_headers, decision.upstream_headers);
   }
+  if (config_.cors_expose_headers) {
+    // A browser's fetch() hides every response header not listed here from
+    // the page's script (CORS), so a SPA could never read the challenge or
+    // the nonce it must sign into its next proof. Only names are exposed,
+    // and only on answers that carry one of them.
+    bool exposes = false;
+    for (const auto& [name, value] : decision.response_headers) {
+      exposes = exposes || name == "www-authenticate" || name == "dpop-nonce";
+    }
+    if (exposes) {
+      decision.response_headers.emplace_back("access-control-expose-headers",
+                                             "DPoP-Nonce, WWW-Authenticate");
+    }
+  }
   std::move(f.done)(std::move(decision));
 }
 

@@ -16,16 +16,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/json.h"
+#include "service/common/status_macros.h"
+#include "service/common/strings.h"
 #include "service/common/ip_cidr.h"
 
 namespace popguard {
-
-// Returns early from the enclosing function when `expr` is not OK.
-#define POPGUARD_CONFIG_RETURN_IF_ERROR(expr) \
-  do {                                        \
-    absl::Status _status = (expr);            \
-    if (!_status.ok()) return _status;        \
-  } while (0)
 
 namespace {
 
@@ -40,9 +35,6 @@ constexpr int kMaxInlineJwksDepth = 16;
 
 using FieldList = std::vector<std::pair<std::string, YAML::Node>>;
 
-// AV adapts std::string_view for Abseil: Debian's Abseil is built with its
-// own absl::string_view, which does not convert implicitly.
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status Invalid(std::string_view path, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(AV(path), ": ", AV(what)));
@@ -187,7 +179,7 @@ absl::Status ReadUintField(const Fields& f, std::string_view key, uint64_t min, 
   const YAML::Node* n = f.Get(key);
   if (n == nullptr) return absl::OkStatus();
   uint64_t v = 0;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUint(*n, f.Path(key), min, max, &v));
+  POPGUARD_RETURN_IF_ERROR(ReadUint(*n, f.Path(key), min, max, &v));
   *out = static_cast<T>(v);
   return absl::OkStatus();
 }
@@ -233,7 +225,7 @@ absl::Status ReadStringList(const YAML::Node& node, const std::string& path,
   std::vector<std::string> items;
   for (size_t i = 0; i < node.size(); ++i) {
     std::string s;
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadString(node[i], Index(path, i), &s));
+    POPGUARD_RETURN_IF_ERROR(ReadString(node[i], Index(path, i), &s));
     items.push_back(std::move(s));
   }
   *out = std::move(items);
@@ -270,10 +262,10 @@ absl::Status ReadFileField(const Fields& f, std::string_view key, const std::str
   const YAML::Node* n = f.Get(key);
   if (n == nullptr) return absl::OkStatus();
   std::string p;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadString(*n, f.Path(key), &p));
+  POPGUARD_RETURN_IF_ERROR(ReadString(*n, f.Path(key), &p));
   if (p.empty()) return absl::OkStatus();  // "" is the same as not set
   const std::string resolved = ResolvePath(base_dir, p);
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckReadableFile(f.Path(key), resolved, min_bytes));
+  POPGUARD_RETURN_IF_ERROR(CheckReadableFile(f.Path(key), resolved, min_bytes));
   *out = resolved;
   return absl::OkStatus();
 }
@@ -313,7 +305,7 @@ absl::Status ReadAlgorithms(const Fields& f, std::vector<std::string>* out) {
   if (n == nullptr) return absl::OkStatus();
   const std::string path = f.Path("algorithms");
   std::vector<std::string> algs;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*n, path, &algs));
+  POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, path, &algs));
   if (algs.empty()) return InvalidAt(*n, path, "must list at least one algorithm");
   std::set<std::string> seen;
   for (size_t i = 0; i < algs.size(); ++i) {
@@ -600,7 +592,7 @@ absl::Status YamlToJson(const YAML::Node& node, const std::string& path, int dep
       out->push_back('[');
       for (size_t i = 0; i < node.size(); ++i) {
         if (i > 0) out->push_back(',');
-        POPGUARD_CONFIG_RETURN_IF_ERROR(YamlToJson(node[i], Index(path, i), depth + 1, out));
+        POPGUARD_RETURN_IF_ERROR(YamlToJson(node[i], Index(path, i), depth + 1, out));
       }
       out->push_back(']');
       return absl::OkStatus();
@@ -617,7 +609,7 @@ absl::Status YamlToJson(const YAML::Node& node, const std::string& path, int dep
         first = false;
         out->append(JsonQuote(key));
         out->push_back(':');
-        POPGUARD_CONFIG_RETURN_IF_ERROR(YamlToJson(it->second, Child(path, key), depth + 1, out));
+        POPGUARD_RETURN_IF_ERROR(YamlToJson(it->second, Child(path, key), depth + 1, out));
       }
       out->push_back('}');
       return absl::OkStatus();
@@ -648,12 +640,12 @@ absl::Status ReadInlineJwks(const YAML::Node& node, const std::string& path, std
   if (node.IsScalar()) {
     json = node.Scalar();  // JSON text, e.g. jwks: '{"keys": [...]}'
   } else if (node.IsMap()) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(YamlToJson(node, path, 1, &json));
+    POPGUARD_RETURN_IF_ERROR(YamlToJson(node, path, 1, &json));
   } else {
     return InvalidAt(node, path,
                      absl::StrCat("must be a mapping or a JSON string, got ", TypeName(node)));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckJwksShape(json, path));
+  POPGUARD_RETURN_IF_ERROR(CheckJwksShape(json, path));
   *out = std::move(json);
   return absl::OkStatus();
 }
@@ -663,9 +655,9 @@ absl::Status ReadInlineJwks(const YAML::Node& node, const std::string& path, std
 absl::Status ParseTls(const YAML::Node& node, const std::string& base_dir, TlsConfig* tls) {
   absl::StatusOr<Fields> f = Fields::Of(node, "tls", {"cert_file", "key_file", "client_ca_file"});
   if (!f.ok()) return f.status();
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "cert_file", base_dir, 1, &tls->cert_file));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "key_file", base_dir, 1, &tls->key_file));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "cert_file", base_dir, 1, &tls->cert_file));
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "key_file", base_dir, 1, &tls->key_file));
+  POPGUARD_RETURN_IF_ERROR(
       ReadFileField(*f, "client_ca_file", base_dir, 1, &tls->client_ca_file));
   if (tls->cert_file.empty() != tls->key_file.empty()) {
     return Invalid(tls->cert_file.empty() ? "tls.cert_file" : "tls.key_file",
@@ -720,42 +712,42 @@ absl::Status ParseRemoteKeys(const Fields& f, const std::string& base_dir, Issue
     }
     return absl::OkStatus();
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(f, "allow_http", &ic->allow_http));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(f, "allow_http", &ic->allow_http));
   if (ic->discovery) {
     // The discovery documents live under the issuer URL itself.
-    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckFetchUrl(ic->issuer, ic->allow_http, f.Path("issuer")));
+    POPGUARD_RETURN_IF_ERROR(CheckFetchUrl(ic->issuer, ic->allow_http, f.Path("issuer")));
     if (ic->issuer.find('?') != std::string::npos) {
       return Invalid(f.Path("issuer"), "must not have a query when discovery is true");
     }
   } else {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(f, "jwks_uri", &ic->jwks_uri));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(ReadStringField(f, "jwks_uri", &ic->jwks_uri));
+    POPGUARD_RETURN_IF_ERROR(
         CheckFetchUrl(ic->jwks_uri, ic->allow_http, f.Path("jwks_uri")));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(f, "ca_file", base_dir, 1, &ic->ca_file));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(f, "ca_file", base_dir, 1, &ic->ca_file));
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(f, "fetch_timeout", absl::Milliseconds(100), &ic->fetch_timeout));
   if (ic->fetch_timeout > absl::Minutes(1)) {
     return Invalid(f.Path("fetch_timeout"), "must be at most 1m");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(f, "min_refresh", absl::Seconds(1), &ic->min_refresh));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(f, "max_refresh", absl::Seconds(1), &ic->max_refresh));
   if (ic->max_refresh < ic->min_refresh) {
     return Invalid(f.Path("max_refresh"), absl::StrCat("must be at least min_refresh (",
                                                        absl::FormatDuration(ic->min_refresh), ")"));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(f, "max_stale", absl::Seconds(1), &ic->max_stale));
   // Keys would otherwise expire between two regular refreshes.
   if (ic->max_stale < ic->min_refresh) {
     return Invalid(f.Path("max_stale"), absl::StrCat("must be at least min_refresh (",
                                                      absl::FormatDuration(ic->min_refresh), ")"));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadDurationField(
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(
       f, "kid_refetch_interval", absl::Milliseconds(100), &ic->kid_refetch_interval));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(f, "required", &ic->required));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(f, "required", &ic->required));
   return absl::OkStatus();
 }
 
@@ -768,13 +760,13 @@ absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
        "max_refresh", "max_stale", "kid_refetch_interval", "required"});
   if (!f.ok()) return f.status();
   if (!f->Has("issuer")) return InvalidAt(node, f->Path("issuer"), "is required");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "issuer", &ic->issuer));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckIssuer(ic->issuer, f->Path("issuer")));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "issuer", &ic->issuer));
+  POPGUARD_RETURN_IF_ERROR(CheckIssuer(ic->issuer, f->Path("issuer")));
 
   const YAML::Node* jwks = f->Get("jwks");
   const bool has_file = f->Has("jwks_file");
   const bool has_uri = f->Has("jwks_uri");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "discovery", &ic->discovery));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "discovery", &ic->discovery));
   std::vector<std::string> sources;
   if (has_file) sources.push_back("jwks_file");
   if (jwks != nullptr) sources.push_back("jwks");
@@ -791,16 +783,16 @@ absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
     return InvalidAt(node, path, absl::StrCat("give only one of ", given));
   }
   if (has_file) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "jwks_file", base_dir, 0, &ic->jwks_file));
+    POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "jwks_file", base_dir, 0, &ic->jwks_file));
     if (ic->jwks_file.empty()) return Invalid(f->Path("jwks_file"), "must not be empty");
   } else if (jwks != nullptr) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadInlineJwks(*jwks, f->Path("jwks"), &ic->jwks_inline));
+    POPGUARD_RETURN_IF_ERROR(ReadInlineJwks(*jwks, f->Path("jwks"), &ic->jwks_inline));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRemoteKeys(*f, base_dir, ic));
+  POPGUARD_RETURN_IF_ERROR(ParseRemoteKeys(*f, base_dir, ic));
 
   const YAML::Node* aud = f->Get("audiences");
   if (aud == nullptr) return InvalidAt(node, f->Path("audiences"), "is required");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*aud, f->Path("audiences"), &ic->audiences));
+  POPGUARD_RETURN_IF_ERROR(ReadStringList(*aud, f->Path("audiences"), &ic->audiences));
   // Without an audience check, a token minted for any other API of the same
   // issuer would be accepted here.
   if (ic->audiences.empty()) return InvalidAt(*aud, f->Path("audiences"), "must not be empty");
@@ -809,9 +801,9 @@ absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
       return Invalid(Index(f->Path("audiences"), i), "must not be empty");
     }
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadAlgorithms(*f, &ic->algorithms));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "require_typ", &ic->require_typ));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadAlgorithms(*f, &ic->algorithms));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "require_typ", &ic->require_typ));
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(*f, "max_lifetime", absl::ZeroDuration(), &ic->max_lifetime));
   return absl::OkStatus();
 }
@@ -825,7 +817,7 @@ absl::Status ParseIssuers(const YAML::Node& node, const std::string& base_dir,
   for (size_t i = 0; i < node.size(); ++i) {
     IssuerConfig ic;
     const std::string path = Index("issuers", i);
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseIssuer(node[i], path, base_dir, &ic));
+    POPGUARD_RETURN_IF_ERROR(ParseIssuer(node[i], path, base_dir, &ic));
     // Two entries for one iss would make key selection ambiguous.
     if (!seen.insert(ic.issuer).second) {
       return Invalid(Child(path, "issuer"), absl::StrCat("duplicate issuer \"", ic.issuer, "\""));
@@ -839,23 +831,23 @@ absl::Status ParseDpop(const YAML::Node& node, const std::string& base_dir, Dpop
   absl::StatusOr<Fields> f =
       Fields::Of(node, "dpop", {"algorithms", "max_age", "clock_skew", "max_jti_bytes", "nonce"});
   if (!f.ok()) return f.status();
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadAlgorithms(*f, &dpop->algorithms));
+  POPGUARD_RETURN_IF_ERROR(ReadAlgorithms(*f, &dpop->algorithms));
   // A proof must have a positive lifetime or none would ever be accepted.
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(*f, "max_age", absl::Seconds(1), &dpop->max_age));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(*f, "clock_skew", absl::ZeroDuration(), &dpop->clock_skew));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadUintField(*f, "max_jti_bytes", 1, 4096, &dpop->max_jti_bytes));
 
   absl::StatusOr<Fields> nf = Fields::Of(f->Get("nonce") ? *f->Get("nonce") : YAML::Node(),
                                          "dpop.nonce", {"required", "secret_file", "step"});
   if (!nf.ok()) return nf.status();
   NonceConfig& nonce = dpop->nonce;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*nf, "required", &nonce.required));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*nf, "required", &nonce.required));
+  POPGUARD_RETURN_IF_ERROR(
       ReadFileField(*nf, "secret_file", base_dir, kMinNonceSecretBytes, &nonce.secret_file));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadDurationField(*nf, "step", absl::Seconds(1), &nonce.step));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(*nf, "step", absl::Seconds(1), &nonce.step));
   // Every replica must derive the same nonces, so the secret is shared and
   // configured; a per-process random secret would break multi-replica setups.
   if (nonce.required && nonce.secret_file.empty()) {
@@ -868,7 +860,7 @@ absl::Status ParseBindingField(const Fields& f, std::string_view key, BindingReq
   const YAML::Node* n = f.Get(key);
   if (n == nullptr) return absl::OkStatus();
   std::string s;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadString(*n, f.Path(key), &s));
+  POPGUARD_RETURN_IF_ERROR(ReadString(*n, f.Path(key), &s));
   const std::optional<BindingRequirement> b = ParseBindingRequirement(s);
   if (!b.has_value()) {
     return InvalidAt(*n, f.Path(key),
@@ -884,7 +876,7 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
       Fields::Of(node, path, {"name", "match", "binding", "scopes", "issuers", "report_only"});
   if (!f.ok()) return f.status();
   route->name = absl::StrCat("route-", index);
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "name", &route->name));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "name", &route->name));
   if (!IsValidRouteName(route->name)) {
     return Invalid(f->Path("name"), "must be non-empty letters, digits, '-', '_' or '.'");
   }
@@ -896,22 +888,22 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
                                          f->Path("match"),
                                          {"host", "path_prefix", "route_key", "case_insensitive"});
   if (!mf.ok()) return mf.status();
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "host", &route->match.host));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "host", &route->match.host));
   route->match.host = absl::AsciiStrToLower(route->match.host);
   if (!route->match.host.empty() && !IsValidRouteHost(route->match.host)) {
     return Invalid(mf->Path("host"), absl::StrCat("\"", route->match.host,
                                                   "\" is not a host name or *.suffix (no port)"));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "path_prefix", &route->match.path_prefix));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "path_prefix", &route->match.path_prefix));
+  POPGUARD_RETURN_IF_ERROR(
       CheckPathPrefix(route->match.path_prefix, mf->Path("path_prefix"), route->name));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "route_key", &route->match.route_key));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "route_key", &route->match.route_key));
+  POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*mf, "case_insensitive", &route->match.case_insensitive));
 
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ParseBindingField(*f, "binding", &route->binding));
+  POPGUARD_RETURN_IF_ERROR(ParseBindingField(*f, "binding", &route->binding));
   if (const YAML::Node* scopes = f->Get("scopes")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*scopes, f->Path("scopes"), &route->scopes));
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*scopes, f->Path("scopes"), &route->scopes));
     for (size_t i = 0; i < route->scopes.size(); ++i) {
       const std::string& s = route->scopes[i];
       if (s.empty() || !std::all_of(s.begin(), s.end(), IsScopeChar)) {
@@ -921,7 +913,7 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
     }
   }
   if (const YAML::Node* list = f->Get("issuers")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*list, f->Path("issuers"), &route->issuers));
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*list, f->Path("issuers"), &route->issuers));
     if (route->issuers.empty()) {
       // An empty list would read as "every issuer": say so by leaving it out.
       return Invalid(f->Path("issuers"), "must not be empty (leave it out to accept every issuer)");
@@ -937,7 +929,7 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
       }
     }
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "report_only", &route->report_only));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "report_only", &route->report_only));
   return absl::OkStatus();
 }
 
@@ -950,7 +942,7 @@ absl::Status ParseRoutes(const YAML::Node& node, const std::vector<IssuerConfig>
   for (size_t i = 0; i < node.size(); ++i) {
     RouteConfig route;
     const std::string path = Index("routes", i);
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoute(node[i], path, i, issuers, &route));
+    POPGUARD_RETURN_IF_ERROR(ParseRoute(node[i], path, i, issuers, &route));
     // Names label logs and metrics; two routes with one name are indistinguishable.
     if (!names.insert(route.name).second) {
       return Invalid(Child(path, "name"),
@@ -977,8 +969,8 @@ absl::Status ParseUpstreamHeaders(const YAML::Node& node, std::vector<UpstreamHe
     if (!f->Has("header")) return InvalidAt(node[i], f->Path("header"), "is required");
     if (!f->Has("value")) return InvalidAt(node[i], f->Path("value"), "is required");
     UpstreamHeader h;
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "header", &h.header));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "value", &h.value));
+    POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "header", &h.header));
+    POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "value", &h.value));
     h.header = absl::AsciiStrToLower(h.header);
     if (!IsValidHeaderName(h.header)) {
       return Invalid(f->Path("header"),
@@ -1016,7 +1008,7 @@ absl::Status ParseUpstreamHeaders(const YAML::Node& node, std::vector<UpstreamHe
 absl::Status ReadBoundedDuration(const Fields& f, std::string_view key, absl::Duration min,
                                  absl::Duration max, absl::Duration* out) {
   absl::Duration d = *out;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadDurationField(f, key, min, &d));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, key, min, &d));
   if (d > max) {
     // A bare number is seconds: "50" for 50ms would block requests for 50 s.
     return InvalidAt(*f.Get(key), f.Path(key),
@@ -1038,7 +1030,7 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
   if (!f.ok()) return f.status();
   RedisReplayConfig r;
   if (const YAML::Node* n = f->Get("addresses")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*n, f->Path("addresses"), &r.addresses));
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("addresses"), &r.addresses));
   }
   if (r.addresses.empty()) {
     return Invalid(f->Path("addresses"), "list at least one Redis host:port");
@@ -1054,36 +1046,36 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
     }
     if (!seen.insert(r.addresses[i]).second) return Invalid(path, "duplicate address");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "username", &r.username));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadFileField(*f, "password_file", base_dir, 1, &r.password_file));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "username", &r.username));
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "password_file", base_dir, 1, &r.password_file));
   if (!r.username.empty() && r.password_file.empty()) {
     return Invalid(f->Path("username"), "needs password_file (Redis ACL users log in with both)");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "database", 0, 65535, &r.database));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "database", 0, 65535, &r.database));
   if (r.database != 0 && r.addresses.size() > 1) {
     // Several addresses mean a cluster, and a cluster has only database 0.
     return Invalid(f->Path("database"), "must be 0 with several addresses (Redis Cluster)");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "key_prefix", &r.key_prefix));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "key_prefix", &r.key_prefix));
   if (r.key_prefix.empty() || r.key_prefix.size() > 128) {
     return Invalid(f->Path("key_prefix"), "must be 1 to 128 bytes");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "connect_timeout", absl::Milliseconds(1),
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "connect_timeout", absl::Milliseconds(1),
                                                       absl::Seconds(10), &r.connect_timeout));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "command_timeout", absl::Milliseconds(1),
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "command_timeout", absl::Milliseconds(1),
                                                       absl::Seconds(10), &r.command_timeout));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "pool_size", 1, 64, &r.pool_size));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "failure_policy", &r.failure_policy));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "pool_size", 1, 64, &r.pool_size));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "failure_policy", &r.failure_policy));
   if (r.failure_policy != "fail_closed" && r.failure_policy != "local_fallback") {
     return Invalid(f->Path("failure_policy"),
                    absl::StrCat("\"", r.failure_policy,
                                 "\" is not one of fail_closed, local_fallback"));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadUintField(*f, "breaker_failures", 1, 1000, &r.breaker_failures));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "breaker_open", absl::Milliseconds(10),
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "breaker_open", absl::Milliseconds(10),
                                                       absl::Minutes(10), &r.breaker_open));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "required_for_readiness", &r.required_for_readiness));
   *out = std::move(r);
   return absl::OkStatus();
@@ -1096,15 +1088,15 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
                   "client_cert_format", "threads", "max_queued", "io_timeout", "request_deadline"});
   if (!f.ok()) return f.status();
   ForwardAuthConfig fa;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "listen", &fa.listen));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "listen", &fa.listen));
   if (fa.listen.empty()) return Invalid("forward_auth.listen", "required in forward_auth");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(fa.listen, "forward_auth.listen"));
+  POPGUARD_RETURN_IF_ERROR(CheckListen(fa.listen, "forward_auth.listen"));
   // Security: the forward-auth protocols describe the original request in
   // headers (X-Original-URI, X-Forwarded-*), and a client that could reach
   // this port itself would describe any request it likes. Only listed peers
   // are believed, and the list is required rather than defaulting to "any".
   if (const YAML::Node* n = f->Get("trusted_sources")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_sources"),
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_sources"),
                                                    &fa.trusted_sources));
   }
   if (fa.trusted_sources.empty()) {
@@ -1117,17 +1109,17 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
       return Invalid(Index("forward_auth.trusted_sources", i), std::string(c.status().message()));
     }
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "envoy_path_prefix", &fa.envoy_path_prefix));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "envoy_path_prefix", &fa.envoy_path_prefix));
   if (!fa.envoy_path_prefix.empty() &&
       (fa.envoy_path_prefix.front() != '/' || fa.envoy_path_prefix.back() == '/' ||
        fa.envoy_path_prefix.find_first_of("?#%") != std::string::npos)) {
     return Invalid("forward_auth.envoy_path_prefix",
                    "must start with / and not end with /, without ?, # or %");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadStringField(*f, "client_cert_header", &fa.client_cert_header));
   fa.client_cert_header = absl::AsciiStrToLower(fa.client_cert_header);
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadStringField(*f, "client_cert_format", &fa.client_cert_format));
   if (fa.client_cert_header.empty() != fa.client_cert_format.empty()) {
     return Invalid("forward_auth.client_cert_format",
@@ -1139,11 +1131,11 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
                    absl::StrCat("\"", fa.client_cert_format,
                                 "\" is not one of escaped_pem, der_base64, rfc9440"));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*f, "io_timeout", absl::Milliseconds(10),
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "io_timeout", absl::Milliseconds(10),
                                                       absl::Minutes(1), &fa.io_timeout));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(
       *f, "request_deadline", absl::Milliseconds(10), absl::Minutes(1), &fa.request_deadline));
   *out = std::move(fa);
   return absl::OkStatus();
@@ -1154,18 +1146,18 @@ absl::Status ParseResourceMetadata(const YAML::Node& node, ResourceMetadataConfi
       Fields::Of(node, "resource_metadata", {"resource", "challenge", "answer_checks"});
   if (!f.ok()) return f.status();
   ResourceMetadataConfig rm;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "resource", &rm.resource));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "resource", &rm.resource));
   if (rm.resource.empty()) {
     return Invalid("resource_metadata.resource", "required in resource_metadata");
   }
   // RFC 9728 section 2: an https URL without query or fragment.
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       CheckFetchUrl(rm.resource, /*allow_http=*/false, "resource_metadata.resource"));
   if (rm.resource.find('?') != std::string::npos) {
     return Invalid("resource_metadata.resource", "must not have a query");
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "challenge", &rm.challenge));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "answer_checks", &rm.answer_checks));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "challenge", &rm.challenge));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "answer_checks", &rm.answer_checks));
   *out = std::move(rm);
   return absl::OkStatus();
 }
@@ -1175,16 +1167,16 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
   if (const YAML::Node* n = root.Get("metrics")) {
     absl::StatusOr<Fields> mf = Fields::Of(*n, "metrics", {"listen"});
     if (!mf.ok()) return mf.status();
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*mf, "listen", &config->metrics.listen));
+    POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "listen", &config->metrics.listen));
     if (!config->metrics.listen.empty()) {
-      POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->metrics.listen, "metrics.listen"));
+      POPGUARD_RETURN_IF_ERROR(CheckListen(config->metrics.listen, "metrics.listen"));
     }
   }
   if (const YAML::Node* n = root.Get("resource_metadata")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseResourceMetadata(*n, &config->resource_metadata));
+    POPGUARD_RETURN_IF_ERROR(ParseResourceMetadata(*n, &config->resource_metadata));
   }
   if (const YAML::Node* n = root.Get("forward_auth")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseForwardAuth(*n, &config->forward_auth));
+    POPGUARD_RETURN_IF_ERROR(ParseForwardAuth(*n, &config->forward_auth));
   }
   if (const YAML::Node* n = root.Get("log")) {
     absl::StatusOr<Fields> lf = Fields::Of(*n, "log", {"allow_sample_rate"});
@@ -1201,10 +1193,10 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
   if (const YAML::Node* n = root.Get("shutdown")) {
     absl::StatusOr<Fields> sf = Fields::Of(*n, "shutdown", {"drain_delay", "grace"});
     if (!sf.ok()) return sf.status();
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "drain_delay", absl::ZeroDuration(),
+    POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "drain_delay", absl::ZeroDuration(),
                                                         absl::Minutes(10),
                                                         &config->shutdown.drain_delay));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "grace", absl::ZeroDuration(),
+    POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "grace", absl::ZeroDuration(),
                                                         absl::Minutes(10), &config->shutdown.grace));
   }
   return absl::OkStatus();
@@ -1216,13 +1208,13 @@ absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* 
   // A section that is silently ignored would leave the operator believing
   // certificates are read from the header when they are not.
   if (!trusted_xfcc) return Invalid("xfcc", "is only used with trusted_xfcc: true");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "element", &out->element));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "element", &out->element));
   if (out->element != "only" && out->element != "before_trusted_peer") {
     return Invalid("xfcc.element", absl::StrCat("\"", out->element,
                                                 "\" is not one of only, before_trusted_peer"));
   }
   if (const YAML::Node* n = f->Get("trusted_peers")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadStringList(*n, f->Path("trusted_peers"), &out->trusted_peers));
     for (size_t i = 0; i < out->trusted_peers.size(); ++i) {
       if (out->trusted_peers[i].empty()) {
@@ -1253,39 +1245,39 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "listen", &config->listen));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(config->listen, "listen"));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "log_level", &config->log_level));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(CheckLogLevel(config->log_level, "log_level"));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "listen", &config->listen));
+  POPGUARD_RETURN_IF_ERROR(CheckListen(config->listen, "listen"));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "log_level", &config->log_level));
+  POPGUARD_RETURN_IF_ERROR(CheckLogLevel(config->log_level, "log_level"));
   if (const YAML::Node* n = f->Get("tls")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseTls(*n, base_dir, &config->tls));
+    POPGUARD_RETURN_IF_ERROR(ParseTls(*n, base_dir, &config->tls));
   }
   if (const YAML::Node* n = f->Get("issuers")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseIssuers(*n, base_dir, &config->issuers));
+    POPGUARD_RETURN_IF_ERROR(ParseIssuers(*n, base_dir, &config->issuers));
   }
   if (config->issuers.empty()) return Invalid("issuers", "at least one issuer is required");
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(*f, "clock_skew", absl::ZeroDuration(), &config->clock_skew));
   if (const YAML::Node* n = f->Get("dpop")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseDpop(*n, base_dir, &config->dpop));
+    POPGUARD_RETURN_IF_ERROR(ParseDpop(*n, base_dir, &config->dpop));
   }
   if (const YAML::Node* n = f->Get("routes")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRoutes(*n, config->issuers, &config->routes));
+    POPGUARD_RETURN_IF_ERROR(ParseRoutes(*n, config->issuers, &config->routes));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ParseBindingField(*f, "default_binding", &config->default_binding));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "default_report_only", &config->default_report_only));
 
   if (const YAML::Node* n = f->Get("replay")) {
     absl::StatusOr<Fields> rf = Fields::Of(*n, "replay", {"backend", "max_entries", "redis"});
     if (!rf.ok()) return rf.status();
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*rf, "backend", &config->replay.backend));
+    POPGUARD_RETURN_IF_ERROR(ReadStringField(*rf, "backend", &config->replay.backend));
     if (config->replay.backend != "memory" && config->replay.backend != "redis") {
       return Invalid("replay.backend", absl::StrCat("\"", config->replay.backend,
                                                     "\" is not a backend; use memory or redis"));
     }
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*rf, "max_entries", 1, uint64_t{1} << 40, &config->replay.max_entries));
     const YAML::Node* redis = rf->Get("redis");
     if (redis != nullptr && config->replay.backend != "redis") {
@@ -1297,24 +1289,24 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
       if (redis == nullptr) {
         return Invalid("replay.redis.addresses", "required when replay.backend is redis");
       }
-      POPGUARD_CONFIG_RETURN_IF_ERROR(ParseRedisReplay(*redis, base_dir, &config->replay.redis));
+      POPGUARD_RETURN_IF_ERROR(ParseRedisReplay(*redis, base_dir, &config->replay.redis));
     }
   }
 
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*f, "trusted_xfcc", &config->trusted_xfcc));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "trusted_xfcc", &config->trusted_xfcc));
   if (const YAML::Node* n = f->Get("xfcc")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseXfcc(*n, config->trusted_xfcc, &config->xfcc));
+    POPGUARD_RETURN_IF_ERROR(ParseXfcc(*n, config->trusted_xfcc, &config->xfcc));
   }
   std::string origin;
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadStringField(*f, "external_origin", &origin));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "external_origin", &origin));
   config->external_origin.clear();
   if (!origin.empty()) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         NormalizeOrigin(origin, "external_origin", &config->external_origin));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "trusted_forwarded_headers", &config->trusted_forwarded_headers));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(
+  POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "cors_expose_headers", &config->cors_expose_headers));
   // Two sources for the origin clients addressed would make the DPoP htu
   // check depend on which one the code happens to prefer.
@@ -1324,13 +1316,13 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
                    "places)");
   }
   if (const YAML::Node* n = f->Get("upstream_headers")) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ParseUpstreamHeaders(*n, &config->upstream_headers));
+    POPGUARD_RETURN_IF_ERROR(ParseUpstreamHeaders(*n, &config->upstream_headers));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(
       *f, "access_token_cache_entries", 0, uint64_t{1} << 32, &config->access_token_cache_entries));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "proof_key_cache_entries", 0, uint64_t{1} << 24,
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "proof_key_cache_entries", 0, uint64_t{1} << 24,
                                                 &config->proof_key_cache_entries));
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*f, "cert_thumbprint_cache_entries", 0,
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "cert_thumbprint_cache_entries", 0,
                                                 uint64_t{1} << 24,
                                                 &config->cert_thumbprint_cache_entries));
   // The default wait bound leaves at least half of a very short max_age.
@@ -1341,19 +1333,19 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
                                   "max_inflight", "max_grpc_message_bytes", "max_queue_wait"});
     if (!lf.ok()) return lf.status();
     LimitsConfig& limits = config->limits;
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_token_bytes", 64, 1 << 20, &limits.max_token_bytes));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_proof_bytes", 64, 1 << 20, &limits.max_proof_bytes));
     // 2 is the least a DPoP proof header (an object holding the jwk object) needs.
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_json_depth", 2, 64, &limits.max_json_depth));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*lf, "max_inflight", 1, 1 << 20, &limits.max_inflight));
     // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*lf, "max_grpc_message_bytes", 4096, 64 << 20,
+    POPGUARD_RETURN_IF_ERROR(ReadUintField(*lf, "max_grpc_message_bytes", 4096, 64 << 20,
                                                   &limits.max_grpc_message_bytes));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoundedDuration(*lf, "max_queue_wait",
+    POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*lf, "max_queue_wait",
                                                         absl::Milliseconds(1), absl::Seconds(30),
                                                         &limits.max_queue_wait));
     // A decision allowed to wait as long as a proof lives would let every
@@ -1371,18 +1363,18 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
                                   "max_batch", "inline_when_idle", "key_table_cache_entries"});
     if (!cf.ok()) return cf.status();
     CryptoConfig& crypto = config->crypto;
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadBoolField(*cf, "force_openssl", &crypto.force_openssl));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(ReadBoolField(*cf, "force_openssl", &crypto.force_openssl));
+    POPGUARD_RETURN_IF_ERROR(
         ReadBoolField(*cf, "batch_verification", &crypto.batch_verification));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(
         ReadUintField(*cf, "verify_threads", 0, 256, &crypto.verify_threads));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "max_batch", 1, 1024, &crypto.max_batch));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(
+    POPGUARD_RETURN_IF_ERROR(ReadUintField(*cf, "max_batch", 1, 1024, &crypto.max_batch));
+    POPGUARD_RETURN_IF_ERROR(
         ReadBoolField(*cf, "inline_when_idle", &crypto.inline_when_idle));
-    POPGUARD_CONFIG_RETURN_IF_ERROR(ReadUintField(*cf, "key_table_cache_entries", 0, 65536,
+    POPGUARD_RETURN_IF_ERROR(ReadUintField(*cf, "key_table_cache_entries", 0, 65536,
                                                   &crypto.key_table_cache_entries));
   }
-  POPGUARD_CONFIG_RETURN_IF_ERROR(ParseOperability(*f, config));
+  POPGUARD_RETURN_IF_ERROR(ParseOperability(*f, config));
   return absl::OkStatus();
 }
 
@@ -1548,16 +1540,16 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 
 absl::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config) {
   if (!overrides.listen.empty()) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckListen(overrides.listen, "--listen"));
+    POPGUARD_RETURN_IF_ERROR(CheckListen(overrides.listen, "--listen"));
     config->listen = overrides.listen;
   }
   if (!overrides.log_level.empty()) {
-    POPGUARD_CONFIG_RETURN_IF_ERROR(CheckLogLevel(overrides.log_level, "--log_level"));
+    POPGUARD_RETURN_IF_ERROR(CheckLogLevel(overrides.log_level, "--log_level"));
     config->log_level = overrides.log_level;
   }
   return absl::OkStatus();
 }
 
-#undef POPGUARD_CONFIG_RETURN_IF_ERROR
+#undef POPGUARD_RETURN_IF_ERROR
 
 }  // namespace popguard

@@ -1,14 +1,14 @@
 #include "service/keys/issuers.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/keys/jwks_fetcher.h"
 #include "service/keys/remote_key_source.h"
+#include "service/common/file.h"
 #include "service/common/strings.h"
 
 namespace popguard {
@@ -68,14 +68,13 @@ absl::StatusOr<std::unique_ptr<IssuerRegistry>> IssuerRegistry::Create(
     }
     std::string jwks = ic.jwks_inline;
     if (!ic.jwks_file.empty()) {
-      std::ifstream in(ResolvePath(config.base_dir, ic.jwks_file), std::ios::binary);
-      if (!in) {
+      absl::StatusOr<std::string> text =
+          ReadFileToString(ResolvePath(config.base_dir, ic.jwks_file), 16 << 20);
+      if (!text.ok()) {
         return absl::NotFoundError(
             absl::StrCat("issuer ", ic.issuer, ": cannot read jwks_file ", ic.jwks_file));
       }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      jwks = ss.str();
+      jwks = *std::move(text);
     }
     std::vector<std::string> key_warnings;
     auto keys = KeySet::Parse(jwks, &key_warnings);

@@ -1,11 +1,10 @@
 #include "service/server/replay_factory.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/common/file.h"
 #include "service/common/log.h"
 #include "storage/memory_replay_store.h"
 #include "storage/redis_replay_store.h"
@@ -61,14 +60,12 @@ absl::StatusOr<RedisReplayStoreOptions> RedisOptions(const Config& config) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadRedisPassword(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadFileToString(path, 64 << 10);
+  if (!text.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("replay.redis.password_file: cannot read ", path));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string password = ss.str();
+  std::string password = *std::move(text);
   while (!password.empty() && (password.back() == '\n' || password.back() == '\r' ||
                                password.back() == ' ' || password.back() == '\t')) {
     password.pop_back();

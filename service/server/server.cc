@@ -2,8 +2,6 @@
 
 #include <atomic>
 #include <deque>
-#include <fstream>
-#include <sstream>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -16,6 +14,7 @@
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/server/adapters.h"
+#include "service/common/file.h"
 #include "service/common/log.h"
 #include "service/server/request_gate.h"
 
@@ -345,12 +344,11 @@ class AuthorizationService final
   ServerState* state_;
 };
 
+// Certificates, keys and CA bundles: well under this.
+constexpr size_t kMaxPemFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadFileToString(path, kMaxPemFileBytes);
 }
 
 }  // namespace

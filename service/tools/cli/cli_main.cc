@@ -40,6 +40,7 @@
 #include "service/authn/client_cert.h"
 #include "service/config/config.h"
 #include "service/common/crypto_util.h"
+#include "service/common/file.h"
 #include "service/common/json.h"
 #include "service/tools/mint/signer.h"
 #include "service/common/strings.h"
@@ -66,12 +67,11 @@ int Fail(absl::string_view msg) {
   return 2;
 }
 
+// Certificates, keys and JWKS files: well under this.
+constexpr size_t kMaxPemFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadFileToString(path, kMaxPemFileBytes);
 }
 
 absl::StatusOr<JsonValue> ReadJsonFile(const std::string& path) {

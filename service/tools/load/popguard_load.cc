@@ -58,6 +58,7 @@
 #include "bench/minting.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
+#include "service/common/file.h"
 #include "service/common/json.h"
 #include "service/tools/mint/signer.h"
 #include "service/authn/url.h"
@@ -153,12 +154,11 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   return absl::OkStatus();
 }
 
+// Keys and certificates: well under this.
+constexpr size_t kMaxPemFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadFileToString(path, kMaxPemFileBytes);
 }
 
 // --- What the requests carry, minted before the run. ---

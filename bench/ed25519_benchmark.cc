@@ -42,7 +42,7 @@ namespace {
 constexpr int kKeys = 256;
 constexpr size_t kMessageBytes = 400;
 
-using PkeyPtr = EvpPkeyPtr;
+using PkeyPtr = PkeyPtr;
 
 struct Corpus {
   std::vector<std::string> public_keys, messages, signatures;

@@ -16,22 +16,11 @@
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard::bench {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 JsonValue Str(std::string_view s) { return JsonValue::String(std::string(s)); }
 JsonValue Num(int64_t n) { return JsonValue::Number(static_cast<double>(n)); }

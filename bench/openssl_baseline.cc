@@ -8,14 +8,11 @@
 #include <openssl/x509.h>
 
 #include "absl/status/status.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard::bench {
 namespace {
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
 const char* DigestName(JwsAlg alg) {
   switch (alg) {

@@ -35,17 +35,12 @@
 #include <vector>
 
 #include "service/crypto/ed25519/ed25519.h"
+#include "service/common/openssl_util.h"
 
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using popguard::MdCtxPtr;
+using popguard::PkeyPtr;
 
 bool OpenSslVerify(const std::string& pub, const std::string& msg, const std::string& sig) {
   PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,

@@ -19,8 +19,6 @@
 
 namespace popguard {
 
-void EvpPkeyFree::operator()(EVP_PKEY* pkey) const { EVP_PKEY_free(pkey); }
-
 namespace {
 
 constexpr int kMinRsaBits = 2048;
@@ -153,16 +151,16 @@ bool RocaFingerprint(const BIGNUM* n) {
 }
 
 // FromData builds a public EVP_PKEY of `type` ("EC", "RSA") from `params`.
-EvpPkeyPtr FromData(const char* type, OSSL_PARAM* params) {
+PkeyPtr FromData(const char* type, OSSL_PARAM* params) {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   EVP_PKEY* pkey = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) return nullptr;
-  return EvpPkeyPtr(pkey);
+  return PkeyPtr(pkey);
 }
 
 absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
-                     std::string* raw, EvpPkeyPtr* pkey) {
+                     std::string* raw, PkeyPtr* pkey) {
   absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
   if (!crv.ok()) return crv.status();
   const EcCurve* curve = FindEcCurve(*crv);
@@ -193,7 +191,7 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
   // (invalid-curve attacks). The "quick" check skips proving n*Q = O: these
   // curves have cofactor 1, so every other point on them has order n, and the
   // scalar multiplication would double the cost of parsing a DPoP proof's jwk.
-  EvpPkeyPtr key = FromData("EC", params.get());
+  PkeyPtr key = FromData("EC", params.get());
   if (key == nullptr) return MemberError("x", "and \"y\" are not a point on the curve");
   PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   if (check == nullptr || EVP_PKEY_public_check_quick(check.get()) != 1) {
@@ -208,7 +206,7 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
 }
 
 absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
-                      std::string* raw, EvpPkeyPtr* pkey) {
+                      std::string* raw, PkeyPtr* pkey) {
   absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
   if (!crv.ok()) return crv.status();
   // X25519/X448 are key agreement keys and Ed448 is not offered: only Ed25519.
@@ -231,7 +229,7 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
     case Ed25519KeyCheck::kSmallOrder:
       return MemberError("x", "is an Ed25519 point of small order");
   }
-  EvpPkeyPtr key(EVP_PKEY_new_raw_public_key_ex(
+  PkeyPtr key(EVP_PKEY_new_raw_public_key_ex(
       nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(x->data()), x->size()));
   if (key == nullptr) return MemberError("x", "is not an Ed25519 public key");
   *crv_out = *crv;
@@ -241,7 +239,7 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
   return absl::OkStatus();
 }
 
-absl::Status ParseRsa(const JsonValue& jwk, std::string* thumbprint, EvpPkeyPtr* pkey) {
+absl::Status ParseRsa(const JsonValue& jwk, std::string* thumbprint, PkeyPtr* pkey) {
   absl::StatusOr<std::string> n_bytes = DecodeMember(jwk, "n");
   if (!n_bytes.ok()) return n_bytes.status();
   absl::StatusOr<std::string> e_bytes = DecodeMember(jwk, "e");
@@ -271,7 +269,7 @@ absl::Status ParseRsa(const JsonValue& jwk, std::string* thumbprint, EvpPkeyPtr*
   }
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
   if (params == nullptr) return absl::InternalError("jwk: cannot build RSA parameters");
-  EvpPkeyPtr key = FromData("RSA", params.get());
+  PkeyPtr key = FromData("RSA", params.get());
   if (key == nullptr) return MemberError("n", "is not a usable RSA modulus");
   *thumbprint = CanonicalThumbprint(
       {{"e", *jwk.FindString("e")}, {"kty", "RSA"}, {"n", *jwk.FindString("n")}});

@@ -22,14 +22,9 @@
 #include "absl/status/statusor.h"
 #include "service/common/json.h"
 #include "service/jose/signature.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard {
-
-// EvpPkeyFree frees an EVP_PKEY; EvpPkeyPtr owns one.
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* pkey) const;
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
 enum class KeyType { kRsa, kEc, kOkp };
 
@@ -90,7 +85,7 @@ class PublicKey {
   std::optional<std::vector<std::string>> key_ops_;
   std::string thumbprint_;
   std::string raw_public_key_;
-  EvpPkeyPtr pkey_;
+  PkeyPtr pkey_;
 };
 
 // JwkHasPrivateMembers returns true if the object `jwk` has any of the

@@ -24,22 +24,11 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "service/authn/cert_thumbprint_cache.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard {
 namespace {
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct X509Deleter {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct BioDeleter {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 // A generated certificate in every form the tests need.
 struct TestCert {

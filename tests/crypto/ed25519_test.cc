@@ -63,7 +63,7 @@ bool LongMode() { return testing_support::LongTests(); }
 using Bn = BnPtr;
 
 BN_CTX* Ctx() {
-  thread_local std::unique_ptr<BN_CTX, OpenSslDeleter<BN_CTX_free>> ctx(BN_CTX_new());
+  thread_local BnCtxPtr ctx(BN_CTX_new());
   return ctx.get();
 }
 
@@ -674,7 +674,7 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n) {
 }
 
 std::string OpenSslPublicKey(const std::string& seed) {
-  EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
+  PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
   std::string pk(32, '\0');
   size_t len = 32;
   EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pk.data()), &len);
@@ -682,7 +682,7 @@ std::string OpenSslPublicKey(const std::string& seed) {
 }
 
 std::string OpenSslSign(const std::string& seed, std::string_view msg) {
-  EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
+  PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, U8(seed), seed.size()));
   MdCtxPtr ctx(EVP_MD_CTX_new());
   std::string sig(64, '\0');
   size_t len = 64;
@@ -694,7 +694,7 @@ std::string OpenSslSign(const std::string& seed, std::string_view msg) {
 
 // OpenSslVerify is the reference verdict: OpenSSL 3 EVP with a raw key.
 bool OpenSslVerify(std::string_view pk, std::string_view msg, std::string_view sig) {
-  EvpPkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, U8(pk), pk.size()));
+  PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, U8(pk), pk.size()));
   if (key == nullptr) {
     ERR_clear_error();
     return false;

@@ -41,6 +41,7 @@
 #include "service/crypto/p256/p256_point.h"
 #include "service/jose/signature.h"
 #include "service/tools/mint/signer.h"
+#include "service/common/openssl_util.h"
 #include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"
 
@@ -57,30 +58,6 @@ using p256::Sc;
 
 // ---- OpenSSL helpers ----
 
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct BnCtxFree {
-  void operator()(BN_CTX* c) const { BN_CTX_free(c); }
-};
-struct GroupFree {
-  void operator()(EC_GROUP* g) const { EC_GROUP_free(g); }
-};
-struct PointFree {
-  void operator()(EC_POINT* p) const { EC_POINT_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct SigFree {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using BnCtxPtr = std::unique_ptr<BN_CTX, BnCtxFree>;
-using GroupPtr = std::unique_ptr<EC_GROUP, GroupFree>;
-using PointPtr = std::unique_ptr<EC_POINT, PointFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using SigPtr = std::unique_ptr<ECDSA_SIG, SigFree>;
 
 const uint8_t* U8(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
@@ -102,7 +79,7 @@ std::string Bytes32(const BIGNUM* b) {
 
 // Fixed context: the P-256 group and its constants from OpenSSL.
 struct Curve {
-  GroupPtr group{EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)};
+  EcGroupPtr group{EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)};
   BnCtxPtr ctx{BN_CTX_new()};
   BnPtr p{BN_new()}, a{BN_new()}, b{BN_new()}, n{BN_new()};
   Curve() {
@@ -154,12 +131,12 @@ std::string OsslAffineBytes(const EC_POINT* p) {
 // OsslMul returns a*G + b*Q (Q given as x || y, may be empty for none).
 std::string OsslMul(std::string_view a, std::string_view b, std::string_view q_xy) {
   const Curve& c = TheCurve();
-  PointPtr r(EC_POINT_new(c.group.get()));
+  EcPointPtr r(EC_POINT_new(c.group.get()));
   BnPtr ba = Bn(a);
   if (q_xy.empty()) {
     EXPECT_EQ(EC_POINT_mul(c.group.get(), r.get(), ba.get(), nullptr, nullptr, c.ctx.get()), 1);
   } else {
-    PointPtr q(EC_POINT_new(c.group.get()));
+    EcPointPtr q(EC_POINT_new(c.group.get()));
     BnPtr x = Bn(q_xy.substr(0, 32)), y = Bn(q_xy.substr(32));
     EXPECT_EQ(EC_POINT_set_affine_coordinates(c.group.get(), q.get(), x.get(), y.get(), c.ctx.get()),
               1);
@@ -677,7 +654,7 @@ std::string Sign(const TestKey& key, std::string_view msg, JwsAlg alg = JwsAlg::
 }
 
 std::string DerFromRaw(std::string_view raw) {
-  SigPtr sig(ECDSA_SIG_new());
+  EcdsaSigPtr sig(ECDSA_SIG_new());
   ECDSA_SIG_set0(sig.get(), Bn(raw.substr(0, 32)).release(), Bn(raw.substr(32)).release());
   unsigned char* der = nullptr;
   const int len = i2d_ECDSA_SIG(sig.get(), &der);
@@ -704,7 +681,7 @@ std::string OsslSignDigest(EVP_PKEY* pkey, std::string_view digest) {
   EXPECT_EQ(EVP_PKEY_sign_init(ctx.get()), 1);
   EXPECT_EQ(EVP_PKEY_sign(ctx.get(), der, &len, U8(digest), digest.size()), 1);
   const unsigned char* p = der;
-  SigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
   return Bytes32(ECDSA_SIG_get0_r(sig.get())) + Bytes32(ECDSA_SIG_get0_s(sig.get()));
 }
 
@@ -864,9 +841,9 @@ std::string PointFromX(const BIGNUM* start) {
   }
 }
 
-PointPtr OsslPoint(std::string_view xy) {
+EcPointPtr OsslPoint(std::string_view xy) {
   const Curve& c = TheCurve();
-  PointPtr p(EC_POINT_new(c.group.get()));
+  EcPointPtr p(EC_POINT_new(c.group.get()));
   EXPECT_EQ(EC_POINT_set_affine_coordinates(c.group.get(), p.get(), Bn(xy.substr(0, 32)).get(),
                                             Bn(xy.substr(32)).get(), c.ctx.get()),
             1);
@@ -888,7 +865,7 @@ TEST(P256CraftedTest, XOfRAboveTheOrder) {
   const std::string msg = "x(R) >= n";
   const std::string e = Sha256(msg);
   const std::string s = rng.Below(c.n.get());
-  PointPtr sr(EC_POINT_new(c.group.get())), eg(EC_POINT_new(c.group.get())),
+  EcPointPtr sr(EC_POINT_new(c.group.get())), eg(EC_POINT_new(c.group.get())),
       q(EC_POINT_new(c.group.get()));
   BnPtr e_mod(Bn(e));
   BN_mod(e_mod.get(), e_mod.get(), c.n.get(), ctx);

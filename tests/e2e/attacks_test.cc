@@ -30,6 +30,7 @@
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
 #include "service/jose/jwk.h"
+#include "service/common/openssl_util.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
@@ -116,7 +117,7 @@ std::string P256Order() {
 
 // The SubjectPublicKeyInfo PEM of `key`: what an attacker would feed HMAC.
 std::string PublicKeyPem(const PrivateKey& key) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), key.pkey());
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);

@@ -21,6 +21,7 @@
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
 #include "service/common/strings.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard::e2e {
 namespace {
@@ -30,18 +31,6 @@ namespace {
   std::abort();
 }
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 std::string BioContents(BIO* bio) {
   char* data = nullptr;

@@ -113,17 +113,17 @@ SecretBnPtr BytesToBn(std::string_view bytes) {
                          static_cast<int>(bytes.size()), nullptr));
 }
 
-EvpPkeyPtr KeypairFromData(const char* type, const OSSL_PARAM_BLD* bld_const) {
+PkeyPtr KeypairFromData(const char* type, const OSSL_PARAM_BLD* bld_const) {
   OSSL_PARAM_BLD* bld = const_cast<OSSL_PARAM_BLD*>(bld_const);
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (params == nullptr || ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   EVP_PKEY* pkey = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_KEYPAIR, params.get()) != 1) return nullptr;
-  return EvpPkeyPtr(pkey);
+  return PkeyPtr(pkey);
 }
 
-absl::StatusOr<EvpPkeyPtr> LoadEc(const JsonValue& jwk, const std::string& crv) {
+absl::StatusOr<PkeyPtr> LoadEc(const JsonValue& jwk, const std::string& crv) {
   const Curve* curve = CurveByJwkName(crv);
   if (curve == nullptr) return absl::InvalidArgumentError("jwk member \"crv\" is not supported");
   absl::StatusOr<std::string> x = DecodeB64Member(jwk, "x");
@@ -146,7 +146,7 @@ absl::StatusOr<EvpPkeyPtr> LoadEc(const JsonValue& jwk, const std::string& crv) 
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) != 1) {
     return absl::InternalError("cannot build EC key parameters");
   }
-  EvpPkeyPtr pkey = KeypairFromData("EC", bld.get());
+  PkeyPtr pkey = KeypairFromData("EC", bld.get());
   if (pkey == nullptr) return absl::InvalidArgumentError("jwk member \"d\" is not a usable EC key");
   // 1 <= d < n (the matching of d and the point is proven by Init's round trip).
   PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
@@ -156,13 +156,13 @@ absl::StatusOr<EvpPkeyPtr> LoadEc(const JsonValue& jwk, const std::string& crv) 
   return pkey;
 }
 
-absl::StatusOr<EvpPkeyPtr> LoadOkp(const JsonValue& jwk) {
+absl::StatusOr<PkeyPtr> LoadOkp(const JsonValue& jwk) {
   absl::StatusOr<std::string> x = DecodeB64Member(jwk, "x");
   absl::StatusOr<std::string> d = DecodeB64Member(jwk, "d");
   if (!d.ok()) return d.status();
   if (!x.ok()) return absl::InternalError("jwk public members vanished");
   if (d->size() != 32) return absl::InvalidArgumentError("jwk member \"d\" has the wrong length");
-  EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key_ex(
+  PkeyPtr pkey(EVP_PKEY_new_raw_private_key_ex(
       nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(d->data()), d->size()));
   if (pkey == nullptr) return absl::InvalidArgumentError("jwk member \"d\" is not an Ed25519 key");
   std::string derived(32, '\0');
@@ -175,7 +175,7 @@ absl::StatusOr<EvpPkeyPtr> LoadOkp(const JsonValue& jwk) {
   return pkey;
 }
 
-absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
+absl::StatusOr<PkeyPtr> LoadRsa(const JsonValue& jwk) {
   static constexpr std::pair<const char*, const char*> kMembers[] = {
       {"n", OSSL_PKEY_PARAM_RSA_N},          {"e", OSSL_PKEY_PARAM_RSA_E},
       {"d", OSSL_PKEY_PARAM_RSA_D},          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
@@ -202,7 +202,7 @@ absl::StatusOr<EvpPkeyPtr> LoadRsa(const JsonValue& jwk) {
       return absl::InternalError("cannot build RSA key parameters");
     }
   }
-  EvpPkeyPtr pkey = KeypairFromData("RSA", bld.get());
+  PkeyPtr pkey = KeypairFromData("RSA", bld.get());
   if (pkey == nullptr)
     return absl::InvalidArgumentError("jwk private members are not a usable RSA key");
   // With CRT values OpenSSL signs with p, q, dp, dq, qi and never touches d, so
@@ -339,7 +339,7 @@ absl::StatusOr<PrivateKey> PrivateKey::FromJwk(const JsonValue& jwk) {
 
   PrivateKey key;
   key.kid_ = (*pub)->kid();
-  absl::StatusOr<EvpPkeyPtr> pkey;
+  absl::StatusOr<PkeyPtr> pkey;
   switch ((*pub)->kty()) {
     case KeyType::kEc:
       pkey = LoadEc(jwk, (*pub)->crv());

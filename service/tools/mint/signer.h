@@ -77,7 +77,7 @@ class PrivateKey {
   // Init derives the public JWK members and public_key_ from pkey_.
   absl::Status Init();
 
-  EvpPkeyPtr pkey_;
+  PkeyPtr pkey_;
   std::vector<JsonValue::Member> public_members_;   // RFC 7638 order
   std::vector<JsonValue::Member> private_members_;  // d, then RSA CRT values
   std::shared_ptr<const PublicKey> public_key_;

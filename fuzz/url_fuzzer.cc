@@ -1,4 +1,4 @@
-// libFuzzer target: URL normalisation (service/authn/url.h), which reads the DPoP
+// libFuzzer target: URL normalisation (service/common/url.h), which reads the DPoP
 // htu, the request URL of Verify and the pieces Envoy gives. (The route-path
 // readings have their own target, route_path_fuzzer.)
 //
@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "service/authn/route_path.h"
 #include "service/common/strings.h"
 #include "service/authn/upstream_headers.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 #include "service/config/resource_metadata.h"
 
 namespace popguard {

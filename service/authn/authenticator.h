@@ -35,7 +35,7 @@
 #include "service/authn/policy.h"
 #include "service/authn/request.h"
 #include "service/jose/signature.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 #include "service/jose/verify_scheduler.h"
 #include "storage/replay_store.h"
 

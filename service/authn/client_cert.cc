@@ -17,7 +17,7 @@
 #include "service/authn/cert_thumbprint_cache.h"
 #include "service/common/crypto_util.h"
 #include "service/common/openssl_util.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {

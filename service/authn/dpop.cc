@@ -7,7 +7,7 @@
 #include "service/common/crypto_util.h"
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 #include "service/common/strings.h"
 
 namespace popguard {

@@ -5,7 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/strings.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "service/authn/reason.h"
 #include "service/authn/request.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 namespace popguard {
 

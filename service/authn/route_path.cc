@@ -5,7 +5,7 @@
 #include <optional>
 #include <utility>
 
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {

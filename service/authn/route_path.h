@@ -15,7 +15,7 @@
 // The readings, each computed from the path as sent (query and fragment
 // dropped):
 //   raw         the path itself ("" is read as "/");
-//   rfc3986     NormalizePath (service/authn/url.h): unreserved triplets decoded,
+//   rfc3986     NormalizePath (service/common/url.h): unreserved triplets decoded,
 //               dot segments removed; "%2F" stays encoded;
 //   separators  %2F, %5C (any hex case) and '\' turned into '/', "//" runs
 //               merged, then NormalizePath;

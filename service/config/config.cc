@@ -463,7 +463,7 @@ bool IsValidRouteHost(std::string_view host) {
   return std::all_of(host.begin(), host.end(), IsHostChar);
 }
 
-// CheckPathPrefix requires the prefix in the form service/authn/url.h's
+// CheckPathPrefix requires the prefix in the form service/common/url.h's
 // NormalizePath gives request paths (no dot segments, percent-encoding only for
 // non-unreserved bytes, in upper-case hex), and refuses what no reading of a
 // request path (service/authn/route_path.h) can contain: an encoded or literal

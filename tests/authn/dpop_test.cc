@@ -13,7 +13,7 @@
 #include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/jose/jwk.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 #include "tests/testing/unit_fixtures.h"
 
 namespace popguard {

@@ -11,7 +11,7 @@
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
 #include "service/jose/signature.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 #include "tests/testing/test_vectors.h"
 
 namespace popguard {

@@ -61,7 +61,7 @@
 #include "service/common/file.h"
 #include "service/common/json.h"
 #include "service/tools/mint/signer.h"
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 ABSL_FLAG(std::string, target, "", "host:port of the server to load (the only address contacted).");
 ABSL_FLAG(std::string, api, "check", "check (Envoy ext_authz Check), verify (Verifier.Verify) or "

@@ -1,7 +1,8 @@
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -217,29 +218,13 @@ absl::Status ParseAuthority(std::string_view authority, NormalizedUrl* url) {
   if (authority.find('@') != std::string_view::npos) {
     return absl::InvalidArgumentError(kErrUserinfo);
   }
-  std::string_view host = authority;
-  std::string_view port;
-  bool has_port = false;
-  if (authority.starts_with('[')) {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return absl::InvalidArgumentError(kErrIpv6);
-    host = authority.substr(0, close + 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') return absl::InvalidArgumentError(kErrPort);
-      port = rest.substr(1);
-      has_port = true;
-    }
-  } else {
-    // A reg-name or IPv4 address cannot contain ':', so the first one starts
-    // the port; a second one makes the port invalid.
-    size_t colon = authority.find(':');
-    if (colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-      has_port = true;
-    }
+  const std::optional<HostPort> split = SplitHostPort(authority);
+  if (!split.has_value()) {
+    // Either "[" was never closed, or something other than ":port" follows "]".
+    return absl::InvalidArgumentError(authority.find(']') == std::string_view::npos ? kErrIpv6
+                                                                                     : kErrPort);
   }
+  const std::string_view host = split->host;
   if (host.empty()) return absl::InvalidArgumentError(kErrEmptyHost);
   if (host[0] == '[') {
     absl::StatusOr<std::string> ipv6 = NormalizeIpv6(host.substr(1, host.size() - 2));
@@ -252,7 +237,8 @@ absl::Status ParseAuthority(std::string_view authority, NormalizedUrl* url) {
       return s;
     }
   }
-  return has_port ? NormalizePort(port, url->scheme, &url->port) : absl::OkStatus();
+  return split->port.has_value() ? NormalizePort(*split->port, url->scheme, &url->port)
+                                 : absl::OkStatus();
 }
 
 }  // namespace
@@ -305,6 +291,55 @@ absl::StatusOr<NormalizedUrl> NormalizeRequestTarget(std::string_view scheme,
   absl::StatusOr<std::string> normalized_path = NormalizePathPart(*path);
   if (!normalized_path.ok()) return normalized_path.status();
   out.path = *std::move(normalized_path);
+  return out;
+}
+
+std::optional<HttpUrlParts> ParseHttpUrl(std::string_view url) {
+  HttpUrlParts parts;
+  size_t scheme_len;
+  if (url.size() >= 8 && EqualsIgnoreCase(url.substr(0, 8), "https://")) {
+    scheme_len = 5;
+  } else if (url.size() >= 7 && EqualsIgnoreCase(url.substr(0, 7), "http://")) {
+    scheme_len = 4;
+  } else {
+    return std::nullopt;
+  }
+  parts.scheme = url.substr(0, scheme_len);
+  std::string_view rest = url.substr(scheme_len + 3);
+  const size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  parts.authority = rest.substr(0, authority_end);
+  parts.has_userinfo = parts.authority.find('@') != std::string_view::npos;
+  parts.origin = url.substr(0, scheme_len + 3 + authority_end);
+  rest.remove_prefix(authority_end);
+  if (const size_t hash = rest.find('#'); hash != std::string_view::npos) {
+    parts.fragment = rest.substr(hash + 1);
+    rest = rest.substr(0, hash);
+  }
+  if (const size_t question = rest.find('?'); question != std::string_view::npos) {
+    parts.query = rest.substr(question + 1);
+    rest = rest.substr(0, question);
+  }
+  parts.path = rest;
+  return parts;
+}
+
+std::optional<HostPort> SplitHostPort(std::string_view authority) {
+  HostPort out;
+  if (authority.starts_with('[')) {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    out.host = authority.substr(0, close + 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (rest.empty()) return out;
+    if (rest[0] != ':') return std::nullopt;
+    out.port = rest.substr(1);
+    return out;
+  }
+  // A reg-name or IPv4 address cannot contain ':', so the first one starts
+  // the port; a second one makes the port invalid.
+  const size_t colon = authority.find(':');
+  out.host = authority.substr(0, colon);
+  if (colon != std::string_view::npos) out.port = authority.substr(colon + 1);
   return out;
 }
 

@@ -17,8 +17,8 @@
 //     segment separator), and "//" is not merged. A trailing slash is kept.
 //   - IPv6 literals are validated and written in RFC 5952 canonical form
 //     ("[0:0::1]" is "[::1]").
-#ifndef POPGUARD_SERVICE_URL_H_
-#define POPGUARD_SERVICE_URL_H_
+#ifndef POPGUARD_SERVICE_COMMON_URL_H_
+#define POPGUARD_SERVICE_COMMON_URL_H_
 
 #include <optional>
 #include <string>
@@ -68,6 +68,37 @@ absl::StatusOr<NormalizedUrl> NormalizeRequestTarget(std::string_view scheme,
                                                      std::string_view authority,
                                                      std::string_view path_and_query);
 
+// HttpUrlParts is an http(s) URL split into its RFC 3986 parts verbatim:
+// views into the string given to ParseHttpUrl, nothing decoded, lower-cased or
+// validated beyond the split. For callers that must check a URL as written
+// (config values compared exactly, fetch targets); NormalizeAbsoluteUrl is the
+// one to use for comparing URLs.
+struct HttpUrlParts {
+  std::string_view scheme;     // "http" or "https" as written (any case)
+  std::string_view origin;     // scheme "://" authority, as written
+  std::string_view authority;  // between "//" and the first '/', '?' or '#'
+  bool has_userinfo = false;   // authority holds an '@' ("user:pass@host")
+  std::string_view path;       // from the authority to the first '?' or '#'
+  std::optional<std::string_view> query;     // after '?', up to any '#'
+  std::optional<std::string_view> fragment;  // after the first '#'
+};
+
+// ParseHttpUrl splits `url` when it begins with "http://" or "https://"
+// (scheme in any case); nullopt otherwise. The authority may be empty.
+std::optional<HttpUrlParts> ParseHttpUrl(std::string_view url);
+
+// HostPort is an authority without userinfo, split.
+struct HostPort {
+  std::string_view host;                 // IPv6 literal kept in brackets
+  std::optional<std::string_view> port;  // after the ':'; "" for "host:"
+};
+
+// SplitHostPort splits "host", "host:port", "[v6]" or "[v6]:port". A
+// reg-name or IPv4 host ends at its first ':' (so "a:b:1" has port "b:1",
+// which no port check accepts). nullopt when a '[' is not closed or its ']'
+// is followed by anything but ":port". Hosts and ports are not validated.
+std::optional<HostPort> SplitHostPort(std::string_view authority);
+
 // NormalizePath normalises just a path (anything from the first '?' or '#' is
 // dropped) as above; for route matching, so "/public/../admin" and "/%61dmin"
 // both become "/admin". The path must be empty or begin with "/". Returns
@@ -92,4 +123,4 @@ bool PathHasPrefixSegment(std::string_view path, std::string_view prefix,
 
 }  // namespace popguard
 
-#endif  // POPGUARD_SERVICE_URL_H_
+#endif  // POPGUARD_SERVICE_COMMON_URL_H_

@@ -1,6 +1,6 @@
-// Tests for service/authn/url.h: RFC 3986 normalisation as RFC 9449 section 4.3
+// Tests for service/common/url.h: RFC 3986 normalisation as RFC 9449 section 4.3
 // (check 9) requires for `htu`, and the path helpers used by routes.
-#include "service/authn/url.h"
+#include "service/common/url.h"
 
 #include <optional>
 #include <string>
@@ -413,6 +413,88 @@ TEST(PathHasPrefixSegmentTest, Table) {
   for (const PrefixCase& c : kCases) {
     SCOPED_TRACE(std::string(c.path) + " prefix " + c.prefix);
     EXPECT_EQ(PathHasPrefixSegment(c.path, c.prefix), c.match);
+  }
+}
+
+struct HttpUrlCase {
+  const char* url;
+  bool ok;
+  const char* scheme;
+  const char* origin;
+  const char* authority;
+  bool has_userinfo;
+  const char* path;
+  const char* query;     // nullptr: no '?'
+  const char* fragment;  // nullptr: no '#'
+};
+
+TEST(ParseHttpUrlTest, Table) {
+  const HttpUrlCase kCases[] = {
+      {"https://a.example", true, "https", "https://a.example", "a.example", false, "", nullptr,
+       nullptr},
+      {"HTTP://A.example:8080/x/../y?q=1#f", true, "HTTP", "HTTP://A.example:8080",
+       "A.example:8080", false, "/x/../y", "q=1", "f"},
+      {"https://u:p@a.example/", true, "https", "https://u:p@a.example", "u:p@a.example", true,
+       "/", nullptr, nullptr},
+      {"https://a.example?", true, "https", "https://a.example", "a.example", false, "", "",
+       nullptr},
+      {"https://a.example#x?y", true, "https", "https://a.example", "a.example", false, "",
+       nullptr, "x?y"},
+      {"https:///path", true, "https", "https://", "", false, "/path", nullptr, nullptr},
+      {"https://[::1]:443/p", true, "https", "https://[::1]:443", "[::1]:443", false, "/p",
+       nullptr, nullptr},
+      {"ftp://a.example", false},
+      {"https:/a.example", false},
+      {"a.example", false},
+      {"", false},
+  };
+  for (const HttpUrlCase& c : kCases) {
+    SCOPED_TRACE(c.url);
+    const std::optional<HttpUrlParts> parts = ParseHttpUrl(c.url);
+    ASSERT_EQ(parts.has_value(), c.ok);
+    if (!c.ok) continue;
+    EXPECT_EQ(parts->scheme, c.scheme);
+    EXPECT_EQ(parts->origin, c.origin);
+    EXPECT_EQ(parts->authority, c.authority);
+    EXPECT_EQ(parts->has_userinfo, c.has_userinfo);
+    EXPECT_EQ(parts->path, c.path);
+    EXPECT_EQ(parts->query.has_value(), c.query != nullptr);
+    if (c.query != nullptr && parts->query.has_value()) EXPECT_EQ(*parts->query, c.query);
+    EXPECT_EQ(parts->fragment.has_value(), c.fragment != nullptr);
+    if (c.fragment != nullptr && parts->fragment.has_value()) {
+      EXPECT_EQ(*parts->fragment, c.fragment);
+    }
+  }
+}
+
+struct HostPortCase {
+  const char* authority;
+  bool ok;
+  const char* host;
+  const char* port;  // nullptr: no port
+};
+
+TEST(SplitHostPortTest, Table) {
+  const HostPortCase kCases[] = {
+      {"a.example", true, "a.example", nullptr},
+      {"a.example:80", true, "a.example", "80"},
+      {"a.example:", true, "a.example", ""},
+      {"a:b:1", true, "a", "b:1"},
+      {":80", true, "", "80"},
+      {"[::1]", true, "[::1]", nullptr},
+      {"[::1]:9001", true, "[::1]", "9001"},
+      {"[::1", false},
+      {"[::1]9001", false},
+      {"[::1]x:1", false},
+  };
+  for (const HostPortCase& c : kCases) {
+    SCOPED_TRACE(c.authority);
+    const std::optional<HostPort> hp = SplitHostPort(c.authority);
+    ASSERT_EQ(hp.has_value(), c.ok);
+    if (!c.ok) continue;
+    EXPECT_EQ(hp->host, c.host);
+    EXPECT_EQ(hp->port.has_value(), c.port != nullptr);
+    if (c.port != nullptr && hp->port.has_value()) EXPECT_EQ(*hp->port, c.port);
   }
 }
 

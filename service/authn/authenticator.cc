@@ -140,17 +140,13 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
                                       authenticator.nonces_.get(), config.proof_key_cache_entries);
   authenticator.policy_ = std::make_unique<Policy>(config);
   if (warnings != nullptr) AppendRouteWarnings(config, warnings);
-  if (config.xfcc.element == "before_trusted_peer") {
+  if (config.xfcc.element == XfccElement::kBeforeTrustedPeer) {
     authenticator.xfcc_policy_.element = XfccPolicy::Element::kBeforeTrustedPeer;
     authenticator.xfcc_policy_.trusted_peers = config.xfcc.trusted_peers;
   }
   authenticator.cert_thumbprints_ =
       std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
-  if (!config.external_origin.empty()) {
-    // Normalised once here rather than on every request.
-    auto origin = NormalizeAbsoluteUrl(config.external_origin);
-    if (origin.ok()) authenticator.external_origin_ = *origin;
-  }
+  authenticator.external_origin_ = config.external_origin;  // normalised at config load
   return created;
 }
 

@@ -122,12 +122,9 @@ RoutePathReadings::RoutePathReadings(std::string_view path_as_sent) {
 }
 
 std::string_view PathAsSent(std::string_view absolute_url) {
-  const size_t scheme_end = absolute_url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const std::string_view rest = absolute_url.substr(scheme_end + 3);
-  const size_t path_start = rest.find_first_of("/?#");
-  if (path_start == std::string_view::npos) return {};
-  return WithoutQuery(rest.substr(path_start));
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(absolute_url);
+  if (!parts.has_value()) return {};
+  return parts->path;
 }
 
 }  // namespace popguard

@@ -57,7 +57,7 @@ class RoutePathReadings {
 
 // PathAsSent returns the path of an absolute URL exactly as written (no
 // normalisation; query and fragment dropped): "" when there is no path or
-// no "//" authority.
+// it is not an http(s) URL (url.h ParseHttpUrl splits it).
 std::string_view PathAsSent(std::string_view absolute_url);
 
 }  // namespace popguard

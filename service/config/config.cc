@@ -1,3 +1,6 @@
+// The config parser: one function per section of the YAML file
+// (docs/config.md), over the field readers of fields.h and the value checks of
+// validate.h.
 #include "service/config/config.h"
 
 #include <yaml-cpp/yaml.h>
@@ -6,7 +9,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -15,13 +17,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "service/common/json.h"
+#include "service/common/ip_cidr.h"
 #include "service/common/status_macros.h"
 #include "service/common/strings.h"
-#include "service/common/ip_cidr.h"
+#include "service/config/fields.h"
+#include "service/config/validate.h"
 
 namespace popguard {
-
 namespace {
 
 // A config file is a few kilobytes; the bound only stops a wrong path (a log,
@@ -30,625 +32,11 @@ constexpr std::uintmax_t kMaxConfigFileBytes = 4 << 20;
 // Nonce secrets are HMAC keys: shorter than 32 bytes is below the strength of
 // the SHA-256 the nonces are made with.
 constexpr std::uintmax_t kMinNonceSecretBytes = 32;
-// Nesting allowed in an inline JWKS (a JWKS needs 3: set, keys, x5c).
-constexpr int kMaxInlineJwksDepth = 16;
 
-using FieldList = std::vector<std::pair<std::string, YAML::Node>>;
+}  // namespace
 
-
-absl::Status Invalid(std::string_view path, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(AV(path), ": ", AV(what)));
-}
-
-// InvalidAt is Invalid with the node's line in the file appended.
-absl::Status InvalidAt(const YAML::Node& node, std::string_view path, std::string_view what) {
-  const YAML::Mark mark = node.Mark();
-  if (mark.line < 0) return Invalid(path, what);
-  return absl::InvalidArgumentError(
-      absl::StrCat(AV(path), ": ", AV(what), " (line ", mark.line + 1, ")"));
-}
-
-std::string Child(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : absl::StrCat(AV(path), ".", AV(key));
-}
-
-std::string Index(std::string_view path, size_t i) { return absl::StrCat(AV(path), "[", i, "]"); }
-
-const char* TypeName(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-      return "null";
-    case YAML::NodeType::Scalar:
-      return "a scalar";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-// IsPlain reports whether a scalar was written without quotes or an explicit
-// tag, i.e. whether YAML would resolve it as a bool, number or null.
-bool IsPlain(const YAML::Node& node) { return node.Tag() == "?"; }
-
-bool HasControlChar(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
-}
-
-// Fields is one YAML mapping whose keys were checked against the allowed set:
-// unknown and duplicate keys are errors (a misspelt security option must not
-// silently fall back to its default).
-class Fields {
- public:
-  static absl::StatusOr<Fields> Of(const YAML::Node& node, std::string path,
-                                   std::initializer_list<std::string_view> allowed) {
-    Fields fields;
-    fields.path_ = std::move(path);
-    if (node.IsNull() || !node.IsDefined()) return fields;  // an empty section
-    if (!node.IsMap()) {
-      return InvalidAt(node, fields.path_.empty() ? "config" : fields.path_,
-                       absl::StrCat("must be a mapping, got ", TypeName(node)));
-    }
-    std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node key = it->first;
-      if (!key.IsScalar()) {
-        return InvalidAt(key, fields.path_.empty() ? "config" : fields.path_,
-                         "keys must be plain strings");
-      }
-      const std::string name = key.Scalar();
-      const std::string key_path = Child(fields.path_, name);
-      bool known = false;
-      for (std::string_view a : allowed) known = known || a == name;
-      if (!known) {
-        std::string list;
-        for (std::string_view a : allowed) absl::StrAppend(&list, list.empty() ? "" : ", ", AV(a));
-        return InvalidAt(key, key_path, absl::StrCat("unknown key (allowed: ", list, ")"));
-      }
-      if (!seen.insert(name).second) return InvalidAt(key, key_path, "duplicate key");
-      fields.members_.emplace_back(name, it->second);
-    }
-    return fields;
-  }
-
-  // Get returns the value of `key`, or nullptr when it is absent or null
-  // (`key:` and `key: ~` mean "use the default").
-  const YAML::Node* Get(std::string_view key) const {
-    for (const auto& [name, value] : members_) {
-      if (name == key) return value.IsNull() ? nullptr : &value;
-    }
-    return nullptr;
-  }
-
-  bool Has(std::string_view key) const { return Get(key) != nullptr; }
-
-  std::string Path(std::string_view key) const { return Child(path_, key); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  FieldList members_;
-};
-
-absl::Status ReadString(const YAML::Node& node, const std::string& path, std::string* out) {
-  if (!node.IsScalar()) {
-    return InvalidAt(node, path, absl::StrCat("must be a string, got ", TypeName(node)));
-  }
-  // Control characters would end up in logs, metric labels and headers.
-  if (HasControlChar(node.Scalar())) return InvalidAt(node, path, "contains a control character");
-  *out = node.Scalar();
-  return absl::OkStatus();
-}
-
-absl::Status ReadBool(const YAML::Node& node, const std::string& path, bool* out) {
-  // Only true/false: YAML 1.1's yes/no/on/off are too easy to write by accident.
-  if (node.IsScalar() && IsPlain(node)) {
-    const std::string s = absl::AsciiStrToLower(node.Scalar());
-    if (s == "true" || s == "false") {
-      *out = s == "true";
-      return absl::OkStatus();
-    }
-  }
-  return InvalidAt(node, path, "must be true or false");
-}
-
-absl::Status ReadUint(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max,
-                      uint64_t* out) {
-  const std::string range = absl::StrCat("must be an integer from ", min, " to ", max);
-  if (!node.IsScalar() || !IsPlain(node)) return InvalidAt(node, path, range);
-  const std::string& s = node.Scalar();
-  // Digits only: no sign, no hex or octal forms, no separators.
-  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), absl::ascii_isdigit)) {
-    return InvalidAt(node, path, range);
-  }
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(s, &v) || v < min || v > max) return InvalidAt(node, path, range);
-  *out = v;
-  return absl::OkStatus();
-}
-
-template <typename T>
-absl::Status ReadUintField(const Fields& f, std::string_view key, uint64_t min, uint64_t max,
-                           T* out) {
-  const YAML::Node* n = f.Get(key);
-  if (n == nullptr) return absl::OkStatus();
-  uint64_t v = 0;
-  POPGUARD_RETURN_IF_ERROR(ReadUint(*n, f.Path(key), min, max, &v));
-  *out = static_cast<T>(v);
-  return absl::OkStatus();
-}
-
-absl::Status ReadStringField(const Fields& f, std::string_view key, std::string* out) {
-  const YAML::Node* n = f.Get(key);
-  if (n == nullptr) return absl::OkStatus();
-  return ReadString(*n, f.Path(key), out);
-}
-
-absl::Status ReadBoolField(const Fields& f, std::string_view key, bool* out) {
-  const YAML::Node* n = f.Get(key);
-  if (n == nullptr) return absl::OkStatus();
-  return ReadBool(*n, f.Path(key), out);
-}
-
-// ReadDurationField reads a duration of at least `min`.
-absl::Status ReadDurationField(const Fields& f, std::string_view key, absl::Duration min,
-                               absl::Duration* out) {
-  const YAML::Node* n = f.Get(key);
-  if (n == nullptr) return absl::OkStatus();
-  const std::string path = f.Path(key);
-  if (!n->IsScalar()) {
-    return InvalidAt(*n, path, absl::StrCat("must be a duration, got ", TypeName(*n)));
-  }
-  absl::StatusOr<absl::Duration> d = ParseDuration(n->Scalar());
-  if (!d.ok()) return InvalidAt(*n, path, std::string(d.status().message()));
-  if (*d < min) {
-    return InvalidAt(*n, path,
-                     min == absl::ZeroDuration()
-                         ? std::string("must not be negative")
-                         : absl::StrCat("must be at least ", absl::FormatDuration(min)));
-  }
-  *out = *d;
-  return absl::OkStatus();
-}
-
-absl::Status ReadStringList(const YAML::Node& node, const std::string& path,
-                            std::vector<std::string>* out) {
-  if (!node.IsSequence()) {
-    return InvalidAt(node, path, absl::StrCat("must be a list, got ", TypeName(node)));
-  }
-  std::vector<std::string> items;
-  for (size_t i = 0; i < node.size(); ++i) {
-    std::string s;
-    POPGUARD_RETURN_IF_ERROR(ReadString(node[i], Index(path, i), &s));
-    items.push_back(std::move(s));
-  }
-  *out = std::move(items);
-  return absl::OkStatus();
-}
-
-// CheckReadableFile verifies that `resolved` is a regular file we can open,
-// of at least `min_bytes`. It never reads or reports the content.
-absl::Status CheckReadableFile(const std::string& path, const std::string& resolved,
-                               std::uintmax_t min_bytes) {
-  std::error_code ec;
-  const std::filesystem::file_status st = std::filesystem::status(resolved, ec);
-  if (ec || !std::filesystem::exists(st)) {
-    return Invalid(path, absl::StrCat("file ", resolved, " does not exist"));
-  }
-  if (!std::filesystem::is_regular_file(st)) {
-    return Invalid(path, absl::StrCat(resolved, " is not a regular file"));
-  }
-  std::ifstream in(resolved, std::ios::binary);
-  if (!in) return Invalid(path, absl::StrCat("cannot read ", resolved));
-  if (min_bytes > 0) {
-    const std::uintmax_t size = std::filesystem::file_size(resolved, ec);
-    if (ec || size < min_bytes) {
-      return Invalid(path, absl::StrCat(resolved, " must hold at least ", min_bytes,
-                                        " bytes (it has ", ec ? 0 : size, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// ReadFileField reads a path, resolves it against base_dir and checks the file.
-absl::Status ReadFileField(const Fields& f, std::string_view key, const std::string& base_dir,
-                           std::uintmax_t min_bytes, std::string* out) {
-  const YAML::Node* n = f.Get(key);
-  if (n == nullptr) return absl::OkStatus();
-  std::string p;
-  POPGUARD_RETURN_IF_ERROR(ReadString(*n, f.Path(key), &p));
-  if (p.empty()) return absl::OkStatus();  // "" is the same as not set
-  const std::string resolved = ResolvePath(base_dir, p);
-  POPGUARD_RETURN_IF_ERROR(CheckReadableFile(f.Path(key), resolved, min_bytes));
-  *out = resolved;
-  return absl::OkStatus();
-}
-
-// --- Value checks -------------------------------------------------------
-
-// AlgorithmProblem returns why `alg` may not be configured, or "" when it is
-// an asymmetric JOSE signature algorithm popguard verifies.
-std::string AlgorithmProblem(const std::string& alg) {
-  static constexpr std::string_view kKnown[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                                "PS512", "ES256", "ES384", "ES512", "EdDSA",
-                                                "Ed25519"};
-  for (std::string_view k : kKnown) {
-    if (alg == k) return "";
-  }
-  if (absl::AsciiStrToLower(alg) == "none") {
-    // An unsigned token proves nothing about who issued it.
-    return "\"none\" is never allowed: an unsigned token proves nothing";
-  }
-  if (alg.starts_with("HS")) {
-    // HMAC needs the verifier to hold the issuer's secret, so anyone holding
-    // the config could mint tokens; and accepting HS* next to public keys is
-    // the classic algorithm-confusion hole (the public key used as the HMAC
-    // secret). Issuers here are verified with public keys only.
-    return absl::StrCat("\"", alg,
-                        "\" is not allowed: HMAC algorithms need a shared secret, and mixing "
-                        "them with public keys enables algorithm confusion; use an asymmetric "
-                        "algorithm");
-  }
-  return absl::StrCat("unknown algorithm \"", alg,
-                      "\" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
-                      "ES512, EdDSA, Ed25519)");
-}
-
-absl::Status ReadAlgorithms(const Fields& f, std::vector<std::string>* out) {
-  const YAML::Node* n = f.Get("algorithms");
-  if (n == nullptr) return absl::OkStatus();
-  const std::string path = f.Path("algorithms");
-  std::vector<std::string> algs;
-  POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, path, &algs));
-  if (algs.empty()) return InvalidAt(*n, path, "must list at least one algorithm");
-  std::set<std::string> seen;
-  for (size_t i = 0; i < algs.size(); ++i) {
-    const std::string problem = AlgorithmProblem(algs[i]);
-    if (!problem.empty()) return InvalidAt((*n)[i], Index(path, i), problem);
-    if (!seen.insert(algs[i]).second)
-      return InvalidAt((*n)[i], Index(path, i), "duplicate algorithm");
-  }
-  *out = std::move(algs);
-  return absl::OkStatus();
-}
-
-bool IsHostChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_'; }
-
-// CheckHost accepts a DNS name / IPv4 address, or an IPv6 literal in brackets.
-bool IsValidHost(std::string_view host) {
-  if (host.empty()) return false;
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return false;
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return false;
-    }
-    return true;
-  }
-  return std::all_of(host.begin(), host.end(), IsHostChar);
-}
-
-bool IsValidPort(std::string_view port, bool allow_zero) {
-  if (port.empty() || port.size() > 5) return false;
-  if (!std::all_of(port.begin(), port.end(), absl::ascii_isdigit)) return false;
-  int v = 0;
-  if (!absl::SimpleAtoi(AV(port), &v)) return false;
-  return v <= 65535 && (allow_zero || v > 0);
-}
-
-// SplitHostPort splits "host:port" / "[v6]:port"; false when there is no port.
-bool SplitHostPort(std::string_view s, std::string_view* host, std::string_view* port) {
-  size_t colon;
-  if (!s.empty() && s.front() == '[') {
-    const size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      return false;
-    }
-    colon = close + 1;
-  } else {
-    colon = s.rfind(':');
-    if (colon == std::string_view::npos || s.substr(0, colon).find(':') != std::string_view::npos) {
-      return false;
-    }
-  }
-  *host = s.substr(0, colon);
-  *port = s.substr(colon + 1);
-  return true;
-}
-
-absl::Status CheckListen(const std::string& listen, const std::string& path) {
-  std::string_view host, port;
-  if (!SplitHostPort(listen, &host, &port) || !IsValidHost(host) ||
-      !IsValidPort(port, /*allow_zero=*/true)) {
-    return Invalid(
-        path, absl::StrCat("\"", listen, "\" is not host:port (e.g. 127.0.0.1:9001, [::]:9001)"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckLogLevel(const std::string& level, const std::string& path) {
-  if (level != "debug" && level != "info" && level != "warn" && level != "error") {
-    return Invalid(path, absl::StrCat("\"", level, "\" is not one of debug, info, warn, error"));
-  }
-  return absl::OkStatus();
-}
-
-// CheckIssuer requires an http(s) URL with a host: iss is compared exactly, so
-// a typo here means no token ever verifies, and a bare word is almost always
-// a mistake for the issuer's URL.
-absl::Status CheckIssuer(const std::string& iss, const std::string& path) {
-  if (iss.empty()) return Invalid(path, "must not be empty");
-  std::string_view rest = iss;
-  if (rest.starts_with("https://")) {
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("http://")) {
-    rest.remove_prefix(7);
-  } else {
-    return Invalid(path, absl::StrCat("\"", iss, "\" must be an https:// (or http://) URL"));
-  }
-  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (authority.empty()) return Invalid(path, absl::StrCat("\"", iss, "\" has no host"));
-  for (char c : iss) {
-    if (absl::ascii_isspace(c)) return Invalid(path, "must not contain whitespace");
-  }
-  return absl::OkStatus();
-}
-
-// NormalizeOrigin checks `http(s)://host[:port]` and returns it lower-cased
-// with a default port removed, the form DPoP htu is compared in (RFC 9449
-// section 4.3 and RFC 3986 section 6.2.3).
-absl::Status NormalizeOrigin(const std::string& origin, const std::string& path, std::string* out) {
-  const std::string bad =
-      absl::StrCat("\"", origin, "\" must be http(s)://host[:port] with no path, query or user");
-  const std::string lower = absl::AsciiStrToLower(origin);
-  std::string_view rest = lower;
-  std::string_view scheme;
-  if (rest.starts_with("https://")) {
-    scheme = "https";
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("http://")) {
-    scheme = "http";
-    rest.remove_prefix(7);
-  } else {
-    return Invalid(path, bad);
-  }
-  if (rest.ends_with("/")) rest.remove_suffix(1);  // "https://a.example/" is no path
-  std::string_view host = rest, port;
-  const bool has_port = SplitHostPort(rest, &host, &port);
-  if (!has_port) host = rest;
-  if (!IsValidHost(host) || (has_port && !IsValidPort(port, /*allow_zero=*/false))) {
-    return Invalid(path, bad);
-  }
-  if ((scheme == "https" && port == "443") || (scheme == "http" && port == "80")) port = {};
-  *out = absl::StrCat(AV(scheme), "://", AV(host), port.empty() ? "" : ":", AV(port));
-  return absl::OkStatus();
-}
-
-bool IsTokenChar(char c) {  // RFC 9110 section 5.6.2 tchar
-  return absl::ascii_isalnum(c) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsValidHeaderName(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar);
-}
-
-// Headers popguard must never set upstream: they carry the request's framing,
-// routing or credentials, or are the inputs other proxies trust.
-bool IsForbiddenUpstreamHeader(std::string_view name) {
-  // clang-format off
-  static constexpr std::string_view kForbidden[] = {
-      "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
-      "trailer", "upgrade", "proxy-connection", "authorization", "proxy-authorization", "dpop",
-      "cookie", "x-forwarded-client-cert", "x-forwarded-for", "x-forwarded-proto",
-      "x-forwarded-host", "forwarded"};
-  // clang-format on
-  for (std::string_view f : kForbidden) {
-    if (name == f) return true;
-  }
-  return false;
-}
-
-// CheckRouteHost accepts "host" or "*.suffix"; no port (the request's port is
-// removed before matching).
-bool IsValidRouteHost(std::string_view host) {
-  if (host.starts_with("*.")) host.remove_prefix(2);
-  if (host.empty() || host.front() == '.' || host.back() == '.') return false;
-  if (host.front() == '[') return IsValidHost(host);
-  return std::all_of(host.begin(), host.end(), IsHostChar);
-}
-
-// CheckPathPrefix requires the prefix in the form service/common/url.h's
-// NormalizePath gives request paths (no dot segments, percent-encoding only for
-// non-unreserved bytes, in upper-case hex), and refuses what no reading of a
-// request path (service/authn/route_path.h) can contain: an encoded or literal
-// separator (%2F, %5C, '\\'), a ";" (params are dropped by one reading, so
-// the readings of a path holding one never agree on such a route) and "//"
-// (merged by one reading). Such a prefix would be accepted and never match,
-// leaving its resources to a weaker route. Errors name the route.
-absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path,
-                             const std::string& route) {
-  if (prefix.empty()) return absl::OkStatus();
-  auto invalid = [&](std::string_view why) {
-    return Invalid(path, absl::StrCat(AV(why), " (route \"", route, "\")"));
-  };
-  if (prefix.front() != '/') return invalid("must start with \"/\"");
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    const unsigned char c = prefix[i];
-    if (c == '?' || c == '#' || c <= 0x20 || c >= 0x7f) {
-      return invalid("must be a path only (no query, fragment, spaces or non-ASCII)");
-    }
-    if (c == '\\' || c == ';') {
-      return invalid("must not contain '\\' or ';' (upstreams read them as a separator or "
-                     "parameters, so the prefix could never match)");
-    }
-    if (c == '/' && i + 1 < prefix.size() && prefix[i + 1] == '/') {
-      return invalid("must not contain \"//\" (merged by upstreams, so it could never match)");
-    }
-    if (c != '%') continue;
-    if (i + 2 < prefix.size() &&
-        ((prefix[i + 1] == '2' && absl::ascii_toupper(prefix[i + 2]) == 'F') ||
-         (prefix[i + 1] == '5' && absl::ascii_toupper(prefix[i + 2]) == 'C'))) {
-      return invalid("must not contain %2F or %5C (decoded as separators by upstreams, so the "
-                     "prefix could never match)");
-    }
-    if (i + 2 >= prefix.size() || !absl::ascii_isxdigit(prefix[i + 1]) ||
-        !absl::ascii_isxdigit(prefix[i + 2]) || absl::ascii_islower(prefix[i + 1]) ||
-        absl::ascii_islower(prefix[i + 2])) {
-      return invalid("percent-encoding must be %XX with upper-case hex digits");
-    }
-    int v = 0;
-    if (!absl::SimpleHexAtoi(absl::string_view(prefix.data() + i + 1, 2), &v)) {
-      return invalid("percent-encoding must be %XX with upper-case hex digits");
-    }
-    if (absl::ascii_isalnum(v) || v == '-' || v == '.' || v == '_' || v == '~') {
-      return invalid("must not percent-encode letters, digits or -._~ (write them as is)");
-    }
-  }
-  size_t start = 1;
-  while (start <= prefix.size()) {
-    size_t end = prefix.find('/', start);
-    if (end == std::string::npos) end = prefix.size();
-    const std::string_view seg = std::string_view(prefix).substr(start, end - start);
-    if (seg == "." || seg == "..") return invalid("must not contain . or .. segments");
-    start = end + 1;
-  }
-  return absl::OkStatus();
-}
-
-bool IsScopeChar(char c) {  // RFC 6749 section 3.3 scope-token
-  return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
-}
-
-bool IsValidRouteName(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-// --- Inline JWKS ---------------------------------------------------------
-
-bool LooksLikeJsonNumber(std::string_view s) {
-  size_t i = 0;
-  auto digits = [&]() {
-    const size_t from = i;
-    while (i < s.size() && absl::ascii_isdigit(s[i])) ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
-// YamlToJson writes a YAML subtree as JSON, resolving plain scalars the way
-// YAML's core schema does (true/false, null, numbers); quoted scalars are
-// strings. Values are never echoed in errors (a JWKS may hold key material).
-absl::Status YamlToJson(const YAML::Node& node, const std::string& path, int depth,
-                        std::string* out) {
-  if (depth > kMaxInlineJwksDepth) return InvalidAt(node, path, "nested too deeply");
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      out->append("null");
-      return absl::OkStatus();
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (IsPlain(node)) {
-        if (s == "true" || s == "True" || s == "TRUE") {
-          out->append("true");
-          return absl::OkStatus();
-        }
-        if (s == "false" || s == "False" || s == "FALSE") {
-          out->append("false");
-          return absl::OkStatus();
-        }
-        if (LooksLikeJsonNumber(s)) {
-          out->append(s);
-          return absl::OkStatus();
-        }
-      }
-      out->append(JsonQuote(s));
-      return absl::OkStatus();
-    }
-    case YAML::NodeType::Sequence:
-      out->push_back('[');
-      for (size_t i = 0; i < node.size(); ++i) {
-        if (i > 0) out->push_back(',');
-        POPGUARD_RETURN_IF_ERROR(YamlToJson(node[i], Index(path, i), depth + 1, out));
-      }
-      out->push_back(']');
-      return absl::OkStatus();
-    case YAML::NodeType::Map: {
-      out->push_back('{');
-      std::set<std::string> seen;
-      bool first = true;
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        if (!it->first.IsScalar()) return InvalidAt(it->first, path, "keys must be strings");
-        const std::string& key = it->first.Scalar();
-        if (!seen.insert(key).second)
-          return InvalidAt(it->first, Child(path, key), "duplicate key");
-        if (!first) out->push_back(',');
-        first = false;
-        out->append(JsonQuote(key));
-        out->push_back(':');
-        POPGUARD_RETURN_IF_ERROR(YamlToJson(it->second, Child(path, key), depth + 1, out));
-      }
-      out->push_back('}');
-      return absl::OkStatus();
-    }
-  }
-  return InvalidAt(node, path, "unsupported YAML node");
-}
-
-// CheckJwksShape checks that `json` is a JSON object with a "keys" array of
-// objects. What each key holds is the JWKS loader's business (issuers.cc).
-absl::Status CheckJwksShape(const std::string& json, const std::string& path) {
-  absl::StatusOr<JsonValue> v = ParseJson(json, JsonLimits{kMaxInlineJwksDepth});
-  if (!v.ok()) return Invalid(path, absl::StrCat("is not valid JSON: ", v.status().message()));
-  const JsonValue* keys = v->Find("keys");
-  if (!v->is_object() || keys == nullptr || !keys->is_array()) {
-    return Invalid(path, "must be a JWKS: an object with a \"keys\" list");
-  }
-  for (size_t i = 0; i < keys->array_items().size(); ++i) {
-    if (!keys->array_items()[i].is_object()) {
-      return Invalid(Index(Child(path, "keys"), i), "must be a JWK object");
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ReadInlineJwks(const YAML::Node& node, const std::string& path, std::string* out) {
-  std::string json;
-  if (node.IsScalar()) {
-    json = node.Scalar();  // JSON text, e.g. jwks: '{"keys": [...]}'
-  } else if (node.IsMap()) {
-    POPGUARD_RETURN_IF_ERROR(YamlToJson(node, path, 1, &json));
-  } else {
-    return InvalidAt(node, path,
-                     absl::StrCat("must be a mapping or a JSON string, got ", TypeName(node)));
-  }
-  POPGUARD_RETURN_IF_ERROR(CheckJwksShape(json, path));
-  *out = std::move(json);
-  return absl::OkStatus();
-}
+namespace config_internal {
+namespace {
 
 // --- Sections ------------------------------------------------------------
 
@@ -667,35 +55,6 @@ absl::Status ParseTls(const YAML::Node& node, const std::string& base_dir, TlsCo
     return Invalid(
         "tls.client_ca_file",
         "needs tls.cert_file and tls.key_file (client certificates need a TLS listener)");
-  }
-  return absl::OkStatus();
-}
-
-// CheckFetchUrl requires an https:// URL with a host and no userinfo or
-// fragment (http:// only with allow_http). Keys fetched in the clear could
-// be swapped by anyone on the network path.
-absl::Status CheckFetchUrl(const std::string& url, bool allow_http, const std::string& path) {
-  std::string_view rest = url;
-  if (rest.starts_with("https://")) {
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("http://")) {
-    if (!allow_http) {
-      return Invalid(path, absl::StrCat("\"", url,
-                                        "\" is plain http://; use https:// (allow_http: true is "
-                                        "for local testing only)"));
-    }
-    rest.remove_prefix(7);
-  } else {
-    return Invalid(path, absl::StrCat("\"", url, "\" must be an https:// URL"));
-  }
-  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (authority.empty()) return Invalid(path, absl::StrCat("\"", url, "\" has no host"));
-  if (authority.find('@') != std::string_view::npos) {
-    return Invalid(path, "must not carry userinfo (user:password@)");
-  }
-  if (url.find('#') != std::string::npos) return Invalid(path, "must not have a fragment");
-  for (char c : url) {
-    if (absl::ascii_isspace(c)) return Invalid(path, "must not contain whitespace");
   }
   return absl::OkStatus();
 }
@@ -906,7 +265,7 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
     POPGUARD_RETURN_IF_ERROR(ReadStringList(*scopes, f->Path("scopes"), &route->scopes));
     for (size_t i = 0; i < route->scopes.size(); ++i) {
       const std::string& s = route->scopes[i];
-      if (s.empty() || !std::all_of(s.begin(), s.end(), IsScopeChar)) {
+      if (!IsValidScopeToken(s)) {
         return Invalid(Index(f->Path("scopes"), i),
                        "must be a non-empty scope token (no spaces, quotes or backslashes)");
       }
@@ -1004,21 +363,6 @@ absl::Status ParseUpstreamHeaders(const YAML::Node& node, std::vector<UpstreamHe
   return absl::OkStatus();
 }
 
-// ReadBoundedDuration is ReadDurationField with an upper bound as well.
-absl::Status ReadBoundedDuration(const Fields& f, std::string_view key, absl::Duration min,
-                                 absl::Duration max, absl::Duration* out) {
-  absl::Duration d = *out;
-  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, key, min, &d));
-  if (d > max) {
-    // A bare number is seconds: "50" for 50ms would block requests for 50 s.
-    return InvalidAt(*f.Get(key), f.Path(key),
-                     absl::StrCat("must be at most ", absl::FormatDuration(max),
-                                  " (a bare number is seconds; write e.g. 50ms)"));
-  }
-  *out = d;
-  return absl::OkStatus();
-}
-
 // ParseRedisReplay reads replay.redis (docs/config.md).
 absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_dir,
                               RedisReplayConfig* out) {
@@ -1038,9 +382,7 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
   std::set<std::string> seen;
   for (size_t i = 0; i < r.addresses.size(); ++i) {
     const std::string path = Index(f->Path("addresses"), i);
-    std::string_view host, port;
-    if (!SplitHostPort(r.addresses[i], &host, &port) || !IsValidHost(host) ||
-        !IsValidPort(port, /*allow_zero=*/false)) {
+    if (!IsHostAndPort(r.addresses[i], /*allow_zero_port=*/false)) {
       return Invalid(path, absl::StrCat("\"", r.addresses[i],
                                         "\" is not host:port (e.g. 10.0.0.5:6379, redis:6379)"));
     }
@@ -1119,17 +461,19 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
   POPGUARD_RETURN_IF_ERROR(
       ReadStringField(*f, "client_cert_header", &fa.client_cert_header));
   fa.client_cert_header = absl::AsciiStrToLower(fa.client_cert_header);
-  POPGUARD_RETURN_IF_ERROR(
-      ReadStringField(*f, "client_cert_format", &fa.client_cert_format));
-  if (fa.client_cert_header.empty() != fa.client_cert_format.empty()) {
+  std::string format;
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "client_cert_format", &format));
+  if (fa.client_cert_header.empty() != format.empty()) {
     return Invalid("forward_auth.client_cert_format",
                    "client_cert_header and client_cert_format must be given together");
   }
-  if (!fa.client_cert_format.empty() && fa.client_cert_format != "escaped_pem" &&
-      fa.client_cert_format != "der_base64" && fa.client_cert_format != "rfc9440") {
-    return Invalid("forward_auth.client_cert_format",
-                   absl::StrCat("\"", fa.client_cert_format,
-                                "\" is not one of escaped_pem, der_base64, rfc9440"));
+  if (!format.empty()) {
+    const std::optional<ClientCertFormat> parsed = ParseClientCertFormat(format);
+    if (!parsed.has_value()) {
+      return Invalid("forward_auth.client_cert_format",
+                     absl::StrCat("\"", format, "\" is not one of escaped_pem, der_base64, rfc9440"));
+    }
+    fa.client_cert_format = *parsed;
   }
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
@@ -1202,16 +546,129 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
   return absl::OkStatus();
 }
 
+// ParseReplay reads replay (docs/config.md).
+absl::Status ParseReplay(const YAML::Node& node, const std::string& base_dir,
+                         ReplayConfig* replay) {
+  absl::StatusOr<Fields> f = Fields::Of(node, "replay", {"backend", "max_entries", "redis"});
+  if (!f.ok()) return f.status();
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "backend", &replay->backend));
+  if (replay->backend != "memory" && replay->backend != "redis") {
+    return Invalid("replay.backend",
+                   absl::StrCat("\"", replay->backend, "\" is not a backend; use memory or redis"));
+  }
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "max_entries", 1, uint64_t{1} << 40, &replay->max_entries));
+  const YAML::Node* redis = f->Get("redis");
+  if (redis != nullptr && replay->backend != "redis") {
+    // A redis section that is silently ignored would leave the operator
+    // believing replicas share a window they do not.
+    return Invalid("replay.redis", "is only used with replay.backend: redis");
+  }
+  if (replay->backend == "redis") {
+    if (redis == nullptr) {
+      return Invalid("replay.redis.addresses", "required when replay.backend is redis");
+    }
+    POPGUARD_RETURN_IF_ERROR(ParseRedisReplay(*redis, base_dir, &replay->redis));
+  }
+  return absl::OkStatus();
+}
+
+// ParseOrigin reads external_origin and trusted_forwarded_headers, the two
+// ways to learn the origin clients addressed.
+absl::Status ParseOrigin(const Fields& root, Config* config) {
+  std::string origin;
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(root, "external_origin", &origin));
+  config->external_origin.reset();
+  if (!origin.empty()) {
+    absl::StatusOr<NormalizedUrl> normalized = NormalizeOrigin(origin, "external_origin");
+    if (!normalized.ok()) return normalized.status();
+    config->external_origin = *std::move(normalized);
+  }
+  POPGUARD_RETURN_IF_ERROR(
+      ReadBoolField(root, "trusted_forwarded_headers", &config->trusted_forwarded_headers));
+  // Two sources for the origin clients addressed would make the DPoP htu
+  // check depend on which one the code happens to prefer.
+  if (config->external_origin.has_value() && config->trusted_forwarded_headers) {
+    return Invalid("trusted_forwarded_headers",
+                   "cannot be true when external_origin is set (the origin would come from two "
+                   "places)");
+  }
+  return absl::OkStatus();
+}
+
+// ParseCaches reads the three *_cache_entries sizes.
+absl::Status ParseCaches(const Fields& root, Config* config) {
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(root, "access_token_cache_entries", 0, uint64_t{1} << 32,
+                                         &config->access_token_cache_entries));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(root, "proof_key_cache_entries", 0, uint64_t{1} << 24,
+                                         &config->proof_key_cache_entries));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(root, "cert_thumbprint_cache_entries", 0,
+                                         uint64_t{1} << 24,
+                                         &config->cert_thumbprint_cache_entries));
+  return absl::OkStatus();
+}
+
+// ParseLimits reads limits; `dpop_max_age` bounds max_queue_wait.
+absl::Status ParseLimits(const YAML::Node& node, absl::Duration dpop_max_age,
+                         LimitsConfig* limits) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
+                                  "max_inflight", "max_grpc_message_bytes", "max_queue_wait"});
+  if (!f.ok()) return f.status();
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "max_token_bytes", 64, 1 << 20, &limits->max_token_bytes));
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "max_proof_bytes", 64, 1 << 20, &limits->max_proof_bytes));
+  // 2 is the least a DPoP proof header (an object holding the jwk object) needs.
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_json_depth", 2, 64, &limits->max_json_depth));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_inflight", 1, 1 << 20, &limits->max_inflight));
+  // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_grpc_message_bytes", 4096, 64 << 20,
+                                         &limits->max_grpc_message_bytes));
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "max_queue_wait", absl::Milliseconds(1),
+                                               absl::Seconds(30), &limits->max_queue_wait));
+  // A decision allowed to wait as long as a proof lives would let every
+  // proof go stale in the queue; the bound must leave most of max_age.
+  if (const YAML::Node* w = f->Get("max_queue_wait");
+      w != nullptr && limits->max_queue_wait >= dpop_max_age) {
+    return InvalidAt(*w, f->Path("max_queue_wait"),
+                     absl::StrCat("must be shorter than dpop.max_age (",
+                                  absl::FormatDuration(dpop_max_age), ")"));
+  }
+  return absl::OkStatus();
+}
+
+// ParseCrypto reads crypto (docs/config.md).
+absl::Status ParseCrypto(const YAML::Node& node, CryptoConfig* crypto) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "crypto", {"force_openssl", "batch_verification", "verify_threads",
+                                  "max_batch", "inline_when_idle", "key_table_cache_entries"});
+  if (!f.ok()) return f.status();
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "force_openssl", &crypto->force_openssl));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "batch_verification", &crypto->batch_verification));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "verify_threads", 0, 256, &crypto->verify_threads));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_batch", 1, 1024, &crypto->max_batch));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "inline_when_idle", &crypto->inline_when_idle));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "key_table_cache_entries", 0, 65536,
+                                         &crypto->key_table_cache_entries));
+  return absl::OkStatus();
+}
+
 absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* out) {
   absl::StatusOr<Fields> f = Fields::Of(node, "xfcc", {"element", "trusted_peers"});
   if (!f.ok()) return f.status();
   // A section that is silently ignored would leave the operator believing
   // certificates are read from the header when they are not.
   if (!trusted_xfcc) return Invalid("xfcc", "is only used with trusted_xfcc: true");
-  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "element", &out->element));
-  if (out->element != "only" && out->element != "before_trusted_peer") {
-    return Invalid("xfcc.element", absl::StrCat("\"", out->element,
-                                                "\" is not one of only, before_trusted_peer"));
+  std::string element = "only";
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "element", &element));
+  if (element == "only") {
+    out->element = XfccElement::kOnly;
+  } else if (element == "before_trusted_peer") {
+    out->element = XfccElement::kBeforeTrustedPeer;
+  } else {
+    return Invalid("xfcc.element",
+                   absl::StrCat("\"", element, "\" is not one of only, before_trusted_peer"));
   }
   if (const YAML::Node* n = f->Get("trusted_peers")) {
     POPGUARD_RETURN_IF_ERROR(
@@ -1224,10 +681,10 @@ absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* 
   }
   // Without a trusted hop every element would be refused; with element
   // only, peers would be ignored. Both are configuration mistakes.
-  if (out->element == "before_trusted_peer" && out->trusted_peers.empty()) {
+  if (out->element == XfccElement::kBeforeTrustedPeer && out->trusted_peers.empty()) {
     return Invalid("xfcc.trusted_peers", "required when xfcc.element is before_trusted_peer");
   }
-  if (out->element == "only" && !out->trusted_peers.empty()) {
+  if (out->element == XfccElement::kOnly && !out->trusted_peers.empty()) {
     return Invalid("xfcc.trusted_peers", "is only used with xfcc.element: before_trusted_peer");
   }
   return absl::OkStatus();
@@ -1264,121 +721,38 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   if (const YAML::Node* n = f->Get("routes")) {
     POPGUARD_RETURN_IF_ERROR(ParseRoutes(*n, config->issuers, &config->routes));
   }
-  POPGUARD_RETURN_IF_ERROR(
-      ParseBindingField(*f, "default_binding", &config->default_binding));
+  POPGUARD_RETURN_IF_ERROR(ParseBindingField(*f, "default_binding", &config->default_binding));
   POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "default_report_only", &config->default_report_only));
-
   if (const YAML::Node* n = f->Get("replay")) {
-    absl::StatusOr<Fields> rf = Fields::Of(*n, "replay", {"backend", "max_entries", "redis"});
-    if (!rf.ok()) return rf.status();
-    POPGUARD_RETURN_IF_ERROR(ReadStringField(*rf, "backend", &config->replay.backend));
-    if (config->replay.backend != "memory" && config->replay.backend != "redis") {
-      return Invalid("replay.backend", absl::StrCat("\"", config->replay.backend,
-                                                    "\" is not a backend; use memory or redis"));
-    }
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*rf, "max_entries", 1, uint64_t{1} << 40, &config->replay.max_entries));
-    const YAML::Node* redis = rf->Get("redis");
-    if (redis != nullptr && config->replay.backend != "redis") {
-      // A redis section that is silently ignored would leave the operator
-      // believing replicas share a window they do not.
-      return Invalid("replay.redis", "is only used with replay.backend: redis");
-    }
-    if (config->replay.backend == "redis") {
-      if (redis == nullptr) {
-        return Invalid("replay.redis.addresses", "required when replay.backend is redis");
-      }
-      POPGUARD_RETURN_IF_ERROR(ParseRedisReplay(*redis, base_dir, &config->replay.redis));
-    }
+    POPGUARD_RETURN_IF_ERROR(ParseReplay(*n, base_dir, &config->replay));
   }
-
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "trusted_xfcc", &config->trusted_xfcc));
   if (const YAML::Node* n = f->Get("xfcc")) {
     POPGUARD_RETURN_IF_ERROR(ParseXfcc(*n, config->trusted_xfcc, &config->xfcc));
   }
-  std::string origin;
-  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "external_origin", &origin));
-  config->external_origin.clear();
-  if (!origin.empty()) {
-    POPGUARD_RETURN_IF_ERROR(
-        NormalizeOrigin(origin, "external_origin", &config->external_origin));
-  }
-  POPGUARD_RETURN_IF_ERROR(
-      ReadBoolField(*f, "trusted_forwarded_headers", &config->trusted_forwarded_headers));
+  POPGUARD_RETURN_IF_ERROR(ParseOrigin(*f, config));
   POPGUARD_RETURN_IF_ERROR(
       ReadBoolField(*f, "cors_expose_headers", &config->cors_expose_headers));
-  // Two sources for the origin clients addressed would make the DPoP htu
-  // check depend on which one the code happens to prefer.
-  if (!config->external_origin.empty() && config->trusted_forwarded_headers) {
-    return Invalid("trusted_forwarded_headers",
-                   "cannot be true when external_origin is set (the origin would come from two "
-                   "places)");
-  }
   if (const YAML::Node* n = f->Get("upstream_headers")) {
     POPGUARD_RETURN_IF_ERROR(ParseUpstreamHeaders(*n, &config->upstream_headers));
   }
-  POPGUARD_RETURN_IF_ERROR(ReadUintField(
-      *f, "access_token_cache_entries", 0, uint64_t{1} << 32, &config->access_token_cache_entries));
-  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "proof_key_cache_entries", 0, uint64_t{1} << 24,
-                                                &config->proof_key_cache_entries));
-  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "cert_thumbprint_cache_entries", 0,
-                                                uint64_t{1} << 24,
-                                                &config->cert_thumbprint_cache_entries));
+  POPGUARD_RETURN_IF_ERROR(ParseCaches(*f, config));
   // The default wait bound leaves at least half of a very short max_age.
   config->limits.max_queue_wait = std::min(config->limits.max_queue_wait, config->dpop.max_age / 2);
   if (const YAML::Node* n = f->Get("limits")) {
-    absl::StatusOr<Fields> lf =
-        Fields::Of(*n, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
-                                  "max_inflight", "max_grpc_message_bytes", "max_queue_wait"});
-    if (!lf.ok()) return lf.status();
-    LimitsConfig& limits = config->limits;
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*lf, "max_token_bytes", 64, 1 << 20, &limits.max_token_bytes));
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*lf, "max_proof_bytes", 64, 1 << 20, &limits.max_proof_bytes));
-    // 2 is the least a DPoP proof header (an object holding the jwk object) needs.
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*lf, "max_json_depth", 2, 64, &limits.max_json_depth));
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*lf, "max_inflight", 1, 1 << 20, &limits.max_inflight));
-    // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
-    POPGUARD_RETURN_IF_ERROR(ReadUintField(*lf, "max_grpc_message_bytes", 4096, 64 << 20,
-                                                  &limits.max_grpc_message_bytes));
-    POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*lf, "max_queue_wait",
-                                                        absl::Milliseconds(1), absl::Seconds(30),
-                                                        &limits.max_queue_wait));
-    // A decision allowed to wait as long as a proof lives would let every
-    // proof go stale in the queue; the bound must leave most of max_age.
-    if (const YAML::Node* w = lf->Get("max_queue_wait");
-        w != nullptr && limits.max_queue_wait >= config->dpop.max_age) {
-      return InvalidAt(*w, lf->Path("max_queue_wait"),
-                       absl::StrCat("must be shorter than dpop.max_age (",
-                                    absl::FormatDuration(config->dpop.max_age), ")"));
-    }
+    POPGUARD_RETURN_IF_ERROR(ParseLimits(*n, config->dpop.max_age, &config->limits));
   }
   if (const YAML::Node* n = f->Get("crypto")) {
-    absl::StatusOr<Fields> cf =
-        Fields::Of(*n, "crypto", {"force_openssl", "batch_verification", "verify_threads",
-                                  "max_batch", "inline_when_idle", "key_table_cache_entries"});
-    if (!cf.ok()) return cf.status();
-    CryptoConfig& crypto = config->crypto;
-    POPGUARD_RETURN_IF_ERROR(ReadBoolField(*cf, "force_openssl", &crypto.force_openssl));
-    POPGUARD_RETURN_IF_ERROR(
-        ReadBoolField(*cf, "batch_verification", &crypto.batch_verification));
-    POPGUARD_RETURN_IF_ERROR(
-        ReadUintField(*cf, "verify_threads", 0, 256, &crypto.verify_threads));
-    POPGUARD_RETURN_IF_ERROR(ReadUintField(*cf, "max_batch", 1, 1024, &crypto.max_batch));
-    POPGUARD_RETURN_IF_ERROR(
-        ReadBoolField(*cf, "inline_when_idle", &crypto.inline_when_idle));
-    POPGUARD_RETURN_IF_ERROR(ReadUintField(*cf, "key_table_cache_entries", 0, 65536,
-                                                  &crypto.key_table_cache_entries));
+    POPGUARD_RETURN_IF_ERROR(ParseCrypto(*n, &config->crypto));
   }
   POPGUARD_RETURN_IF_ERROR(ParseOperability(*f, config));
   return absl::OkStatus();
 }
 
+
 }  // namespace
+}  // namespace config_internal
 
 std::string_view BindingRequirementName(BindingRequirement b) {
   switch (b) {
@@ -1392,6 +766,28 @@ std::string_view BindingRequirementName(BindingRequirement b) {
       return "bound";
   }
   return "unknown";
+}
+
+std::string_view ClientCertFormatName(ClientCertFormat format) {
+  switch (format) {
+    case ClientCertFormat::kNone:
+      return "";
+    case ClientCertFormat::kEscapedPem:
+      return "escaped_pem";
+    case ClientCertFormat::kDerBase64:
+      return "der_base64";
+    case ClientCertFormat::kRfc9440:
+      return "rfc9440";
+  }
+  return "";
+}
+
+std::optional<ClientCertFormat> ParseClientCertFormat(std::string_view name) {
+  for (ClientCertFormat f : {ClientCertFormat::kEscapedPem, ClientCertFormat::kDerBase64,
+                             ClientCertFormat::kRfc9440}) {
+    if (name == ClientCertFormatName(f)) return f;
+  }
+  return std::nullopt;
 }
 
 std::optional<BindingRequirement> ParseBindingRequirement(std::string_view name) {
@@ -1494,7 +890,8 @@ absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& 
   }
   config.base_dir = base.lexically_normal().string();
   try {
-    absl::Status status = ParseRoot(docs.empty() ? YAML::Node() : docs[0], &config);
+    absl::Status status =
+        config_internal::ParseRoot(docs.empty() ? YAML::Node() : docs[0], &config);
     if (!status.ok()) return status;
   } catch (const YAML::Exception& e) {
     // The parser above checks node types before reading them; this only
@@ -1540,16 +937,14 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 
 absl::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config) {
   if (!overrides.listen.empty()) {
-    POPGUARD_RETURN_IF_ERROR(CheckListen(overrides.listen, "--listen"));
+    POPGUARD_RETURN_IF_ERROR(config_internal::CheckListen(overrides.listen, "--listen"));
     config->listen = overrides.listen;
   }
   if (!overrides.log_level.empty()) {
-    POPGUARD_RETURN_IF_ERROR(CheckLogLevel(overrides.log_level, "--log_level"));
+    POPGUARD_RETURN_IF_ERROR(config_internal::CheckLogLevel(overrides.log_level, "--log_level"));
     config->log_level = overrides.log_level;
   }
   return absl::OkStatus();
 }
-
-#undef POPGUARD_RETURN_IF_ERROR
 
 }  // namespace popguard

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/common/url.h"
 
 namespace popguard {
 
@@ -165,6 +166,27 @@ struct MetricsConfig {
   std::string listen;  // host:port serving /metrics, /healthz, /readyz; empty: off
 };
 
+// Encoding of the client certificate header a forward-auth gateway sends
+// (forward_auth.client_cert_format), parsed at load so requests compare an enum.
+enum class ClientCertFormat {
+  kNone,        // no client_cert_header: no certificate is read
+  kEscapedPem,  // "escaped_pem": URL-encoded PEM (nginx $ssl_client_escaped_cert)
+  kDerBase64,   // "der_base64": base64 DER (Caddy certificate_der_base64)
+  kRfc9440,     // "rfc9440": RFC 9440 Client-Cert, ":base64-DER:"
+};
+
+// ClientCertFormatName is the config spelling ("" for kNone);
+// ParseClientCertFormat its inverse (nullopt for an unknown or empty name).
+std::string_view ClientCertFormatName(ClientCertFormat format);
+std::optional<ClientCertFormat> ParseClientCertFormat(std::string_view name);
+
+// Which x-forwarded-client-cert element carries the client certificate
+// (xfcc.element; service/authn/client_cert.h XfccPolicy).
+enum class XfccElement {
+  kOnly,               // "only": the header holds exactly one element
+  kBeforeTrustedPeer,  // "before_trusted_peer": the one before a trusted hop's
+};
+
 // YAML forward_auth: the HTTP forward-auth listener for nginx auth_request,
 // Caddy forward_auth, Traefik forwardAuth and Envoy's HTTP ext_authz
 // (service/server/forward_auth.h, docs/config.md). Needs a restart to change.
@@ -181,7 +203,7 @@ struct ForwardAuthConfig {
   // "der_base64" (Caddy {http.request.tls.client.certificate_der_base64}) or
   // "rfc9440" (Client-Cert, ":base64-DER:"). Empty: no certificate is read.
   std::string client_cert_header;
-  std::string client_cert_format;
+  ClientCertFormat client_cert_format = ClientCertFormat::kNone;
   int threads = 8;          // requests decided at once on this listener
   size_t max_queued = 256;  // connections waiting for a thread; more are shed (503)
   absl::Duration io_timeout = absl::Seconds(2);        // each read or write
@@ -225,14 +247,15 @@ struct Config {
   ReplayConfig replay;
   bool trusted_xfcc = false;  // trust x-forwarded-client-cert from the gateway
   // Which x-forwarded-client-cert element carries the client certificate
-  // (service/client_cert.h XfccPolicy); only with trusted_xfcc.
+  // (service/authn/client_cert.h XfccPolicy); only with trusted_xfcc.
   struct Xfcc {
-    std::string element = "only";  // only | before_trusted_peer
+    XfccElement element = XfccElement::kOnly;
     std::vector<std::string> trusted_peers;  // before_trusted_peer: the gateways' URI SANs
   } xfcc;
   // When a proxy in front rewrites scheme/host, the origin clients address,
-  // e.g. "https://api.example"; DPoP htu is checked against it.
-  std::string external_origin;
+  // e.g. "https://api.example", normalised at load (url.h; its path is "/");
+  // DPoP htu is checked against its scheme, host and port.
+  std::optional<NormalizedUrl> external_origin;
   // When true, X-Forwarded-Proto / X-Forwarded-Host give the origin the
   // client addressed (and the host routes match). Only for gateways that set
   // them themselves; a repeated header or a list value is refused.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/common/json.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {
@@ -13,10 +14,14 @@ namespace {
 // SplitResource splits resource_metadata.resource (validated by the config
 // as https://authority[/path], no query or fragment) into origin and path.
 void SplitResource(const std::string& resource, std::string* origin, std::string* path) {
-  const size_t authority = resource.find("://") + 3;
-  const size_t slash = resource.find('/', authority);
-  *origin = resource.substr(0, slash);
-  *path = slash == std::string::npos ? "" : resource.substr(slash);
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(resource);
+  if (!parts.has_value()) {  // not reached: the config checked it
+    origin->clear();
+    path->clear();
+    return;
+  }
+  *origin = parts->origin;
+  *path = parts->path;
   while (!path->empty() && path->back() == '/') path->pop_back();
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "service/common/strings.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {
@@ -101,9 +103,9 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
 // CheckScheme refuses anything but https://, and http:// unless allowed: keys
 // fetched in the clear could be replaced by anyone on the path.
 absl::Status CheckScheme(std::string_view url, bool allow_http) {
-  const std::string lower = ToLower(url.substr(0, 8));
-  if (lower.starts_with("https://")) return absl::OkStatus();
-  if (lower.starts_with("http://")) {
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(url);
+  if (parts.has_value() && EqualsIgnoreCase(parts->scheme, "https")) return absl::OkStatus();
+  if (parts.has_value()) {  // http://
     if (allow_http) return absl::OkStatus();
     return absl::InvalidArgumentError(
         absl::StrCat("refusing plain http:// URL ", AV(url), " (allow_http is false)"));

@@ -14,6 +14,7 @@
 #include "service/common/json.h"
 #include "service/common/log.h"
 #include "service/common/strings.h"
+#include "service/common/url.h"
 
 namespace popguard {
 namespace {
@@ -26,29 +27,21 @@ const std::shared_ptr<const KeySet>& EmptyKeySet() {
   return *empty;
 }
 
-// SplitHttpUrl splits "http(s)://authority/path?query" into origin and the
-// rest (empty or starting with '/' or '?'). False for other schemes, an empty
-// authority, userinfo, a fragment, whitespace or control characters.
+// SplitHttpUrl splits "http(s)://authority/path?query" (url.h ParseHttpUrl)
+// into origin and the rest (empty or starting with '/' or '?'). False for
+// other schemes, an empty authority, userinfo, a fragment, whitespace or
+// control characters.
 bool SplitHttpUrl(std::string_view url, std::string_view* origin, std::string_view* path) {
-  const std::string lower = ToLower(url.substr(0, 8));
-  size_t scheme_len;
-  if (lower.starts_with("https://")) {
-    scheme_len = 8;
-  } else if (lower.starts_with("http://")) {
-    scheme_len = 7;
-  } else {
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(url);
+  if (!parts.has_value() || parts->fragment.has_value() || parts->authority.empty() ||
+      parts->has_userinfo) {
     return false;
   }
-  if (url.find('#') != std::string_view::npos) return false;
   for (char c : url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
   }
-  const size_t slash = url.find_first_of("/?", scheme_len);
-  const std::string_view authority = url.substr(
-      scheme_len, slash == std::string_view::npos ? std::string_view::npos : slash - scheme_len);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
-  *origin = url.substr(0, slash == std::string_view::npos ? url.size() : slash);
-  *path = slash == std::string_view::npos ? std::string_view() : url.substr(slash);
+  *origin = parts->origin;
+  *path = url.substr(parts->origin.size());
   return true;
 }
 

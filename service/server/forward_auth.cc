@@ -143,12 +143,12 @@ std::optional<HttpRequestInfo> ForwardAuthAdapter::FromRequest(
            absl::StrCat(config_.client_cert_header, " holds more than one certificate"));
     } else if (values.size() == 1) {
       std::string_view v = values[0];
-      if (config_.client_cert_format == "escaped_pem") {
+      if (config_.client_cert_format == ClientCertFormat::kEscapedPem) {
         info.cert_kind = HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem;  // same encoding
         info.cert = std::string(v);
       } else {
         // der_base64, or RFC 9440's sf-binary ":base64:".
-        const bool rfc9440 = config_.client_cert_format == "rfc9440";
+        const bool rfc9440 = config_.client_cert_format == ClientCertFormat::kRfc9440;
         std::optional<std::string> der;
         if (!rfc9440 || (v.size() >= 2 && v.front() == ':' && v.back() == ':')) {
           der = Base64DecodeLenient(rfc9440 ? v.substr(1, v.size() - 2) : v);

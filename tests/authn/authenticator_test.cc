@@ -462,7 +462,7 @@ TEST_P(AuthenticatorTest, TrustedXfccMustAgreeWithTheGatewayCertificate) {
 TEST_P(AuthenticatorTest, XfccBeforeTrustedPeer) {
   Config config = TestConfig();
   config.trusted_xfcc = true;
-  config.xfcc.element = "before_trusted_peer";
+  config.xfcc.element = XfccElement::kBeforeTrustedPeer;
   config.xfcc.trusted_peers = {"spiffe://cluster.local/ns/istio-system/sa/ingress"};
   Build(config);
   const std::string url = std::string(kOrigin) + "/mtls/x";
@@ -971,7 +971,7 @@ TEST_P(AuthenticatorTest, EnvoyStyleRequestPieces) {
 
 TEST_P(AuthenticatorTest, ExternalOrigin) {
   Config config = TestConfig();
-  config.external_origin = "https://api.example";
+  config.external_origin = NormalizeAbsoluteUrl("https://api.example").value();
   Build(config);
   const std::string internal = "http://10.0.0.7:8080/dpop/x";
   const std::string token = Token(TokenKind::kDpopBound);
@@ -1083,7 +1083,7 @@ TEST_P(AuthenticatorTest, RoutesMatchTheRequestHost) {
   admin_host.match.host = "admin.example";
   config.routes.insert(config.routes.begin(), admin_host);
   config.default_binding = BindingRequirement::kBearer;
-  config.external_origin = "https://api.example";
+  config.external_origin = NormalizeAbsoluteUrl("https://api.example").value();
   Build(config);
   const std::string bearer = "Bearer " + Token(TokenKind::kUnbound);
   Decision d = Decide(Req("GET", "https://admin.example/x", {{"authorization", bearer}}));
@@ -1101,7 +1101,7 @@ TEST_P(AuthenticatorTest, RoutesMatchTheRequestHost) {
   EXPECT_EQ(ReasonCode(d.reason), "ok") << d.message;
 
   // With trusted forwarding headers, the forwarded host selects the route.
-  config.external_origin.clear();
+  config.external_origin.reset();
   config.trusted_forwarded_headers = true;
   Build(config);
   d = Decide(Req("GET", "http://internal:8080/x",

@@ -144,9 +144,9 @@ TEST_F(ForwardAuthRefusalTest, RefusesWhatCannotBeBelieved) {
   };
   ForwardAuthConfig with_cert = Fa();
   with_cert.client_cert_header = "x-client-cert";
-  with_cert.client_cert_format = "rfc9440";
+  with_cert.client_cert_format = ClientCertFormat::kRfc9440;
   ForwardAuthConfig with_b64 = with_cert;
-  with_b64.client_cert_format = "der_base64";
+  with_b64.client_cert_format = ClientCertFormat::kDerBase64;
   const std::vector<Case> cases = {
       {"untrusted peer", Fa(), View("GET", "/auth", Nginx("GET", "/"), "192.0.2.1"),
        Reason::kForwardedHeaderInvalid},
@@ -242,7 +242,7 @@ TEST_F(ForwardAuthAdapterTest, ClientCertificateHeaderFormats) {
     SCOPED_TRACE(c.format + " " + c.value.substr(0, 10));
     ForwardAuthConfig fa = Fa();
     fa.client_cert_header = "x-client-cert";
-    fa.client_cert_format = c.format;
+    fa.client_cert_format = ParseClientCertFormat(c.format).value();
     auto adapter = ForwardAuthAdapter::Create(fa);
     ASSERT_TRUE(adapter.ok());
     auto info = adapter->FromRequest(

@@ -36,6 +36,7 @@
 #include "absl/time/clock.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
+#include "service/common/url.h"
 #include "service/jose/base64url.h"
 #include "service/authn/client_cert.h"
 #include "service/config/config.h"
@@ -356,14 +357,14 @@ absl::StatusOr<CheckOutput> CallVerify(const std::shared_ptr<grpc::Channel>& cha
 absl::StatusOr<CheckOutput> CallCheck(const std::shared_ptr<grpc::Channel>& channel,
                                       const CheckInput& in) {
   namespace auth = envoy::service::auth::v3;
-  size_t sep = in.url.find("://");
-  if (sep == std::string::npos)
-    return absl::InvalidArgumentError("--url: expected an absolute URL");
-  std::string scheme = in.url.substr(0, sep), rest = in.url.substr(sep + 3);
-  size_t slash = rest.find_first_of("/?#");
-  std::string host = rest.substr(0, slash);
-  std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-  if (path[0] != '/') path = "/" + path;
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(in.url);
+  if (!parts.has_value()) {
+    return absl::InvalidArgumentError("--url: expected an absolute http(s) URL");
+  }
+  const std::string scheme(parts->scheme), host(parts->authority);
+  // Sent as written after the authority (query and fragment included).
+  std::string path = in.url.substr(parts->origin.size());
+  if (path.empty() || path[0] != '/') path = "/" + path;
   auth::CheckRequest req;
   auto* attrs = req.mutable_attributes();
   auto* http = attrs->mutable_request()->mutable_http();

@@ -911,12 +911,13 @@ int Main() {
   w.scheme = url->scheme;
   w.host = url->Origin().substr(url->scheme.size() + 3);
   {
-    // The request target as a proxy sees it: the path and query of --url.
-    size_t authority = w.url.find("//");
-    size_t slash = w.url.find('/', authority == std::string::npos ? 0 : authority + 2);
-    w.path = slash == std::string::npos ? "/" : w.url.substr(slash);
-    size_t hash = w.path.find('#');
-    if (hash != std::string::npos) w.path.resize(hash);
+    // The request target as a proxy sees it: the path and query of --url
+    // (http(s), checked by NormalizeAbsoluteUrl above).
+    const std::optional<HttpUrlParts> parts = ParseHttpUrl(w.url);
+    w.path = parts.has_value() && !parts->path.empty() ? std::string(parts->path) : "/";
+    if (parts.has_value() && parts->query.has_value()) {
+      w.path.append("?").append(*parts->query);
+    }
   }
 
   auto issuer_key = LoadOrMakeIssuerKey();

@@ -15,6 +15,12 @@ namespace {
 
 // Nesting allowed in an inline JWKS (a JWKS needs 3: set, keys, x5c).
 constexpr int kMaxInlineJwksDepth = 16;
+// Size allowed for an inline JWKS as JSON: the fetcher's default body limit.
+// YAML aliases make a few lines stand for exponentially many nodes (ten lines
+// of `[*a,*a,...]` are 10^7 strings: 53 s and 2.1 GB before this bound), so
+// the bound is checked as the JSON grows, not on the file.
+constexpr size_t kMaxInlineJwksBytes = 1 << 20;
+const char kTooLarge[] = "is larger than 1048576 bytes as JSON (YAML aliases expanded)";
 
 bool LooksLikeJsonNumber(std::string_view s) {
   size_t i = 0;
@@ -47,6 +53,9 @@ bool LooksLikeJsonNumber(std::string_view s) {
 absl::Status YamlToJson(const YAML::Node& node, const std::string& path, int depth,
                         std::string* out) {
   if (depth > kMaxInlineJwksDepth) return InvalidAt(node, path, "nested too deeply");
+  // Every node appends at most its own scalar before the next check, so the
+  // work done is bounded by the limit plus one scalar of the (bounded) file.
+  if (out->size() > kMaxInlineJwksBytes) return absl::ResourceExhaustedError(kTooLarge);
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -125,11 +134,14 @@ absl::Status ReadInlineJwks(const YAML::Node& node, const std::string& path, std
   if (node.IsScalar()) {
     json = node.Scalar();  // JSON text, e.g. jwks: '{"keys": [...]}'
   } else if (node.IsMap()) {
-    POPGUARD_RETURN_IF_ERROR(YamlToJson(node, path, 1, &json));
+    if (absl::Status s = YamlToJson(node, path, 1, &json); !s.ok()) {
+      return absl::IsResourceExhausted(s) ? Invalid(path, kTooLarge) : s;
+    }
   } else {
     return InvalidAt(node, path,
                      absl::StrCat("must be a mapping or a JSON string, got ", TypeName(node)));
   }
+  if (json.size() > kMaxInlineJwksBytes) return Invalid(path, kTooLarge);
   POPGUARD_RETURN_IF_ERROR(CheckJwksShape(json, path));
   *out = std::move(json);
   return absl::OkStatus();

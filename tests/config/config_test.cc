@@ -195,6 +195,18 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
       {"inline jwks key not an object",
        absl::StrReplaceAll(kIssuer, {{"jwks_file: jwks.json", "jwks: {keys: [abc]}"}}),
        "issuers[0].jwks.keys[0]: must be a JWK object"},
+      {"inline jwks alias bomb",  // 10^7 strings if the aliases were expanded whole
+       absl::StrReplaceAll(kIssuer, {{"jwks_file: jwks.json",
+                                      "jwks:\n"
+                                      "      x0: &a [xxxxxxxxxxxxxxxx,x,x,x,x,x,x,x,x,x]\n"
+                                      "      x1: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+                                      "      x2: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+                                      "      x3: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+                                      "      x4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+                                      "      x5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+                                      "      x6: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+                                      "      keys: []"}}),
+       "issuers[0].jwks: is larger than 1048576 bytes as JSON (YAML aliases expanded)"},
       {"inline jwks is a list",
        absl::StrReplaceAll(kIssuer, {{"jwks_file: jwks.json", "jwks: [a]"}}),
        "issuers[0].jwks: must be a mapping or a JSON string, got a list"},

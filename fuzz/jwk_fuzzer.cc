@@ -40,8 +40,8 @@ int Depth(const JsonValue& v) {
   return v.is_array() || v.is_object() ? inner + 1 : 0;
 }
 
-// KeyMaterial returns the values of the members that carry key bytes and are
-// long enough to recognise in a message (and not also the kid, which messages
+// KeyMaterial returns the base64url values of the members that carry key bytes
+// and are long enough to recognise in a message (and not also the kid, which messages
 // may name).
 std::vector<std::string> KeyMaterial(const JsonValue& jwk) {
   std::vector<std::string> out;
@@ -49,6 +49,12 @@ std::vector<std::string> KeyMaterial(const JsonValue& jwk) {
   for (const char* name : {"x", "y", "n", "d", "p", "q", "dp", "dq", "qi", "k"}) {
     const std::string* v = jwk.FindString(name);
     if (v == nullptr || v->size() < 12) continue;
+    // Key bytes are base64url; a value with other characters (" supported
+    // key", found by the long run) can be a piece of the message's own text.
+    if (v->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+        std::string::npos) {
+      continue;
+    }
     if (kid != nullptr && kid->find(*v) != std::string::npos) continue;
     out.push_back(*v);
   }

@@ -52,7 +52,8 @@
 namespace popguard {
 namespace {
 
-using namespace ed25519_internal;  // NOLINT(build/namespaces): test of internals
+using namespace ed25519;            // NOLINT(build/namespaces): the API under test
+using namespace ed25519::internal;  // NOLINT(build/namespaces): and its internals
 
 using testing_support::TestSeed;
 bool LongMode() { return testing_support::LongTests(); }
@@ -806,9 +807,9 @@ TEST(Ed25519PointTest, MultiScalarMulMatchesNaiveSum) {
 // ---------------------------------------------------------------------------
 // 3. Known-answer vectors: Wycheproof and RFC 8032.
 
-using ed25519_internal::BatchCounters;
-using ed25519_internal::MsmChoice;
-using ed25519_internal::ThreadBatchCounters;
+using ed25519::internal::BatchCounters;
+using ed25519::internal::MsmChoice;
+using ed25519::internal::ThreadBatchCounters;
 
 constexpr MsmChoice kMsmChoices[] = {MsmChoice::kAuto, MsmChoice::kStraus, MsmChoice::kPippenger};
 
@@ -827,7 +828,7 @@ bool OpenSslVerify(const Sig& s) { return OpenSslVerify(s.pk, s.msg, s.sig); }
 size_t ExpectBatch(const std::vector<Sig>& sigs, const std::vector<bool>& expected, MsmChoice msm) {
   std::vector<Ed25519Item> items;
   for (const Sig& s : sigs) items.push_back(ItemOf(s));
-  const std::vector<bool> got = ed25519_internal::VerifyBatchWith_vartime(items, msm);
+  const std::vector<bool> got = internal::VerifyBatchWith_vartime(items, msm);
   EXPECT_EQ(got.size(), sigs.size());
   for (size_t i = 0; i < sigs.size() && i < got.size(); ++i) {
     EXPECT_EQ(got[i], expected[i])

@@ -39,6 +39,10 @@
 namespace popguard {
 namespace {
 
+using ed25519::Ed25519Item;
+using ed25519::Ed25519Verify_vartime;
+using ed25519::Ed25519VerifyBatch_vartime;
+
 constexpr int kKeys = 256;
 constexpr size_t kMessageBytes = 400;
 
@@ -154,7 +158,7 @@ std::vector<Ed25519Item> Items(size_t n, size_t offset, bool same_key) {
   return items;
 }
 
-void RunBatch(benchmark::State& state, ed25519_internal::MsmChoice msm, bool same_key,
+void RunBatch(benchmark::State& state, ed25519::internal::MsmChoice msm, bool same_key,
               bool one_bad) {
   const size_t n = static_cast<size_t>(state.range(0));
   // A few different batches, so no run sees the same one twice in a row.
@@ -172,7 +176,7 @@ void RunBatch(benchmark::State& state, ed25519_internal::MsmChoice msm, bool sam
     batches[b][n / 2].signature = bad_signatures[b];
   size_t b = 0;
   for (auto _ : state) {
-    std::vector<bool> v = ed25519_internal::VerifyBatchWith_vartime(batches[b], msm);
+    std::vector<bool> v = ed25519::internal::VerifyBatchWith_vartime(batches[b], msm);
     const size_t accepted = static_cast<size_t>(std::count(v.begin(), v.end(), true));
     if (accepted != n - (one_bad ? 1 : 0)) state.SkipWithError("wrong verdicts");
     benchmark::DoNotOptimize(v);
@@ -182,27 +186,27 @@ void RunBatch(benchmark::State& state, ed25519_internal::MsmChoice msm, bool sam
 }
 
 void BM_NativeBatch(benchmark::State& state) {
-  RunBatch(state, ed25519_internal::MsmChoice::kAuto, false, false);
+  RunBatch(state, ed25519::internal::MsmChoice::kAuto, false, false);
 }
 BENCHMARK(BM_NativeBatch)->RangeMultiplier(2)->Range(1, 256);
 
 void BM_NativeBatchStraus(benchmark::State& state) {
-  RunBatch(state, ed25519_internal::MsmChoice::kStraus, false, false);
+  RunBatch(state, ed25519::internal::MsmChoice::kStraus, false, false);
 }
 BENCHMARK(BM_NativeBatchStraus)->RangeMultiplier(2)->Range(8, 256)->Arg(40)->Arg(48)->Arg(56);
 
 void BM_NativeBatchPippenger(benchmark::State& state) {
-  RunBatch(state, ed25519_internal::MsmChoice::kPippenger, false, false);
+  RunBatch(state, ed25519::internal::MsmChoice::kPippenger, false, false);
 }
 BENCHMARK(BM_NativeBatchPippenger)->RangeMultiplier(2)->Range(8, 256)->Arg(40)->Arg(48)->Arg(56);
 
 void BM_NativeBatchSameKey(benchmark::State& state) {
-  RunBatch(state, ed25519_internal::MsmChoice::kAuto, true, false);
+  RunBatch(state, ed25519::internal::MsmChoice::kAuto, true, false);
 }
 BENCHMARK(BM_NativeBatchSameKey)->Arg(64);
 
 void BM_NativeBatchOneBad(benchmark::State& state) {
-  RunBatch(state, ed25519_internal::MsmChoice::kAuto, false, true);
+  RunBatch(state, ed25519::internal::MsmChoice::kAuto, false, true);
 }
 BENCHMARK(BM_NativeBatchOneBad)->Arg(64);
 
@@ -265,7 +269,7 @@ BENCHMARK(BM_Speedup)->Arg(0)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(128);
 
 // The MSM alone: n points (the corpus keys) with random 253-bit scalars.
 void RunMsm(benchmark::State& state, bool pippenger) {
-  using namespace ed25519_internal;  // NOLINT(build/namespaces)
+  using namespace ed25519::internal;  // NOLINT(build/namespaces)
   const Corpus& c = GetCorpus();
   const size_t n = static_cast<size_t>(state.range(0));
   std::mt19937_64 rng(7);

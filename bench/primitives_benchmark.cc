@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
-#include "bench/minting.h"
+#include "service/tools/mint/mint.h"
 #include "bench/openssl_baseline.h"
 #include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
@@ -76,9 +76,13 @@ const Fixture& F() {
       c.key->set_kid("k1");
       c.jwk = c.key->RequiredPublicJwk();
       c.public_key = Check(PublicKey::FromJwk(c.jwk), "FromJwk");
-      TokenClaims claims;
+      TokenSpec claims;
       claims.iss = "https://issuer.example";
       claims.aud = "https://api.example";
+      claims.sub = "load-user";
+      claims.client_id = "load-client";
+      claims.scope = "read";
+      claims.ttl = absl::Minutes(10);
       claims.iat = absl::Now();
       claims.jkt = c.key->Thumbprint();
       std::string token = Check(MintToken(*c.key, alg, claims), "mint");

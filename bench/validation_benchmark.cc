@@ -38,7 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
-#include "bench/minting.h"
+#include "service/tools/mint/mint.h"
 #include "bench/openssl_baseline.h"
 #include "envoy/service/auth/v3/external_auth.pb.h"
 #include "service/authn/access_token.h"
@@ -117,9 +117,13 @@ struct Env {
   }
 
   std::string Token(const std::string& jkt, const std::string& x5t) const {
-    TokenClaims c;
+    TokenSpec c;
     c.iss = kIss;
     c.aud = kAud;
+    c.sub = "load-user";
+    c.client_id = "load-client";
+    c.scope = "read";
+    c.ttl = absl::Minutes(10);
     c.iat = absl::Now();
     c.jkt = jkt;
     c.x5t = x5t;
@@ -403,7 +407,7 @@ void BM_Decide_DpopForeignRsaKey(benchmark::State& state, int modulus_bits, uint
   pool.refill = [&](Pool* p) {
     const std::string claims = absl::StrCat(
         R"({"jti":")", UniqueJtiPrefix(), R"(","htm":"GET","htu":")", kDpopUrl, R"(","iat":)",
-        absl::ToUnixSeconds(absl::Now()), R"(,"ath":")", Base64UrlEncode(Sha256(token)), R"("})");
+        absl::ToUnixSeconds(absl::Now()), R"(,"ath":")", Ath(token), R"("})");
     HttpRequestInfo r = BaseRequest("/dpop/resource");
     r.headers.emplace_back("authorization", "DPoP " + token);
     r.headers.emplace_back("dpop", absl::StrCat(Base64UrlEncode(header), ".",

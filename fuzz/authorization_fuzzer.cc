@@ -37,11 +37,10 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_check.h"
 #include "service/authn/authenticator.h"
-#include "service/jose/base64url.h"
 #include "service/common/clock.h"
-#include "service/common/crypto_util.h"
 #include "service/common/log.h"
 #include "service/authn/reason.h"
+#include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 #include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
@@ -99,8 +98,7 @@ Fixture* BuildFixture() {
   popguard::IssuerConfig issuer;
   issuer.issuer = kIssuer;
   issuer.audiences = {kAudience};
-  issuer.jwks_inline = popguard::SerializeJson(
-      JsonValue::Object({{"keys", JsonValue::Array({issuer_key->PublicJwk()})}}));
+  issuer.jwks_inline = popguard::JwksJson({&*issuer_key});
   config.issuers.push_back(std::move(issuer));
   // Bearer routes, so that the unbound token is allowed and the split rules
   // alone decide.
@@ -116,15 +114,13 @@ Fixture* BuildFixture() {
                                                     {"kid", JsonValue::String("issuer-key")}});
   f->unbound_token = MustSign(*issuer_key, token_header, Claims(nullptr));
   f->bound_token = MustSign(*issuer_key, token_header, Claims(&*proof_key));
-  const JsonValue proof_header = JsonValue::Object({{"typ", JsonValue::String("dpop+jwt")},
-                                                    {"alg", JsonValue::String("ES256")},
-                                                    {"jwk", proof_key->RequiredPublicJwk()}});
+  const JsonValue proof_header = popguard::ProofHeader(*proof_key, popguard::JwsAlg::kES256);
   const JsonValue proof_claims = JsonValue::Object(
       {{"jti", JsonValue::String("fuzz-proof")},
        {"htm", JsonValue::String("GET")},
        {"htu", JsonValue::String(kUrl)},
        {"iat", JsonValue::Number(absl::ToUnixSeconds(kNow))},
-       {"ath", JsonValue::String(popguard::Base64UrlEncode(popguard::Sha256(f->bound_token)))}});
+       {"ath", JsonValue::String(popguard::Ath(f->bound_token))}});
   f->proof = MustSign(*proof_key, proof_header, proof_claims);
   return f;
 }

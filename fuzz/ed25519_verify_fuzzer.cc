@@ -108,14 +108,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < 64; ++i) sig[i] ^= mask[i];
   }
 
-  const bool single = popguard::Ed25519Verify_vartime(pub, msg, sig);
+  const bool single = popguard::ed25519::Ed25519Verify_vartime(pub, msg, sig);
   // Batch: the input beside a copy of itself and a known-good member, so the
   // batch path (not a one-item shortcut) decides, and a bad input must not
   // drag the valid member down with it (nor a valid one hide a bad input).
   const KnownGood& good = TheKnownGood();
-  std::vector<popguard::Ed25519Item> items = {
+  std::vector<popguard::ed25519::Ed25519Item> items = {
       {pub, msg, sig}, {pub, msg, sig}, {good.pub, good.msg, good.sig}};
-  std::vector<bool> batch = popguard::Ed25519VerifyBatch_vartime(items);
+  std::vector<bool> batch = popguard::ed25519::Ed25519VerifyBatch_vartime(items);
   if (batch.size() != items.size() || batch[0] != single || batch[1] != single) {
     Fail("batch and single verification disagree");
   }

@@ -9,11 +9,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "service/common/file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 // Optional in a target, as in libFuzzer.
@@ -22,12 +23,14 @@ extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** arg
 namespace {
 
 bool RunFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "replay: cannot read %s\n", path.c_str());
+  // Corpus inputs are small (kilobytes); the bound only stops a wrong argument
+  // (a device) from exhausting memory.
+  absl::StatusOr<std::string> read = popguard::ReadFileToString(path, size_t{64} << 20);
+  if (!read.ok()) {
+    std::fprintf(stderr, "replay: %s\n", std::string(read.status().message()).c_str());
     return false;
   }
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string& bytes = *read;
   // A copy in its own allocation, so ASan sees reads past the end of the input.
   std::vector<uint8_t> data(bytes.begin(), bytes.end());
   LLVMFuzzerTestOneInput(data.data(), data.size());

@@ -219,14 +219,14 @@ absl::Status ParseOkp(const JsonValue& jwk, std::string* crv_out, std::string* t
   // forgeries verify with OpenSSL's cofactorless check (crypto.force_openssl:
   // R = identity, S = 0 passes for every message). Nobody can hold the secret
   // of such a key, so no honest client or issuer is refused.
-  switch (CheckEd25519PublicKey_vartime(*x)) {
-    case Ed25519KeyCheck::kOk:
+  switch (ed25519::CheckEd25519PublicKey_vartime(*x)) {
+    case ed25519::Ed25519KeyCheck::kOk:
       break;
-    case Ed25519KeyCheck::kWrongLength:
+    case ed25519::Ed25519KeyCheck::kWrongLength:
       return MemberError("x", "has the wrong length");
-    case Ed25519KeyCheck::kNotCanonical:
+    case ed25519::Ed25519KeyCheck::kNotCanonical:
       return MemberError("x", "is not the canonical encoding of an Ed25519 point");
-    case Ed25519KeyCheck::kSmallOrder:
+    case ed25519::Ed25519KeyCheck::kSmallOrder:
       return MemberError("x", "is an Ed25519 point of small order");
   }
   PkeyPtr key(EVP_PKEY_new_raw_public_key_ex(

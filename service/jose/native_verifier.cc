@@ -79,7 +79,7 @@ SignatureResult FromVerdict(p256::EcdsaVerdict verdict) {
 
 const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
-using Ed25519Key = std::array<char, kEd25519PublicKeyBytes>;
+using Ed25519Key = std::array<char, ed25519::kEd25519PublicKeyBytes>;
 
 // EdDsaPrecheck applies the OpenSSL verifier's EdDSA checks in its order
 // (FitsAlg, then the 64-byte length, RFC 8037 section 3.1) and copies the raw
@@ -87,7 +87,7 @@ using Ed25519Key = std::array<char, kEd25519PublicKeyBytes>;
 std::optional<SignatureResult> EdDsaPrecheck(JwsAlg alg, const PublicKey& key,
                                              std::string_view signature, Ed25519Key* pk) {
   if (!key.FitsAlg(alg)) return SignatureResult::kInvalid;
-  if (signature.size() != kEd25519SignatureBytes) return SignatureResult::kMalformed;
+  if (signature.size() != ed25519::kEd25519SignatureBytes) return SignatureResult::kMalformed;
   if (key.raw_public_key().size() == pk->size()) {
     std::memcpy(pk->data(), key.raw_public_key().data(), pk->size());
     return std::nullopt;
@@ -188,8 +188,9 @@ SignatureResult NativeVerifier::Verify(JwsAlg alg, const PublicKey& key,
     case JwsAlg::kEd25519: {
       Ed25519Key pk;
       if (std::optional<SignatureResult> r = EdDsaPrecheck(alg, key, signature, &pk)) return *r;
-      return Ed25519Verify_vartime(View(pk), signing_input, signature) ? SignatureResult::kValid
-                                                                       : SignatureResult::kInvalid;
+      return ed25519::Ed25519Verify_vartime(View(pk), signing_input, signature)
+                 ? SignatureResult::kValid
+                 : SignatureResult::kInvalid;
     }
     case JwsAlg::kRS256:
     case JwsAlg::kRS384:
@@ -257,13 +258,13 @@ void NativeVerifier::VerifyBatch(std::span<const SignatureCheck> checks,
     SHA256(Bytes(c.signing_input), c.signing_input.size(), digests.back().data());
   }
   if (!eddsa.empty()) {
-    std::vector<Ed25519Item> items;
+    std::vector<ed25519::Ed25519Item> items;
     items.reserve(eddsa.size());
     for (size_t k = 0; k < eddsa.size(); ++k) {
       items.push_back({View(eddsa_keys[k]), checks[eddsa[k]].signing_input,
                        checks[eddsa[k]].signature});
     }
-    const std::vector<bool> ok = Ed25519VerifyBatch_vartime(items);
+    const std::vector<bool> ok = ed25519::Ed25519VerifyBatch_vartime(items);
     for (size_t k = 0; k < eddsa.size(); ++k) {
       results[eddsa[k]] = ok[k] ? SignatureResult::kValid : SignatureResult::kInvalid;
     }

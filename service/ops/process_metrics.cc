@@ -3,24 +3,26 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "service/common/file.h"
 
 namespace popguard {
 namespace {
 
+// ReadText returns a /proc file, or nullopt when it cannot be read. /proc
+// files report size 0, so ReadFileToString's chunked read (never a size from
+// stat) is what reads them correctly; 1 MiB is far above /proc/stat on any
+// CPU count.
 std::optional<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> text = ReadFileToString(path, size_t{1} << 20);
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
 }
 
 // BootTime is /proc/stat's "btime SECONDS" line.

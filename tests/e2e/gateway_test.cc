@@ -10,10 +10,8 @@
 // goes through the nonce round trip: 401 use_dpop_nonce with DPoP-Nonce, then
 // the same request with a proof carrying that nonce.
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,6 +33,7 @@
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/test_env.h"
+#include "tests/testing/test_vectors.h"
 
 namespace popguard::e2e {
 namespace {
@@ -45,13 +44,12 @@ using ::testing::IsEmpty;
 
 enum class Gateway { kNginx, kCaddy };
 
+using ::popguard::testdata::ReadFileOrEmpty;
+
 std::string GatewayName(Gateway g) { return g == Gateway::kNginx ? "nginx" : "caddy"; }
 
 std::string ReadSource(const std::string& relpath) {
-  std::ifstream in(std::string(POPGUARD_SOURCE_DIR) + "/" + relpath);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadFileOrEmpty(std::string(POPGUARD_SOURCE_DIR) + "/" + relpath);
 }
 
 // Replace replaces `from` in `text` with `to`, failing the test when the
@@ -73,13 +71,6 @@ bool WaitForPort(int port, absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   return false;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Pki is a test CA, nginx's server certificate and two client certificates
@@ -107,7 +98,7 @@ struct Pki {
     }
     for (const std::string& c : commands) {
       if (std::system((c + " >>" + d + "/openssl.log 2>&1").c_str()) != 0) {
-        return absl::StrCat("failed: ", c, "\n", ReadFile(d + "/openssl.log"));
+        return absl::StrCat("failed: ", c, "\n", ReadFileOrEmpty(d + "/openssl.log"));
       }
     }
     return "";
@@ -115,7 +106,7 @@ struct Pki {
 
   // Thumbprint is the x5t#S256 of certificate `name` ("client", "other").
   std::string Thumbprint(const std::string& name) const {
-    auto der = CertificateDer(ReadFile(File(name + ".crt")));
+    auto der = CertificateDer(ReadFileOrEmpty(File(name + ".crt")));
     return der.ok() ? CertificateThumbprint(*der) : "";
   }
 };
@@ -188,12 +179,8 @@ class GatewayProcess {
   int port() const { return port_; }
   int tls_port() const { return tls_port_; }
   std::string Log() const {
-    std::ifstream in(log_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::ifstream err(dir_.path() + "/error.log");
-    ss << err.rdbuf();
-    return ss.str();
+    return ReadFileOrEmpty(log_) +
+           ReadFileOrEmpty(dir_.path() + "/error.log");
   }
 
  private:
@@ -355,8 +342,8 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
     absl::StrAppend(&cmd, " https://127.0.0.1:", Gateways()[Gateway::kNginx]->tls_port(), path);
     Reply r;
     if (std::system(cmd.c_str()) != 0) return r;
-    r.body = ReadFile(out.path() + "/body");
-    return ParseHead(ReadFile(out.path() + "/head"), std::move(r));
+    r.body = ReadFileOrEmpty(out.path() + "/body");
+    return ParseHead(ReadFileOrEmpty(out.path() + "/head"), std::move(r));
   }
 
   static Reply ParseHead(const std::string& head, Reply r) {
@@ -538,7 +525,7 @@ TEST_F(NginxMtlsE2eTest, MtlsBoundTokenWithTheCertificateHeader) {
       {"no certificate", true, "", {}, 401, "mtls_cert_missing"},
       // The client's own X-Client-Cert never reaches popguard: nginx sets it.
       {"forged header on the plain port", false, "",
-       {{"X-Client-Cert", EnvoyUrlEncode(ReadFile(GetPki().File("client.crt")))}}, 401,
+       {{"X-Client-Cert", EnvoyUrlEncode(ReadFileOrEmpty(GetPki().File("client.crt")))}}, 401,
        "mtls_cert_missing"},
   };
   for (const Case& c : cases) {

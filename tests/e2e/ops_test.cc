@@ -30,8 +30,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <optional>
 #include <regex>
 #include <string>
@@ -51,6 +49,7 @@
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/test_env.h"
+#include "tests/testing/test_vectors.h"
 
 namespace popguard::e2e {
 namespace {
@@ -334,13 +333,7 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
     EXPECT_TRUE(st.ok()) << st.error_message();
     return absl::StrCat(resp.route(), "/", resp.reason_code());
   };
-  std::string text;
-  {
-    std::ifstream in(base);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
+  const std::string text = testdata::ReadFileOrEmpty(base);
   // Before: /newroute is not a route, the default (bound) refuses a bearer token.
   EXPECT_EQ(route_of("/newroute/x"), "default/binding_required");
 

@@ -3,7 +3,6 @@
 // Certificates are made per run with the openssl command in a temp dir.
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -13,16 +12,10 @@
 #include "gtest/gtest.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "tests/testing/popguard_process.h"
+#include "tests/testing/test_vectors.h"
 
 namespace popguard::e2e {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class TlsListenerTest : public ::testing::Test {
  protected:
@@ -75,10 +68,10 @@ class TlsListenerTest : public ::testing::Test {
 
   static std::shared_ptr<grpc::Channel> TlsChannel(int port, bool with_client_cert) {
     grpc::SslCredentialsOptions opts;
-    opts.pem_root_certs = ReadAll(dir_ + "/ca.pem");
+    opts.pem_root_certs = testdata::ReadFileOrEmpty(dir_ + "/ca.pem");
     if (with_client_cert) {
-      opts.pem_private_key = ReadAll(dir_ + "/client.key");
-      opts.pem_cert_chain = ReadAll(dir_ + "/client.pem");
+      opts.pem_private_key = testdata::ReadFileOrEmpty(dir_ + "/client.key");
+      opts.pem_cert_chain = testdata::ReadFileOrEmpty(dir_ + "/client.pem");
     }
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");

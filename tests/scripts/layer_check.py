@@ -36,11 +36,9 @@ LAYERS = {
     "service/tools": ["service/authn"],
 }
 
-# Outside our layers, which folders a layer may include. popguard-load mints
-# with bench/minting.h until one minting library exists (issue 12).
-EXTRA = {
-    "service/tools": ["bench"],
-}
+# Outside our layers, which folders a layer may include (none today: the tools
+# mint with service/tools/mint, not with bench/).
+EXTRA = {}
 
 # External headers and the only layers that may include them.
 EXTERNAL = [

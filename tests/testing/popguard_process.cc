@@ -11,9 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string_view>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -26,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "service/common/json.h"
+#include "tests/testing/test_vectors.h"
 
 #ifndef POPGUARD_BINARY_DIR
 #error "POPGUARD_BINARY_DIR must be defined by the build"
@@ -545,14 +544,8 @@ ProgramResult RunProgram(const std::string& binary, const std::vector<std::strin
   } else if (done == pid && WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   }
-  auto read_all = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  r.out = read_all(out_path);
-  r.err = read_all(err_path);
+  r.out = testdata::ReadFileOrEmpty(out_path);
+  r.err = testdata::ReadFileOrEmpty(err_path);
   return r;
 }
 

@@ -1,9 +1,5 @@
 #include "tests/testing/test_env.h"
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdlib.h>
 
 #include <cstdio>
@@ -21,7 +17,6 @@
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
 #include "service/common/strings.h"
-#include "service/common/openssl_util.h"
 
 namespace popguard::e2e {
 namespace {
@@ -29,13 +24,6 @@ namespace {
 [[noreturn]] void Die(std::string_view what) {
   std::cerr << "test_env: " << what << "\n";
   std::abort();
-}
-
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(len));
 }
 
 bool SameFamily(JwsAlg a, JwsAlg b) {
@@ -112,18 +100,6 @@ PrivateKey MakeKey(JwsAlg alg, std::string kid) {
   return *std::move(key);
 }
 
-JwsAlg DefaultAlg(const PrivateKey& key) {
-  switch (key.kty()) {
-    case KeyType::kOkp: return JwsAlg::kEdDSA;
-    case KeyType::kRsa: return JwsAlg::kRS256;
-    case KeyType::kEc:
-      if (key.crv() == "P-384") return JwsAlg::kES384;
-      if (key.crv() == "P-521") return JwsAlg::kES512;
-      return JwsAlg::kES256;
-  }
-  return JwsAlg::kES256;
-}
-
 std::string B64(std::string_view bytes) { return Base64UrlEncode(bytes); }
 
 std::string AssembleJws(std::string_view header_json, std::string_view payload_json,
@@ -138,25 +114,16 @@ std::string SignRaw(const PrivateKey& key, JwsAlg alg, std::string_view header_j
   return *std::move(jws);
 }
 
-std::string Ath(std::string_view token) { return B64(Sha256(token)); }
-
 std::string MintProof(const PrivateKey& key, const ProofOptions& o) {
-  const JwsAlg alg = o.alg.value_or(DefaultAlg(key));
-  const absl::Time iat = o.iat.value_or(absl::Now());
-  // The claims popguard-cli's `proof` command writes, in its order.
-  std::vector<JsonValue::Member> claims = {
-      {"jti", JsonValue::String(o.jti.empty() ? B64(RandomBytes(16)) : o.jti)},
-      {"htm", JsonValue::String(o.method)},
-      {"htu", JsonValue::String(o.url)},
-      {"iat", JsonValue::Number(static_cast<double>(absl::ToUnixSeconds(iat)))},
-  };
-  if (!o.token.empty()) claims.push_back({"ath", JsonValue::String(Ath(o.token))});
-  if (!o.nonce.empty()) claims.push_back({"nonce", JsonValue::String(o.nonce)});
-  JsonValue header = JsonValue::Object({{"typ", JsonValue::String("dpop+jwt")},
-                                        {"alg", JsonValue::String(std::string(JwsAlgName(alg)))},
-                                        {"jwk", key.RequiredPublicJwk()}});
-  header = ApplyMembers(std::move(header), o.header);
-  JsonValue payload = ApplyMembers(JsonValue::Object(std::move(claims)), o.claims);
+  const JwsAlg alg = o.alg.value_or(key.DefaultAlg());
+  ProofSpec spec{.method = o.method,
+                 .url = o.url,
+                 .iat = o.iat.value_or(absl::Now()),
+                 .jti = o.jti};
+  if (!o.token.empty()) spec.access_token = o.token;
+  if (!o.nonce.empty()) spec.nonce = o.nonce;
+  JsonValue header = ApplyMembers(ProofHeader(key, alg), o.header);
+  JsonValue payload = ApplyMembers(ProofClaims(spec), o.claims);
   return SignRaw(o.signer != nullptr ? *o.signer : key, alg, SerializeJson(header),
                  SerializeJson(payload));
 }
@@ -182,81 +149,41 @@ const PrivateKey& TestIssuer::KeyFor(JwsAlg alg) const {
 }
 
 std::string TestIssuer::JwksJson() const {
-  std::vector<JsonValue> jwks;
-  for (const PrivateKey& k : keys_) jwks.push_back(k.PublicJwk());
-  return SerializeJson(JsonValue::Object({{"keys", JsonValue::Array(std::move(jwks))}}));
+  std::vector<const PrivateKey*> keys;
+  for (const PrivateKey& k : keys_) keys.push_back(&k);
+  return ::popguard::JwksJson(keys);
 }
 
 std::string TestIssuer::MintToken(const TokenOptions& o) const {
   const PrivateKey& key = o.key != nullptr ? *o.key : KeyFor(o.alg);
-  const std::string kid = o.kid.empty() ? key.kid() : o.kid;
-  const absl::Time iat = o.iat.value_or(absl::Now());
-  const int64_t iat_s = absl::ToUnixSeconds(iat);
-  // The claims popguard-cli's `token` command writes, in its order.
-  std::vector<JsonValue::Member> claims = {
-      {"iss", JsonValue::String(iss_)},
-      {"aud", JsonValue::String(o.aud.empty() ? TestEnv::kAudience : o.aud)},
-      {"iat", JsonValue::Number(static_cast<double>(iat_s))},
-      {"exp", JsonValue::Number(static_cast<double>(iat_s + absl::ToInt64Seconds(o.ttl)))},
-      {"jti", JsonValue::String(B64(RandomBytes(12)))},
-  };
-  if (!o.sub.empty()) claims.push_back({"sub", JsonValue::String(o.sub)});
-  if (!o.client_id.empty()) claims.push_back({"client_id", JsonValue::String(o.client_id)});
-  if (!o.scope.empty()) claims.push_back({"scope", JsonValue::String(o.scope)});
-  std::vector<JsonValue::Member> cnf;
-  if (!o.jkt.empty()) cnf.push_back({"jkt", JsonValue::String(o.jkt)});
-  if (!o.x5t.empty()) cnf.push_back({"x5t#S256", JsonValue::String(o.x5t)});
-  if (!cnf.empty()) claims.push_back({"cnf", JsonValue::Object(std::move(cnf))});
-
-  std::vector<JsonValue::Member> header = {
-      {"alg", JsonValue::String(std::string(JwsAlgName(o.alg)))}};
-  if (!o.typ.empty()) header.push_back({"typ", JsonValue::String(o.typ)});
-  if (!kid.empty()) header.push_back({"kid", JsonValue::String(kid)});
-  JsonValue h = ApplyMembers(JsonValue::Object(std::move(header)), o.header);
-  JsonValue p = ApplyMembers(JsonValue::Object(std::move(claims)), o.claims);
+  const TokenSpec spec{.iss = iss_,
+                       .aud = o.aud.empty() ? TestEnv::kAudience : o.aud,
+                       .sub = o.sub,
+                       .client_id = o.client_id,
+                       .scope = o.scope,
+                       .jkt = o.jkt,
+                       .x5t = o.x5t,
+                       .iat = o.iat.value_or(absl::Now()),
+                       .ttl = o.ttl};
+  JsonValue h = ApplyMembers(TokenHeader(o.alg, o.kid.empty() ? key.kid() : o.kid, o.typ),
+                             o.header);
+  JsonValue p = ApplyMembers(TokenClaims(spec), o.claims);
   return SignRaw(key, o.alg, SerializeJson(h), SerializeJson(p));
 }
 
 // --- TestCert ---
 
 TestCert TestCert::Create(const std::string& common_name) {
-  PkeyPtr pkey(EVP_EC_gen("P-256"));
-  X509Ptr x509(X509_new());
-  if (pkey == nullptr || x509 == nullptr) Die("certificate: out of memory");
-  const std::string serial = RandomBytes(8);
-  long serial_value = 0;
-  for (char c : serial.substr(0, 7)) serial_value = serial_value << 8 | static_cast<unsigned char>(c);
-  if (X509_set_version(x509.get(), 2) != 1 ||
-      ASN1_INTEGER_set(X509_get_serialNumber(x509.get()), serial_value) != 1 ||
-      X509_gmtime_adj(X509_getm_notBefore(x509.get()), -3600) == nullptr ||
-      X509_gmtime_adj(X509_getm_notAfter(x509.get()), 7 * 24 * 3600) == nullptr ||
-      X509_set_pubkey(x509.get(), pkey.get()) != 1) {
-    Die("certificate: cannot set fields");
-  }
-  X509_NAME* name = X509_get_subject_name(x509.get());
-  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                                 -1, 0) != 1 ||
-      X509_set_issuer_name(x509.get(), name) != 1 ||
-      X509_sign(x509.get(), pkey.get(), EVP_sha256()) <= 0) {
-    Die("certificate: cannot sign");
-  }
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || PEM_write_bio_X509(bio.get(), x509.get()) != 1) {
-    Die("certificate: cannot write PEM");
-  }
+  absl::StatusOr<SelfSignedCert> made = MakeSelfSignedCert(common_name);
+  if (!made.ok()) Die(absl::StrCat("certificate: ", made.status().message()));
   TestCert cert;
-  cert.pem_ = BioContents(bio.get());
-  absl::StatusOr<std::string> der = CertificateDer(cert.pem_);
-  if (!der.ok()) Die(absl::StrCat("certificate: ", der.status().message()));
-  cert.der_ = *std::move(der);
-  cert.thumbprint_ = CertificateThumbprint(cert.der_);
+  cert.pem_ = std::move(made->pem);
+  cert.der_ = std::move(made->der);
+  cert.thumbprint_ = std::move(made->thumbprint);
   return cert;
 }
 
 std::string TestCert::EnvoyUrlEncodedPem() const { return EnvoyUrlEncode(pem_); }
-
-std::string EnvoyUrlEncode(std::string_view in) { return PercentEncode(in); }
 
 // --- TestEnv ---
 

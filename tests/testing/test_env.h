@@ -26,6 +26,7 @@
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/common/json.h"
 #include "service/jose/signature.h"
+#include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 #include "tests/testing/popguard_process.h"
 
@@ -64,9 +65,6 @@ JsonValue ApplyMembers(JsonValue object, const Members& overrides);
 // OpenSSL fails: nothing can be tested without keys).
 PrivateKey MakeKey(JwsAlg alg, std::string kid = "");
 
-// DefaultAlg returns the algorithm popguard-cli signs with for `key`.
-JwsAlg DefaultAlg(const PrivateKey& key);
-
 // B64 is base64url without padding.
 std::string B64(std::string_view bytes);
 
@@ -79,9 +77,8 @@ std::string AssembleJws(std::string_view header_json, std::string_view payload_j
 std::string SignRaw(const PrivateKey& key, JwsAlg alg, std::string_view header_json,
                     std::string_view payload_json);
 
-// Ath returns the DPoP ath of `token`: B64(SHA-256(token)).
-std::string Ath(std::string_view token);
-
+// TokenOptions is a popguard::TokenSpec (service/tools/mint/mint.h) with the
+// e2e defaults, the signing key and header, and Members overrides.
 struct TokenOptions {
   JwsAlg alg = JwsAlg::kES256;
   std::string kid{};                  // default: the kid of the issuer key for alg
@@ -99,8 +96,10 @@ struct TokenOptions {
   Members header{};
 };
 
+// ProofOptions is a popguard::ProofSpec with the real clock's defaults, the
+// algorithm, Members overrides and a separate signer.
 struct ProofOptions {
-  std::optional<JwsAlg> alg{};        // default: DefaultAlg(key)
+  std::optional<JwsAlg> alg{};        // default: key.DefaultAlg()
   std::string method = "GET";
   std::string url{};
   std::string token{};                // sets ath when non-empty
@@ -143,7 +142,7 @@ class TestCert {
 
   const std::string& pem() const { return pem_; }
   const std::string& der() const { return der_; }
-  // thumbprint returns the RFC 8705 x5t#S256 (via service/authn/client_cert.h).
+  // thumbprint returns the RFC 8705 x5t#S256, computed from its definition.
   const std::string& thumbprint() const { return thumbprint_; }
   // EnvoyUrlEncodedPem returns the PEM as Envoy forwards it.
   std::string EnvoyUrlEncodedPem() const;
@@ -151,10 +150,6 @@ class TestCert {
  private:
   std::string pem_, der_, thumbprint_;
 };
-
-// EnvoyUrlEncode percent-encodes every byte but RFC 3986 unreserved ones, with
-// upper-case hex, as Envoy encodes the peer certificate.
-std::string EnvoyUrlEncode(std::string_view in);
 
 struct ConfigOptions {
   bool trusted_xfcc = false;

@@ -1,11 +1,16 @@
 #include "tests/testing/test_vectors.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "gtest/gtest.h"
+#include "service/common/file.h"
 
 namespace popguard::testdata {
+namespace {
+
+// Test inputs and logs are small; the bound only stops a wrong path (a
+// device, a runaway log) from exhausting memory.
+constexpr size_t kMaxTestFileBytes = size_t{64} << 20;
+
+}  // namespace
 
 std::string SharedPath(std::string_view relpath) {
   return std::string(POPGUARD_SHARED_DIR) + "/" + std::string(relpath);
@@ -13,14 +18,16 @@ std::string SharedPath(std::string_view relpath) {
 
 std::string ReadSharedFile(std::string_view relpath) {
   const std::string path = SharedPath(relpath);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ADD_FAILURE() << "cannot open shared test file " << path;
+  absl::StatusOr<std::string> text = ReadFileToString(path, kMaxTestFileBytes);
+  if (!text.ok()) {
+    ADD_FAILURE() << "cannot read shared test file: " << text.status();
     return "";
   }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  return *std::move(text);
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  return ReadFileToString(path, kMaxTestFileBytes).value_or("");
 }
 
 JsonValue ReadSharedJson(std::string_view relpath) {

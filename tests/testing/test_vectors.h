@@ -21,6 +21,11 @@ std::string SharedPath(std::string_view relpath);
 // returns "" when the file cannot be read.
 std::string ReadSharedFile(std::string_view relpath);
 
+// ReadFileOrEmpty returns the contents of `path` (at most 64 MiB), or "" when
+// it cannot be read: for logs and outputs a test inspects, which may not exist
+// (yet). A test expecting content fails on the comparison that follows.
+std::string ReadFileOrEmpty(const std::string& path);
+
 // ReadSharedJson parses the shared file `relpath` as JSON (nesting up to 64).
 // Records a gtest failure and returns null when it cannot be read or parsed.
 JsonValue ReadSharedJson(std::string_view relpath);

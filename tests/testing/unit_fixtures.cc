@@ -74,12 +74,6 @@ const PrivateKey& SharedKey(JwsAlg alg, int slot) {
   return *it->second;
 }
 
-std::string JwksJson(const std::vector<const PrivateKey*>& keys) {
-  std::vector<JsonValue> items;
-  for (const PrivateKey* key : keys) items.push_back(key->PublicJwk());
-  return SerializeJson(JsonValue::Object({{"keys", JsonValue::Array(std::move(items))}}));
-}
-
 std::vector<const PrivateKey*> IssuerKeys() {
   return {&SharedKey(JwsAlg::kES256, 0), &SharedKey(JwsAlg::kES256, 1),
           &SharedKey(JwsAlg::kES384, 0), &SharedKey(JwsAlg::kES512, 0),
@@ -109,38 +103,31 @@ std::string Sign(const PrivateKey& key, JwsAlg alg, const JsonValue& header,
 }
 
 JsonValue TokenHeader(const PrivateKey& key, JwsAlg alg) {
-  return JsonValue::Object(
-      {{"alg", Str(JwsAlgName(alg))}, {"typ", Str("at+jwt")}, {"kid", Str(key.kid())}});
+  return ::popguard::TokenHeader(alg, key.kid());
 }
 
 JsonValue TokenClaims(absl::Time now) {
-  return JsonValue::Object({{"iss", Str(kIssuer)},
-                            {"aud", Str(kAudience)},
-                            {"sub", Str("alice")},
-                            {"client_id", Str("client-1")},
-                            {"iat", Secs(now)},
-                            {"exp", Secs(now + absl::Minutes(5))},
-                            {"jti", Str("token-1")},
-                            {"scope", Str("read write")}});
+  return ::popguard::TokenClaims({.iss = kIssuer,
+                                  .aud = kAudience,
+                                  .sub = "alice",
+                                  .client_id = "client-1",
+                                  .scope = "read write",
+                                  .iat = now,
+                                  .ttl = absl::Minutes(5),
+                                  .jti = "token-1"});
 }
 
 std::string MintToken(const PrivateKey& key, JwsAlg alg, const JsonValue& claims) {
   return Sign(key, alg, TokenHeader(key, alg), claims);
 }
 
-std::string Ath(std::string_view token) { return Base64UrlEncode(Sha256(token)); }
-
-JsonValue ProofHeader(const PrivateKey& key, JwsAlg alg) {
-  return JsonValue::Object(
-      {{"typ", Str("dpop+jwt")}, {"alg", Str(JwsAlgName(alg))}, {"jwk", key.RequiredPublicJwk()}});
-}
-
 JsonValue ProofClaims(const ProofOptions& o) {
-  std::vector<JsonValue::Member> m = {
-      {"jti", Str(o.jti)}, {"htm", Str(o.htm)}, {"htu", Str(o.htu)}, {"iat", Secs(o.iat)}};
-  if (o.access_token) m.emplace_back("ath", Str(Ath(*o.access_token)));
-  if (o.nonce) m.emplace_back("nonce", Str(*o.nonce));
-  return JsonValue::Object(std::move(m));
+  return ::popguard::ProofClaims({.method = o.htm,
+                                  .url = o.htu,
+                                  .iat = o.iat,
+                                  .jti = o.jti,
+                                  .access_token = o.access_token,
+                                  .nonce = o.nonce});
 }
 
 std::string MintProof(const PrivateKey& key, const ProofOptions& o) {

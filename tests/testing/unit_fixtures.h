@@ -18,6 +18,7 @@
 #include "service/config/config.h"
 #include "service/common/json.h"
 #include "service/jose/signature.h"
+#include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 
 namespace popguard::unit {
@@ -47,8 +48,10 @@ JsonValue WithoutMember(const JsonValue& obj, std::string_view name);
 // first use. Its kid is "<ALG>-<slot>"; its alg member is unset.
 const PrivateKey& SharedKey(JwsAlg alg, int slot = 0);
 
-// JwksJson returns {"keys":[...]} with the public JWK (kid, use=sig) of each key.
-std::string JwksJson(const std::vector<const PrivateKey*>& keys);
+// Ath, JwksJson and ProofHeader are service/tools/mint/mint.h's.
+using ::popguard::Ath;
+using ::popguard::JwksJson;
+using ::popguard::ProofHeader;
 
 // IssuerKeys returns the keys BaseConfig() gives kIssuer: ES256-0, ES256-1,
 // ES384-0, ES512-0, EdDSA-0, RS256-0, PS256-0. Two ES256 keys make a token
@@ -66,19 +69,18 @@ Config BaseConfig();
 std::string Sign(const PrivateKey& key, JwsAlg alg, const JsonValue& header,
                  const JsonValue& payload);
 
-// TokenHeader returns {"alg":<alg>,"typ":"at+jwt","kid":<key.kid()>}.
+// TokenHeader returns {"alg":<alg>,"typ":"at+jwt","kid":<key.kid()>}
+// (popguard::TokenHeader with the key's kid).
 JsonValue TokenHeader(const PrivateKey& key, JwsAlg alg);
 
-// TokenClaims returns the claims of a good unbound token issued at `now`:
-// iss kIssuer, aud kAudience, sub "alice", client_id "client-1", iat now,
-// exp now + 5 min, jti "token-1", scope "read write".
+// TokenClaims returns the claims of a good unbound token issued at `now`
+// (popguard::TokenClaims of a TokenSpec): iss kIssuer, aud kAudience, iat now,
+// exp now + 5 min, jti "token-1", sub "alice", client_id "client-1",
+// scope "read write".
 JsonValue TokenClaims(absl::Time now);
 
 // MintToken signs `claims` under TokenHeader(key, alg).
 std::string MintToken(const PrivateKey& key, JwsAlg alg, const JsonValue& claims);
-
-// Ath returns base64url(SHA-256(token)), the ath of a proof for `token`.
-std::string Ath(std::string_view token);
 
 struct ProofOptions {
   JwsAlg alg = JwsAlg::kES256;
@@ -91,10 +93,8 @@ struct ProofOptions {
   std::optional<std::string> nonce;
 };
 
-// ProofHeader returns {"typ":"dpop+jwt","alg":<alg>,"jwk":<RFC 7638 members>}.
-JsonValue ProofHeader(const PrivateKey& key, JwsAlg alg);
-
-// ProofClaims returns {"jti","htm","htu","iat"[,"ath"][,"nonce"]} from `o`.
+// ProofClaims returns {"jti","htm","htu","iat"[,"ath"][,"nonce"]} from `o`
+// (popguard::ProofClaims of the matching ProofSpec).
 JsonValue ProofClaims(const ProofOptions& o);
 
 // MintProof signs ProofClaims(o) under ProofHeader(key, o.alg).

@@ -7,8 +7,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +21,7 @@
 #include "service/common/json.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/test_env.h"
+#include "tests/testing/test_vectors.h"
 
 namespace popguard::e2e {
 namespace {
@@ -30,14 +29,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+using ::popguard::testdata::ReadFileOrEmpty;
 using CliResult = ProgramResult;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // RunCli runs popguard-cli with `args` (outputs in files in `dir`).
 CliResult RunCli(const TempDir& dir, const std::vector<std::string>& args) {
@@ -231,8 +224,8 @@ TEST_F(CliTest, KeygenWritesPrivateKeysWithMode0600WhateverTheUmask) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(ModeOf(priv), 0600u);
     EXPECT_EQ(ModeOf(pub), 0644u);
-    EXPECT_THAT(ReadAll(priv), HasSubstr("\"d\":"));
-    EXPECT_THAT(ReadAll(pub), Not(HasSubstr("\"d\":")));
+    EXPECT_THAT(ReadFileOrEmpty(priv), HasSubstr("\"d\":"));
+    EXPECT_THAT(ReadFileOrEmpty(pub), Not(HasSubstr("\"d\":")));
   }
 }
 
@@ -258,13 +251,13 @@ TEST_F(CliTest, KeygenRefusesToOverwriteWithoutForce) {
     CliResult r = Run(c.args);
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_EQ(r.err, c.err);
-    EXPECT_EQ(ReadAll(priv), "keep me\n");
+    EXPECT_EQ(ReadFileOrEmpty(priv), "keep me\n");
     EXPECT_NE(access(pub.c_str(), F_OK), 0);
   }
   // --force replaces it, and the replaced file is 0600 although the old one was 0644.
   CliResult r = Run({"keygen", "--out", priv, "--force"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(ReadAll(priv), HasSubstr("\"d\":"));
+  EXPECT_THAT(ReadFileOrEmpty(priv), HasSubstr("\"d\":"));
   EXPECT_EQ(ModeOf(priv), 0600u);
 }
 

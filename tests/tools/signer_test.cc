@@ -153,6 +153,27 @@ TEST_F(PrivateKeyTest, KidAndAlgAreCarried) {
   EXPECT_EQ(key->PublicJwk().Find("kid"), nullptr);
 }
 
+TEST_F(PrivateKeyTest, DefaultAlgFollowsAlgThenKeyType) {
+  const struct {
+    JwsAlg generated_for;
+    JwsAlg expected;
+  } kCases[] = {
+      {JwsAlg::kES256, JwsAlg::kES256}, {JwsAlg::kES384, JwsAlg::kES384},
+      {JwsAlg::kES512, JwsAlg::kES512}, {JwsAlg::kEdDSA, JwsAlg::kEdDSA},
+      {JwsAlg::kEd25519, JwsAlg::kEdDSA},  // one Ed25519 key type: EdDSA
+      {JwsAlg::kPS256, JwsAlg::kRS256},    // RSA without an alg member signs RS256
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(JwsAlgName(c.generated_for));
+    absl::StatusOr<PrivateKey> key = PrivateKey::Generate(c.generated_for);
+    ASSERT_TRUE(key.ok()) << key.status();
+    EXPECT_EQ(key->DefaultAlg(), c.expected);
+    // The alg member wins when set.
+    key->set_alg(c.generated_for);
+    EXPECT_EQ(key->DefaultAlg(), c.generated_for);
+  }
+}
+
 TEST_F(PrivateKeyTest, MovedKeyStillSigns) {
   absl::StatusOr<PrivateKey> key = PrivateKey::Generate(JwsAlg::kEdDSA);
   ASSERT_TRUE(key.ok());

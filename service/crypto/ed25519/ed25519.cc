@@ -57,8 +57,8 @@
 #include "service/crypto/ed25519/ed25519_scalar.h"
 #include "service/common/openssl_util.h"
 
-namespace popguard {
-namespace ed25519_internal {
+namespace popguard::ed25519 {
+namespace internal {
 namespace {
 
 // While searching a failed batch for its bad signatures, groups smaller than
@@ -314,10 +314,10 @@ std::vector<bool> VerifyBatchWith_vartime(std::span<const Ed25519Item> items, Ms
   return verdicts;
 }
 
-}  // namespace ed25519_internal
+}  // namespace internal
 
 Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key) {
-  using namespace ed25519_internal;  // NOLINT(build/namespaces)
+  using namespace internal;  // NOLINT(build/namespaces)
   if (public_key.size() != kEd25519PublicKeyBytes) return Ed25519KeyCheck::kWrongLength;
   // Decoding is strict, so a non-canonical encoding of a small-order point
   // (y + p, or the sign bit set on x = 0) is refused here already, and the
@@ -330,7 +330,7 @@ Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key) {
 
 bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message,
                            std::string_view signature) {
-  using namespace ed25519_internal;  // NOLINT(build/namespaces)
+  using namespace internal;  // NOLINT(build/namespaces)
   Parsed p;
   if (!CheckEncodings(Ed25519Item{public_key, message, signature}, &p.s)) return false;
   p.index = 0;
@@ -346,7 +346,7 @@ bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message
 }
 
 std::vector<bool> Ed25519VerifyBatch_vartime(std::span<const Ed25519Item> items) {
-  return ed25519_internal::VerifyBatchWith_vartime(items, ed25519_internal::MsmChoice::kAuto);
+  return internal::VerifyBatchWith_vartime(items, internal::MsmChoice::kAuto);
 }
 
-}  // namespace popguard
+}  // namespace popguard::ed25519

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-namespace popguard {
+namespace popguard::ed25519 {
 
 inline constexpr size_t kEd25519PublicKeyBytes = 32;
 inline constexpr size_t kEd25519SignatureBytes = 64;
@@ -72,7 +72,7 @@ Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key);
 // <= 2^-128.
 std::vector<bool> Ed25519VerifyBatch_vartime(std::span<const Ed25519Item> items);
 
-namespace ed25519_internal {
+namespace internal {
 
 // For tests and benchmarks: the batch verifier with a forced multi-scalar
 // multiplication algorithm (ed25519_msm.h). kAuto is what
@@ -89,7 +89,7 @@ struct BatchCounters {
 };
 BatchCounters& ThreadBatchCounters();
 
-}  // namespace ed25519_internal
-}  // namespace popguard
+}  // namespace internal
+}  // namespace popguard::ed25519
 
 #endif  // POPGUARD_SERVICE_ED25519_H_

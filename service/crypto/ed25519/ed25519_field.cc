@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
@@ -189,4 +189,4 @@ const FieldConstants& Constants() {
   return constants;
 }
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal

@@ -20,7 +20,7 @@
 
 #include <cstdint>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 
 inline constexpr uint64_t kMask51 = (uint64_t{1} << 51) - 1;
 
@@ -217,6 +217,6 @@ struct FieldConstants {
 // thread-safe).
 const FieldConstants& Constants();
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal
 
 #endif  // POPGUARD_SERVICE_ED25519_FIELD_H_

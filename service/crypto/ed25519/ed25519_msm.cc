@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 namespace {
 
 constexpr int kStrausWidth = 5;
@@ -165,4 +165,4 @@ P3 MsmAuto_vartime(const Scalar& base_scalar, std::span<const P3> points,
   return MsmStraus_vartime(base_scalar, points, scalars);
 }
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal

@@ -20,7 +20,7 @@
 #include "service/crypto/ed25519/ed25519_point.h"
 #include "service/crypto/ed25519/ed25519_scalar.h"
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 
 // MsmStraus_vartime returns [base_scalar]B + sum [scalars[i]] points[i].
 // All scalars < 2^253; points.size() == scalars.size().
@@ -40,6 +40,6 @@ inline constexpr size_t kPippengerMinPoints = 128;
 P3 MsmAuto_vartime(const Scalar& base_scalar, std::span<const P3> points,
                    std::span<const Scalar> scalars);
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal
 
 #endif  // POPGUARD_SERVICE_ED25519_MSM_H_

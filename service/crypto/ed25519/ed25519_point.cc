@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 namespace {
 
 constexpr int kBaseTableSize = 1 << (kBaseWnafWidth - 2);
@@ -228,4 +228,4 @@ P3 DoubleScalarMulBase_vartime(const Scalar& a, const Scalar& b, const P3& p) {
   return Identity();
 }
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal

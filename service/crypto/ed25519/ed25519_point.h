@@ -18,7 +18,7 @@
 #include "service/crypto/ed25519/ed25519_field.h"
 #include "service/crypto/ed25519/ed25519_scalar.h"
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 
 // P2 is projective: x = X/Z, y = Y/Z.
 struct P2 {
@@ -175,6 +175,6 @@ void OddMultiples(const P3& p, int count, Cached* table);
 // interleaved width-8 (B, fixed table) and width-5 (p) wNAF.
 P3 DoubleScalarMulBase_vartime(const Scalar& a, const Scalar& b, const P3& p);
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal
 
 #endif  // POPGUARD_SERVICE_ED25519_POINT_H_

@@ -3,7 +3,7 @@
 #include <bit>
 #include <cstring>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
@@ -204,4 +204,4 @@ int SignedRadix(const Scalar& a, int c, int16_t* digits) {
   return n + 1;
 }
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal

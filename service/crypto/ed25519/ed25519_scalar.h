@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-namespace popguard::ed25519_internal {
+namespace popguard::ed25519::internal {
 
 // Scalar is a 256-bit little-endian integer in four 64-bit limbs. Every
 // function below returns a value in [0, L) unless it says otherwise.
@@ -62,6 +62,6 @@ int Wnaf(const Scalar& a, int w, int8_t digits[256]);
 // 253 / c + 2 entries.
 int SignedRadix(const Scalar& a, int c, int16_t* digits);
 
-}  // namespace popguard::ed25519_internal
+}  // namespace popguard::ed25519::internal
 
 #endif  // POPGUARD_SERVICE_ED25519_SCALAR_H_

@@ -43,6 +43,7 @@
 #include "service/common/crypto_util.h"
 #include "service/common/file.h"
 #include "service/common/json.h"
+#include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 #include "service/common/strings.h"
 #include "service/common/command_line.h"
@@ -125,7 +126,7 @@ absl::StatusOr<PrivateKey> LoadPrivateKey(const std::string& path) {
   return PrivateKey::FromJwk(*json);
 }
 
-// Picks the signing algorithm: --alg, else the key's alg, else by key type.
+// Picks the signing algorithm: --alg, else the key's DefaultAlg().
 absl::StatusOr<JwsAlg> AlgFor(const Args& args, const PrivateKey& key) {
   if (args.Has("alg")) {
     auto alg = ParseJwsAlg(args.Get("alg"));
@@ -133,18 +134,7 @@ absl::StatusOr<JwsAlg> AlgFor(const Args& args, const PrivateKey& key) {
       return absl::InvalidArgumentError(absl::StrCat("--alg: unknown algorithm ", args.Get("alg")));
     return *alg;
   }
-  if (key.alg()) return *key.alg();
-  switch (key.kty()) {
-    case KeyType::kOkp:
-      return JwsAlg::kEdDSA;
-    case KeyType::kRsa:
-      return JwsAlg::kRS256;
-    case KeyType::kEc:
-      if (key.crv() == "P-384") return JwsAlg::kES384;
-      if (key.crv() == "P-521") return JwsAlg::kES512;
-      return JwsAlg::kES256;
-  }
-  return JwsAlg::kES256;
+  return key.DefaultAlg();
 }
 
 int Keygen(const Args& args) {
@@ -274,23 +264,13 @@ int Proof(const Args& args) {
   if (!key.ok()) return Fail(absl::StrCat("--key: ", key.status().message()));
   auto alg = AlgFor(args, *key);
   if (!alg.ok()) return Fail(alg.status().message());
-  std::string jti = args.Get("jti");
-  if (jti.empty()) jti = Base64UrlEncode(RandomBytes(16));
-  std::vector<JsonValue::Member> claims = {
-      {"jti", JsonValue::String(jti)},
-      {"htm", JsonValue::String(args.Get("method", "GET"))},
-      {"htu", JsonValue::String(args.Get("url"))},
-      {"iat", JsonValue::Number(
-                  static_cast<double>(args.GetInt("iat", absl::ToUnixSeconds(absl::Now()))))},
-  };
-  if (args.Has("token")) {
-    claims.push_back({"ath", JsonValue::String(Base64UrlEncode(Sha256(args.Get("token"))))});
-  }
-  if (args.Has("nonce")) claims.push_back({"nonce", JsonValue::String(args.Get("nonce"))});
-  JsonValue header = JsonValue::Object({{"typ", JsonValue::String("dpop+jwt")},
-                                        {"alg", JsonValue::String(std::string(JwsAlgName(*alg)))},
-                                        {"jwk", key->RequiredPublicJwk()}});
-  auto jws = SignCompactJws(*key, *alg, header, JsonValue::Object(std::move(claims)));
+  ProofSpec spec{.method = args.Get("method", "GET"),
+                 .url = args.Get("url"),
+                 .iat = absl::FromUnixSeconds(args.GetInt("iat", absl::ToUnixSeconds(absl::Now()))),
+                 .jti = args.Get("jti")};  // "": a random one
+  if (args.Has("token")) spec.access_token = args.Get("token");
+  if (args.Has("nonce")) spec.nonce = args.Get("nonce");
+  auto jws = MintProof(*key, *alg, spec);
   if (!jws.ok()) return Fail(jws.status().message());
   std::cout << *jws << "\n";
   return 0;
@@ -382,7 +362,7 @@ absl::StatusOr<CheckOutput> CallCheck(const std::shared_ptr<grpc::Channel>& chan
     h->set_key(absl::AsciiStrToLower(name));
     h->set_raw_value(value);
   }
-  if (!in.cert_pem.empty()) attrs->mutable_source()->set_certificate(PercentEncode(in.cert_pem));
+  if (!in.cert_pem.empty()) attrs->mutable_source()->set_certificate(EnvoyUrlEncode(in.cert_pem));
   if (!in.route_key.empty())
     (*attrs->mutable_context_extensions())["popguard_route"] = in.route_key;
   grpc::ClientContext ctx;

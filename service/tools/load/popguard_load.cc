@@ -55,7 +55,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "service/tools/load/latency_histogram.h"
-#include "bench/minting.h"
+#include "service/tools/mint/mint.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/common/file.h"
@@ -284,9 +284,10 @@ absl::Status BuildClients(Workload* w, const PrivateKey& issuer_key) {
   w->clients.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     Client& c = w->clients[static_cast<size_t>(i)];
-    TokenClaims claims;
+    TokenSpec claims;
     claims.iss = absl::GetFlag(FLAGS_issuer);
     claims.aud = absl::GetFlag(FLAGS_audience);
+    claims.sub = "load-user";
     claims.scope = absl::GetFlag(FLAGS_scope);
     claims.client_id = absl::StrCat("load-client-", i);
     claims.ttl = absl::Hours(1);
@@ -307,7 +308,7 @@ absl::Status BuildClients(Workload* w, const PrivateKey& issuer_key) {
     }
     for (int t = 0; t < w->tokens_per_client; ++t) {
       claims.iat = absl::Now();
-      auto token = MintToken(issuer_key, DefaultAlgFor(issuer_key), claims);
+      auto token = MintToken(issuer_key, issuer_key.DefaultAlg(), claims);
       if (!token.ok()) return token.status();
       c.authorization.push_back(scheme + *token);
     }

@@ -437,6 +437,21 @@ absl::StatusOr<std::string> PrivateKey::Sign(JwsAlg alg, std::string_view signin
                       BnBytes(ECDSA_SIG_get0_s(ecdsa.get()), curve->bytes));
 }
 
+JwsAlg PrivateKey::DefaultAlg() const {
+  if (alg_.has_value()) return *alg_;
+  switch (kty()) {
+    case KeyType::kOkp:
+      return JwsAlg::kEdDSA;
+    case KeyType::kRsa:
+      return JwsAlg::kRS256;
+    case KeyType::kEc:
+      if (crv() == "P-384") return JwsAlg::kES384;
+      if (crv() == "P-521") return JwsAlg::kES512;
+      return JwsAlg::kES256;
+  }
+  return JwsAlg::kES256;
+}
+
 absl::StatusOr<std::string> SignCompactJwsRaw(const PrivateKey& key, JwsAlg alg,
                                               std::string_view header_json,
                                               std::string_view payload) {

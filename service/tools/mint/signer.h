@@ -48,6 +48,10 @@ class PrivateKey {
   void set_kid(std::string kid) { kid_ = std::move(kid); }
   const std::optional<JwsAlg>& alg() const { return alg_; }
   void set_alg(std::optional<JwsAlg> alg) { alg_ = alg; }
+  // DefaultAlg is the algorithm this key signs with unless told otherwise:
+  // alg() when set, else ES256/ES384/ES512 by curve, EdDSA for Ed25519 and
+  // RS256 for RSA (what popguard-cli signs with when --alg is not given).
+  JwsAlg DefaultAlg() const;
 
   // PrivateJwk returns the full private JWK, plus kid and alg if set.
   JsonValue PrivateJwk() const;

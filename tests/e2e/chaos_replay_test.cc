@@ -6,6 +6,8 @@
 //
 //   - a single node killed (SIGKILL) and restarted without persistence
 //     (issue 11.1): the proofs it forgot are refused dpop_replay_window_reset;
+//   - the same node emptied in place (FLUSHALL, same run_id): each replica's
+//     state marker is gone, with the same outcome;
 //   - an outage that loses nothing (SIGSTOP/SIGCONT) under local_fallback
 //     (issue 11.2): the proofs replica A accepted alone are in Redis before A
 //     reports ready, so replica B refuses them dpop_replayed.
@@ -45,6 +47,42 @@ class ChaosReplayTest : public ::testing::Test {
   // NewRequest returns a fresh token and proof (new jti) issued at `iat`.
   static HttpSpec NewRequest(absl::Time iat) { return MintReplayProof(iat).spec; }
 
+  // AcceptProofs sends `n` new proofs, alternately to A and B; all pass.
+  std::vector<HttpSpec> AcceptProofs(int n) {
+    std::vector<HttpSpec> accepted;
+    ReasonTally first;
+    for (int i = 0; i < n; ++i) {
+      accepted.push_back(NewRequest(absl::Now()));
+      first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back()));
+    }
+    EXPECT_EQ(first.Count("ok"), n) << first.Text();
+    return accepted;
+  }
+
+  // WaitUntilBothNoticedTheLoss: each replica logs the loss itself (no
+  // traffic needed) and serves again.
+  void WaitUntilBothNoticedTheLoss() {
+    for (RunningServer* r : {a_.get(), b_.get()}) {
+      ASSERT_TRUE(r->process().WaitForLogLine("redis_node_state_lost", absl::Seconds(5)))
+          << r->process().LogText();
+      ASSERT_TRUE(WaitForHealth(*r, kServing, absl::Seconds(5))) << r->process().LogText();
+    }
+  }
+
+  // ExpectNewProofsPassOnce: honest clients make a new proof per request;
+  // issued after the loss was noticed (the next whole second, iat's
+  // precision), each passes once and its replay is refused.
+  void ExpectNewProofsPassOnce(int n) {
+    ReasonTally fresh, replays;
+    for (int i = 0; i < n; ++i) {
+      const HttpSpec spec = NewRequest(absl::Now() + absl::Seconds(1));
+      fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(spec));
+      replays.Add((i % 2 == 0 ? b_ : a_)->Verify(spec));
+    }
+    EXPECT_EQ(fresh.Count("ok"), n) << fresh.Text();
+    EXPECT_EQ(replays.Count("dpop_replayed"), n) << replays.Text();
+  }
+
   std::unique_ptr<RunningServer> a_, b_;
 };
 
@@ -52,26 +90,16 @@ TEST_F(ChaosReplayTest, SingleNodeRestartedEmptyRefusesEveryEarlierProof) {
   auto redis = RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
   ASSERT_NO_FATAL_FAILURE(StartReplicas(**redis, "fail_closed"));
-  std::vector<HttpSpec> accepted;
-  ReasonTally first;
-  for (int i = 0; i < 40; ++i) {
-    accepted.push_back(NewRequest(absl::Now()));
-    first.Add((i % 2 == 0 ? a_ : b_)->Verify(accepted.back()));
-  }
-  ASSERT_EQ(first.Count("ok"), 40) << first.Text();
-  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "40");
+  const std::vector<HttpSpec> accepted = AcceptProofs(40);
+  ASSERT_EQ((*redis)->ReplayKeys(), 40);  // state markers aside
 
   (*redis)->Kill();
   ASSERT_TRUE((*redis)->Restart().ok());  // --save "" --appendonly no: empty
-  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "0");
+  ASSERT_EQ((*redis)->ReplayKeys(), 0);
   // Both replicas reconnect by themselves (no traffic needed) and notice the
   // new run_id. A request racing that reconnect gets a retryable 503 on its
   // broken connection, never an ALLOW; the counts below start after it.
-  for (RunningServer* r : {a_.get(), b_.get()}) {
-    ASSERT_TRUE(r->process().WaitForLogLine("redis_node_state_lost", absl::Seconds(5)))
-        << r->process().LogText();
-    ASSERT_TRUE(WaitForHealth(*r, kServing, absl::Seconds(5))) << r->process().LogText();
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitUntilBothNoticedTheLoss());
 
   // Every earlier proof, to A and then to B. Redis has forgotten all of them:
   // A finds each new to Redis but issued before the restart it noticed; B
@@ -83,16 +111,36 @@ TEST_F(ChaosReplayTest, SingleNodeRestartedEmptyRefusesEveryEarlierProof) {
   EXPECT_EQ(to_a.Count("dpop_replay_window_reset"), 40) << to_a.Text();
   EXPECT_EQ(to_b.Count("dpop_replayed"), 40) << to_b.Text();
 
-  // Honest clients make a new proof per request: issued after the restart was
-  // noticed (the next whole second, iat's precision), it passes once.
-  ReasonTally fresh, replays;
-  for (int i = 0; i < 20; ++i) {
-    const HttpSpec spec = NewRequest(absl::Now() + absl::Seconds(1));
-    fresh.Add((i % 2 == 0 ? a_ : b_)->Verify(spec));
-    replays.Add((i % 2 == 0 ? b_ : a_)->Verify(spec));
+  ExpectNewProofsPassOnce(20);
+}
+
+// Issue 11.1 without a restart: FLUSHALL keeps the run_id, so only each
+// replica's state marker tells. Each replica notices the loss itself (a
+// marker shared by both would be re-written by the first to notice): the
+// proofs sent to A first are refused by A, those sent to B first by B, each
+// dpop_replay_window_reset; the other replica then finds the entry left.
+TEST_F(ChaosReplayTest, SingleNodeFlushedRefusesEveryEarlierProof) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(**redis, "fail_closed"));
+  const std::vector<HttpSpec> accepted = AcceptProofs(40);
+  ASSERT_EQ((*redis)->ReplayKeys(), 40);  // state markers aside
+
+  ASSERT_EQ((*redis)->CommandText({"FLUSHALL"}), "OK");
+  ASSERT_NO_FATAL_FAILURE(WaitUntilBothNoticedTheLoss());
+
+  ReasonTally first_try, second_try;
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    first_try.Add((i < accepted.size() / 2 ? a_ : b_)->Verify(accepted[i]));
   }
-  EXPECT_EQ(fresh.Count("ok"), 20) << fresh.Text();
-  EXPECT_EQ(replays.Count("dpop_replayed"), 20) << replays.Text();
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    second_try.Add((i < accepted.size() / 2 ? b_ : a_)->Verify(accepted[i]));
+  }
+  EXPECT_EQ(first_try.allowed() + second_try.allowed(), 0)
+      << first_try.Text() << second_try.Text();
+  EXPECT_EQ(first_try.Count("dpop_replay_window_reset"), 40) << first_try.Text();
+  EXPECT_EQ(second_try.Count("dpop_replayed"), 40) << second_try.Text();
+  ExpectNewProofsPassOnce(20);
 }
 
 TEST_F(ChaosReplayTest, LocalFallbackProofsReachRedisBeforeTheReplicaIsReady) {

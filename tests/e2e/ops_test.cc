@@ -82,26 +82,6 @@ int64_t LoggedInt(const PopguardProcess& p, const std::string& event, const std:
   return -1;
 }
 
-// MetricValue returns the value of the sample written exactly as `series`
-// (name plus rendered labels), or nullopt when absent.
-std::optional<double> MetricValue(const std::string& text, const std::string& series) {
-  const std::string prefix = series + " ";
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    if (line.substr(0, prefix.size()) == prefix) {
-      double v = 0;
-      if (absl::SimpleAtod(absl::string_view(line.data() + prefix.size(), line.size() - prefix.size()), &v)) {
-        return v;
-      }
-    }
-    pos = eol + 1;
-  }
-  return std::nullopt;
-}
-
 std::pair<std::string, std::string> H(std::string name, std::string value) {
   return {std::move(name), std::move(value)};
 }

@@ -639,8 +639,8 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   PopguardProcess& p = **process;
   const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
   ASSERT_GT(mport, 0);
-  // Several connections (a local subchannel pool each), as from several
-  // gateway instances.
+  // Several connections (distinct channel arguments: no shared subchannel),
+  // as from several gateway instances.
   std::vector<std::unique_ptr<envoy::service::auth::v3::Authorization::Stub>> authz;
   std::vector<std::unique_ptr<popguard::v1::Verifier::Stub>> verifier;
   for (int i = 0; i < kChannels; ++i) {

@@ -20,25 +20,11 @@ NodeBreakers::NodeBreakers(int failure_threshold, CircuitBreaker::Clock::duratio
 }
 
 std::string NodeBreakers::ProbeKeyForSlot(int slot) const {
-  // A hash tag of our own, "{n}", steers the probe to the slot; the
-  // smallest such n per slot is found once per process. A key_prefix that
+  // A hash tag of our own steers the probe to the slot. A key_prefix that
   // holds a hash tag itself wins over ours, and then every key (so every
   // check) lives in that one slot anyway.
-  static const std::vector<int>* const tags = [] {
-    auto* t = new std::vector<int>(kRedisClusterSlots, -1);
-    int left = kRedisClusterSlots;
-    for (int n = 0; left > 0 && n < (1 << 22); ++n) {
-      int& tag = (*t)[Crc16Xmodem(std::to_string(n)) % kRedisClusterSlots];
-      if (tag < 0) {
-        tag = n;
-        --left;
-      }
-    }
-    return t;
-  }();
-  const int n = slot >= 0 && slot < kRedisClusterSlots ? (*tags)[slot] : -1;
-  if (n >= 0) {
-    std::string key = absl::StrCat(probe_prefix_, "probe:{", n, "}");
+  if (std::string tag = SlotTag(slot); !tag.empty()) {
+    std::string key = absl::StrCat(probe_prefix_, "probe:", tag);
     if (RedisKeySlot(key) == slot) return key;
   }
   return probe_prefix_ + "probe";

@@ -77,6 +77,13 @@ struct RedisClient::Node {
   bool server_seen = false;
   std::string run_id;
   absl::Time since = absl::InfinitePast();
+  // The state marker (RedisClient header): its key, one of a slot this node
+  // owns ("" until placed); whether it is known to be there; a command about
+  // it in flight; when the next check is due.
+  std::string marker_key;
+  bool marker_placed = false;
+  bool marker_in_flight = false;
+  Clock::time_point marker_due;
 
   // Pick returns the ready connection with the fewest pending commands, else
   // one still connecting (the command is held until it is ready), else null.
@@ -93,6 +100,12 @@ struct RedisClient::Node {
       if (c->state() != RedisConnection::State::kIdle) return c.get();
     }
     return nullptr;
+  }
+
+  // PickReady is Pick without the connections still connecting.
+  RedisConnection* PickReady() {
+    RedisConnection* c = Pick();
+    return c != nullptr && c->state() == RedisConnection::State::kReady ? c : nullptr;
   }
 
   size_t Pending() const {
@@ -129,6 +142,11 @@ class RedisClient::Loop {
 
   Node* GetNode(const RedisEndpoint& ep);
   absl::Time OnServerReady(Node* node, std::string_view run_id);
+  absl::Time WallNow() const { return o_.wall_clock ? o_.wall_clock() : absl::Now(); }
+  void CheckMarkers();
+  void PlaceMarker(Node* node);
+  void OnMarker(Node* node, const std::string& name, const std::string& key, absl::Time since,
+                bool check, absl::StatusOr<RedisReplyPtr> result);
   void Accept(std::vector<std::shared_ptr<Op>> ops);
   void Dispatch(const std::shared_ptr<Op>& op);
   void SendTo(Node* node, const std::shared_ptr<Op>& op, bool asking);
@@ -188,6 +206,15 @@ RedisClient::RedisClient(RedisClientOptions options) : options_(std::move(option
 std::unique_ptr<RedisClient> RedisClient::Start(RedisClientOptions options) {
   if (options.pool_size < 1) options.pool_size = 1;
   std::unique_ptr<RedisClient> client(new RedisClient(std::move(options)));
+  if (!client->options_.marker_prefix.empty()) {
+    // Per client, so that each replica notices a loss itself: a marker shared
+    // by all would be re-written by the first to notice, hiding it from the
+    // others.
+    std::random_device rd;
+    const uint64_t id = (uint64_t{rd()} << 32) | rd();
+    client->marker_id_ = absl::StrCat(absl::Hex(id, absl::kZeroPad16));
+    (void)SlotTag(0);  // builds the tag table here, not on the loop thread
+  }
   client->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (client->wake_fd_ < 0) std::abort();  // only on fd exhaustion at startup
   {
@@ -316,6 +343,7 @@ void RedisClient::Loop::Run() {
     now_ = Clock::now();
     TrackConnections();
     MaybeRefresh();
+    CheckMarkers();
     const Clock::time_point wake_at = NextWake();
     fds.clear();
     polled.clear();
@@ -488,11 +516,14 @@ void RedisClient::Loop::SendTo(Node* node, const std::shared_ptr<Op>& op, bool a
     conn->Send(asking_cmd, [](absl::StatusOr<RedisReplyPtr>) {});
   }
   client_->counters_.commands.fetch_add(1, std::memory_order_relaxed);
-  conn->Send(op->command, [this, op, conn, host = node->endpoint.host](
+  conn->Send(op->command, [this, op, conn, node, host = node->endpoint.host](
                               absl::StatusOr<RedisReplyPtr> result) mutable {
-    // `conn` is the connection dispatching this reply, so it is alive; its
-    // server_since was set by its handshake, before this reply was read.
-    OnReply(op, host, conn->server_since(), std::move(result));
+    // `conn` is the connection dispatching this reply, so it and its node
+    // are alive; its server_since was set by its handshake, before this reply
+    // was read. A loss noticed later by the state marker dates the node.
+    const absl::Time since =
+        result.ok() ? std::max(conn->server_since(), node->since) : absl::InfinitePast();
+    OnReply(op, host, since, std::move(result));
   });
 }
 
@@ -579,7 +610,7 @@ void RedisClient::Loop::DispatchParked() {
 // --- Connections --------------------------------------------------------------
 
 absl::Time RedisClient::Loop::OnServerReady(Node* node, std::string_view run_id) {
-  const absl::Time now = o_.wall_clock ? o_.wall_clock() : absl::Now();
+  const absl::Time now = WallNow();
   if (!node->server_seen) {
     // First sight: what this server lost before we met it is unknowable.
     // Dated to the whole second (the precision of a proof's iat), so a proof
@@ -596,6 +627,7 @@ absl::Time RedisClient::Loop::OnServerReady(Node* node, std::string_view run_id)
   // to this instant exactly; the loss happened before it.
   node->run_id = std::string(run_id);
   node->since = now;
+  node->marker_placed = false;  // written anew by the next check, not a second loss
   client_->counters_.state_losses.fetch_add(1, std::memory_order_relaxed);
   Log(o_, RedisLogLevel::kWarn, "redis_node_state_lost",
       absl::StrCat(node->name,
@@ -603,6 +635,100 @@ absl::Time RedisClient::Loop::OnServerReady(Node* node, std::string_view run_id)
                                   : " restarted (new run_id)",
                    "; proofs issued before now are refused until they expire"));
   return now;
+}
+
+void RedisClient::Loop::CheckMarkers() {
+  if (o_.marker_prefix.empty() || mode_ == Mode::kDiscovering) return;
+  const std::string px = std::to_string(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(o_.marker_ttl)));
+  for (auto& [name, owned] : nodes_) {
+    Node* node = owned.get();
+    if (!node->in_map || !node->server_seen || node->marker_in_flight ||
+        now_ < node->marker_due) {
+      continue;
+    }
+    // Only on a connection whose handshake is done: its server is the one
+    // node->since describes.
+    RedisConnection* conn = node->PickReady();
+    if (conn == nullptr) continue;
+    if (node->marker_key.empty() || owner_[RedisKeySlot(node->marker_key)] != node) {
+      PlaceMarker(node);  // first sight, or its slot moved to another node
+      if (node->marker_key.empty()) continue;
+    }
+    node->marker_due = now_ + ToClock(o_.marker_interval);
+    node->marker_in_flight = true;
+    // Placed: SET XX both tests that it is still there and refreshes its TTL
+    // in one command (nil: gone). Not placed yet: written unconditionally.
+    const bool check = node->marker_placed;
+    std::string cmd;
+    if (check) {
+      AppendRedisCommand(&cmd, {"SET", node->marker_key, "1", "XX", "PX", px});
+    } else {
+      AppendRedisCommand(&cmd, {"SET", node->marker_key, "1", "PX", px});
+    }
+    conn->Send(cmd, [this, node, name = node->name, key = node->marker_key, since = node->since,
+                     check](absl::StatusOr<RedisReplyPtr> result) {
+      OnMarker(node, name, key, since, check, std::move(result));
+    });
+  }
+}
+
+void RedisClient::Loop::PlaceMarker(Node* node) {
+  node->marker_key.clear();
+  node->marker_placed = false;
+  int slot = -1;
+  for (int s = 0; s < kRedisClusterSlots && slot < 0; ++s) {
+    if (owner_[s] == node) slot = s;
+  }
+  if (slot < 0) return;
+  // A key_prefix holding a hash tag wins over ours (every check lives in its
+  // slot then): the marker goes only to the node owning that slot.
+  std::string key = absl::StrCat(o_.marker_prefix, client_->marker_id_, ":", SlotTag(slot));
+  if (owner_[RedisKeySlot(key)] == node) node->marker_key = std::move(key);
+}
+
+void RedisClient::Loop::OnMarker(Node* node, const std::string& name, const std::string& key,
+                                 absl::Time since, bool check,
+                                 absl::StatusOr<RedisReplyPtr> result) {
+  // The node may have been retired (or the client shut down) meanwhile.
+  auto it = nodes_.find(name);
+  if (it == nodes_.end() || it->second.get() != node) return;
+  node->marker_in_flight = false;
+  // A restart noticed meanwhile (new run_id) has dated the loss already and
+  // re-places the marker; a re-placed marker is a different key.
+  if (node->since != since || node->marker_key != key) return;
+  if (!result.ok()) return;  // the connection broke: its reconnect reads the run_id
+  const redisReply& reply = **result;
+  if (ReplyIsStatus(reply, "OK")) {
+    node->marker_placed = true;
+    return;
+  }
+  if (check && ReplyIsNil(reply)) {
+    // Security: the same server process (same run_id) no longer holds the
+    // key this client wrote there: it was emptied (FLUSHALL, FLUSHDB), a
+    // failover promoted an empty replica at the same address, or keys were
+    // evicted. Whatever the replay window held there may be gone too, so it
+    // is treated like a restart: dated to this instant (the loss happened
+    // since the previous check, at most marker_interval ago).
+    node->since = WallNow();
+    node->marker_placed = false;
+    node->marker_due = now_;  // written again at once
+    client_->counters_.state_losses.fetch_add(1, std::memory_order_relaxed);
+    Log(o_, RedisLogLevel::kWarn, "redis_node_state_lost",
+        absl::StrCat(node->name,
+                     " lost popguard's marker key (flushed, emptied by a failover, or evicted); "
+                     "proofs issued before now are refused until they expire"));
+    return;
+  }
+  // An error reply. MOVED/ASK: the marker's slot is moving to another node;
+  // a new slot map re-places it. Anything else (OOM, NOPERM): the store is
+  // failing, which the checks of proofs report; the marker says nothing.
+  if (std::optional<std::string_view> err = ReplyError(reply)) {
+    if (absl::StartsWith(AbslView(*err), "MOVED") || absl::StartsWith(AbslView(*err), "ASK")) {
+      node->marker_placed = false;
+      refresh_wanted_ = true;
+    }
+  }
 }
 
 void RedisClient::Loop::TrackConnections() {

@@ -34,6 +34,16 @@
 // before any command on the connection is written, so a reply is never
 // answered by a restarted server before the restart is known. Each reply
 // carries that date (ExecuteSince).
+// A server emptied without a restart (FLUSHALL, FLUSHDB, a failover to an
+// empty replica that kept the address and run_id, eviction) keeps its run_id:
+// with a marker_prefix, the client keeps a marker key of its own on every
+// node that owns slots (marker_prefix + "<random client id>:{tag}", the tag
+// picking a slot that node owns; re-placed when that slot moves away), written
+// when the node is first seen and checked every marker_interval by the loop
+// (SET XX PX: one command per node, none on the request path). A marker gone
+// is a loss dated to the moment it is noticed, exactly like a new run_id. A
+// loss is therefore noticed at most marker_interval (plus one round trip)
+// late; replies in between carry the older date.
 //
 // Every callback runs exactly once, on the loop thread, or on the calling
 // thread before Execute returns when the command fails at once (no
@@ -119,6 +129,7 @@ class RedisClient {
   explicit RedisClient(RedisClientOptions options);
 
   const RedisClientOptions options_;
+  std::string marker_id_;  // random per client (the state marker's key)
   int wake_fd_ = -1;
 
   // The loop's state (loop_ and everything in it) is held by the loop thread

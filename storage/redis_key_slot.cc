@@ -1,6 +1,9 @@
 #include "storage/redis_key_slot.h"
 
 #include <array>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace popguard {
 namespace {
@@ -42,6 +45,23 @@ std::string_view RedisHashTag(std::string_view key) {
 
 int RedisKeySlot(std::string_view key) {
   return Crc16Xmodem(RedisHashTag(key)) & (kRedisClusterSlots - 1);
+}
+
+std::string SlotTag(int slot) {
+  static const std::vector<int>* const tags = [] {
+    auto* t = new std::vector<int>(kRedisClusterSlots, -1);
+    int left = kRedisClusterSlots;
+    for (int n = 0; left > 0 && n < (1 << 22); ++n) {
+      int& tag = (*t)[Crc16Xmodem(std::to_string(n)) % kRedisClusterSlots];
+      if (tag < 0) {
+        tag = n;
+        --left;
+      }
+    }
+    return t;
+  }();
+  if (slot < 0 || slot >= kRedisClusterSlots || (*tags)[slot] < 0) return "";
+  return absl::StrCat("{", (*tags)[slot], "}");
 }
 
 }  // namespace popguard

@@ -10,6 +10,7 @@
 #define POPGUARD_STORAGE_REDIS_KEY_SLOT_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace popguard {
@@ -25,6 +26,12 @@ std::string_view RedisHashTag(std::string_view key);
 
 // RedisKeySlot returns the cluster slot of `key`, in [0, 16384).
 int RedisKeySlot(std::string_view key);
+
+// SlotTag returns a hash tag "{n}" (n the smallest such number) that steers a
+// key holding it (as its first tag) to `slot`, or "" for a slot out of range.
+// The table behind it (16384 entries, ~1 ms to build) is built by the first
+// call: make it outside latency-critical threads.
+std::string SlotTag(int slot);
 
 }  // namespace popguard
 

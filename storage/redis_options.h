@@ -58,6 +58,15 @@ struct RedisClientOptions {
   // The wall clock a detected loss of a server's data is dated with (see
   // RedisClient::ExecuteSince); empty: absl::Now.
   std::function<absl::Time()> wall_clock;
+  // The state marker (RedisClient header, loss of data): a key
+  // marker_prefix + "<this client's random id>:{n}" kept on every node that
+  // owns slots, checked every marker_interval; its absence is a loss of the
+  // node's data. Empty: no marker (only a changed run_id is noticed).
+  // marker_ttl only lets the markers of processes gone away expire; it is
+  // refreshed by every check.
+  std::string marker_prefix;
+  absl::Duration marker_interval = absl::Milliseconds(250);
+  absl::Duration marker_ttl = absl::Hours(1);
   // on_topology, when set, receives every slot map the client applies (on
   // its loop thread): the owners' names ("host:port") and, for each of the
   // 16384 slots, the index of its owner in that list (-1: no owner known).

@@ -37,6 +37,9 @@ bool PartialOutage(const NodeBreakers::Census& c) { return c.open > 0 && c.close
 std::unique_ptr<RedisReplayStore> RedisReplayStore::Create(RedisReplayStoreOptions options) {
   std::unique_ptr<RedisReplayStore> store(new RedisReplayStore(std::move(options)));
   RedisClientOptions redis = store->options_.redis;
+  // The state marker (issue 11.1): under the key prefix, so that an ACL
+  // limited to it still works; "marker:" never looks like a replay key (hex).
+  if (redis.marker_prefix.empty()) redis.marker_prefix = store->options_.key_prefix + "marker:";
   // The client is the store's last member: destroyed first, so the breakers
   // outlive every call of this hook.
   redis.on_topology = [s = store.get()](const std::vector<std::string>& nodes,

@@ -34,7 +34,8 @@
 //   ready or recovered, so that other replicas see it too. A key Redis
 //   already holds was accepted by another replica as well during the outage:
 //   a replay that cannot be undone, counted (writeback_conflicts) and logged.
-// - loss of Redis's data (RedisClient: a restarted server has a new run_id):
+// - loss of Redis's data (RedisClient: a restarted server has a new run_id,
+//   or an emptied one lost the state marker, key_prefix + "marker:..."):
 //   a proof Redis reports fresh but that was issued before the answering
 //   server was known to hold its data is answered kWindowReset, since its
 //   first use may be among what that server lost. Checked against every

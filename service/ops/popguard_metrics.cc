@@ -290,7 +290,8 @@ PopguardMetrics::PopguardMetrics() {
       });
   registry_.AddCallback(
       "popguard_replay_store_state_losses_total",
-      "Redis servers found restarted (new run_id) or unidentifiable: their window may be lost.",
+      "Redis servers found restarted (new run_id), emptied (state marker gone) or unidentifiable: "
+      "their window may be lost.",
       "counter", {}, [redis_stat] {
         return redis_stat([](const RedisReplayStore::Stats& s, std::vector<Sample>* out) {
           out->push_back({{}, static_cast<double>(s.redis.state_losses)});

@@ -4,11 +4,15 @@
 // so they are labelled `chaos` (`make chaos`, excluded from `make test`).
 // Each asserts the exact counts: replays accepted = 0, errors = 0.
 //
-//   - a master SIGKILLed and restarted without persistence (issue 11.1): the
-//     proofs whose keys lived on it are refused dpop_replay_window_reset, the
-//     others dpop_replayed, and new proofs pass;
+//   - a master SIGKILLed and restarted without persistence, or emptied in
+//     place by FLUSHALL (issue 11.1): the proofs whose keys lived on it are
+//     refused dpop_replay_window_reset, the others dpop_replayed, and new
+//     proofs pass;
 //   - a slot migrated (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
 //     traffic runs: every replay of every proof is refused, nothing errors.
+#include <hiredis/hiredis.h>
+
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -67,11 +71,17 @@ class ChaosClusterTest : public ::testing::Test {
     EXPECT_EQ(replays.Count("dpop_replayed"), n) << replays.Text();
   }
 
+  void ExpectOnlyTheLostProofsRefused(const std::function<void(int)>& empty);
+
   std::unique_ptr<RedisCluster> cluster_;
   std::unique_ptr<RunningServer> a_, b_;
 };
 
-TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
+// ExpectOnlyTheLostProofsRefused: 60 proofs accepted, then `empty` loses
+// the data of the master holding the first one (and returns once that master
+// holds no replay key); both replicas notice it by themselves; every replay is
+// refused, as a reset exactly for the keys that master held; new proofs pass.
+void ChaosClusterTest::ExpectOnlyTheLostProofsRefused(const std::function<void(int)>& empty) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas("popguard:dpop:"));
   std::vector<ReplayProof> accepted;
   ReasonTally first;
@@ -89,12 +99,8 @@ TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
   }
   ASSERT_GT(on_victim, 0);
   ASSERT_LT(on_victim, 60);
-  // SIGKILL and restart within the cluster node timeout (5 s): the master
-  // keeps its slots (nodes.conf) but not its data (no persistence).
-  cluster_->node(victim).Kill();
-  ASSERT_TRUE(cluster_->node(victim).Restart().ok());
-  ASSERT_EQ(cluster_->node(victim).CommandText({"DBSIZE"}), "0");
-  // Both replicas reconnect to it by themselves and notice its new run_id.
+  ASSERT_NO_FATAL_FAILURE(empty(victim));
+  ASSERT_EQ(cluster_->node(victim).ReplayKeys(), 0);
   for (RunningServer* r : {a_.get(), b_.get()}) {
     ASSERT_TRUE(r->process().WaitForLogLine("redis_node_state_lost", absl::Seconds(10)))
         << r->process().LogText();
@@ -112,12 +118,30 @@ TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
   for (const ReplayProof& p : accepted) to_a.Add(a_->Verify(p.spec));
   for (const ReplayProof& p : accepted) to_b.Add(b_->Verify(p.spec));
   EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
-  // Per node: only the restarted master's keys are refused as a reset.
+  // Per node: only the emptied master's keys are refused as a reset.
   EXPECT_EQ(to_a.Count("dpop_replay_window_reset"), on_victim) << to_a.Text();
   EXPECT_EQ(to_a.Count("dpop_replayed"), 60 - on_victim) << to_a.Text();
   EXPECT_EQ(to_b.Count("dpop_replayed"), 60) << to_b.Text();
 
   ExpectNewProofsPassOnceAcrossReplicas(30);
+}
+
+TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
+  // SIGKILL and restart within the cluster node timeout (5 s): the master
+  // keeps its slots (nodes.conf) but not its data (no persistence). Both
+  // replicas reconnect to it and notice its new run_id.
+  ExpectOnlyTheLostProofsRefused([this](int victim) {
+    cluster_->node(victim).Kill();
+    ASSERT_TRUE(cluster_->node(victim).Restart().ok());
+  });
+}
+
+TEST_F(ChaosClusterTest, MasterFlushedRefusesTheProofsItForgot) {
+  // Emptied in place: same process, same run_id; only the replicas' state
+  // markers on that master tell.
+  ExpectOnlyTheLostProofsRefused([this](int victim) {
+    ASSERT_EQ(cluster_->node(victim).CommandText({"FLUSHALL"}), "OK");
+  });
 }
 
 TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
@@ -162,6 +186,19 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
     }
   }
   ASSERT_GT(on_source, 0u);
+  // Each replica's state marker lives in this slot too (the prefix's hash
+  // tag): it moves with it, deliberately (SETSLOT NODE is refused while the
+  // source holds a key of the slot). They are the only other keys there.
+  auto in_slot = cluster_->node(src).Command({"CLUSTER", "GETKEYSINSLOT", s, "1000"});
+  ASSERT_TRUE(in_slot.ok()) << in_slot.status();
+  size_t markers = 0;
+  for (size_t i = 0; i < (*in_slot)->elements; ++i) {
+    const std::string key((*in_slot)->element[i]->str, (*in_slot)->element[i]->len);
+    if (!redis_testing::IsStateMarker(key)) continue;
+    migrate.push_back(key);
+    ++markers;
+  }
+  EXPECT_EQ(markers, 2u);  // one per replica
   ASSERT_EQ(cluster_->node(src).CommandText(migrate), "OK");
   round(20);  // keys moved, slot still migrating
   for (int i = 0; i < cluster_->size(); ++i) {
@@ -175,7 +212,7 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
   EXPECT_EQ(fresh.allowed(), 80);
   EXPECT_EQ(replays.allowed(), 0) << replays.Text();
   EXPECT_EQ(replays.Count("dpop_replayed"), 160) << replays.Text();
-  EXPECT_EQ(cluster_->node(dst).CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "80");
+  EXPECT_EQ(cluster_->node(dst).ReplayKeys(slot), 80);  // state markers aside
 }
 
 TEST_F(ChaosClusterTest, FrozenMasterCostsOnlyItsOwnKeysAndReadinessHolds) {

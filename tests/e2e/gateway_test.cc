@@ -272,16 +272,7 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   }
   // LoggedPort returns the "port" of popguard's first log line with `event`.
   static int LoggedPort(const std::string& event) {
-    for (const std::string& line : Popguard()->Logs()) {
-      if (!absl::StrContains(line, "\"" + event + "\"")) continue;
-      const size_t at = line.find("\"port\":");
-      int port = 0;
-      if (at != std::string::npos &&
-          absl::SimpleAtoi(line.substr(at + 7, line.find_first_of(",}", at) - at - 7), &port)) {
-        return port;
-      }
-    }
-    return 0;
+    return popguard::e2e::LoggedPort(*Popguard(), event);
   }
   static int& MetricsPort() {
     static int port = 0;

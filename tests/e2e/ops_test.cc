@@ -45,6 +45,7 @@
 #include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "tests/testing/delay_proxy.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -79,26 +80,6 @@ int64_t LoggedInt(const PopguardProcess& p, const std::string& event, const std:
     if (std::regex_search(line, m, re)) return std::stoll(m[1]);
   }
   return -1;
-}
-
-// MetricValue returns the value of the sample written exactly as `series`
-// (name plus rendered labels), or nullopt when absent.
-std::optional<double> MetricValue(const std::string& text, const std::string& series) {
-  const std::string prefix = series + " ";
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    if (line.substr(0, prefix.size()) == prefix) {
-      double v = 0;
-      if (absl::SimpleAtod(absl::string_view(line.data() + prefix.size(), line.size() - prefix.size()), &v)) {
-        return v;
-      }
-    }
-    pos = eol + 1;
-  }
-  return std::nullopt;
 }
 
 std::pair<std::string, std::string> H(std::string name, std::string value) {
@@ -472,11 +453,13 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
         ++load_unavailable;
         absl::SleepFor(absl::Milliseconds(5));
       } else if (st.error_code() == grpc::StatusCode::CANCELLED) {
-        // Known open defect (issue 11.6 residual, reported): about one call
-        // per shutdown that races the listener closing is cancelled by gRPC
-        // itself (message "CANCELLED") before any handler saw it, instead of
-        // getting UNAVAILABLE. It was never decided, so no decision is lost;
-        // counted apart so that anything else still fails the test.
+        // Known limit of gRPC 1.51 (issue 11.6 residual; docs/config.md,
+        // shutdown): about one call per shutdown that races the listener
+        // closing is killed by gRPC core as a zombie (Server::CallData::
+        // StartNewRpc once ShutdownCalled()) before any handler sees it, and
+        // the client reads CANCELLED instead of UNAVAILABLE. It was never
+        // decided, so no decision is lost; counted apart so that anything
+        // else still fails the test.
         ++load_cancelled;
       } else {
         ++load_other;
@@ -618,28 +601,48 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
   EXPECT_EQ(p.Stop(), 0);
 }
 
-// 10x max_inflight on the memory window (issue 11.3): nothing is held, the
-// load itself fills the slots. Under the limit nothing is shed; over it,
-// every call is answered inside its deadline, either allowed or refused as
-// overload: shed at the door (Check: a 503 denial on an OK gRPC answer,
-// never a gRPC error; Verify: RESOURCE_EXHAUSTED) or, decided too late
-// (limits.max_queue_wait), denied `overloaded`. Nothing else. The shed
-// counts agree with popguard_shed_requests_total.
-TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
+// 10x max_inflight, saturated for real (issue 11.3): every DPoP decision
+// waits kRedisDelay for its replay check (Redis behind a DelayProxy: real
+// latency, no CPU), so max_inflight calls hold the slots for that long while
+// 10x as many clients, over several connections, keep sending. Under the
+// limit nothing is shed. Over it the slots are seen full, never more than
+// full; every call is answered inside its deadline, either allowed or shed
+// at the door (Check: a 503 denial with Retry-After on an OK gRPC answer,
+// never a gRPC error; Verify: RESOURCE_EXHAUSTED); nothing is decided too
+// late (limits.max_queue_wait) and nothing else happens. The shed counts
+// equal popguard_shed_requests_total.
+TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   constexpr int kMax = 4;
+  constexpr int kChannels = 4;
+  constexpr absl::Duration kRedisDelay = absl::Milliseconds(40);
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto proxy = testserver::DelayProxy::Start((*redis)->port(), kRedisDelay);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
   TestEnv& env = TestEnv::Get();
   const std::string cfg = env.WriteConfig(
-      "overload-memory.yaml",
+      "overload-slow-redis.yaml",
       {.log_level = "info",
-       .extra_yaml = absl::StrCat(kMetricsListen, "limits: {max_inflight: ", kMax, "}\n")});
+       .extra_yaml = absl::StrCat(
+           kMetricsListen, "limits: {max_inflight: ", kMax, "}\n",
+           "replay:\n  backend: redis\n  redis:\n    addresses: [\"", (*proxy)->address(),
+           "\"]\n    command_timeout: 1s\n")});
   auto process = PopguardProcess::Start(cfg);
   ASSERT_TRUE(process.ok()) << process.status();
   PopguardProcess& p = **process;
   const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
   ASSERT_GT(mport, 0);
-  auto channel = p.NewChannel();
-  auto authz = envoy::service::auth::v3::Authorization::NewStub(channel);
-  auto verifier = popguard::v1::Verifier::NewStub(channel);
+  // Several connections (distinct channel arguments: no shared subchannel),
+  // as from several gateway instances.
+  std::vector<std::unique_ptr<envoy::service::auth::v3::Authorization::Stub>> authz;
+  std::vector<std::unique_ptr<popguard::v1::Verifier::Stub>> verifier;
+  for (int i = 0; i < kChannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("popguard.test.connection", i);
+    auto channel = grpc::CreateCustomChannel(p.address(), grpc::InsecureChannelCredentials(), args);
+    authz.push_back(envoy::service::auth::v3::Authorization::NewStub(channel));
+    verifier.push_back(popguard::v1::Verifier::NewStub(channel));
+  }
 
   // Proofs minted up front (one token, a fresh jti each), so the clients
   // send as fast as popguard answers.
@@ -662,9 +665,25 @@ TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
     std::string others;
   };
   // Run: `clients` threads, each sending `per_client` calls one after the
-  // other, alternating Check and Verify, with a 5 s deadline each (far above
-  // what an admitted call may take: max_queue_wait is 1 s).
+  // other on connection `client % kChannels`, alternating Check and Verify,
+  // with a 5 s deadline each (far above what an admitted call may take:
+  // kRedisDelay, and max_queue_wait is 1 s). A sampler reads the in-flight
+  // gauge meanwhile.
+  struct Sampled {
+    double max = -1;
+    int full = 0;  // samples that saw every slot taken
+  };
+  Sampled sampled;
   auto run = [&](int clients, int per_client) {
+    sampled = Sampled();
+    std::atomic<bool> done{false};
+    std::thread sampler([&] {
+      while (!done.load()) {
+        const double n = ScrapeMetric(mport, "popguard_inflight_requests").value_or(-1);
+        sampled.max = std::max(sampled.max, n);
+        sampled.full += n == kMax ? 1 : 0;
+      }
+    });
     const std::vector<HttpSpec> specs = mint(clients * per_client);
     absl::Mutex mu;
     Tally t;
@@ -679,20 +698,27 @@ TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
           std::string outcome;
           if ((c + i) % 2 == 0) {
             CheckResponse resp;
-            const grpc::Status st = authz->Check(&ctx, ToCheckRequest(spec), &resp);
+            const grpc::Status st =
+                authz[c % kChannels]->Check(&ctx, ToCheckRequest(spec), &resp);
+            bool retry_after = false;
+            for (const auto& h : resp.denied_response().headers()) {
+              retry_after = retry_after || (h.header().key() == "retry-after" &&
+                                            h.header().value() == "1");
+            }
             if (!st.ok()) {
               outcome = absl::StrCat("check grpc ", st.error_code());
             } else if (resp.has_ok_response()) {
               outcome = "allowed";
             } else if (resp.denied_response().status().code() == 503 &&
-                       resp.status().message() == "overloaded") {
+                       resp.status().message() == "overloaded" && retry_after) {
               outcome = "overloaded_check";
             } else {
               outcome = absl::StrCat("check denied ", resp.status().message());
             }
           } else {
             VerifyResponse resp;
-            const grpc::Status st = verifier->Verify(&ctx, ToVerifyRequest(spec, "v"), &resp);
+            const grpc::Status st =
+                verifier[c % kChannels]->Verify(&ctx, ToVerifyRequest(spec, "v"), &resp);
             if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
               outcome = "shed_verify";
             } else if (!st.ok()) {
@@ -721,6 +747,8 @@ TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
       });
     }
     for (std::thread& th : threads) th.join();
+    done.store(true);
+    sampler.join();
     return t;
   };
 
@@ -732,6 +760,7 @@ TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
   std::string m = HttpGet(mport, "/metrics").body;
   EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="check"})"), 0) << m;
   EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), 0) << m;
+  EXPECT_LE(sampled.max, kMax / 2);
 
   // 10x the limit.
   Tally over = run(10 * kMax, 25);
@@ -746,17 +775,29 @@ TEST(OpsOverloadTest, TenTimesMaxInflightOnTheMemoryWindowShedsOnlyTheExcess) {
             << over.allowed << " (p99 " << p99 << "), check 503 overloaded "
             << over.overloaded_check << " (shed at the door " << shed_check.value_or(-1)
             << "), verify shed " << over.shed_verify << ", verify late " << over.late_verify
-            << ", other " << over.other << "\n";
+            << ", other " << over.other << "; in flight: max " << sampled.max << ", "
+            << sampled.full << " samples full\n";
   EXPECT_EQ(over.allowed + over.overloaded_check + over.shed_verify + over.late_verify,
             10 * kMax * 25)
       << over.others;
   // No gRPC error on Check, no deadline missed, no other denial.
   EXPECT_EQ(over.other, 0) << over.others;
+  EXPECT_EQ(over.late_verify, 0);
   EXPECT_GT(over.allowed, 0);
-  EXPECT_LE(shed_check.value_or(-1), over.overloaded_check) << m;
+  EXPECT_GT(over.shed_verify, 0);
+  // Saturated for real, and never beyond the limit.
+  EXPECT_EQ(sampled.max, kMax);
+  EXPECT_GT(sampled.full, 0);
+  // Shed at the door and nothing else: the 503s are exactly the shed count.
+  EXPECT_EQ(shed_check.value_or(-1), over.overloaded_check) << m;
   EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), over.shed_verify)
       << m;
-  EXPECT_EQ(p.Stop(), 0);
+  // The clients go away first, as gateways do. (With kChannels idle client
+  // connections still open, SIGTERM waited out the whole grace period here:
+  // reported, not this test's subject.)
+  authz.clear();
+  verifier.clear();
+  EXPECT_EQ(p.Stop(), 0) << p.LogText();
 }
 
 // --- A remote issuer whose key fetch is held (slow requests on demand) ---

@@ -565,7 +565,7 @@ TEST(RedisStateLossTest, RestartedEmptyServerRefusesProofsIssuedBeforeTheLoss) {
 
   (*redis)->Kill();  // SIGKILL; restarted with --save "" --appendonly no: empty
   ASSERT_TRUE((*redis)->Restart().ok());
-  ASSERT_EQ((*redis)->CommandText({"DBSIZE"}), "0");
+  ASSERT_EQ((*redis)->ReplayKeys(), 0);
   ASSERT_TRUE(WaitFor([&] { return store->Ready(nullptr); }, absl::Seconds(5))) << log.All();
   for (size_t i = 0; i < before.size(); ++i) {
     SCOPED_TRACE(i);
@@ -588,6 +588,116 @@ TEST(RedisStateLossTest, RestartedEmptyServerRefusesProofsIssuedBeforeTheLoss) {
   EXPECT_EQ(s.redis.state_losses, 1u);  // two connections, one restart
   EXPECT_EQ(s.window_resets, before.size());
   EXPECT_EQ(log.Count("redis_node_state_lost"), 1) << log.All();
+}
+
+// StateMarkers lists popguard's state markers on `redis` (RedisClient).
+std::vector<std::string> StateMarkers(const RedisServer& redis) {
+  std::vector<std::string> out;
+  absl::StatusOr<RedisReplyPtr> r = redis.Command({"KEYS", "*"});
+  if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    std::string key((*r)->element[i]->str, (*r)->element[i]->len);
+    if (redis_testing::IsStateMarker(key)) out.push_back(std::move(key));
+  }
+  return out;
+}
+
+// SetCalls returns how many SET commands `redis` has run (INFO commandstats):
+// with no traffic, the state marker's checks.
+int64_t SetCalls(const RedisServer& redis) {
+  const std::string info = redis.CommandText({"INFO", "commandstats"});
+  const size_t at = info.find("cmdstat_set:calls=");
+  int64_t n = 0;
+  if (at == std::string::npos) return 0;
+  const size_t from = at + std::string_view("cmdstat_set:calls=").size();
+  if (!absl::SimpleAtoi(info.substr(from, info.find(',', from) - from), &n)) return -1;
+  return n;
+}
+
+// Issue 11.1, without a restart: a server emptied in place keeps its run_id,
+// so only the store's state marker tells. Once its absence is noticed (by the
+// background check, no request needed), every proof accepted before is
+// refused with kWindowReset, proofs issued afterwards are fresh, the loss is
+// counted once, and the marker is back.
+TEST(RedisStateLossTest, EmptiedServerRefusesProofsIssuedBeforeTheLoss) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> empty;  // the command that empties the server
+  };
+  const Case cases[] = {
+      {"FLUSHALL", {"FLUSHALL"}},
+      {"FLUSHDB", {"FLUSHDB"}},
+      {"FLUSHALL ASYNC", {"FLUSHALL", "ASYNC"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto redis = RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    LogCapture log;
+    RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
+    o.redis.marker_interval = absl::Milliseconds(20);
+    auto store = Ready(o);
+    // The marker is written when the node is first seen.
+    ASSERT_TRUE(WaitFor([&] { return StateMarkers(**redis).size() == 1; }, absl::Seconds(2)));
+    const std::string marker = StateMarkers(**redis)[0];
+    EXPECT_EQ(marker.rfind("popguard:dpop:marker:", 0), 0u) << marker;
+    const absl::Time issued = absl::Now();
+    std::vector<std::string> before(30);
+    for (std::string& k : before) {
+      k = NewKey();
+      ASSERT_EQ(CheckIssued(*store, k, issued), ReplayResult::kFresh);
+    }
+    EXPECT_EQ((*redis)->ReplayKeys(), 30);
+
+    ASSERT_EQ((*redis)->CommandText(c.empty), "OK");
+    ASSERT_TRUE(WaitFor([&] { return log.Count("redis_node_state_lost") == 1; }, absl::Seconds(2)))
+        << log.All();
+    for (size_t i = 0; i < before.size(); ++i) {
+      SCOPED_TRACE(i);
+      // Without the marker this replay would be fresh: the key is gone.
+      EXPECT_EQ(std::string_view(Name(CheckIssued(*store, before[i], issued))), "window_reset");
+    }
+    const absl::Time later = absl::Now();
+    for (int i = 0; i < 10; ++i) {
+      SCOPED_TRACE(i);
+      const std::string k = NewKey();
+      EXPECT_EQ(std::string_view(Name(CheckIssued(*store, k, later))), "fresh");
+      EXPECT_EQ(std::string_view(Name(CheckIssued(*store, k, later))), "replayed");
+    }
+    // Written again, and the loss is not counted again by the checks after.
+    EXPECT_TRUE(WaitFor([&] { return StateMarkers(**redis) == std::vector<std::string>{marker}; },
+                        absl::Seconds(2)));
+    const int64_t sets = SetCalls(**redis);
+    EXPECT_TRUE(WaitFor([&] { return SetCalls(**redis) >= sets + 5; }, absl::Seconds(2)));
+    const RedisReplayStore::Stats s = store->stats();
+    EXPECT_EQ(s.redis.state_losses, 1u);
+    EXPECT_EQ(s.window_resets, before.size());
+    EXPECT_EQ(log.Count("redis_node_state_lost"), 1) << log.All();
+    EXPECT_EQ(log.Count("lost popguard's marker key"), 1) << log.All();
+  }
+}
+
+// A restart is one loss, not two: the new run_id dates it, and the marker the
+// empty server lacks is written anew rather than reported missing.
+TEST(RedisStateLossTest, RestartIsCountedOnceWithTheMarker) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log;
+  RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
+  o.redis.marker_interval = absl::Milliseconds(10);
+  auto store = Ready(o);
+  ASSERT_TRUE(WaitFor([&] { return StateMarkers(**redis).size() == 1; }, absl::Seconds(2)));
+  (*redis)->Kill();
+  ASSERT_TRUE((*redis)->Restart().ok());
+  ASSERT_TRUE(WaitFor([&] { return StateMarkers(**redis).size() == 1; }, absl::Seconds(5)))
+      << log.All();
+  // Marker checks after the rewrite (no traffic: every SET is one) report
+  // no further loss.
+  const int64_t sets = SetCalls(**redis);
+  EXPECT_TRUE(WaitFor([&] { return SetCalls(**redis) >= sets + 10; }, absl::Seconds(2)));
+  EXPECT_EQ(store->stats().redis.state_losses, 1u);
+  EXPECT_EQ(log.Count("redis_node_state_lost"), 1) << log.All();
+  EXPECT_EQ(log.Count("restarted (new run_id)"), 1) << log.All();
 }
 
 // Issue 11.2: with local_fallback, the proofs replica A accepted on its own
@@ -664,6 +774,23 @@ class RedisClusterTest : public ::testing::Test {
     return out;
   }
 
+  // StartMarkedStore empties every master (earlier stores' state markers
+  // stay until their TTL and would blur the counts), starts a store checking
+  // its markers every 20 ms, and waits until each master holds its marker.
+  static void StartMarkedStore(LogCapture* log, std::unique_ptr<RedisReplayStore>* store) {
+    for (int i = 0; i < cluster_->size(); ++i) {
+      ASSERT_EQ(cluster_->node(i).CommandText({"FLUSHALL"}), "OK");
+    }
+    RedisReplayStoreOptions o = Options(Seeds(), log);
+    o.redis.marker_interval = absl::Milliseconds(20);
+    *store = Ready(o);
+    for (int i = 0; i < cluster_->size(); ++i) {
+      SCOPED_TRACE(i);
+      ASSERT_TRUE(WaitFor([&] { return StateMarkers(cluster_->node(i)).size() == 1; },
+                          absl::Seconds(2)));
+    }
+  }
+
   static RedisCluster* cluster_;
 };
 
@@ -682,7 +809,7 @@ TEST_F(RedisClusterTest, KeysSpreadOverEveryMasterFromOneSeed) {
   for (int i = 0; i < cluster_->size(); ++i) {
     SCOPED_TRACE(i);
     int64_t n = 0;
-    ASSERT_TRUE(absl::SimpleAtoi(cluster_->node(i).CommandText({"DBSIZE"}), &n));
+    n = cluster_->node(i).ReplayKeys();
     EXPECT_GT(n, 50);  // ~100 each
     total += static_cast<int>(n);
   }
@@ -727,7 +854,7 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   }
   for (const std::string& k : before) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
   EXPECT_GT(store->stats().redis.ask, 0u);
-  EXPECT_EQ(to.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "20");
+  EXPECT_EQ(to.ReplayKeys(slot), 20);
 
   // Move the old keys (TTLs travel with them); replays are still caught, by
   // ASK to the target, while the slot is half-moved.
@@ -772,11 +899,106 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   EXPECT_TRUE(WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; },
                       absl::Seconds(2)));
   EXPECT_EQ(from.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "0");
-  EXPECT_EQ(to.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "41");
+  // The store's state marker, in this slot too (the prefix's hash tag), has
+  // moved with it; only the replay keys are counted.
+  EXPECT_EQ(to.ReplayKeys(slot), 41);
   // A fresh store learns the new owner from CLUSTER SLOTS: no redirection.
   auto fresh_store = Ready(o);
   for (const std::string& k : before) EXPECT_EQ(Check(*fresh_store, k), ReplayResult::kReplayed);
   EXPECT_EQ(fresh_store->stats().redis.moved + fresh_store->stats().redis.ask, 0u);
+}
+
+// Issue 11.1 on a cluster: each master carries its own marker, so emptying
+// one (FLUSHALL on it, no restart) refuses exactly the proofs whose keys it
+// held; the others are still found.
+TEST_F(RedisClusterTest, EmptiedMasterRefusesOnlyTheProofsItHeld) {
+  LogCapture log;
+  std::unique_ptr<RedisReplayStore> store;
+  ASSERT_NO_FATAL_FAILURE(StartMarkedStore(&log, &store));
+  const absl::Time issued = absl::Now();
+  std::vector<std::string> keys(60);
+  for (std::string& k : keys) {
+    k = NewKey();
+    ASSERT_EQ(CheckIssued(*store, k, issued), ReplayResult::kFresh);
+  }
+  const int victim = cluster_->OwnerOfSlot(RedisKeySlot(store->RedisKey(keys[0])));
+  ASSERT_GE(victim, 0);
+  ASSERT_EQ(cluster_->node(victim).CommandText({"FLUSHALL"}), "OK");
+  ASSERT_TRUE(WaitFor([&] { return log.Count("redis_node_state_lost") == 1; }, absl::Seconds(2)))
+      << log.All();
+  int on_victim = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    SCOPED_TRACE(i);
+    const bool lost = cluster_->OwnerOfSlot(RedisKeySlot(store->RedisKey(keys[i]))) == victim;
+    on_victim += lost ? 1 : 0;
+    EXPECT_EQ(std::string_view(Name(CheckIssued(*store, keys[i], issued))),
+              lost ? "window_reset" : "replayed");
+  }
+  EXPECT_GT(on_victim, 0);
+  EXPECT_LT(on_victim, 60);
+  EXPECT_EQ(store->stats().redis.state_losses, 1u);
+  EXPECT_TRUE(absl::StrContains(log.All(), cluster_->node(victim).address())) << log.All();
+}
+
+// MoveSlot migrates `slot` (and every key in it) from master `from` to `to`.
+void MoveSlot(RedisCluster& cluster, int slot, int from, int to) {
+  RedisServer& src = cluster.node(from);
+  RedisServer& dst = cluster.node(to);
+  const std::string s = std::to_string(slot);
+  ASSERT_EQ(dst.CommandText({"CLUSTER", "SETSLOT", s, "IMPORTING", cluster.NodeId(from)}), "OK");
+  ASSERT_EQ(src.CommandText({"CLUSTER", "SETSLOT", s, "MIGRATING", cluster.NodeId(to)}), "OK");
+  auto keys = src.Command({"CLUSTER", "GETKEYSINSLOT", s, "1000"});
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  if ((*keys)->elements > 0) {
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(dst.port()), "",
+                                        "0", "5000", "KEYS"};
+    for (size_t i = 0; i < (*keys)->elements; ++i) {
+      migrate.emplace_back((*keys)->element[i]->str, (*keys)->element[i]->len);
+    }
+    ASSERT_EQ(src.CommandText(migrate), "OK");
+  }
+  for (int i = 0; i < cluster.size(); ++i) {
+    ASSERT_EQ(cluster.node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE", cluster.NodeId(to)}),
+              "OK");
+  }
+}
+
+// The marker follows the node, not the slot: when its slot migrates away, a
+// new one is placed in a slot the node still owns (the moved one is not
+// taken for the new owner's), and emptying the node is still noticed.
+TEST_F(RedisClusterTest, MarkerIsReplacedWhenItsSlotMigrates) {
+  LogCapture log;
+  std::unique_ptr<RedisReplayStore> store;
+  ASSERT_NO_FATAL_FAILURE(StartMarkedStore(&log, &store));
+  constexpr int kFrom = 0, kTo = 1;
+  const std::string old_marker = StateMarkers(cluster_->node(kFrom))[0];
+  const int slot = RedisKeySlot(old_marker);
+  ASSERT_NO_FATAL_FAILURE(MoveSlot(*cluster_, slot, kFrom, kTo));
+  // The old marker went with its slot; the source gets a new one.
+  ASSERT_TRUE(WaitFor([&] { return StateMarkers(cluster_->node(kFrom)).size() == 1; },
+                      absl::Seconds(3)))
+      << log.All();
+  const std::string new_marker = StateMarkers(cluster_->node(kFrom))[0];
+  EXPECT_NE(new_marker, old_marker);
+  EXPECT_EQ(cluster_->OwnerOfSlot(RedisKeySlot(new_marker)), kFrom);
+  EXPECT_EQ(StateMarkers(cluster_->node(kTo)).size(), 2u);
+  EXPECT_EQ(store->stats().redis.state_losses, 0u) << log.All();
+
+  const absl::Time issued = absl::Now();
+  std::string on_from;
+  while (on_from.empty()) {
+    std::string k = NewKey();
+    if (cluster_->OwnerOfSlot(RedisKeySlot(store->RedisKey(k))) != kFrom) continue;
+    ASSERT_EQ(CheckIssued(*store, k, issued), ReplayResult::kFresh);
+    on_from = std::move(k);
+  }
+  ASSERT_EQ(cluster_->node(kFrom).CommandText({"FLUSHALL"}), "OK");
+  ASSERT_TRUE(WaitFor([&] { return log.Count("redis_node_state_lost") == 1; }, absl::Seconds(2)))
+      << log.All();
+  EXPECT_EQ(std::string_view(Name(CheckIssued(*store, on_from, issued))), "window_reset");
+  EXPECT_EQ(store->stats().redis.state_losses, 1u);
+  // Leave the cluster as the other tests expect it.
+  ASSERT_NO_FATAL_FAILURE(MoveSlot(*cluster_, slot, kTo, kFrom));
 }
 
 // Last in the suite: it kills a master. One breaker per node (issue 11.5):

@@ -549,4 +549,43 @@ ProgramResult RunProgram(const std::string& binary, const std::vector<std::strin
   return r;
 }
 
+std::optional<double> MetricValue(const std::string& text, const std::string& series) {
+  const std::string prefix = series + " ";
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    if (line.substr(0, prefix.size()) == prefix) {
+      double v = 0;
+      const std::string_view value = line.substr(prefix.size());
+      if (absl::SimpleAtod(absl::string_view(value.data(), value.size()), &v)) {
+        return v;
+      }
+    }
+    pos = eol + 1;
+  }
+  return std::nullopt;
+}
+
+int LoggedPort(const PopguardProcess& p, const std::string& event) {
+  for (const std::string& line : p.Logs()) {
+    if (line.find("\"" + event + "\"") == std::string::npos) continue;
+    const size_t at = line.find("\"port\":");
+    int port = 0;
+    if (at != std::string::npos &&
+        absl::SimpleAtoi(line.substr(at + 7, line.find_first_of(",}", at) - at - 7), &port)) {
+      return port;
+    }
+  }
+  return 0;
+}
+
+std::optional<double> ScrapeMetric(int port, const std::string& series) {
+  const HttpReply reply = HttpExchange(
+      port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", absl::Seconds(2));
+  if (reply.status != 200) return std::nullopt;
+  return MetricValue(reply.body, series);
+}
+
 }  // namespace popguard::e2e

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,6 +127,18 @@ struct HttpReply {
 // HttpExchange sends `request` verbatim on a new connection to
 // 127.0.0.1:port and reads until the server closes it.
 HttpReply HttpExchange(int port, const std::string& request, absl::Duration io_timeout);
+
+// MetricValue returns the value of the sample written exactly as `series`
+// (name plus rendered labels) in Prometheus text `text`, or nullopt when absent.
+std::optional<double> MetricValue(const std::string& text, const std::string& series);
+
+// LoggedPort returns the "port" of the first line `p` logged with the event
+// `event` (e.g. "metrics_listening"), or 0.
+int LoggedPort(const PopguardProcess& p, const std::string& event);
+
+// ScrapeMetric GETs /metrics from 127.0.0.1:port (2 s timeouts) and returns
+// MetricValue of `series` in it.
+std::optional<double> ScrapeMetric(int port, const std::string& series);
 
 // ProgramResult: how a short-lived program ended and what it printed.
 struct ProgramResult {

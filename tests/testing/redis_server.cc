@@ -276,6 +276,23 @@ int RedisServer::PopguardConnections() const {
   return n;
 }
 
+bool IsStateMarker(std::string_view key) {
+  return absl::StrContains(absl::string_view(key.data(), key.size()), ":marker:");
+}
+
+int64_t RedisServer::ReplayKeys(int slot) const {
+  absl::StatusOr<RedisReplyPtr> r =
+      slot < 0 ? Command({"KEYS", "*"})
+               : Command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000000"});
+  if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY) return -1;
+  int64_t n = 0;
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const redisReply* e = (*r)->element[i];
+    n += IsStateMarker(std::string_view(e->str, e->len)) ? 0 : 1;
+  }
+  return n;
+}
+
 // --- RedisCluster ---
 
 absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters,

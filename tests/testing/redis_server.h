@@ -16,7 +16,9 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +44,10 @@ void StopChild(pid_t pid, absl::Duration grace);
 // are, integers in decimal, nil as "(nil)", errors as "ERR: <text>", arrays
 // as "[a, b]".
 std::string ReplyText(const redisReply* reply);
+
+// IsStateMarker reports whether `key` is a popguard state marker
+// (RedisClient: key_prefix + "marker:" + ...), not a replay key.
+bool IsStateMarker(std::string_view key);
 
 class RedisServer {
  public:
@@ -84,6 +90,12 @@ class RedisServer {
 
   // PopguardConnections counts the connections named "popguard" (CLIENT LIST).
   int PopguardConnections() const;
+
+  // ReplayKeys counts the keys in database 0 (in `slot` when >= 0: CLUSTER
+  // GETKEYSINSLOT), leaving out popguard's state markers (IsStateMarker):
+  // each popguard process keeps one per node, so tests that count the
+  // replay window's keys must not see them. -1 when the server fails.
+  int64_t ReplayKeys(int slot = -1) const;
 
  private:
   RedisServer() = default;

@@ -60,7 +60,9 @@ struct RedisSubscriberOptions {
 class RedisSubscriber {
  public:
   static std::unique_ptr<RedisSubscriber> Start(RedisSubscriberOptions options);
-  ~RedisSubscriber();  // stops the thread (within about 200 ms)
+  // The destructor stops the thread: within 200 ms while it waits for
+  // messages, after the blocking command in progress (read_timeout) otherwise.
+  ~RedisSubscriber();
   RedisSubscriber(const RedisSubscriber&) = delete;
   RedisSubscriber& operator=(const RedisSubscriber&) = delete;
 

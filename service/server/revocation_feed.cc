@@ -107,6 +107,14 @@ void RevocationFeed::OnMessages(std::vector<std::string> messages) {
 
 void RevocationFeed::OnState(bool connected, std::string_view why) {
   absl::MutexLock lock(&mu_);
+  if (!connected && !connected_ && !told_unreachable_) {
+    // Never connected yet: say so once (the replica runs on the file alone).
+    told_unreachable_ = true;
+    LogLine(LogLevel::kWarn, "revocation_redis_unreachable")
+        .Add("detail", why)
+        .Add("action", "retrying; no Redis entries known yet");
+    return;
+  }
   if (connected == connected_) return;
   connected_ = connected;
   if (!connected) lost_since_ = clock_->Now();

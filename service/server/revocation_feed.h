@@ -63,6 +63,7 @@ class RevocationFeed {
   std::atomic<int64_t> last_read_unix_{0};  // last full read, unix seconds
   mutable absl::Mutex mu_;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  bool told_unreachable_ ABSL_GUARDED_BY(mu_) = false;  // logged the first failure
   absl::Time lost_since_ ABSL_GUARDED_BY(mu_);  // start-up or the last loss
   std::unique_ptr<RedisSubscriber> subscriber_;  // last: stopped first
 };

@@ -34,6 +34,7 @@
 #include "service/authn/nonce.h"
 #include "service/authn/policy.h"
 #include "service/authn/request.h"
+#include "service/authn/revocation.h"
 #include "service/jose/signature.h"
 #include "service/common/url.h"
 #include "service/jose/verify_scheduler.h"
@@ -55,11 +56,13 @@ class Authenticator {
   // Authenticator, so a config reload keeps it warm (see AccessTokenValidator).
   // `scheduler` (may be null: signatures are then verified inline, on the
   // caller's thread) verifies signatures in batches; it must outlive every
-  // decision this Authenticator starts.
+  // decision this Authenticator starts. `live_revocations` (may be null) is
+  // the process-wide list learned from Redis; revocation.file is read here,
+  // so a bad file fails Create (and a reload) like a bad config.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
       std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr,
-      VerifyScheduler* scheduler = nullptr);
+      VerifyScheduler* scheduler = nullptr, const LiveRevocations* live_revocations = nullptr);
 
   // Decide evaluates `request` and calls `done` exactly once.
   void Decide(const HttpRequestInfo& request, Done done) const;
@@ -78,6 +81,8 @@ class Authenticator {
   // verifier is the signature verifier (for its key table counters).
   const SignatureVerifier& verifier() const { return *verifier_; }
   const Config& config() const { return config_; }
+  // file_revocations is the set read from revocation.file (empty without one).
+  const RevocationSet& file_revocations() const { return *file_revocations_; }
 
  private:
   Authenticator() = default;
@@ -140,6 +145,8 @@ class Authenticator {
   std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
   XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
+  std::shared_ptr<const RevocationSet> file_revocations_;  // never null
+  const LiveRevocations* live_revocations_ = nullptr;       // null: no Redis list
   std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
 };
 

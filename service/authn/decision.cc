@@ -101,6 +101,8 @@ int HttpStatusFor(Reason reason) {
     case Reason::kMtlsCertInvalid:
     case Reason::kMtlsThumbprintMismatch:
     case Reason::kMtlsCertConflict:
+    case Reason::kTokenRevoked:
+    case Reason::kKeyRevoked:
       return 401;
   }
   return 500;
@@ -187,6 +189,8 @@ std::string_view OAuthErrorFor(Reason reason) {
     case Reason::kMtlsCertInvalid:
     case Reason::kMtlsThumbprintMismatch:
     case Reason::kMtlsCertConflict:
+    case Reason::kTokenRevoked:
+    case Reason::kKeyRevoked:
       return "invalid_token";
   }
   return "";

@@ -145,6 +145,10 @@ std::string_view ReasonCode(Reason reason) {
       return "mtls_cert_conflict";
     case Reason::kInsufficientScope:
       return "insufficient_scope";
+    case Reason::kTokenRevoked:
+      return "token_revoked";
+    case Reason::kKeyRevoked:
+      return "key_revoked";
     case Reason::kReplayStoreFull:
       return "replay_store_full";
     case Reason::kReplayStoreUnavailable:

@@ -173,6 +173,12 @@ enum class Reason {
   // The route requires scopes the token does not have.
   kInsufficientScope,
 
+  // --- Revocation (service/authn/revocation.h) ---
+  // The token's jti, its subject (per issuer) or its client_id is on the revocation list.
+  kTokenRevoked,
+  // The token's proof key (cnf.jkt) or the issuer key that signed it (iss + kid) is revoked.
+  kKeyRevoked,
+
   // --- Infrastructure ---
   // The replay window is full; the proof was refused rather than a jti forgotten.
   kReplayStoreFull,
@@ -212,6 +218,7 @@ inline constexpr Reason kAllReasons[] = {
     POPGUARD_R(kDpopNonceMissing) POPGUARD_R(kDpopNonceInvalid) POPGUARD_R(kDpopJwkSizeUnsupported)
     POPGUARD_R(kDpopReplayWindowReset) POPGUARD_R(kMtlsCertMissing) POPGUARD_R(kMtlsCertInvalid)
     POPGUARD_R(kMtlsThumbprintMismatch) POPGUARD_R(kMtlsCertConflict) POPGUARD_R(kInsufficientScope)
+    POPGUARD_R(kTokenRevoked) POPGUARD_R(kKeyRevoked)
     POPGUARD_R(kReplayStoreFull) POPGUARD_R(kReplayStoreUnavailable) POPGUARD_R(kOverloaded)
     POPGUARD_R(kInternalError)
 #undef POPGUARD_R

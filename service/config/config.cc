@@ -690,6 +690,41 @@ absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* 
   return absl::OkStatus();
 }
 
+// ParseRevocation reads the revocation section (docs/config.md "revocation").
+absl::Status ParseRevocation(const YAML::Node& node, const Config& config,
+                             RevocationConfig* out) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "revocation",
+                 {"file", "redis", "redis_key", "redis_channel", "resync_interval",
+                  "max_staleness"});
+  if (!f.ok()) return f.status();
+  RevocationConfig r;
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "file", config.base_dir, 0, &r.file));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "redis", &r.redis));
+  // The list uses the replay window's Redis (addresses, ACL user, TLS-free
+  // loopback or network): one Redis to secure and to watch, not two.
+  if (r.redis && config.replay.backend != "redis") {
+    return Invalid(f->Path("redis"), "needs replay.backend: redis (the list uses its Redis)");
+  }
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "redis_key", &r.redis_key));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "redis_channel", &r.redis_channel));
+  if (r.redis_key.empty() || r.redis_key.size() > 128) {
+    return Invalid(f->Path("redis_key"), "must be 1 to 128 bytes");
+  }
+  if (r.redis_channel.empty() || r.redis_channel.size() > 128) {
+    return Invalid(f->Path("redis_channel"), "must be 1 to 128 bytes");
+  }
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "resync_interval", absl::Seconds(1),
+                                               absl::Hours(24), &r.resync_interval));
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "max_staleness", absl::ZeroDuration(),
+                                               absl::Hours(24), &r.max_staleness));
+  if (!r.redis && (f->Get("max_staleness") != nullptr || f->Get("resync_interval") != nullptr)) {
+    return Invalid(f->Path("redis"), "max_staleness and resync_interval need redis: true");
+  }
+  *out = std::move(r);
+  return absl::OkStatus();
+}
+
 absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   absl::StatusOr<Fields> f = Fields::Of(
       root, "",
@@ -698,7 +733,8 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
        "trusted_forwarded_headers", "cors_expose_headers", "upstream_headers",
        "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
-       "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown"});
+       "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown",
+       "revocation"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -747,6 +783,9 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_RETURN_IF_ERROR(ParseCrypto(*n, &config->crypto));
   }
   POPGUARD_RETURN_IF_ERROR(ParseOperability(*f, config));
+  if (const YAML::Node* n = f->Get("revocation")) {
+    POPGUARD_RETURN_IF_ERROR(ParseRevocation(*n, *config, &config->revocation));
+  }
   return absl::OkStatus();
 }
 

@@ -223,6 +223,24 @@ struct ResourceMetadataConfig {
   bool answer_checks = false;
 };
 
+// YAML revocation: the denylist of tokens, subjects, clients and keys
+// (service/authn/revocation.h, docs/config.md "revocation").
+struct RevocationConfig {
+  // JSON-lines file of entries (resolved path), read at start and on every
+  // config reload; empty: none.
+  std::string file;
+  // Also keep the entries in the replay window's Redis (replay.backend: redis)
+  // and learn new ones through its pub/sub channel.
+  bool redis = false;
+  std::string redis_key = "{popguard-revocation}:entries";  // sorted set, score = until
+  std::string redis_channel = "popguard:revocation";
+  // Every replica re-reads the whole set this often, besides on every (re)connect.
+  absl::Duration resync_interval = absl::Seconds(60);
+  // Not ready (gRPC health, /readyz) once the Redis list has not been current
+  // for this long; zero: stay ready on the last list.
+  absl::Duration max_staleness = absl::ZeroDuration();
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -283,6 +301,7 @@ struct Config {
   LogConfig log;
   ShutdownConfig shutdown;
   CryptoConfig crypto;
+  RevocationConfig revocation;
 
   // Directory relative paths in the file are resolved against (set by LoadConfigFile).
   std::string base_dir;

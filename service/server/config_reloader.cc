@@ -125,6 +125,13 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
   if (a.limits.max_grpc_message_bytes != b.limits.max_grpc_message_bytes) {
     keys.push_back("limits.max_grpc_message_bytes");
   }
+  // revocation.file is re-read on every reload; the Redis subscriber is not.
+  const RevocationConfig& va = a.revocation;
+  const RevocationConfig& vb = b.revocation;
+  if (va.redis != vb.redis || va.redis_key != vb.redis_key || va.redis_channel != vb.redis_channel ||
+      va.resync_interval != vb.resync_interval || va.max_staleness != vb.max_staleness) {
+    keys.push_back("revocation.redis");
+  }
   return keys;
 }
 
@@ -148,7 +155,8 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
   }
   std::vector<std::string> warnings;
   auto auth = Authenticator::Create(*config, CreateCountedVerifier(config->crypto), clock_, replay_,
-                                    &warnings, options_.token_cache, options_.scheduler);
+                                    &warnings, options_.token_cache, options_.scheduler,
+                                    options_.live_revocations);
   if (!auth.ok()) return fail(auth.status());
   // Remote issuers start fetching now; swapping before their keys arrive
   // would deny every request for them, so wait (bounded) and refuse the

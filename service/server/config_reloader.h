@@ -20,7 +20,8 @@
 // caught half-written is not loaded. Keys that only take effect at start-up
 // (listen, tls, metrics.listen, replay, limits.max_inflight,
 // limits.max_grpc_message_bytes, access_token_cache_entries,
-// crypto.batch_verification, crypto.verify_threads, crypto.max_batch) are
+// crypto.batch_verification, crypto.verify_threads, crypto.max_batch,
+// revocation's Redis keys; revocation.file is re-read on every reload) are
 // logged as "config_reload_needs_restart".
 #ifndef POPGUARD_SERVICE_CONFIG_RELOADER_H_
 #define POPGUARD_SERVICE_CONFIG_RELOADER_H_
@@ -52,6 +53,8 @@ class ConfigReloader {
     BoundedCache<VerifiedToken>* token_cache = nullptr;
     // The process-wide signature scheduler (may be null: verify inline).
     VerifyScheduler* scheduler = nullptr;
+    // The process-wide Redis revocation list (may be null).
+    const LiveRevocations* live_revocations = nullptr;
   };
 
   // `running` is the config the process started with; `clock`, `replay` and

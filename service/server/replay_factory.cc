@@ -59,6 +59,12 @@ absl::StatusOr<RedisReplayStoreOptions> RedisOptions(const Config& config) {
 
 }  // namespace
 
+absl::StatusOr<RedisClientOptions> RedisClientOptionsFor(const Config& config) {
+  absl::StatusOr<RedisReplayStoreOptions> options = RedisOptions(config);
+  if (!options.ok()) return options.status();
+  return options->redis;
+}
+
 absl::StatusOr<std::string> ReadRedisPassword(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, 64 << 10);
   if (!text.ok()) {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "service/config/config.h"
 #include "service/ops/readiness.h"
+#include "storage/redis_options.h"
 #include "storage/replay_store.h"
 
 namespace popguard {
@@ -24,6 +25,11 @@ namespace popguard {
 // `readiness` may be null; otherwise it must not outlive the returned store.
 // Errors (InvalidArgument, naming the key) only come from reading the
 // password file; the message never contains the password.
+// RedisClientOptionsFor returns replay.redis as client options (addresses,
+// ACL user and password, database, timeouts, logging), for other users of
+// the same Redis (the revocation list).
+absl::StatusOr<RedisClientOptions> RedisClientOptionsFor(const Config& config);
+
 absl::StatusOr<std::unique_ptr<ReplayStore>> CreateReplayStore(const Config& config,
                                                                Readiness* readiness);
 

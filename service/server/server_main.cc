@@ -21,6 +21,7 @@
 #include "service/server/process_setup.h"
 #include "service/ops/readiness.h"
 #include "service/server/replay_factory.h"
+#include "service/server/revocation_feed.h"
 #include "service/server/server.h"
 #include "service/server/verifier_factory.h"
 #include "service/jose/verify_scheduler.h"
@@ -112,6 +113,8 @@ struct App {
   // the store itself lives (and keeps its window) across config reloads.
   std::unique_ptr<InstrumentedReplayStore> instrumented_replay;
   RealClock clock;
+  // The Redis revocation list (revocation_feed.h), kept across reloads.
+  std::unique_ptr<RevocationFeed> revocations;
   // Like the replay window, the verified-token cache lives for the whole
   // process: reloads build a new Authenticator around the same cache.
   std::unique_ptr<BoundedCache<VerifiedToken>> token_cache;
@@ -146,6 +149,9 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
                             config.replay.max_entries);
   }
   app.instrumented_replay = std::make_unique<InstrumentedReplayStore>(app.replay.get());
+  auto revocations = RevocationFeed::Start(config, &app.clock, &app.readiness);
+  if (!revocations.ok()) return ConfigInvalid(flags.config_path, revocations.status().message());
+  app.revocations = *std::move(revocations);
   app.token_cache =
       std::make_unique<BoundedCache<VerifiedToken>>(config.access_token_cache_entries);
   // "One per core" (verify_threads: 0) is one per CPU the container's limit
@@ -162,7 +168,8 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   }
   auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
                                     app.instrumented_replay.get(), &warnings,
-                                    app.token_cache.get(), app.scheduler.get());
+                                    app.token_cache.get(), app.scheduler.get(),
+                                    app.revocations->list());
   if (!auth.ok()) {
     for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
     return ConfigInvalid(flags.config_path, auth.status().message());
@@ -191,6 +198,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   app.server = *std::move(server);
   Server* srv = app.server.get();
   metrics.SetAuthenticatorSource([holder] { return holder->Get(); });
+  RevocationFeed::RegisterMetrics([holder] { return holder->Get(); }, app.revocations.get());
   metrics.SetState([readiness, srv] { return !srv->draining() && readiness->Ready(); },
                    [srv] { return srv->draining(); });
   if (!config.metrics.listen.empty()) {
@@ -237,6 +245,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   reload.overrides = flags.overrides;
   reload.token_cache = app.token_cache.get();
   reload.scheduler = app.scheduler.get();
+  reload.live_revocations = app.revocations->list();
   app.reloader = std::make_unique<ConfigReloader>(reload, config, &app.clock,
                                                   app.instrumented_replay.get(), holder);
   LogLine(LogLevel::kInfo, "listening")

@@ -173,6 +173,8 @@ const std::vector<EdgeCase>& EdgeTable() {
       {Reason::kMtlsThumbprintMismatch, 401, kTok, 16},
       {Reason::kMtlsCertConflict, 401, kTok, 16},
       {Reason::kInsufficientScope, 403, "insufficient_scope", 7},
+      {Reason::kTokenRevoked, 401, kTok, 16},
+      {Reason::kKeyRevoked, 401, kTok, 16},
       {Reason::kReplayStoreFull, 503, "", 14},
       {Reason::kReplayStoreUnavailable, 503, "", 14},
       {Reason::kOverloaded, 503, "", 14},

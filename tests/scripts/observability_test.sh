@@ -148,6 +148,8 @@ replay:
   backend: redis
   # local_fallback: the pod's own window exists too (popguard_replay_window_*).
   redis: {addresses: ["127.0.0.1:$redis_port"], failure_policy: local_fallback}
+# The Redis revocation list: its families (popguard_revocation_*) have series.
+revocation: {redis: true}
 metrics: {listen: "127.0.0.1:0"}
 YAML
 "$bin/popguard" --config "$work/popguard.yaml" --listen 127.0.0.1:0 >"$work/popguard.log" 2>&1 &

@@ -48,6 +48,7 @@
 #include "service/common/strings.h"
 #include "service/common/command_line.h"
 #include "service/common/version.h"
+#include "service/tools/cli/revoke.h"
 
 namespace popguard {
 namespace {
@@ -597,6 +598,7 @@ const std::vector<CommandSpec>& Commands() {
        {{"jwk", kStr, kOpt, kOnce, "FILE", "a JWK"},
         {"cert", kStr, kOpt, kOnce, "FILE", "a PEM certificate"}},
        Thumbprint},
+      {"revoke", kRevokeSummary, kRevokeDetail, RevokeFlags(), RunRevoke},
   };
   return *commands;
 }

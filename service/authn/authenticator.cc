@@ -104,11 +104,12 @@ Reason CheckSchemeAndBinding(Scheme scheme, const RouteConfig& route, const Veri
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
-    VerifyScheduler* scheduler) {
+    VerifyScheduler* scheduler, RolloutStats* rollout) {
   if (verifier == nullptr) return absl::InvalidArgumentError("Authenticator::Create: no verifier");
   auto created = std::unique_ptr<Authenticator>(new Authenticator());
   Authenticator& authenticator = *created;
   authenticator.scheduler_ = scheduler;
+  authenticator.rollout_ = rollout;
   authenticator.config_ = config;
   authenticator.clock_ = clock;
   authenticator.replay_ = replay;
@@ -183,6 +184,8 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
 void Authenticator::Finish(InFlight&& f) const {
   Decision& decision = f.decision;
   decision.route = f.route->name;
+  // Counted in every mode, before report-only strips the identity.
+  if (rollout_ != nullptr) rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
   const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only);
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
@@ -417,6 +420,7 @@ void Authenticator::OnTokenVerified(const HttpRequestInfo& request, const Normal
   f.decision.issuer = token->issuer;
   f.decision.client_id = token->client_id;
   f.decision.principal = token->Principal();
+  if (rollout_ != nullptr) f.token = token;
   std::string detail;
   // --- Scheme and binding rules ---
   if (Reason reason = CheckSchemeAndBinding(f.scheme, *f.route, *token, &detail);

@@ -34,6 +34,7 @@
 #include "service/authn/nonce.h"
 #include "service/authn/policy.h"
 #include "service/authn/request.h"
+#include "service/authn/rollout_stats.h"
 #include "service/jose/signature.h"
 #include "service/common/url.h"
 #include "service/jose/verify_scheduler.h"
@@ -55,11 +56,12 @@ class Authenticator {
   // Authenticator, so a config reload keeps it warm (see AccessTokenValidator).
   // `scheduler` (may be null: signatures are then verified inline, on the
   // caller's thread) verifies signatures in batches; it must outlive every
-  // decision this Authenticator starts.
+  // decision this Authenticator starts. `rollout` (may be null) counts every
+  // decision for rollout readiness (rollout_stats.h) and outlives it too.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
       std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr,
-      VerifyScheduler* scheduler = nullptr);
+      VerifyScheduler* scheduler = nullptr, RolloutStats* rollout = nullptr);
 
   // Decide evaluates `request` and calls `done` exactly once.
   void Decide(const HttpRequestInfo& request, Done done) const;
@@ -92,6 +94,7 @@ class Authenticator {
     Scheme scheme = Scheme::kNone;       // the Authorization scheme, once read
     absl::Time now;                      // read once, when the request arrived
     RequestLogContext request_log;       // what the decision's log line says of the request
+    std::shared_ptr<const VerifiedToken> token;  // once verified (rollout counting)
     Done done;
   };
 
@@ -131,6 +134,7 @@ class Authenticator {
   const Clock* clock_ = nullptr;
   ReplayStore* replay_ = nullptr;
   VerifyScheduler* scheduler_ = nullptr;  // null: verify inline
+  RolloutStats* rollout_ = nullptr;       // null: not counted
   std::unique_ptr<IssuerRegistry> issuers_;
   std::unique_ptr<SignatureVerifier> verifier_;
   std::unique_ptr<DpopNonces> nonces_;

@@ -52,6 +52,8 @@ class ConfigReloader {
     BoundedCache<VerifiedToken>* token_cache = nullptr;
     // The process-wide signature scheduler (may be null: verify inline).
     VerifyScheduler* scheduler = nullptr;
+    // The process-wide rollout counters (authn/rollout_stats.h; may be null).
+    RolloutStats* rollout = nullptr;
   };
 
   // `running` is the config the process started with; `clock`, `replay` and

@@ -28,6 +28,11 @@ std::string Thousands(uint64_t n) {
   return out;
 }
 
+// Requests renders "1 request", "12,410 requests".
+std::string Requests(uint64_t n) {
+  return absl::StrCat(Thousands(n), n == 1 ? " request" : " requests");
+}
+
 // Percent renders a ratio with one decimal ("3.2 %"); a share too small for
 // that is "<0.1 %", never "0.0 %", so a denial never looks like none.
 std::string Percent(double ratio) {
@@ -70,9 +75,8 @@ std::string RequireLine(Reader& r, absl::string_view binding, const JsonValue& r
       r.Member(require, std::string_view(binding.data(), binding.size()), JsonValue::Type::kObject);
   const uint64_t denied = r.Count(b, "would_deny");
   std::string line = absl::StrCat("  requiring ", binding, " now would deny ");
-  if (denied == 0) return absl::StrCat(line, "none of ", Thousands(requests), " requests\n");
-  absl::StrAppend(&line, Percent(r.Number(b, "ratio")), " of ", Thousands(requests),
-                  " requests");
+  if (denied == 0) return absl::StrCat(line, "none of ", Requests(requests), "\n");
+  absl::StrAppend(&line, Percent(r.Number(b, "ratio")), " of ", Requests(requests));
   std::vector<std::string> clients;
   for (const JsonValue& c : r.Member(b, "clients", JsonValue::Type::kArray).array_items()) {
     clients.push_back(
@@ -105,7 +109,7 @@ absl::StatusOr<std::string> FormatRolloutReport(const JsonValue& report) {
     const std::string& name = r.String(route, "route");
     const uint64_t requests = r.Count(route, "requests");
     absl::StrAppend(&out, "route ", name, " (", r.String(route, "mode"), ", binding ",
-                    r.String(route, "binding"), "): ", Thousands(requests), " requests");
+                    r.String(route, "binding"), "): ", Requests(requests));
     const JsonValue& arrivals = r.Member(route, "arrivals", JsonValue::Type::kObject);
     std::vector<std::string> parts;
     for (const auto& [arrival, n] : arrivals.object_members()) {
@@ -126,15 +130,15 @@ absl::StatusOr<std::string> FormatRolloutReport(const JsonValue& report) {
     }
     const JsonValue& enforce = r.Member(route, "enforce", JsonValue::Type::kObject);
     const std::string& status = r.String(enforce, "status");
-    const std::string share = absl::StrCat(Percent(r.Number(enforce, "ratio")), " of ",
-                                           Thousands(requests), " requests");
+    const std::string share =
+        absl::StrCat(Percent(r.Number(enforce, "ratio")), " of ", Requests(requests));
     if (status == "enforcing") {
       out += "  enforcing already\n";
     } else if (status == "ready") {
       ready.push_back(name);
       absl::StrAppend(&out, "  ready to enforce: enforcing now would deny ", share, "\n");
     } else if (r.String(enforce, "why") == "too_few_requests") {
-      absl::StrAppend(&out, "  not ready: only ", Thousands(requests), " requests (needs ",
+      absl::StrAppend(&out, "  not ready: only ", Requests(requests), " (needs ",
                       Thousands(min_requests), ")\n");
     } else {
       absl::StrAppend(&out, "  not ready: enforcing now would deny ", share, " (limit ",
@@ -143,7 +147,7 @@ absl::StatusOr<std::string> FormatRolloutReport(const JsonValue& report) {
   }
   const JsonValue& unrouted = r.Member(report, "unrouted", JsonValue::Type::kObject);
   if (const uint64_t n = r.Count(unrouted, "requests"); n > 0) {
-    absl::StrAppend(&out, "denied before a route was chosen: ", Thousands(n), " requests\n");
+    absl::StrAppend(&out, "denied before a route was chosen: ", Requests(n), "\n");
   }
   if (!r.missing().empty()) {
     return absl::InvalidArgumentError(

@@ -169,7 +169,8 @@ std::vector<RolloutStats::RouteCounts> RolloutStats::Snapshot() const {
     absl::MutexLock route_lock(&stats->mu);
     rc.counts = stats->counts;
     for (Reason r : kAllReasons) {
-      if (uint64_t n = stats->failures[static_cast<size_t>(r)]; n > 0) rc.failures.push_back({r, n});
+      const uint64_t n = stats->failures[static_cast<size_t>(r)];
+      if (n > 0) rc.failures.push_back({r, n});
     }
     std::vector<const Slot*> top;
     for (const Slot& slot : stats->top.slots()) top.push_back(&slot);

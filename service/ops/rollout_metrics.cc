@@ -9,7 +9,8 @@ void Append(const std::string& route, const std::string& client, const ArrivalCo
             std::vector<Sample>* out) {
   for (Arrival a : kAllArrivals) {
     const uint64_t n = counts[static_cast<size_t>(a)];
-    if (n > 0) out->push_back({{route, client, std::string(ArrivalName(a))}, static_cast<double>(n)});
+    if (n == 0) continue;
+    out->push_back({{route, client, std::string(ArrivalName(a))}, static_cast<double>(n)});
   }
 }
 

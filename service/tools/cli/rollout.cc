@@ -28,6 +28,15 @@ std::string Thousands(uint64_t n) {
   return out;
 }
 
+// Printable replaces control characters: a client_id is whatever the issuer
+// put in a token, and must not drive the operator's terminal.
+std::string Printable(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
+
 // Requests renders "1 request", "12,410 requests".
 std::string Requests(uint64_t n) {
   return absl::StrCat(Thousands(n), n == 1 ? " request" : " requests");
@@ -79,8 +88,8 @@ std::string RequireLine(Reader& r, absl::string_view binding, const JsonValue& r
   absl::StrAppend(&line, Percent(r.Number(b, "ratio")), " of ", Requests(requests));
   std::vector<std::string> clients;
   for (const JsonValue& c : r.Member(b, "clients", JsonValue::Type::kArray).array_items()) {
-    clients.push_back(
-        absl::StrCat(r.String(c, "client"), " (", Thousands(r.Count(c, "requests")), ")"));
+    clients.push_back(absl::StrCat(Printable(r.String(c, "client")), " (",
+                                   Thousands(r.Count(c, "requests")), ")"));
   }
   if (clients.size() == 1) {
     absl::StrAppend(&line, ", from 1 client: ", clients[0]);

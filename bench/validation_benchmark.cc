@@ -14,6 +14,7 @@
 //   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
 //   BM_Component_RouteMatch/{plain,encoded}                   route selection over path readings
+//   BM_Component_RolloutRecord/{known_client,new_client}      one rollout count (rollout_stats.h)
 //
 // Every DPoP iteration carries a proof with a unique jti: a pool of proofs is
 // minted up front and the replay window is emptied (timing paused) whenever
@@ -24,6 +25,10 @@
 // the benchmark loop. Target (issue 4): BM_Decide_Dpop/ES256 <= 1.15; the
 // steadiest figure for it is BM_Target_DpopVsOpenSslEs256, which interleaves
 // the two operations.
+//
+// Every Authenticator counts its decisions for rollout readiness, as the
+// server's does (service/authn/rollout_stats.h); POPGUARD_BENCH_NO_ROLLOUT=1
+// leaves the counters out, for a before/after figure in one binary.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -54,6 +59,7 @@
 #include "service/authn/policy.h"
 #include "service/server/process_setup.h"
 #include "service/authn/reason.h"
+#include "service/authn/rollout_stats.h"
 #include "service/authn/route_path.h"
 #include "service/server/verifier_factory.h"
 #include "storage/memory_replay_store.h"
@@ -105,6 +111,7 @@ struct Env {
   Config config;
   RealClock clock;
   SwappableReplayStore replay;
+  RolloutStats rollout{RolloutLimits{}};  // the server's default table sizes
   std::unique_ptr<Authenticator> authn;          // access token cache on
   std::unique_ptr<Authenticator> authn_nocache;  // access token cache off
   // The yardstick: one ES256 verify over a proof-sized input, EVP, key parsed once.
@@ -133,8 +140,10 @@ struct Env {
 
 std::unique_ptr<Authenticator> MakeAuthenticator(const Config& config, Env* env) {
   std::vector<std::string> warnings;
+  RolloutStats* rollout = std::getenv("POPGUARD_BENCH_NO_ROLLOUT") ? nullptr : &env->rollout;
   return Check(Authenticator::Create(config, CreateVerifier(config.crypto), &env->clock,
-                                     &env->replay, &warnings),
+                                     &env->replay, &warnings, /*token_cache=*/nullptr,
+                                     /*scheduler=*/nullptr, /*live_revocations=*/nullptr, rollout),
                "Authenticator::Create");
 }
 
@@ -621,6 +630,20 @@ void BM_Component_RouteMatch(benchmark::State& state, const char* path) {
   }
 }
 
+// One rollout count: a client already in both tables (the common case: no
+// allocation), or a new client every time (an id flood: the top table's
+// smallest slot is replaced, the labels are full).
+void BM_Component_RolloutRecord(benchmark::State& state, bool new_client) {
+  RolloutStats stats(RolloutLimits{});
+  std::vector<std::string> clients;
+  for (int i = 0; i < 4096; ++i) clients.push_back(absl::StrCat("client-", i));
+  size_t i = 0;
+  for (auto _ : state) {
+    const std::string& client = new_client ? clients[i++ % clients.size()] : clients[0];
+    stats.Record("dpop", Arrival::kDpop, Reason::kOk, client);
+  }
+}
+
 void BM_Component_OpenSslEs256(benchmark::State& state) {
   Env& e = E();
   const PrivateKey& es = *e.clients.at(JwsAlg::kES256);
@@ -659,6 +682,8 @@ BENCHMARK(BM_Component_DpopValidate);
 BENCHMARK(BM_Component_ReplayInsert);
 BENCHMARK_CAPTURE(BM_Component_RouteMatch, plain, "/mtls/orders/12345?page=2");
 BENCHMARK_CAPTURE(BM_Component_RouteMatch, encoded, "/mtls/orders/..%2Fa;v=1/%7Eb?page=2");
+BENCHMARK_CAPTURE(BM_Component_RolloutRecord, known_client, false);
+BENCHMARK_CAPTURE(BM_Component_RolloutRecord, new_client, true);
 
 }  // namespace
 }  // namespace popguard::bench

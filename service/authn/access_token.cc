@@ -437,6 +437,7 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
   if (const std::string* s = payload.FindString("sub")) vt->subject = *s;
   if (const std::string* s = payload.FindString("client_id")) vt->client_id = *s;
   if (const std::string* s = payload.FindString("jti")) vt->jti = *s;
+  if (const std::string* s = payload.FindString("azp")) vt->azp = *s;
 
   if (Reason reason = ReadScopes(payload, &vt->scopes, detail); reason != Reason::kOk) {
     return reason;

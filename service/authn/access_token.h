@@ -31,6 +31,7 @@ struct VerifiedToken {
   std::string subject;    // sub, may be empty
   std::string client_id;  // client_id, may be empty
   std::string jti;        // jti, may be empty (for the revocation list)
+  std::string azp;        // azp when a string, may be empty (rollout counting's fallback)
   std::vector<std::string> scopes;  // from scope (space-separated) or scp (array)
   std::string cnf_jkt;    // cnf.jkt: DPoP key thumbprint, empty if unbound
   std::string cnf_x5t;    // cnf.x5t#S256: certificate thumbprint, empty if none

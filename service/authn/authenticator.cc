@@ -104,7 +104,7 @@ Reason CheckSchemeAndBinding(Scheme scheme, const RouteConfig& route, const Veri
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
     std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache,
-    VerifyScheduler* scheduler, const LiveRevocations* live_revocations) {
+    VerifyScheduler* scheduler, const LiveRevocations* live_revocations, RolloutStats* rollout) {
   if (verifier == nullptr) return absl::InvalidArgumentError("Authenticator::Create: no verifier");
   auto created = std::unique_ptr<Authenticator>(new Authenticator());
   Authenticator& authenticator = *created;
@@ -113,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   auto revoked = LoadRevocationFile(config.revocation.file, clock->Now());
   if (!revoked.ok()) return revoked.status();
   authenticator.file_revocations_ = *std::move(revoked);
+  authenticator.rollout_ = rollout;
   authenticator.config_ = config;
   authenticator.clock_ = clock;
   authenticator.replay_ = replay;
@@ -187,6 +188,8 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
 void Authenticator::Finish(InFlight&& f) const {
   Decision& decision = f.decision;
   decision.route = f.route->name;
+  // Counted in every mode, before report-only strips the identity.
+  if (rollout_ != nullptr) rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
   const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only);
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
@@ -421,6 +424,7 @@ void Authenticator::OnTokenVerified(const HttpRequestInfo& request, const Normal
   f.decision.issuer = token->issuer;
   f.decision.client_id = token->client_id;
   f.decision.principal = token->Principal();
+  if (rollout_ != nullptr) f.token = token;
   std::string detail;
   // --- Revocation ---
   // Here, right after the token's signature (and exp) are verified: an

@@ -35,6 +35,7 @@
 #include "service/authn/policy.h"
 #include "service/authn/request.h"
 #include "service/authn/revocation.h"
+#include "service/authn/rollout_stats.h"
 #include "service/jose/signature.h"
 #include "service/common/url.h"
 #include "service/jose/verify_scheduler.h"
@@ -58,11 +59,14 @@ class Authenticator {
   // caller's thread) verifies signatures in batches; it must outlive every
   // decision this Authenticator starts. `live_revocations` (may be null) is
   // the process-wide list learned from Redis; revocation.file is read here,
-  // so a bad file fails Create (and a reload) like a bad config.
+  // so a bad file fails Create (and a reload) like a bad config. `rollout`
+  // (may be null) counts every decision for rollout readiness
+  // (rollout_stats.h) and outlives it too.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const Config& config, SignatureVerifierPtr verifier, const Clock* clock, ReplayStore* replay,
       std::vector<std::string>* warnings, BoundedCache<VerifiedToken>* token_cache = nullptr,
-      VerifyScheduler* scheduler = nullptr, const LiveRevocations* live_revocations = nullptr);
+      VerifyScheduler* scheduler = nullptr, const LiveRevocations* live_revocations = nullptr,
+      RolloutStats* rollout = nullptr);
 
   // Decide evaluates `request` and calls `done` exactly once.
   void Decide(const HttpRequestInfo& request, Done done) const;
@@ -97,6 +101,7 @@ class Authenticator {
     Scheme scheme = Scheme::kNone;       // the Authorization scheme, once read
     absl::Time now;                      // read once, when the request arrived
     RequestLogContext request_log;       // what the decision's log line says of the request
+    std::shared_ptr<const VerifiedToken> token;  // once verified (rollout counting)
     Done done;
   };
 
@@ -136,6 +141,7 @@ class Authenticator {
   const Clock* clock_ = nullptr;
   ReplayStore* replay_ = nullptr;
   VerifyScheduler* scheduler_ = nullptr;  // null: verify inline
+  RolloutStats* rollout_ = nullptr;       // null: not counted
   std::unique_ptr<IssuerRegistry> issuers_;
   std::unique_ptr<SignatureVerifier> verifier_;
   std::unique_ptr<DpopNonces> nonces_;

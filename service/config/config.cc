@@ -654,6 +654,29 @@ absl::Status ParseCrypto(const YAML::Node& node, CryptoConfig* crypto) {
   return absl::OkStatus();
 }
 
+// ParseRollout reads the rollout section (docs/config.md "rollout").
+absl::Status ParseRollout(const YAML::Node& node, RolloutConfig* out) {
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "rollout",
+                 {"top_clients", "metric_clients", "ready_min_requests", "ready_max_deny_ratio"});
+  if (!f.ok()) return f.status();
+  // Both tables are per route; their size bounds the memory and the label
+  // set whatever the clients do, so they are bounded here too.
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "top_clients", 1, 1000, &out->top_clients));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "metric_clients", 0, 1000, &out->metric_clients));
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "ready_min_requests", 0, uint64_t{1} << 53, &out->ready_min_requests));
+  if (const YAML::Node* r = f->Get("ready_max_deny_ratio")) {
+    double ratio = -1;
+    if (!r->IsScalar() || !IsPlain(*r) || !absl::SimpleAtod(r->Scalar(), &ratio) ||
+        !(ratio >= 0 && ratio <= 1)) {
+      return InvalidAt(*r, f->Path("ready_max_deny_ratio"), "must be a number from 0 to 1");
+    }
+    out->ready_max_deny_ratio = ratio;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* out) {
   absl::StatusOr<Fields> f = Fields::Of(node, "xfcc", {"element", "trusted_peers"});
   if (!f.ok()) return f.status();
@@ -734,7 +757,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
        "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
        "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown",
-       "revocation"});
+       "revocation", "rollout"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -785,6 +808,9 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   POPGUARD_RETURN_IF_ERROR(ParseOperability(*f, config));
   if (const YAML::Node* n = f->Get("revocation")) {
     POPGUARD_RETURN_IF_ERROR(ParseRevocation(*n, *config, &config->revocation));
+  }
+  if (const YAML::Node* n = f->Get("rollout")) {
+    POPGUARD_RETURN_IF_ERROR(ParseRollout(*n, &config->rollout));
   }
   return absl::OkStatus();
 }

@@ -241,6 +241,18 @@ struct RevocationConfig {
   absl::Duration max_staleness = absl::ZeroDuration();
 };
 
+// YAML rollout: rollout readiness (GET /rollout, popguard-cli rollout,
+// service/authn/rollout_stats.h, docs/config.md "rollout").
+struct RolloutConfig {
+  size_t top_clients = 10;     // clients per route in GET /rollout (restart to change)
+  size_t metric_clients = 10;  // client labels per route on /metrics (restart to change)
+  // A report-only route is "ready" to enforce when it saw at least
+  // ready_min_requests requests and enforcing would deny at most
+  // ready_max_deny_ratio of them.
+  uint64_t ready_min_requests = 1000;
+  double ready_max_deny_ratio = 0.001;
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -302,6 +314,7 @@ struct Config {
   ShutdownConfig shutdown;
   CryptoConfig crypto;
   RevocationConfig revocation;
+  RolloutConfig rollout;
 
   // Directory relative paths in the file are resolved against (set by LoadConfigFile).
   std::string base_dir;

@@ -8,6 +8,7 @@
 #include "service/jose/native_verifier.h"
 #include "service/keys/remote_key_source.h"
 #include "service/ops/process_metrics.h"
+#include "service/ops/rollout_metrics.h"
 #include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
@@ -115,6 +116,14 @@ PopguardMetrics::PopguardMetrics() {
       return out;
     };
   };
+  registry_.AddCallback(
+      "popguard_rollout_requests_total",
+      "Decided requests by route, client (first metric_clients per route, then (others)) and "
+      "arrival: bearer, dpop, mtls, dpop_mtls (the token's binding) or failed.",
+      "counter", {"route", "client", "arrival"}, [this] {
+        absl::MutexLock lock(&mu_);
+        return rollout_ != nullptr ? RolloutSamples(*rollout_) : std::vector<Sample>();
+      });
   registry_.AddCallback("popguard_replay_window_entries",
                         "DPoP proofs held in the in-process replay window (memory backend, or "
                         "Redis local_fallback), by window.",
@@ -437,6 +446,11 @@ void PopguardMetrics::RetireAuthenticator(const Authenticator& old) {
 void PopguardMetrics::SetRedisStore(const RedisReplayStore* store) {
   absl::MutexLock lock(&mu_);
   redis_ = store;
+}
+
+void PopguardMetrics::SetRollout(const RolloutStats* stats) {
+  absl::MutexLock lock(&mu_);
+  rollout_ = stats;
 }
 
 void PopguardMetrics::SetVerifyScheduler(const VerifyScheduler* scheduler) {

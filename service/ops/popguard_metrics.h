@@ -2,6 +2,7 @@
 //
 //   popguard_decisions_total{result,reason,binding,route}   result: allow, deny, report_only
 //   popguard_report_only_would_deny_total{reason,route}
+//   popguard_rollout_requests_total{route,client,arrival}   rollout readiness (rollout_metrics.h)
 //   popguard_request_duration_seconds{api}                  api: verify, verify_stream, check
 //   popguard_inflight_requests, popguard_shed_requests_total{api}
 //   popguard_signature_verifications_total{alg,result}      result: valid, invalid, malformed
@@ -52,6 +53,7 @@
 namespace popguard {
 
 class Authenticator;
+class RolloutStats;
 class RedisReplayStore;
 class VerifyScheduler;
 
@@ -99,6 +101,8 @@ class PopguardMetrics {
   void SetRedisStore(const RedisReplayStore* store);
   // SetVerifyScheduler exports `scheduler`'s batch counters (null: none).
   void SetVerifyScheduler(const VerifyScheduler* scheduler);
+  // SetRollout exports `stats` as popguard_rollout_requests_total (null: none).
+  void SetRollout(const RolloutStats* stats);
   // SetState reports readiness and draining at scrape time.
   void SetState(std::function<bool()> ready, std::function<bool()> draining);
 
@@ -129,6 +133,7 @@ class PopguardMetrics {
   Totals base_ ABSL_GUARDED_BY(mu_);
   const RedisReplayStore* redis_ ABSL_GUARDED_BY(mu_) = nullptr;
   const VerifyScheduler* scheduler_ ABSL_GUARDED_BY(mu_) = nullptr;
+  const RolloutStats* rollout_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<bool()> ready_ ABSL_GUARDED_BY(mu_);
   std::function<bool()> draining_ ABSL_GUARDED_BY(mu_);
   struct ReplayWindow {

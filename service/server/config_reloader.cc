@@ -119,6 +119,10 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
   }
   if (a.crypto.verify_threads != b.crypto.verify_threads) keys.push_back("crypto.verify_threads");
   if (a.crypto.max_batch != b.crypto.max_batch) keys.push_back("crypto.max_batch");
+  if (a.rollout.top_clients != b.rollout.top_clients ||
+      a.rollout.metric_clients != b.rollout.metric_clients) {
+    keys.push_back("rollout");  // the tables' sizes; the ready_* keys reload
+  }
   if (a.crypto.inline_when_idle != b.crypto.inline_when_idle) {
     keys.push_back("crypto.inline_when_idle");
   }
@@ -156,7 +160,7 @@ absl::Status ConfigReloader::ReloadNow(std::string_view trigger) {
   std::vector<std::string> warnings;
   auto auth = Authenticator::Create(*config, CreateCountedVerifier(config->crypto), clock_, replay_,
                                     &warnings, options_.token_cache, options_.scheduler,
-                                    options_.live_revocations);
+                                    options_.live_revocations, options_.rollout);
   if (!auth.ok()) return fail(auth.status());
   // Remote issuers start fetching now; swapping before their keys arrive
   // would deny every request for them, so wait (bounded) and refuse the

@@ -55,6 +55,8 @@ class ConfigReloader {
     VerifyScheduler* scheduler = nullptr;
     // The process-wide Redis revocation list (may be null).
     const LiveRevocations* live_revocations = nullptr;
+    // The process-wide rollout counters (authn/rollout_stats.h; may be null).
+    RolloutStats* rollout = nullptr;
   };
 
   // `running` is the config the process started with; `clock`, `replay` and

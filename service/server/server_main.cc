@@ -8,6 +8,7 @@
 
 #include "service/authn/authenticator.h"
 #include "service/authn/config_warnings.h"
+#include "service/authn/rollout_report.h"
 #include "service/common/command_line.h"
 #include "service/common/cpu_count.h"
 #include "service/common/version.h"
@@ -103,6 +104,7 @@ int ListenFailed(const absl::Status& status) {
 struct App {
   ~App() {
     PopguardMetrics::Get().SetVerifyScheduler(nullptr);
+    PopguardMetrics::Get().SetRollout(nullptr);
     PopguardMetrics::Get().SetReplayWindow("", nullptr, 0);
   }
 
@@ -118,6 +120,8 @@ struct App {
   // Like the replay window, the verified-token cache lives for the whole
   // process: reloads build a new Authenticator around the same cache.
   std::unique_ptr<BoundedCache<VerifiedToken>> token_cache;
+  // Rollout counters (rollout_stats.h) live across reloads, like the cache.
+  std::unique_ptr<RolloutStats> rollout;
   std::unique_ptr<AuthenticatorHolder> holder;
   std::unique_ptr<Server> server;
   // Signature checks of every request go to one process-wide pool that
@@ -166,10 +170,13 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
                                  .inline_when_idle = config.crypto.inline_when_idle});
     metrics.SetVerifyScheduler(app.scheduler.get());
   }
+  app.rollout = std::make_unique<RolloutStats>(RolloutLimits{
+      .top_clients = config.rollout.top_clients, .metric_clients = config.rollout.metric_clients});
+  metrics.SetRollout(app.rollout.get());
   auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
                                     app.instrumented_replay.get(), &warnings,
                                     app.token_cache.get(), app.scheduler.get(),
-                                    app.revocations->list());
+                                    app.revocations->list(), app.rollout.get());
   if (!auth.ok()) {
     for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
     return ConfigInvalid(flags.config_path, auth.status().message());
@@ -203,11 +210,15 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
                    [srv] { return srv->draining(); });
   if (!config.metrics.listen.empty()) {
     auto endpoint = HttpEndpoint::Start(
-        config.metrics.listen, [readiness, srv, &metrics](const std::string& path) {
+        config.metrics.listen,
+        [readiness, srv, &metrics, holder, rollout = app.rollout.get()](const std::string& path) {
           HttpResponse r;
           if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r.body = metrics.Render();
+          } else if (path == "/rollout") {
+            r.content_type = "application/json";
+            r.body = RolloutJson(rollout->Snapshot(), holder->Get()->config());
           } else if (path == "/healthz") {
             r.body = "ok\n";  // alive: the process answers
           } else if (path == "/readyz") {
@@ -222,7 +233,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
             }
           } else {
             r.status = 404;
-            r.body = "not found (try /metrics, /healthz, /readyz)\n";
+            r.body = "not found (try /metrics, /healthz, /readyz, /rollout)\n";
           }
           return r;
         });
@@ -246,6 +257,7 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   reload.token_cache = app.token_cache.get();
   reload.scheduler = app.scheduler.get();
   reload.live_revocations = app.revocations->list();
+  reload.rollout = app.rollout.get();
   app.reloader = std::make_unique<ConfigReloader>(reload, config, &app.clock,
                                                   app.instrumented_replay.get(), holder);
   LogLine(LogLevel::kInfo, "listening")

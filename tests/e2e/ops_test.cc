@@ -46,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "tests/testing/delay_proxy.h"
+#include "tests/testing/admin_port.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -63,24 +64,6 @@ using ::popguard::v1::VerifyResponse;
 using ::testing::HasSubstr;
 
 constexpr char kMetricsListen[] = "metrics: {listen: \"127.0.0.1:0\"}\n";
-
-// HttpGet makes one plain HTTP/1.1 GET to 127.0.0.1:port (2 s timeouts).
-HttpReply HttpGet(int port, const std::string& path) {
-  return HttpExchange(port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
-                      absl::Seconds(2));
-}
-
-// LoggedInt returns the integer member `key` of the first log line that
-// contains `event`, or -1.
-int64_t LoggedInt(const PopguardProcess& p, const std::string& event, const std::string& key) {
-  const std::regex re(absl::StrCat("\"", key, "\":([0-9]+)"));
-  for (const std::string& line : p.Logs()) {
-    if (line.find(event) == std::string::npos) continue;
-    std::smatch m;
-    if (std::regex_search(line, m, re)) return std::stoll(m[1]);
-  }
-  return -1;
-}
 
 std::pair<std::string, std::string> H(std::string name, std::string value) {
   return {std::move(name), std::move(value)};

@@ -181,9 +181,11 @@ Keep the list in step with ConfigReloader::RestartOnlyChanges.
 {{- $c := include "popguard.config" . | fromYaml }}
 {{- $limits := default dict $c.limits }}
 {{- $crypto := default dict $c.crypto }}
+{{- $rollout := default dict $c.rollout }}
 {{- $keys := dict "listen" $c.listen "tls" $c.tls "metrics" $c.metrics "replay" $c.replay "access_token_cache_entries" $c.access_token_cache_entries }}
 {{- $_ := set $keys "limits" (pick $limits "max_inflight" "max_grpc_message_bytes") }}
 {{- $_ := set $keys "crypto" (pick $crypto "batch_verification" "verify_threads" "max_batch" "inline_when_idle") }}
+{{- $_ := set $keys "rollout" (pick $rollout "top_clients" "metric_clients") }}
 {{- toJson $keys }}
 {{- end }}
 

@@ -45,6 +45,7 @@
 #include "service/common/json.h"
 #include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
+#include "service/tools/cli/rollout.h"
 #include "service/common/strings.h"
 #include "service/common/command_line.h"
 #include "service/common/version.h"
@@ -599,6 +600,14 @@ const std::vector<CommandSpec>& Commands() {
         {"cert", kStr, kOpt, kOnce, "FILE", "a PEM certificate"}},
        Thumbprint},
       {"revoke", kRevokeSummary, kRevokeDetail, RevokeFlags(), RunRevoke},
+      {"rollout",
+       "what requiring a binding would deny, per route",
+       "Reads GET /rollout from a running popguard's admin port (metrics.listen) and prints,\n"
+       "per route, how requests arrived, what requiring dpop, mtls or any binding (bound)\n"
+       "would deny now and from which clients, and which report-only routes are ready to\n"
+       "enforce. Exit 0 when printed, 2 when the port cannot be read.",
+       {{"admin", kStr, kReq, kOnce, "URL", "popguard's admin port, http://HOST:PORT"}},
+       [](const Args& args) { return RunRollout(args.Get("admin")); }},
   };
   return *commands;
 }

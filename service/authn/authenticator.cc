@@ -6,6 +6,7 @@
 #include "absl/synchronization/notification.h"
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
+#include "service/jose/base64url.h"
 #include "service/jose/native_verifier.h"
 #include "service/authn/request_url.h"
 #include "service/authn/route_path.h"
@@ -147,6 +148,8 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   authenticator.cert_thumbprints_ =
       std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   authenticator.external_origin_ = config.external_origin;  // normalised at config load
+  authenticator.diagnostics_ =
+      ProbeDiagnostics::Create(config, clock, authenticator.verifier_.get());
   return created;
 }
 
@@ -183,7 +186,9 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
 void Authenticator::Finish(InFlight&& f) const {
   Decision& decision = f.decision;
   decision.route = f.route->name;
-  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only);
+  // A diagnostics probe is never let through, even on a report-only route.
+  const DecisionLogKind kind =
+      DecisionLogKindFor(decision, f.route->report_only && !IsDiagnosticsReason(decision.reason));
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
     // Report-only: the full decision was computed and is logged and returned,
@@ -289,6 +294,10 @@ void Authenticator::DecideOnce(const HttpRequestInfo& request, Done done,
     return Deny(std::move(f), reason, std::move(detail));
   }
   f.route = route;
+  // --- Path diagnostics: a probe is answered here, with no credential ---
+  if (diagnostics_ != nullptr && diagnostics_->IsProbe(request, url, *route)) {
+    return AnswerProbe(request, url, std::move(f));
+  }
   // --- Authorization: exactly one credential, Bearer or DPoP ---
   std::string_view token;
   if (Reason reason = ReadCredential(request, &f.scheme, &token, &detail); reason != Reason::kOk) {
@@ -516,6 +525,24 @@ void Authenticator::OnProofVerified(InFlight&& f, const VerifiedToken& token,
   }
   if (decision.binding != ProvenBinding::kDpop || proof == nullptr) return Finish(std::move(f));
   CheckReplay(std::move(f), *proof);
+}
+
+void Authenticator::AnswerProbe(const HttpRequestInfo& request, const NormalizedUrl& url,
+                                InFlight&& f) const {
+  ProbeArrival arrival{&request, url, f.route->name, "", Reason::kOk};
+  std::string cert_detail;
+  arrival.cert_reason = ClientThumbprint(request, config_.trusted_xfcc, xfcc_policy_,
+                                         cert_thumbprints_.get(), &arrival.cert_thumbprint,
+                                         &cert_detail);
+  Decision& d = f.decision;
+  d.reason = diagnostics_->Answer(arrival, f.now, &d.diagnostics_report, &d.message);
+  d.allow = false;
+  d.http_status = HttpStatusFor(d.reason);
+  if (!d.diagnostics_report.empty()) {
+    d.response_headers.emplace_back(kProbeReportHeader, Base64UrlEncode(d.diagnostics_report));
+  }
+  if (d.reason == Reason::kDiagnosticsRateLimited) d.response_headers.emplace_back("retry-after", "1");
+  Finish(std::move(f));
 }
 
 void Authenticator::CheckReplay(InFlight&& f, const DpopResult& proof) const {

@@ -29,6 +29,7 @@
 #include "service/config/config.h"
 #include "service/authn/decision.h"
 #include "service/authn/decision_log.h"
+#include "service/authn/diagnostics.h"
 #include "service/authn/dpop.h"
 #include "service/keys/issuers.h"
 #include "service/authn/nonce.h"
@@ -120,6 +121,8 @@ class Authenticator {
                    std::shared_ptr<const VerifiedToken> token) const;
   void OnProofVerified(InFlight&& f, const VerifiedToken& token, const DpopResult* proof) const;
   void CheckReplay(InFlight&& f, const DpopResult& proof) const;
+  // AnswerProbe answers a path diagnostics probe (diagnostics.h): never an allow.
+  void AnswerProbe(const HttpRequestInfo& request, const NormalizedUrl& url, InFlight&& f) const;
 
   // Deny ends the decision with `reason`: status, challenges, DPoP-Nonce.
   void Deny(InFlight&& f, Reason reason, std::string detail) const;
@@ -141,6 +144,7 @@ class Authenticator {
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
   XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
   std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
+  std::unique_ptr<ProbeDiagnostics> diagnostics_;  // null: diagnostics off
 };
 
 }  // namespace popguard

@@ -145,6 +145,12 @@ std::string_view ReasonCode(Reason reason) {
       return "mtls_cert_conflict";
     case Reason::kInsufficientScope:
       return "insufficient_scope";
+    case Reason::kDiagnosticsProbe:
+      return "diagnostics_probe";
+    case Reason::kDiagnosticsProbeInvalid:
+      return "diagnostics_probe_invalid";
+    case Reason::kDiagnosticsRateLimited:
+      return "diagnostics_rate_limited";
     case Reason::kReplayStoreFull:
       return "replay_store_full";
     case Reason::kReplayStoreUnavailable:

@@ -229,7 +229,16 @@ void CompareCertificate(const ProbeStatement& sent, const ProbeArrival& got, con
   const std::string have = got.cert_thumbprint.empty() ? "none" : got.cert_thumbprint;
   if (want == have) return;
   ProbeDifference d{"client_certificate", want, have, "", "", ""};
-  if (have == "none") {
+  if (have == "none" && sent.url.scheme == "https" && got.rebuilt.scheme == "http") {
+    // The scheme says TLS ended before the gateway: so did the certificate.
+    d.hop = kHopBeforeGateway;
+    d.finding = "client certificate not forwarded";
+    d.fix = absl::StrCat(
+        "the client's TLS ends before the gateway: that proxy must verify the certificate and "
+        "forward it (Envoy: forward_client_cert_details with trusted_xfcc), or let TLS pass "
+        "through to the gateway; then: ",
+        CertificateHelp(r, config));
+  } else if (have == "none") {
     d.hop = IsForwardAuth(r) ? kHopGateway : "the gateway that terminates the client's TLS";
     d.finding = "client certificate not forwarded";
     d.fix = CertificateHelp(r, config);

@@ -541,7 +541,9 @@ void Authenticator::AnswerProbe(const HttpRequestInfo& request, const Normalized
   if (!d.diagnostics_report.empty()) {
     d.response_headers.emplace_back(kProbeReportHeader, Base64UrlEncode(d.diagnostics_report));
   }
-  if (d.reason == Reason::kDiagnosticsRateLimited) d.response_headers.emplace_back("retry-after", "1");
+  if (d.reason == Reason::kDiagnosticsRateLimited) {
+    d.response_headers.emplace_back("retry-after", "1");
+  }
   Finish(std::move(f));
 }
 

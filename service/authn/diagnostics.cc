@@ -503,7 +503,9 @@ Reason ProbeDiagnostics::Answer(const ProbeArrival& arrival, absl::Time now, std
     if (values.empty()) continue;
     std::vector<JsonValue::Member> m = {{"name", Str(h.name)},
                                         {"use", Str(HowRead(h.name, r, config_))}};
-    if (h.show_value && values.size() == 1) m.emplace_back("value", Str(StripWhitespace(values[0])));
+    if (h.show_value && values.size() == 1) {
+      m.emplace_back("value", Str(StripWhitespace(values[0])));
+    }
     if (values.size() > 1) m.emplace_back("repeated", JsonValue::Bool(true));
     headers.push_back(JsonValue::Object(std::move(m)));
   }

@@ -516,7 +516,8 @@ absl::Status ParseDiagnostics(const YAML::Node& node, const std::vector<RouteCon
   DiagnosticsConfig d;
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "enabled", &d.enabled));
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "path", &d.path));
-  if (!d.path.empty() && (d.path.front() != '/' || d.path.find_first_of("?#") != std::string::npos)) {
+  if (!d.path.empty() &&
+      (d.path.front() != '/' || d.path.find_first_of("?#") != std::string::npos)) {
     return Invalid("diagnostics.path", "must start with / and have no ? or #");
   }
   if (const YAML::Node* n = f->Get("routes")) {

@@ -297,7 +297,8 @@ TEST_F(DiagnosticsTest, OffByDefaultAndOnlyWhereEnabled) {
 TEST_F(DiagnosticsTest, InvalidProbesAreRefusedWithTheirOwnReason) {
   const std::string url = "https://api.example/public/orders";
   const ProbeHeaderValues good = Mint({url});
-  const ProbeHeaderValues other_key = *MintProbe(unit::SharedKey(JwsAlg::kES256, 8), {.url = url, .now = kNow});
+  const ProbeHeaderValues other_key =
+      *MintProbe(unit::SharedKey(JwsAlg::kES256, 8), {.url = url, .now = kNow});
   const ProbeHeaderValues stale = Mint({url, "", kNow - absl::Hours(1)});
   const ProbeHeaderValues other_url = Mint({"https://api.example/public/other"});
   std::string tampered = good.statement;

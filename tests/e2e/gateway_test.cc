@@ -100,7 +100,8 @@ struct Pki {
                      "/ca.crt -subj /CN=popguard-test-ca -days 2"),
         // The SAN lets popguard-cli (libcurl) verify 127.0.0.1 with --cacert server.crt.
         absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/server.key -out ", d,
-                     "/server.crt -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -days 2"),
+                     "/server.crt -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1",
+                     " -days 2"),
     };
     for (const std::string name : {"client", "other"}) {
       commands.push_back(absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ",
@@ -669,7 +670,8 @@ class DiagnosticsE2eTest : public GatewayE2eTest {
     std::string cmd = absl::StrCat(POPGUARD_BINARY_DIR, "/popguard-cli probe --url ", url,
                                    " --cacert ", pki.File("server.crt"));
     if (!cert.empty()) {
-      absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ", pki.File(cert + ".key"));
+      absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ",
+                      pki.File(cert + ".key"));
     }
     if (json) absl::StrAppend(&cmd, " --json");
     CliRun run;

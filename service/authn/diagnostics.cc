@@ -43,7 +43,7 @@ std::string_view HowRead(std::string_view name, const HttpRequestInfo& r, const 
   const bool fa = IsForwardAuth(r);
   if (name == "x-forwarded-proto" || name == "x-forwarded-host") {
     if (fa) return "read (from a forward_auth.trusted_sources peer)";
-    if (!config.external_origin.empty()) return "ignored (external_origin is set)";
+    if (config.external_origin.has_value()) return "ignored (external_origin is set)";
     return config.trusted_forwarded_headers ? "trusted" : "ignored (not trusted)";
   }
   if (fa && (name == "x-original-uri" || name == "x-forwarded-uri" ||
@@ -115,9 +115,9 @@ void CompareScheme(const ProbeStatement& sent, const ProbeArrival& got, const Co
   ProbeDifference d{"scheme", sent.url.scheme, got.rebuilt.scheme, "", "", ""};
   const std::string origin = sent.url.Origin();
   const HttpRequestInfo& r = *got.request;
-  if (!config.external_origin.empty()) {
+  if (config.external_origin.has_value()) {
     d.hop = kHopPopguard;
-    d.finding = absl::StrCat("external_origin ", config.external_origin,
+    d.finding = absl::StrCat("external_origin ", config.external_origin->Origin(),
                              " replaces the scheme the client used");
     d.fix = absl::StrCat("set external_origin: ", origin);
   } else if (HeaderValue(r, "x-forwarded-proto") == sent.url.scheme && !IsForwardAuth(r) &&
@@ -150,9 +150,9 @@ void CompareHost(const ProbeStatement& sent, const ProbeArrival& got, const Conf
   if (want == have) return;
   ProbeDifference d{"host", want, have, "", "", ""};
   const HttpRequestInfo& r = *got.request;
-  if (!config.external_origin.empty()) {
+  if (config.external_origin.has_value()) {
     d.hop = kHopPopguard;
-    d.finding = absl::StrCat("external_origin ", config.external_origin,
+    d.finding = absl::StrCat("external_origin ", config.external_origin->Origin(),
                              " replaces the host the client addressed");
     d.fix = absl::StrCat("set external_origin: ", sent.url.Origin());
   } else if (HeaderValue(r, "x-forwarded-host") == want && !IsForwardAuth(r) &&

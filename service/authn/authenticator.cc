@@ -6,6 +6,7 @@
 #include "absl/synchronization/notification.h"
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
+#include "service/jose/base64url.h"
 #include "service/jose/native_verifier.h"
 #include "service/authn/request_url.h"
 #include "service/authn/route_path.h"
@@ -152,6 +153,8 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   authenticator.cert_thumbprints_ =
       std::make_unique<CertThumbprintCache>(config.cert_thumbprint_cache_entries);
   authenticator.external_origin_ = config.external_origin;  // normalised at config load
+  authenticator.diagnostics_ =
+      ProbeDiagnostics::Create(config, clock, authenticator.verifier_.get());
   return created;
 }
 
@@ -188,9 +191,14 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
 void Authenticator::Finish(InFlight&& f) const {
   Decision& decision = f.decision;
   decision.route = f.route->name;
+  // A diagnostics probe is never let through, even on a report-only route, and
+  // is not traffic: rollout readiness counts only real requests.
+  const bool probe = IsDiagnosticsReason(decision.reason);
   // Counted in every mode, before report-only strips the identity.
-  if (rollout_ != nullptr) rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
-  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only);
+  if (rollout_ != nullptr && !probe) {
+    rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
+  }
+  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only && !probe);
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
     // Report-only: the full decision was computed and is logged and returned,
@@ -296,6 +304,10 @@ void Authenticator::DecideOnce(const HttpRequestInfo& request, Done done,
     return Deny(std::move(f), reason, std::move(detail));
   }
   f.route = route;
+  // --- Path diagnostics: a probe is answered here, with no credential ---
+  if (diagnostics_ != nullptr && diagnostics_->IsProbe(request, url, *route)) {
+    return AnswerProbe(request, url, std::move(f));
+  }
   // --- Authorization: exactly one credential, Bearer or DPoP ---
   std::string_view token;
   if (Reason reason = ReadCredential(request, &f.scheme, &token, &detail); reason != Reason::kOk) {
@@ -535,6 +547,26 @@ void Authenticator::OnProofVerified(InFlight&& f, const VerifiedToken& token,
   }
   if (decision.binding != ProvenBinding::kDpop || proof == nullptr) return Finish(std::move(f));
   CheckReplay(std::move(f), *proof);
+}
+
+void Authenticator::AnswerProbe(const HttpRequestInfo& request, const NormalizedUrl& url,
+                                InFlight&& f) const {
+  ProbeArrival arrival{&request, url, f.route->name, "", Reason::kOk};
+  std::string cert_detail;
+  arrival.cert_reason = ClientThumbprint(request, config_.trusted_xfcc, xfcc_policy_,
+                                         cert_thumbprints_.get(), &arrival.cert_thumbprint,
+                                         &cert_detail);
+  Decision& d = f.decision;
+  d.reason = diagnostics_->Answer(arrival, f.now, &d.diagnostics_report, &d.message);
+  d.allow = false;
+  d.http_status = HttpStatusFor(d.reason);
+  if (!d.diagnostics_report.empty()) {
+    d.response_headers.emplace_back(kProbeReportHeader, Base64UrlEncode(d.diagnostics_report));
+  }
+  if (d.reason == Reason::kDiagnosticsRateLimited) {
+    d.response_headers.emplace_back("retry-after", "1");
+  }
+  Finish(std::move(f));
 }
 
 void Authenticator::CheckReplay(InFlight&& f, const DpopResult& proof) const {

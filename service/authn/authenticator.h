@@ -29,6 +29,7 @@
 #include "service/config/config.h"
 #include "service/authn/decision.h"
 #include "service/authn/decision_log.h"
+#include "service/authn/diagnostics.h"
 #include "service/authn/dpop.h"
 #include "service/keys/issuers.h"
 #include "service/authn/nonce.h"
@@ -130,6 +131,8 @@ class Authenticator {
                    std::shared_ptr<const VerifiedToken> token) const;
   void OnProofVerified(InFlight&& f, const VerifiedToken& token, const DpopResult* proof) const;
   void CheckReplay(InFlight&& f, const DpopResult& proof) const;
+  // AnswerProbe answers a path diagnostics probe (diagnostics.h): never an allow.
+  void AnswerProbe(const HttpRequestInfo& request, const NormalizedUrl& url, InFlight&& f) const;
 
   // Deny ends the decision with `reason`: status, challenges, DPoP-Nonce.
   void Deny(InFlight&& f, Reason reason, std::string detail) const;
@@ -154,6 +157,7 @@ class Authenticator {
   std::shared_ptr<const RevocationSet> file_revocations_;  // never null
   const LiveRevocations* live_revocations_ = nullptr;       // null: no Redis list
   std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
+  std::unique_ptr<ProbeDiagnostics> diagnostics_;  // null: diagnostics off
 };
 
 }  // namespace popguard

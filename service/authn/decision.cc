@@ -30,6 +30,14 @@ int HttpStatusFor(Reason reason) {
       return 400;
     case Reason::kInsufficientScope:
       return 403;
+    // A diagnostics probe is answered, never forwarded: 403 carries its
+    // report through every gateway (nginx auth_request passes 401/403 on).
+    case Reason::kDiagnosticsProbe:
+      return 403;
+    case Reason::kDiagnosticsProbeInvalid:
+      return 400;
+    case Reason::kDiagnosticsRateLimited:
+      return 429;
     // Infrastructure failures are retryable, not the client's fault.
     case Reason::kReplayStoreFull:
     case Reason::kReplayStoreUnavailable:
@@ -116,6 +124,10 @@ std::string_view OAuthErrorFor(Reason reason) {
     case Reason::kReplayStoreUnavailable:
     case Reason::kOverloaded:
     case Reason::kInternalError:
+    // Probes carry no credential: no OAuth error applies.
+    case Reason::kDiagnosticsProbe:
+    case Reason::kDiagnosticsProbeInvalid:
+    case Reason::kDiagnosticsRateLimited:
       return "";
     case Reason::kRequestInvalid:
     case Reason::kAuthorizationMalformed:
@@ -248,6 +260,7 @@ int GrpcStatusCodeFor(Reason reason) {
   switch (HttpStatusFor(reason)) {
     case 200: return 0;
     case 403: return 7;
+    case 429: return 8;  // RESOURCE_EXHAUSTED
     case 503: return 14;
     case 500: return 13;
     default: return 16;

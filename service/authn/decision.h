@@ -46,6 +46,9 @@ struct Decision {
   std::string jkt;         // proof key thumbprint (DPoP), for logs
   std::string token_id;    // short hash of the token, for logs
   ProvenBinding binding = ProvenBinding::kNone;
+  // A diagnostics probe's report (JSON, service/authn/diagnostics.h); empty
+  // for every other decision. Adapters send it as the denial's body / field.
+  std::string diagnostics_report;
 };
 
 // HttpStatusFor returns the HTTP status a denial with `reason` gets.
@@ -75,7 +78,8 @@ HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement bin
 Decision UnavailableDecision();
 
 // GrpcStatusCodeFor returns the google.rpc code for an ext_authz denial:
-// 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503), 13 INTERNAL.
+// 16 UNAUTHENTICATED (401, 400), 7 PERMISSION_DENIED (403), 8 RESOURCE_EXHAUSTED (429),
+// 14 UNAVAILABLE (503), 13 INTERNAL.
 int GrpcStatusCodeFor(Reason reason);
 
 }  // namespace popguard

@@ -149,6 +149,12 @@ std::string_view ReasonCode(Reason reason) {
       return "token_revoked";
     case Reason::kKeyRevoked:
       return "key_revoked";
+    case Reason::kDiagnosticsProbe:
+      return "diagnostics_probe";
+    case Reason::kDiagnosticsProbeInvalid:
+      return "diagnostics_probe_invalid";
+    case Reason::kDiagnosticsRateLimited:
+      return "diagnostics_rate_limited";
     case Reason::kReplayStoreFull:
       return "replay_store_full";
     case Reason::kReplayStoreUnavailable:

@@ -178,6 +178,13 @@ enum class Reason {
   kTokenRevoked,
   // The token's proof key (cnf.jkt) or the issuer key that signed it (iss + kid) is revoked.
   kKeyRevoked,
+  // --- Path diagnostics (config diagnostics, service/authn/diagnostics.h) ---
+  // A diagnostics probe was answered with its report; never an allow.
+  kDiagnosticsProbe,
+  // A diagnostics probe whose statement or proof is missing, malformed, unsigned or stale.
+  kDiagnosticsProbeInvalid,
+  // A diagnostics probe refused by diagnostics.rate_per_second / burst.
+  kDiagnosticsRateLimited,
 
   // --- Infrastructure ---
   // The replay window is full; the proof was refused rather than a jti forgotten.
@@ -219,6 +226,8 @@ inline constexpr Reason kAllReasons[] = {
     POPGUARD_R(kDpopReplayWindowReset) POPGUARD_R(kMtlsCertMissing) POPGUARD_R(kMtlsCertInvalid)
     POPGUARD_R(kMtlsThumbprintMismatch) POPGUARD_R(kMtlsCertConflict) POPGUARD_R(kInsufficientScope)
     POPGUARD_R(kTokenRevoked) POPGUARD_R(kKeyRevoked)
+    POPGUARD_R(kDiagnosticsProbe) POPGUARD_R(kDiagnosticsProbeInvalid)
+    POPGUARD_R(kDiagnosticsRateLimited)
     POPGUARD_R(kReplayStoreFull) POPGUARD_R(kReplayStoreUnavailable) POPGUARD_R(kOverloaded)
     POPGUARD_R(kInternalError)
 #undef POPGUARD_R

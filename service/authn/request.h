@@ -40,6 +40,9 @@ struct HttpRequestInfo {
 
   std::string route_key;
   std::string correlation_id;
+  // The API it arrived through: "verify", "check", "forward_auth" (a static
+  // string; diagnostics name the hops by it), or "" when not said.
+  std::string_view api;
 
   // Set by an adapter that could not rebuild the request it was asked about
   // (service/server/forward_auth.h: a peer outside forward_auth.trusted_sources, a missing

@@ -506,6 +506,37 @@ absl::Status ParseResourceMetadata(const YAML::Node& node, ResourceMetadataConfi
   return absl::OkStatus();
 }
 
+// ParseDiagnostics reads the path diagnostics section (docs/config.md,
+// diagnostics); `routes` are the parsed routes its route names must exist in.
+absl::Status ParseDiagnostics(const YAML::Node& node, const std::vector<RouteConfig>& routes,
+                              DiagnosticsConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(node, "diagnostics",
+                                        {"enabled", "path", "routes", "rate_per_minute", "burst"});
+  if (!f.ok()) return f.status();
+  DiagnosticsConfig d;
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "enabled", &d.enabled));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "path", &d.path));
+  if (!d.path.empty() &&
+      (d.path.front() != '/' || d.path.find_first_of("?#") != std::string::npos)) {
+    return Invalid("diagnostics.path", "must start with / and have no ? or #");
+  }
+  if (const YAML::Node* n = f->Get("routes")) {
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("routes"), &d.routes));
+  }
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    const bool known = std::any_of(routes.begin(), routes.end(),
+                                   [&](const RouteConfig& r) { return r.name == d.routes[i]; });
+    if (!known) return Invalid(Index("diagnostics.routes", i), "names no route");
+  }
+  if (d.enabled && d.path.empty() && d.routes.empty()) {
+    return Invalid("diagnostics", "enabled needs a path or routes to answer probes on");
+  }
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "rate_per_minute", 1, 6000, &d.rate_per_minute));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "burst", 1, 1000, &d.burst));
+  *out = std::move(d);
+  return absl::OkStatus();
+}
+
 // ParseOperability reads metrics, log and shutdown (docs/config.md).
 absl::Status ParseOperability(const Fields& root, Config* config) {
   if (const YAML::Node* n = root.Get("metrics")) {
@@ -757,7 +788,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
        "access_token_cache_entries",
        "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
        "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown",
-       "revocation", "rollout"});
+       "revocation", "rollout", "diagnostics"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -811,6 +842,9 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   }
   if (const YAML::Node* n = f->Get("rollout")) {
     POPGUARD_RETURN_IF_ERROR(ParseRollout(*n, &config->rollout));
+  }
+  if (const YAML::Node* n = f->Get("diagnostics")) {
+    POPGUARD_RETURN_IF_ERROR(ParseDiagnostics(*n, config->routes, &config->diagnostics));
   }
   return absl::OkStatus();
 }

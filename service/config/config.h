@@ -253,6 +253,16 @@ struct RolloutConfig {
   double ready_max_deny_ratio = 0.001;
 };
 
+// Path diagnostics (service/authn/diagnostics.h, docs/diagnostics.md): off
+// unless enabled; a probe is answered only on the listed routes or at `path`.
+struct DiagnosticsConfig {
+  bool enabled = false;
+  std::string path;                 // dedicated probe path as popguard sees it; "" for none
+  std::vector<std::string> routes;  // route names whose requests may be probes
+  uint64_t rate_per_minute = 60;    // the global token bucket's refill
+  uint64_t burst = 10;              // and its size
+};
+
 struct LogConfig {
   double allow_sample_rate = 0.0;  // fraction of ALLOW decisions logged at info (0 to 1)
 };
@@ -310,6 +320,7 @@ struct Config {
   MetricsConfig metrics;
   ForwardAuthConfig forward_auth;
   ResourceMetadataConfig resource_metadata;
+  DiagnosticsConfig diagnostics;
   LogConfig log;
   ShutdownConfig shutdown;
   CryptoConfig crypto;

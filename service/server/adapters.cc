@@ -16,6 +16,7 @@ namespace core = envoy::config::core::v3;
 
 HttpRequestInfo FromVerifyRequest(const popguard::v1::VerifyRequest& req) {
   HttpRequestInfo info;
+  info.api = "verify";
   info.method = req.method();
   info.url = req.url();
   info.correlation_id = req.correlation_id();
@@ -102,12 +103,14 @@ void ToVerifyResponse(const Decision& d, const std::string& correlation_id,
   resp->set_report_only(d.report_only);
   resp->set_route(d.route);
   resp->set_issuer(d.issuer);
+  resp->set_diagnostics_report(d.diagnostics_report);
 }
 
 HttpRequestInfo FromCheckRequest(const auth::CheckRequest& req) {
   HttpRequestInfo info;
   const auto& attrs = req.attributes();
   const auto& http = attrs.request().http();
+  info.api = "check";
   info.method = http.method();
   info.scheme = http.scheme();
   info.authority = http.host();
@@ -154,6 +157,11 @@ void ToCheckResponse(const Decision& d, auth::CheckResponse* resp) {
   for (const auto& [k, v] : d.response_headers) AddHeader(denied->mutable_headers(), k, v, true);
   AddHeader(denied->mutable_headers(), "x-popguard-reason", std::string(ReasonCode(d.reason)),
             false);
+  // A diagnostics probe's report goes to the client as the denial's body.
+  if (!d.diagnostics_report.empty()) {
+    AddHeader(denied->mutable_headers(), "content-type", "application/json", false);
+    denied->set_body(d.diagnostics_report);
+  }
 }
 
 bool ToMetadataCheckResponse(const Config& config, const auth::CheckRequest& req,

@@ -96,6 +96,7 @@ std::optional<HttpRequestInfo> ForwardAuthAdapter::FromRequest(
   if (!envoy_form && !IsHeaderFormPath(path)) return std::nullopt;
 
   HttpRequestInfo info;
+  info.api = "forward_auth";
   // Security: the original request is described by headers anyone can send;
   // only the gateways' own addresses are believed (the peer address comes
   // from the socket, not from a header). A request from elsewhere is denied
@@ -174,6 +175,12 @@ HttpResponse ToForwardAuthResponse(const Decision& d) {
     r.headers = d.upstream_headers;
   } else {
     r.body = absl::StrCat(AV(ReasonCode(d.reason)), "\n");
+    // A diagnostics probe's report (Caddy and Traefik pass a denial's body to
+    // the client; nginx auth_request passes only headers: popguard-probe-report).
+    if (!d.diagnostics_report.empty()) {
+      r.body = d.diagnostics_report;
+      r.content_type = "application/json";
+    }
     r.headers.emplace_back("x-popguard-reason", std::string(ReasonCode(d.reason)));
   }
   // Several challenges go in one WWW-Authenticate, comma-separated (RFC 9110

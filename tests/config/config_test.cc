@@ -89,6 +89,9 @@ struct ErrorCase {
 
 std::string WithIssuer(const std::string& rest) { return absl::StrCat(kIssuer, rest); }
 
+// One route, for the diagnostics section to name.
+const std::string kOrdersRoute = "routes: [{name: orders, match: {path_prefix: /orders}}]\n";
+
 // IssuerWith replaces the issuer's `audiences` line with `lines` (indented 4).
 std::string IssuerWith(const std::string& lines) {
   return absl::StrReplaceAll(kIssuer, {{"    audiences: [https://api.example]\n", lines}});
@@ -440,6 +443,20 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], threads: 0}\n"),
        "forward_auth.threads:"},
 
+      // diagnostics (DiagnosticsOffByDefaultLoads covers the valid forms).
+      {"a diagnostics route that does not exist",
+       WithIssuer(kOrdersRoute + "diagnostics: {routes: [order]}\n"),
+       "diagnostics.routes[0]: names no route"},
+      {"enabled with nothing to answer on", WithIssuer("diagnostics: {enabled: true}\n"),
+       "diagnostics: enabled needs a path or routes"},
+      {"a path with a query", WithIssuer("diagnostics: {path: \"/probe?x\"}\n"),
+       "diagnostics.path:"},
+      {"a relative path", WithIssuer("diagnostics: {path: probe}\n"), "diagnostics.path:"},
+      {"rate zero", WithIssuer("diagnostics: {rate_per_minute: 0}\n"),
+       "diagnostics.rate_per_minute:"},
+      {"burst too large", WithIssuer("diagnostics: {burst: 1001}\n"), "diagnostics.burst:"},
+      {"unknown key", WithIssuer("diagnostics: {rate: 1}\n"), "diagnostics.rate: unknown key"},
+
       // YAML itself.
       {"syntax error", WithIssuer("routes: [{name: a}\n"), "config: YAML syntax error at line"},
       {"two documents", WithIssuer("---\nlisten: 127.0.0.1:1\n"),
@@ -488,6 +505,23 @@ TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
   EXPECT_EQ(config->forward_auth.io_timeout, absl::Seconds(2));
   EXPECT_EQ(config->forward_auth.request_deadline, absl::Seconds(5));
   EXPECT_EQ(Load(WithIssuer("")).value().forward_auth.listen, "");  // off by default
+}
+
+TEST_F(ConfigTest, DiagnosticsOffByDefaultLoads) {
+  const DiagnosticsConfig off = Load(WithIssuer("")).value().diagnostics;
+  EXPECT_FALSE(off.enabled);
+  EXPECT_EQ(off.rate_per_minute, 60u);
+  EXPECT_EQ(off.burst, 10u);
+  absl::StatusOr<Config> config = Load(WithIssuer(
+      kOrdersRoute +
+      "diagnostics: {enabled: true, routes: [orders], path: /.well-known/popguard-probe,"
+      " rate_per_minute: 6, burst: 2}\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->diagnostics.enabled);
+  EXPECT_THAT(config->diagnostics.routes, ::testing::ElementsAre("orders"));
+  EXPECT_EQ(config->diagnostics.path, "/.well-known/popguard-probe");
+  EXPECT_EQ(config->diagnostics.rate_per_minute, 6u);
+  EXPECT_EQ(config->diagnostics.burst, 2u);
 }
 
 TEST_F(ConfigTest, ErrorsCarryTheLine) {

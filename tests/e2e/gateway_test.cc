@@ -9,6 +9,8 @@
 // /admin bound + scope admin) with DPoP nonces required, so a DPoP request
 // goes through the nonce round trip: 401 use_dpop_nonce with DPoP-Nonce, then
 // the same request with a proof carrying that nonce.
+#include <sys/wait.h>
+
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -28,6 +30,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "service/authn/client_cert.h"
+#include "service/common/json.h"
 #include "service/config/config.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
@@ -86,8 +89,10 @@ struct Pki {
     std::vector<std::string> commands = {
         absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/ca.key -out ", d,
                      "/ca.crt -subj /CN=popguard-test-ca -days 2"),
+        // The SAN lets popguard-cli (libcurl) verify 127.0.0.1 with --cacert server.crt.
         absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/server.key -out ", d,
-                     "/server.crt -subj /CN=localhost -days 2"),
+                     "/server.crt -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1",
+                     " -days 2"),
     };
     for (const std::string name : {"client", "other"}) {
       commands.push_back(absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ",
@@ -110,6 +115,18 @@ struct Pki {
     return der.ok() ? CertificateThumbprint(*der) : "";
   }
 };
+
+// NginxMainConf is nginx's main config around the site file `site_path`:
+// no root, nothing outside `dir` (pid, logs and temp paths there).
+std::string NginxMainConf(const std::string& dir, const std::string& site_path) {
+  return absl::StrCat(
+      "daemon off;\nmaster_process off;\nworker_processes 1;\npid ", dir, "/nginx.pid;\n",
+      "error_log ", dir, "/error.log info;\n", "events { worker_connections 64; }\n",
+      "http {\n  access_log off;\n", "  client_body_temp_path ", dir, "/body;\n",
+      "  proxy_temp_path ", dir, "/proxy;\n", "  fastcgi_temp_path ", dir, "/fastcgi;\n",
+      "  uwsgi_temp_path ", dir, "/uwsgi;\n", "  scgi_temp_path ", dir, "/scgi;\n",
+      "  include ", site_path, ";\n}\n");
+}
 
 // GatewayProcess is nginx or Caddy, started from the example config.
 class GatewayProcess {
@@ -135,14 +152,7 @@ class GatewayProcess {
       site = Replace(site, "/etc/nginx/tls/server.key", pki.File("server.key"));
       site = Replace(site, "/etc/nginx/tls/client-ca.crt", pki.File("ca.crt"));
       const std::string site_path = p->dir_.Write("popguard.conf", site);
-      // No root, nothing outside the temp dir: pid, logs and temp paths here.
-      const std::string conf = absl::StrCat(
-          "daemon off;\nmaster_process off;\nworker_processes 1;\npid ", dir, "/nginx.pid;\n",
-          "error_log ", dir, "/error.log info;\n", "events { worker_connections 64; }\n",
-          "http {\n  access_log off;\n", "  client_body_temp_path ", dir, "/body;\n",
-          "  proxy_temp_path ", dir, "/proxy;\n", "  fastcgi_temp_path ", dir, "/fastcgi;\n",
-          "  uwsgi_temp_path ", dir, "/uwsgi;\n", "  scgi_temp_path ", dir, "/scgi;\n",
-          "  include ", site_path, ";\n}\n");
+      const std::string conf = NginxMainConf(dir, site_path);
       argv = {"nginx", "-p", dir, "-e", dir + "/error.log", "-c", p->dir_.Write("nginx.conf", conf)};
     } else {
       std::string site = ReadSource("examples/caddy/Caddyfile");
@@ -226,7 +236,11 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
                                   "resource_metadata:\n"
                                   "  resource: https://api.test\n"
                                   "metrics:\n"
-                                  "  listen: 127.0.0.1:0\n"});
+                                  "  listen: 127.0.0.1:0\n"
+                                  "diagnostics:\n"
+                                  "  enabled: true\n"
+                                  "  routes: [public, mtls]\n"
+                                  "  burst: 100\n"});
     auto popguard = PopguardProcess::Start(config);
     if (!popguard.ok()) {
       Error() = std::string(popguard.status().message());
@@ -556,6 +570,165 @@ TEST(TraefikExampleTest, MatchesPopguardsForwardAuthContract) {
   EXPECT_EQ(copied, defaults);
   // The router uses the middleware.
   EXPECT_EQ(root["http"]["routers"]["api"]["middlewares"][0].as<std::string>(), "popguard");
+}
+
+// FrontProxy is an nginx in front of the gateways, deliberately
+// misconfigured the ways real chains are: one port strips a path prefix, one
+// rewrites Host, one terminates TLS (with client certificates) and passes
+// plain HTTP on.
+class FrontProxy {
+ public:
+  static std::unique_ptr<FrontProxy> Start(int caddy_port, int nginx_port, const Pki& pki,
+                                           std::string* error) {
+    auto p = std::unique_ptr<FrontProxy>(new FrontProxy());
+    p->strip_port_ = redis_testing::FreeLoopbackPort();
+    p->host_port_ = redis_testing::FreeLoopbackPort();
+    p->tls_port_ = redis_testing::FreeLoopbackPort();
+    const std::string dir = p->dir_.path();
+    const std::string site = absl::StrCat(
+        // /api/... becomes /... on the way to Caddy.
+        "server {\n  listen 127.0.0.1:", p->strip_port_, ";\n  location /api/ {\n",
+        "    proxy_pass http://127.0.0.1:", caddy_port, "/;\n",
+        "    proxy_set_header Host $http_host;\n  }\n}\n",
+        // The Host the client used is replaced on the way to nginx.
+        "server {\n  listen 127.0.0.1:", p->host_port_, ";\n  location / {\n",
+        "    proxy_pass http://127.0.0.1:", nginx_port, ";\n",
+        "    proxy_set_header Host backend.internal;\n  }\n}\n",
+        // TLS (and the client certificate) end here; Caddy gets plain HTTP.
+        "server {\n  listen 127.0.0.1:", p->tls_port_, " ssl;\n",
+        "  ssl_certificate ", pki.File("server.crt"), ";\n",
+        "  ssl_certificate_key ", pki.File("server.key"), ";\n",
+        "  ssl_client_certificate ", pki.File("ca.crt"), ";\n",
+        "  ssl_verify_client optional;\n  location / {\n",
+        "    proxy_pass http://127.0.0.1:", caddy_port, ";\n",
+        "    proxy_set_header Host $http_host;\n  }\n}\n");
+    const std::string conf = NginxMainConf(dir, p->dir_.Write("front.conf", site));
+    p->log_ = dir + "/front.log";
+    p->pid_ = redis_testing::SpawnChild(
+        {"nginx", "-p", dir, "-e", dir + "/error.log", "-c", p->dir_.Write("nginx.conf", conf)},
+        p->log_);
+    for (int port : {p->strip_port_, p->host_port_, p->tls_port_}) {
+      if (p->pid_ <= 0 || !WaitForPort(port, absl::Seconds(15))) {
+        *error = absl::StrCat("front nginx did not start: ", ReadFileOrEmpty(p->log_),
+                              ReadFileOrEmpty(dir + "/error.log"));
+        return nullptr;
+      }
+    }
+    return p;
+  }
+  ~FrontProxy() { redis_testing::StopChild(pid_, absl::Seconds(5)); }
+
+  int strip_port() const { return strip_port_; }
+  int host_port() const { return host_port_; }
+  int tls_port() const { return tls_port_; }
+
+ private:
+  FrontProxy() = default;
+  TempDir dir_;
+  std::string log_;
+  pid_t pid_ = -1;
+  int strip_port_ = 0, host_port_ = 0, tls_port_ = 0;
+};
+
+// CliRun is what popguard-cli printed and its exit code.
+struct CliRun {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Path diagnostics through the real chains: popguard-cli probe (libcurl)
+// sends the probe; each deliberate misconfiguration must be named in the
+// report, and the correct chains must report no difference.
+class DiagnosticsE2eTest : public GatewayE2eTest {
+ protected:
+  Gateway gateway() override { return Gateway::kCaddy; }
+
+  static CliRun Probe(const std::string& url, const std::string& cert, bool json = true) {
+    const Pki& pki = GetPki();
+    std::string cmd = absl::StrCat(POPGUARD_BINARY_DIR, "/popguard-cli probe --url ", url,
+                                   " --cacert ", pki.File("server.crt"));
+    if (!cert.empty()) {
+      absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ",
+                      pki.File(cert + ".key"));
+    }
+    if (json) absl::StrAppend(&cmd, " --json");
+    CliRun run;
+    FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+    if (f == nullptr) return run;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) run.output.append(buf, n);
+    const int status = pclose(f);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+  }
+};
+
+TEST_F(DiagnosticsE2eTest, EachMisconfiguredHopIsNamed) {
+  std::string error;
+  auto front = FrontProxy::Start(Gateways()[Gateway::kCaddy]->port(),
+                                 Gateways()[Gateway::kNginx]->port(), GetPki(), &error);
+  ASSERT_NE(front, nullptr) << error;
+  const int caddy = Gateways()[Gateway::kCaddy]->port();
+  const int nginx = Gateways()[Gateway::kNginx]->port();
+  const int nginx_tls = Gateways()[Gateway::kNginx]->tls_port();
+  struct Case {
+    std::string name;
+    std::string url;
+    std::string cert;
+    std::vector<std::string> whats;  // the differences, in report order
+    std::string finding;             // a substring of the first difference's finding
+    std::string fix;                 // a substring of its fix
+  };
+  const std::vector<Case> cases = {
+      {"correct chain: Caddy", absl::StrCat("http://127.0.0.1:", caddy, "/public/probe"), "", {},
+       "", ""},
+      {"correct chain: nginx (report in a header)",
+       absl::StrCat("http://127.0.0.1:", nginx, "/public/probe?page=2"), "", {}, "", ""},
+      {"correct chain: nginx with TLS and the client certificate",
+       absl::StrCat("https://127.0.0.1:", nginx_tls, "/mtls/probe"), "client", {}, "", ""},
+      {"TLS terminated before Caddy",
+       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"), "", {"scheme"},
+       "scheme https became http: TLS was terminated before popguard",
+       absl::StrCat("set external_origin: https://127.0.0.1:", front->tls_port())},
+      {"client certificate not forwarded (TLS ends before Caddy)",
+       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"), "client",
+       {"scheme", "client_certificate"}, "scheme https became http", "external_origin"},
+      {"path prefix stripped",
+       absl::StrCat("http://127.0.0.1:", front->strip_port(), "/api/public/probe"), "", {"path"},
+       "path prefix /api was stripped before popguard", "$request_uri"},
+      {"Host rewritten",
+       absl::StrCat("http://127.0.0.1:", front->host_port(), "/public/probe"), "", {"host"},
+       absl::StrCat("host 127.0.0.1:", front->host_port(),
+                    " became backend.internal: a proxy rewrote the Host header"),
+       "proxy_set_header Host $http_host"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const CliRun run = Probe(c.url, c.cert);
+    ASSERT_EQ(run.exit_code, c.whats.empty() ? 0 : 1) << run.output << Diagnostics();
+    auto report = ParseJson(run.output);
+    ASSERT_TRUE(report.ok()) << run.output;
+    std::vector<std::string> whats;
+    for (const JsonValue& d : report->Find("differences")->array_items()) {
+      whats.push_back(*d.FindString("what"));
+    }
+    EXPECT_EQ(whats, c.whats) << run.output;
+    EXPECT_EQ(*report->FindString("api"), "forward_auth");
+    if (c.whats.empty()) continue;
+    const JsonValue& first = report->Find("differences")->array_items()[0];
+    EXPECT_THAT(*first.FindString("finding"), HasSubstr(c.finding));
+    EXPECT_THAT(*first.FindString("fix"), HasSubstr(c.fix));
+    if (c.whats.size() > 1) {
+      const JsonValue& second = report->Find("differences")->array_items()[1];
+      EXPECT_EQ(*second.FindString("finding"), "client certificate not forwarded");
+      EXPECT_THAT(*second.FindString("hop"), HasSubstr("between the client and the gateway"));
+      EXPECT_THAT(*second.FindString("fix"), HasSubstr("the client's TLS ends before the gateway"));
+    }
+  }
+  // A route without diagnostics: the probe is an ordinary (denied) request.
+  const CliRun off = Probe(absl::StrCat("http://127.0.0.1:", caddy, "/dpop/probe"), "");
+  EXPECT_EQ(off.exit_code, 2) << off.output;
+  EXPECT_THAT(off.output, HasSubstr("no report; the answer was HTTP 401 reason token_missing"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Gateways, GatewayE2eTest,

@@ -44,7 +44,8 @@ EXTRA = {}
 EXTERNAL = [
     (re.compile(r"^(grpc|grpcpp)/"), ["service/server", "service/tools"]),
     (re.compile(r"^(popguard/v1|envoy|google/rpc)/"), ["service/server", "service/tools"]),
-    (re.compile(r"^curl/"), ["service/keys"]),
+    # popguard-cli probe is an HTTP client too.
+    (re.compile(r"^curl/"), ["service/keys", "service/tools"]),
     (re.compile(r"^yaml-cpp/"), ["service/config"]),
     (re.compile(r"^httplib\.h$"), ["service/ops"]),
     (re.compile(r"^hiredis/"), ["storage"]),

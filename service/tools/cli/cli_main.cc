@@ -43,6 +43,7 @@
 #include "service/common/crypto_util.h"
 #include "service/common/file.h"
 #include "service/common/json.h"
+#include "service/tools/cli/probe.h"
 #include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 #include "service/tools/cli/rollout.h"
@@ -608,6 +609,21 @@ const std::vector<CommandSpec>& Commands() {
        "enforce. Exit 0 when printed, 2 when the port cannot be read.",
        {{"admin", kStr, kReq, kOnce, "URL", "popguard's admin port, http://HOST:PORT"}},
        [](const Args& args) { return RunRollout(args.Get("admin")); }},
+      {"probe",
+       "diagnose the proxy chain in front of popguard",
+       "Sends a path diagnostics probe to --url through the real gateways (a DPoP proof with a\n"
+       "fresh key and a signed PopGuard-Probe statement of what was sent) and prints\n"
+       "popguard's report: each difference, the hop that made it and the fix. Needs\n"
+       "diagnostics on for the route (docs/diagnostics.md). Exit 0: no difference; 1:\n"
+       "differences; 2: no report or an error.",
+       {{"url", kStr, kReq, kOnce, "URL", "the URL a client addresses"},
+        {"method", kStr, kOpt, kOnce, "METHOD", "request method (default GET)"},
+        {"cert", kStr, kOpt, kOnce, "FILE", "TLS client certificate to present (PEM)"},
+        {"key", kStr, kOpt, kOnce, "FILE", "its private key (PEM)"},
+        {"cacert", kStr, kOpt, kOnce, "FILE", "CA bundle for the server's certificate"},
+        {"header", kStr, kOpt, kMany, "\"NAME: VALUE\"", "another request header"},
+        {"json", kSwitch, kOpt, kOnce, "", "print the report as JSON"}},
+       RunProbe},
   };
   return *commands;
 }

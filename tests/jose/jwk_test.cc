@@ -2,9 +2,13 @@
 // RFC 8037 section 2), FitsAlg, RFC 7638 thumbprints and KeySet selection.
 #include "service/jose/jwk.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -294,6 +298,47 @@ TEST_F(PublicKeyFromJwkTest, Accessors) {
   ASSERT_TRUE(okp.ok()) << okp.status();
   EXPECT_EQ((*okp)->kty(), KeyType::kOkp);
   EXPECT_EQ((*okp)->crv(), "Ed25519");
+}
+
+// A P-256 key's EVP_PKEY is built only when an OpenSSL operation first asks
+// for it (the native verifier reads the raw point), once, whichever thread
+// asks first; OpenSSL then holds exactly the JWK's point. Keys of other types
+// and curves get theirs while parsing.
+TEST_F(PublicKeyFromJwkTest, P256OpenSslKeyBuiltOnFirstUse) {
+  auto p256 = PublicKey::FromJwk(
+      Json(Subst(R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y"})", Vars())));
+  ASSERT_TRUE(p256.ok()) << p256.status();
+  const PublicKey& key = **p256;
+  EXPECT_FALSE(key.pkey_built());
+  ASSERT_EQ(key.raw_public_key().size(), 64u);
+
+  std::vector<EVP_PKEY*> seen(4, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    threads.emplace_back([&key, &seen, i] { seen[i] = key.pkey(); });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_NE(seen[0], nullptr);
+  for (EVP_PKEY* p : seen) EXPECT_EQ(p, seen[0]);
+  EXPECT_TRUE(key.pkey_built());
+  EXPECT_EQ(EVP_PKEY_get_bits(key.pkey()), 256);
+  unsigned char encoded[65];
+  size_t len = 0;
+  ASSERT_EQ(EVP_PKEY_get_octet_string_param(key.pkey(), OSSL_PKEY_PARAM_PUB_KEY, encoded,
+                                            sizeof(encoded), &len),
+            1);
+  ASSERT_EQ(len, sizeof(encoded));
+  EXPECT_EQ(encoded[0], 0x04);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(encoded + 1), 64), key.raw_public_key());
+
+  for (const char* jwk : {R"({"kty":"EC","crv":"P-384","x":"$P384X","y":"$P384Y"})",
+                          R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})",
+                          R"({"kty":"RSA","n":"$N","e":"AQAB"})"}) {
+    SCOPED_TRACE(jwk);
+    auto other = PublicKey::FromJwk(Json(Subst(jwk, Vars())));
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_TRUE((*other)->pkey_built());
+  }
 }
 
 // Wycheproof json_web_key_test.json group "jws_rsa_roca_key": a 2049-bit

@@ -15,6 +15,7 @@
 #include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/crypto/ed25519/ed25519.h"
+#include "service/crypto/p256/p256.h"
 #include "service/common/openssl_util.h"
 
 namespace popguard {
@@ -159,6 +160,41 @@ PkeyPtr FromData(const char* type, OSSL_PARAM* params) {
   return PkeyPtr(pkey);
 }
 
+// EcPkeyOutcome is the outcome of building an EC EVP_PKEY from a JWK's point.
+enum class EcPkeyOutcome { kOk, kNoParameters, kNotOnCurve, kNotValid };
+
+// BuildEcPkey makes the public EVP_PKEY of the point x || y (`xy`, the
+// curve's field length each) on `curve` and checks it.
+EcPkeyOutcome BuildEcPkey(const EcCurve& curve, std::string_view xy, PkeyPtr* out) {
+  const std::string point = absl::StrCat("\x04", Av(xy));  // SEC 1 uncompressed point
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (bld == nullptr ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve.openssl_name,
+                                      0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return EcPkeyOutcome::kNoParameters;
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  if (params == nullptr) return EcPkeyOutcome::kNoParameters;
+  // Decoding the point already refuses coordinates >= p and points off the
+  // curve; the public check repeats that explicitly and also refuses the point
+  // at infinity. An off-curve key must never reach ECDSA verification
+  // (invalid-curve attacks). The "quick" check skips proving n*Q = O: these
+  // curves have cofactor 1, so every other point on them has order n, and the
+  // scalar multiplication would double the cost of parsing a DPoP proof's jwk.
+  PkeyPtr key = FromData("EC", params.get());
+  if (key == nullptr) return EcPkeyOutcome::kNotOnCurve;
+  PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (check == nullptr || EVP_PKEY_public_check_quick(check.get()) != 1) {
+    return EcPkeyOutcome::kNotValid;
+  }
+  *out = std::move(key);
+  return EcPkeyOutcome::kOk;
+}
+
+constexpr std::string_view kNotOnCurve = "and \"y\" are not a point on the curve";
+
 absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* thumbprint,
                      std::string* raw, PkeyPtr* pkey) {
   absl::StatusOr<std::string> crv = RequiredString(jwk, "crv");
@@ -174,34 +210,35 @@ absl::Status ParseEc(const JsonValue& jwk, std::string* crv_out, std::string* th
   if (x->size() != curve->field_bytes) return MemberError("x", "has the wrong length");
   if (y->size() != curve->field_bytes) return MemberError("y", "has the wrong length");
 
-  std::string point = absl::StrCat("\x04", *x, *y);  // SEC 1 uncompressed point
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (bld == nullptr ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl_name,
-                                      0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
-                                       point.size()) != 1) {
-    return absl::InternalError("jwk: cannot build EC parameters");
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  if (params == nullptr) return absl::InternalError("jwk: cannot build EC parameters");
-  // Decoding the point already refuses coordinates >= p and points off the
-  // curve; the public check repeats that explicitly and also refuses the point
-  // at infinity. An off-curve key must never reach ECDSA verification
-  // (invalid-curve attacks). The "quick" check skips proving n*Q = O: these
-  // curves have cofactor 1, so every other point on them has order n, and the
-  // scalar multiplication would double the cost of parsing a DPoP proof's jwk.
-  PkeyPtr key = FromData("EC", params.get());
-  if (key == nullptr) return MemberError("x", "and \"y\" are not a point on the curve");
-  PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (check == nullptr || EVP_PKEY_public_check_quick(check.get()) != 1) {
-    return MemberError("x", "and \"y\" are not a valid public point");
+  std::string xy = std::move(*x);
+  xy.append(*y);
+  if (curve->alg == JwsAlg::kES256) {
+    // P-256: the native check refuses exactly what OpenSSL's decoding and
+    // public check refuse for a 64-byte x || y: a coordinate >= p or a point
+    // off the curve (invalid-curve attacks), with the same error. Infinity
+    // has no affine encoding, and with cofactor 1 every point on the curve
+    // has order n. The EVP_PKEY is built later, only if an OpenSSL
+    // operation asks for it (PublicKey::pkey).
+    if (!p256::EcdsaPublicKey::FromAffineBytes_vartime(
+            reinterpret_cast<const uint8_t*>(xy.data()))) {
+      return MemberError("x", kNotOnCurve);
+    }
+  } else {
+    switch (BuildEcPkey(*curve, xy, pkey)) {
+      case EcPkeyOutcome::kOk:
+        break;
+      case EcPkeyOutcome::kNoParameters:
+        return absl::InternalError("jwk: cannot build EC parameters");
+      case EcPkeyOutcome::kNotOnCurve:
+        return MemberError("x", kNotOnCurve);
+      case EcPkeyOutcome::kNotValid:
+        return MemberError("x", "and \"y\" are not a valid public point");
+    }
   }
   *crv_out = *crv;
   *thumbprint = CanonicalThumbprint(
       {{"crv", *crv}, {"kty", "EC"}, {"x", *jwk.FindString("x")}, {"y", *jwk.FindString("y")}});
-  *raw = point.substr(1);
-  *pkey = std::move(key);
+  *raw = std::move(xy);
   return absl::OkStatus();
 }
 
@@ -351,8 +388,28 @@ absl::StatusOr<std::shared_ptr<const PublicKey>> PublicKey::FromJwk(const JsonVa
     return MemberError("kty", "is not a supported key type");
   }
   if (!status.ok()) return status;
+  key->pkey_built_.store(key->pkey_ != nullptr, std::memory_order_relaxed);
   return std::shared_ptr<const PublicKey>(std::move(key));
 }
+
+EVP_PKEY* PublicKey::pkey() const {
+  absl::call_once(pkey_once_, [this] {
+    // Only a P-256 key reaches here without its EVP_PKEY (ParseEc); its point
+    // was validated then, so this cannot fail for a reason the caller could
+    // have avoided. If OpenSSL refused anyway, pkey_ stays null and every
+    // OpenSSL verification with it fails (EVP_DigestVerifyInit on null).
+    if (pkey_ == nullptr && kty_ == KeyType::kEc) {
+      ErrorQueueGuard clear_errors;
+      if (const EcCurve* curve = FindEcCurve(crv_); curve != nullptr) {
+        (void)BuildEcPkey(*curve, raw_public_key_, &pkey_);
+      }
+    }
+    pkey_built_.store(pkey_ != nullptr, std::memory_order_release);
+  });
+  return pkey_.get();
+}
+
+bool PublicKey::pkey_built() const { return pkey_built_.load(std::memory_order_acquire); }
 
 bool PublicKey::FitsAlg(JwsAlg alg) const {
   bool type_fits = false;

@@ -2,7 +2,11 @@
 // issuer's key set.
 //
 // A JWK is parsed and validated once into an immutable PublicKey holding its
-// OpenSSL EVP_PKEY; verification then never re-parses. PublicKeys are shared
+// OpenSSL EVP_PKEY; verification then never re-parses. A P-256 key is
+// validated by the native P-256 code and its EVP_PKEY built only when an
+// OpenSSL operation first asks for it (pkey()): the native ES256 verifier
+// reads the raw point, and building the EVP_PKEY was most of the cost of a
+// never-seen DPoP key (bench/README.md, issue 15). PublicKeys are shared
 // through shared_ptr<const PublicKey> and safe to use from many threads.
 //
 // Accepted: EC P-256/P-384/P-521, OKP Ed25519, RSA with a 2048..8192-bit
@@ -12,12 +16,14 @@
 
 #include <openssl/types.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "service/common/json.h"
@@ -65,8 +71,14 @@ class PublicKey {
   // thumbprint returns the RFC 7638 SHA-256 thumbprint, base64url-encoded.
   const std::string& thumbprint() const { return thumbprint_; }
 
-  // pkey returns the OpenSSL key, owned by this object. Use it read-only.
-  EVP_PKEY* pkey() const { return pkey_.get(); }
+  // pkey returns the OpenSSL key, owned by this object. Use it read-only. A
+  // P-256 key's is built on the first call (thread-safe; ~20 us); null only
+  // if OpenSSL then refused a point the native check accepted, which no
+  // valid point does, and every OpenSSL operation on a null key fails closed.
+  EVP_PKEY* pkey() const;
+
+  // pkey_built returns whether the EVP_PKEY exists yet (tests, benchmarks).
+  bool pkey_built() const;
 
   // raw_public_key returns the key bytes as the JWK carried them, already
   // validated: EC x || y (the curve's field length each), OKP x (32 bytes);
@@ -85,7 +97,11 @@ class PublicKey {
   std::optional<std::vector<std::string>> key_ops_;
   std::string thumbprint_;
   std::string raw_public_key_;
-  PkeyPtr pkey_;
+  // Set by FromJwk (RSA, OKP, P-384, P-521) or, for P-256, on the first
+  // pkey() call under pkey_once_.
+  mutable absl::once_flag pkey_once_;
+  mutable PkeyPtr pkey_;
+  mutable std::atomic<bool> pkey_built_{false};
 };
 
 // JwkHasPrivateMembers returns true if the object `jwk` has any of the

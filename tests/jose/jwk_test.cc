@@ -2,15 +2,25 @@
 // RFC 8037 section 2), FitsAlg, RFC 7638 thumbprints and KeySet selection.
 #include "service/jose/jwk.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+
 #include <map>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/jose/base64url.h"
 #include "service/common/json.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"
 
 namespace popguard {
@@ -294,6 +304,150 @@ TEST_F(PublicKeyFromJwkTest, Accessors) {
   ASSERT_TRUE(okp.ok()) << okp.status();
   EXPECT_EQ((*okp)->kty(), KeyType::kOkp);
   EXPECT_EQ((*okp)->crv(), "Ed25519");
+}
+
+// A P-256 key's EVP_PKEY is built only when an OpenSSL operation first asks
+// for it (the native verifier reads the raw point), once, whichever thread
+// asks first; OpenSSL then holds exactly the JWK's point. Keys of other types
+// and curves get theirs while parsing.
+TEST_F(PublicKeyFromJwkTest, P256OpenSslKeyBuiltOnFirstUse) {
+  auto p256 = PublicKey::FromJwk(
+      Json(Subst(R"({"kty":"EC","crv":"P-256","x":"$P256X","y":"$P256Y"})", Vars())));
+  ASSERT_TRUE(p256.ok()) << p256.status();
+  const PublicKey& key = **p256;
+  EXPECT_FALSE(key.pkey_built());
+  ASSERT_EQ(key.raw_public_key().size(), 64u);
+
+  std::vector<EVP_PKEY*> seen(4, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    threads.emplace_back([&key, &seen, i] { seen[i] = key.pkey(); });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_NE(seen[0], nullptr);
+  for (EVP_PKEY* p : seen) EXPECT_EQ(p, seen[0]);
+  EXPECT_TRUE(key.pkey_built());
+  EXPECT_EQ(EVP_PKEY_get_bits(key.pkey()), 256);
+  unsigned char encoded[65];
+  size_t len = 0;
+  ASSERT_EQ(EVP_PKEY_get_octet_string_param(key.pkey(), OSSL_PKEY_PARAM_PUB_KEY, encoded,
+                                            sizeof(encoded), &len),
+            1);
+  ASSERT_EQ(len, sizeof(encoded));
+  EXPECT_EQ(encoded[0], 0x04);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(encoded + 1), 64), key.raw_public_key());
+
+  for (const char* jwk : {R"({"kty":"EC","crv":"P-384","x":"$P384X","y":"$P384Y"})",
+                          R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})",
+                          R"({"kty":"RSA","n":"$N","e":"AQAB"})"}) {
+    SCOPED_TRACE(jwk);
+    auto other = PublicKey::FromJwk(Json(Subst(jwk, Vars())));
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_TRUE((*other)->pkey_built());
+  }
+}
+
+// OpenSslAcceptsP256 is the check FromJwk made for every P-256 key before it
+// validated them natively: decode the uncompressed point, then OpenSSL's quick
+// public key check.
+bool OpenSslAcceptsP256(const std::string& xy) {
+  const std::string point = "\x04" + xy;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                       const_cast<char*>("prime256v1"), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<char*>(point.data()),
+                                        point.size()),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* pkey = nullptr;
+  const bool decoded = ctx != nullptr && EVP_PKEY_fromdata_init(ctx) == 1 &&
+                       EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  bool ok = false;
+  if (decoded) {
+    EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr);
+    ok = check != nullptr && EVP_PKEY_public_check_quick(check) == 1;
+    EVP_PKEY_CTX_free(check);
+  }
+  EVP_PKEY_free(pkey);
+  ERR_clear_error();
+  return ok;
+}
+
+// P-256 points are validated by the native core now; it must accept and refuse
+// exactly what OpenSSL did, with the same error: multiples k*G, their
+// negations, coordinates replaced by 0, p - 1, p, p + 1 (and the largest
+// 256-bit value), a flipped bit in y, and random coordinates (TestSeed).
+TEST_F(PublicKeyFromJwkTest, P256PointCheckAgreesWithOpenSsl) {
+  const std::string p = Bytes("_____wAAAAEAAAAAAAAAAAAAAAD_______________8");
+  ASSERT_EQ(p.size(), 32u);
+  auto add_small = [](std::string v, int delta) {  // v + delta, delta in [-1, 1], no wrap
+    for (int i = 31; i >= 0 && delta != 0; --i) {
+      const int b = static_cast<unsigned char>(v[i]) + delta;
+      v[i] = static_cast<char>(b & 0xff);
+      delta = b < 0 ? -1 : (b > 255 ? 1 : 0);
+    }
+    return v;
+  };
+  const std::vector<std::string> bad_coords = {std::string(32, '\0'), add_small(p, -1), p,
+                                               add_small(p, 1), std::string(32, '\xff')};
+
+  EC_GROUP* group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+  ASSERT_NE(group, nullptr);
+  EC_POINT* point = EC_POINT_new(group);
+  BIGNUM* k = BN_new();
+  std::vector<std::string> candidates;
+  for (unsigned long i : {1ul, 2ul, 3ul, 255ul, 65537ul, 0xfffffffful}) {
+    ASSERT_EQ(BN_set_word(k, i), 1);
+    ASSERT_EQ(EC_POINT_mul(group, point, k, nullptr, nullptr, nullptr), 1);
+    unsigned char oct[65];
+    ASSERT_EQ(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct),
+                                 nullptr),
+              sizeof(oct));
+    const std::string x(reinterpret_cast<char*>(oct + 1), 32);
+    const std::string y(reinterpret_cast<char*>(oct + 33), 32);
+    candidates.push_back(x + y);
+    ASSERT_EQ(EC_POINT_invert(group, point, nullptr), 1);  // (x, p - y)
+    ASSERT_EQ(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct),
+                                 nullptr),
+              sizeof(oct));
+    candidates.emplace_back(reinterpret_cast<char*>(oct + 1), 64);
+    std::string flipped = y;
+    flipped[31] = static_cast<char>(flipped[31] ^ 1);
+    candidates.push_back(x + flipped);
+    for (const std::string& c : bad_coords) {
+      candidates.push_back(c + y);
+      candidates.push_back(x + c);
+    }
+  }
+  BN_free(k);
+  EC_POINT_free(point);
+  EC_GROUP_free(group);
+  std::mt19937_64 rng(testing_support::TestSeed());
+  for (int i = 0; i < 64; ++i) {
+    std::string xy(64, '\0');
+    for (char& c : xy) c = static_cast<char>(rng() & 0xff);
+    candidates.push_back(xy);
+  }
+
+  int accepted = 0;
+  for (const std::string& xy : candidates) {
+    const std::string x = Base64UrlEncode(xy.substr(0, 32));
+    const std::string y = Base64UrlEncode(xy.substr(32));
+    SCOPED_TRACE(x + " " + y);
+    auto key = PublicKey::FromJwk(
+        Json(absl::StrCat(R"({"kty":"EC","crv":"P-256","x":")", x, R"(","y":")", y, R"("})")));
+    const bool openssl = OpenSslAcceptsP256(xy);
+    EXPECT_EQ(key.ok(), openssl) << key.status();
+    if (key.ok()) {
+      ++accepted;
+      EXPECT_NE((*key)->pkey(), nullptr);
+    } else {
+      EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_EQ(key.status().message(), "jwk member \"x\" and \"y\" are not a point on the curve");
+    }
+  }
+  EXPECT_EQ(accepted, 12);  // the six multiples and their negations
 }
 
 // Wycheproof json_web_key_test.json group "jws_rsa_roca_key": a 2049-bit

@@ -124,6 +124,14 @@ PopguardMetrics::PopguardMetrics() {
         absl::MutexLock lock(&mu_);
         return rollout_ != nullptr ? RolloutSamples(*rollout_) : std::vector<Sample>();
       });
+  registry_.AddCallback(
+      "popguard_route_info",
+      "Always 1, per route of the running config and default: its binding and report_only.",
+      "gauge", {"route", "binding", "report_only"}, [this] {
+        absl::MutexLock lock(&mu_);
+        std::shared_ptr<const Authenticator> a = source_ ? source_() : nullptr;
+        return a != nullptr ? RouteInfoSamples(a->config()) : std::vector<Sample>();
+      });
   registry_.AddCallback("popguard_replay_window_entries",
                         "DPoP proofs held in the in-process replay window (memory backend, or "
                         "Redis local_fallback), by window.",

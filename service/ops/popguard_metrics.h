@@ -3,6 +3,7 @@
 //   popguard_decisions_total{result,reason,binding,route}   result: allow, deny, report_only
 //   popguard_report_only_would_deny_total{reason,route}
 //   popguard_rollout_requests_total{route,client,arrival}   rollout readiness (rollout_metrics.h)
+//   popguard_route_info{route,binding,report_only}          1 per configured route and default
 //   popguard_request_duration_seconds{api}                  api: verify, verify_stream, check
 //   popguard_inflight_requests, popguard_shed_requests_total{api}
 //   popguard_signature_verifications_total{alg,result}      result: valid, invalid, malformed

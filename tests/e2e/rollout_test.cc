@@ -1,7 +1,9 @@
 // Rollout readiness end to end (issue 16 part 2): the real binary gets a mix
 // of bearer, DPoP, mTLS and failing requests on report-only and enforcing
 // routes; GET /rollout, /metrics and `popguard-cli rollout` are then asserted
-// exactly. Loopback only; the admin port is picked by the kernel.
+// exactly. Two more real replicas get each part of a mix, and `popguard-cli
+// rollout --metrics A --metrics B` is asserted on the sum. Loopback only; the
+// admin ports are picked by the kernel.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -104,6 +106,40 @@ class OneShotHttpServer {
   int port_ = 0;
   std::thread thread_;
 };
+
+// Report lines both traffic mixes give (popguard-cli rollout, --admin or
+// --metrics): the routes whose counts are the same in either.
+constexpr char kPublicReport[] =
+    "route public (enforce, binding bearer): 1 request (bearer 0, dpop 0, mtls 0, dpop_mtls 0, "
+    "failed 1)\n"
+    "  failing now: token_missing 1\n"
+    "  requiring dpop now would deny none of 1 request\n"
+    "  requiring mtls now would deny none of 1 request\n"
+    "  requiring bound now would deny none of 1 request\n"
+    "  enforcing already\n";
+constexpr char kLegacyAndBetaReport[] =
+    "route legacy (report_only, binding bearer): 6 requests (bearer 5, dpop 0, mtls 1, "
+    "dpop_mtls 0, failed 0)\n"
+    "  requiring dpop now would deny 100.0 % of 6 requests, from these 2 clients: batch (4), "
+    "tiny (1) and other clients (1)\n"
+    "  requiring mtls now would deny 83.3 % of 6 requests, from these 2 clients: batch (4), "
+    "tiny (1)\n"
+    "  requiring bound now would deny 83.3 % of 6 requests, from these 2 clients: batch (4), "
+    "tiny (1)\n"
+    "  ready to enforce: enforcing now would deny 0.0 % of 6 requests\n"
+    "route beta (report_only, binding bound): 1 request (bearer 0, dpop 1, mtls 0, "
+    "dpop_mtls 0, failed 0)\n"
+    "  requiring dpop now would deny none of 1 request\n"
+    "  requiring mtls now would deny 100.0 % of 1 request, from 1 client: client-1 (1)\n"
+    "  requiring bound now would deny none of 1 request\n"
+    "  not ready: only 1 request (needs 5)\n";
+// The rest of an enforcing route's lines that saw no request.
+constexpr char kIdle[] =
+    " (bearer 0, dpop 0, mtls 0, dpop_mtls 0, failed 0)\n"
+    "  requiring dpop now would deny none of 0 requests\n"
+    "  requiring mtls now would deny none of 0 requests\n"
+    "  requiring bound now would deny none of 0 requests\n"
+    "  enforcing already\n";
 
 ProgramResult RunCli(const TempDir& dir, const std::vector<std::string>& args) {
   return RunProgram(std::string(POPGUARD_BINARY_DIR) + "/popguard-cli", args, dir.path());
@@ -240,13 +276,7 @@ TEST_F(RolloutTest, ReportMetricsAndCliAgreeOnTheTraffic) {
   EXPECT_EQ(cli.err, "");
   EXPECT_EQ(
       cli.out,
-      "route public (enforce, binding bearer): 1 request (bearer 0, dpop 0, mtls 0, dpop_mtls 0, "
-      "failed 1)\n"
-      "  failing now: token_missing 1\n"
-      "  requiring dpop now would deny none of 1 request\n"
-      "  requiring mtls now would deny none of 1 request\n"
-      "  requiring bound now would deny none of 1 request\n"
-      "  enforcing already\n"
+      std::string(kPublicReport) +
       "route mtls (enforce, binding mtls): 4 requests (bearer 1, dpop 0, mtls 2, dpop_mtls 0, "
       "failed 1)\n"
       "  failing now: mtls_cert_missing 1\n"
@@ -255,18 +285,8 @@ TEST_F(RolloutTest, ReportMetricsAndCliAgreeOnTheTraffic) {
       "  requiring mtls now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
       "  requiring bound now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
       "  enforcing already\n"
-      "route dpop (enforce, binding dpop): 0 requests (bearer 0, dpop 0, mtls 0, dpop_mtls 0, "
-      "failed 0)\n"
-      "  requiring dpop now would deny none of 0 requests\n"
-      "  requiring mtls now would deny none of 0 requests\n"
-      "  requiring bound now would deny none of 0 requests\n"
-      "  enforcing already\n"
-      "route admin (enforce, binding bound): 0 requests (bearer 0, dpop 0, mtls 0, dpop_mtls 0, "
-      "failed 0)\n"
-      "  requiring dpop now would deny none of 0 requests\n"
-      "  requiring mtls now would deny none of 0 requests\n"
-      "  requiring bound now would deny none of 0 requests\n"
-      "  enforcing already\n"
+      "route dpop (enforce, binding dpop): 0 requests" + kIdle +
+      "route admin (enforce, binding bound): 0 requests" + kIdle +
       "route shadow (report_only, binding dpop): 6 requests (bearer 2, dpop 3, mtls 0, "
       "dpop_mtls 0, failed 1)\n"
       "  failing now: dpop_proof_missing 1\n"
@@ -274,22 +294,8 @@ TEST_F(RolloutTest, ReportMetricsAndCliAgreeOnTheTraffic) {
       "  requiring mtls now would deny 83.3 % of 6 requests, from these 2 clients: client-1 (3), "
       "legacy-app (2)\n"
       "  requiring bound now would deny 33.3 % of 6 requests, from 1 client: legacy-app (2)\n"
-      "  not ready: enforcing now would deny 50.0 % of 6 requests (limit 25.0 %)\n"
-      "route legacy (report_only, binding bearer): 6 requests (bearer 5, dpop 0, mtls 1, "
-      "dpop_mtls 0, failed 0)\n"
-      "  requiring dpop now would deny 100.0 % of 6 requests, from these 2 clients: batch (4), "
-      "tiny (1) and other clients (1)\n"
-      "  requiring mtls now would deny 83.3 % of 6 requests, from these 2 clients: batch (4), "
-      "tiny (1)\n"
-      "  requiring bound now would deny 83.3 % of 6 requests, from these 2 clients: batch (4), "
-      "tiny (1)\n"
-      "  ready to enforce: enforcing now would deny 0.0 % of 6 requests\n"
-      "route beta (report_only, binding bound): 1 request (bearer 0, dpop 1, mtls 0, "
-      "dpop_mtls 0, failed 0)\n"
-      "  requiring dpop now would deny none of 1 request\n"
-      "  requiring mtls now would deny 100.0 % of 1 request, from 1 client: client-1 (1)\n"
-      "  requiring bound now would deny none of 1 request\n"
-      "  not ready: only 1 request (needs 5)\n"
+      "  not ready: enforcing now would deny 50.0 % of 6 requests (limit 25.0 %)\n" +
+      kLegacyAndBetaReport +
       "route default (enforce, binding bound): 1 request (bearer 1, dpop 0, mtls 0, dpop_mtls 0, "
       "failed 0)\n"
       "  requiring dpop now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
@@ -336,6 +342,159 @@ TEST_F(RolloutTest, CliNamesAnUnreachableOrForeignAdminPort) {
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(r.err.rfind(absl::StrCat("popguard-cli: rollout: ", c.admin, ": ", c.error), 0), 0u)
         << r.err;
+  }
+}
+
+// Two replicas of the same config, each with its own memory replay window,
+// read together through their /metrics.
+class FleetRolloutTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    for (const char* name : {"fleet-a.yaml", "fleet-b.yaml"}) {
+      replicas_.push_back(
+          RunningServer::Start(name, {.extra_yaml = kRolloutYaml, .extra_routes_yaml = kExtraRoutes})
+              .release());
+    }
+  }
+  static void TearDownTestSuite() {
+    for (RunningServer* r : replicas_) delete r;
+    replicas_.clear();
+  }
+  void SetUp() override {
+    for (RunningServer* r : replicas_) {
+      ASSERT_TRUE(r->ok()) << r->error();
+      const int port = static_cast<int>(LoggedInt(r->process(), "metrics_listening", "port"));
+      ASSERT_GT(port, 0) << r->process().LogText();
+      metrics_urls_.push_back(absl::StrCat("http://127.0.0.1:", port, "/metrics"));
+    }
+  }
+
+  static std::vector<RunningServer*> replicas_;
+  std::vector<std::string> metrics_urls_;
+};
+
+std::vector<RunningServer*> FleetRolloutTest::replicas_;
+
+TEST_F(FleetRolloutTest, MetricsOfTwoReplicasAreSummed) {
+  struct Send {
+    size_t replica;
+    HttpSpec spec;
+    std::string reason;
+  };
+  const std::vector<Send> sends = {
+      {0, {.url = TestEnv::Url("/public/a")}, "token_missing"},
+      {0, Bearer("/shadow/a", "legacy-app"), "binding_required"},
+      {0, Bearer("/shadow/a", "legacy-app"), "binding_required"},
+      {0, Dpop("/shadow/a", "client-1"), "ok"},
+      {0, Dpop("/shadow/a", "client-1"), "ok"},
+      {0, Dpop("/shadow/a", "client-1"), "ok"},
+      {0, Bearer("/legacy/a", "batch"), "ok"},
+      {0, Bearer("/legacy/a", "batch"), "ok"},
+      {1, Bearer("/shadow/a", "legacy-app"), "binding_required"},
+      {1, Dpop("/shadow/a", "client-1", /*with_proof=*/false), "dpop_proof_missing"},
+      {1, Bearer("/legacy/a", "batch"), "ok"},
+      {1, Bearer("/legacy/a", "batch"), "ok"},
+      {1, Bearer("/legacy/a", "tiny"), "ok"},
+      // metric_clients 2: on replica B "pay" is legacy's third client, (others).
+      {1, Mtls("/legacy/a", "pay"), "ok"},
+      {1, Dpop("/beta/a", "client-1"), "ok"},
+  };
+  for (size_t i = 0; i < sends.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("request ", i, " to replica ", sends[i].replica));
+    EXPECT_EQ(replicas_[sends[i].replica]->Verify(sends[i].spec).reason_code(), sends[i].reason);
+  }
+  TempDir dir;
+  const ProgramResult cli =
+      RunCli(dir, {"rollout", "--metrics", metrics_urls_[0], "--metrics", metrics_urls_[1],
+                   "--ready-min-requests", "5", "--ready-max-deny-ratio", "0.25"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(cli.err, "");
+  EXPECT_EQ(
+      cli.out,
+      std::string(kPublicReport) +
+      "route mtls (enforce, binding mtls): 0 requests" + kIdle +
+      "route dpop (enforce, binding dpop): 0 requests" + kIdle +
+      "route admin (enforce, binding bound): 0 requests" + kIdle +
+      "route shadow (report_only, binding dpop): 7 requests (bearer 3, dpop 3, mtls 0, "
+      "dpop_mtls 0, failed 1)\n"
+      "  failing now: dpop_proof_missing 1\n"
+      "  requiring dpop now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
+      "  requiring mtls now would deny 85.7 % of 7 requests, from these 2 clients: client-1 (3), "
+      "legacy-app (3)\n"
+      "  requiring bound now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
+      "  not ready: enforcing now would deny 57.1 % of 7 requests (limit 25.0 %)\n" +
+      kLegacyAndBetaReport +
+      "route default (enforce, binding bound): 0 requests" + kIdle +
+      "ready to enforce: legacy\n");
+
+  // Each replica alone: the same route, its own share (legacy on B: 4 requests,
+  // too few for 5).
+  const ProgramResult b = RunCli(dir, {"rollout", "--metrics", metrics_urls_[1],
+                                       "--ready-min-requests", "5"});
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.out.find("route legacy (report_only, binding bearer): 4 requests (bearer 3, dpop 0, "
+                       "mtls 1, dpop_mtls 0, failed 0)\n"),
+            std::string::npos)
+      << b.out;
+  EXPECT_NE(b.out.find("ready to enforce: none\n"), std::string::npos) << b.out;
+}
+
+TEST_F(FleetRolloutTest, CliNamesAnUnreachableOrForeignMetricsUrl) {
+  TempDir dir;
+  int closed_port = 0;
+  {
+    OneShotHttpServer probe("");  // a free port, closed again at the end of this block
+    closed_port = probe.port();
+  }
+  OneShotHttpServer not_found("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  OneShotHttpServer html(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>");
+  OneShotHttpServer foreign(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\r\n"
+      "# TYPE up gauge\nup 1\n");
+  const std::string closed = absl::StrCat("http://127.0.0.1:", closed_port, "/metrics");
+  const std::string missing = absl::StrCat("http://127.0.0.1:", not_found.port(), "/metrics");
+  const std::string html_url = absl::StrCat("http://127.0.0.1:", html.port(), "/");
+  const std::string foreign_url = absl::StrCat("http://127.0.0.1:", foreign.port(), "/metrics");
+  const std::string& a = metrics_urls_[0];
+  struct Case {
+    std::string name;
+    std::vector<std::string> args;
+    std::string error;  // the start of stderr's one line
+  };
+  const std::vector<Case> cases = {
+      {"both sources", {"--admin", "http://127.0.0.1:1", "--metrics", a},
+       "popguard-cli: rollout: --admin and --metrics exclude each other"},
+      {"no source", {}, "popguard-cli: rollout: needs --admin URL or --metrics URL"},
+      {"thresholds with --admin", {"--admin", "http://127.0.0.1:1", "--ready-min-requests", "1"},
+       "popguard-cli: rollout: --ready-min-requests and --ready-max-deny-ratio go with --metrics"},
+      {"ratio out of range", {"--metrics", a, "--ready-max-deny-ratio", "2"},
+       "popguard-cli: rollout: --ready-max-deny-ratio must be a number from 0 to 1"},
+      {"not a URL", {"--metrics", "127.0.0.1:9090"},
+       "popguard-cli: rollout: 127.0.0.1:9090: --metrics must be an http:// or https:// URL"},
+      {"the same replica twice", {"--metrics", a, "--metrics", a},
+       absl::StrCat("popguard-cli: rollout: ", a, ": --metrics given twice")},
+      {"nothing listens, after a good one", {"--metrics", a, "--metrics", closed},
+       absl::StrCat("popguard-cli: rollout: ", closed, ": cannot read it: ")},
+      {"404", {"--metrics", missing},
+       absl::StrCat("popguard-cli: rollout: ", missing, ": answered HTTP 404")},
+      {"not Prometheus text", {"--metrics", html_url},
+       absl::StrCat("popguard-cli: rollout: ", html_url,
+                    ": not Prometheus text (line 1: expected a metric name, a comment or a "
+                    "blank line)\n")},
+      {"another program's metrics", {"--metrics", a, "--metrics", foreign_url},
+       absl::StrCat("popguard-cli: rollout: ", foreign_url,
+                    ": no popguard_rollout_requests_total family; not a popguard /metrics (or "
+                    "its federation)?\n")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> args = {"rollout"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const ProgramResult r = RunCli(dir, args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind(c.error, 0), 0u) << r.err;
   }
 }
 

@@ -517,6 +517,41 @@ constexpr FlagKind kInt = FlagKind::kInt;
 constexpr FlagKind kSwitch = FlagKind::kSwitch;
 constexpr bool kReq = true, kOpt = false, kMany = true, kOnce = false;
 
+// Rollout: popguard-cli rollout with --admin (one replica's GET /rollout) or
+// --metrics (the sum of several expositions), never both: they count
+// different things (one replica since its start against whatever the sources
+// hold), and a mix would be neither.
+int Rollout(const Args& args) {
+  const bool admin = args.Has("admin");
+  const bool metrics = args.Has("metrics");
+  if (admin && metrics) {
+    return Fail("rollout: --admin and --metrics exclude each other (one replica's report, or the "
+                "sum of the expositions)");
+  }
+  if (!admin && !metrics) return Fail("rollout: needs --admin URL or --metrics URL (repeatable)");
+  if (admin) {
+    if (args.Has("ready-min-requests") || args.Has("ready-max-deny-ratio")) {
+      return Fail("rollout: --ready-min-requests and --ready-max-deny-ratio go with --metrics "
+                  "(--admin reports the replica's own rollout thresholds)");
+    }
+    return RunRollout(args.Get("admin"));
+  }
+  RolloutConfig readiness;  // the config's defaults
+  if (args.Has("ready-min-requests")) {
+    const int64_t n = args.GetInt("ready-min-requests", 0);
+    if (n < 0) return Fail("rollout: --ready-min-requests must be 0 or more");
+    readiness.ready_min_requests = static_cast<uint64_t>(n);
+  }
+  if (args.Has("ready-max-deny-ratio")) {
+    double r = -1;
+    if (!absl::SimpleAtod(args.Get("ready-max-deny-ratio"), &r) || !(r >= 0 && r <= 1)) {
+      return Fail("rollout: --ready-max-deny-ratio must be a number from 0 to 1");
+    }
+    readiness.ready_max_deny_ratio = r;
+  }
+  return RunFleetRollout(args.GetAll("metrics"), readiness);
+}
+
 const std::vector<CommandSpec>& Commands() {
   static const auto* commands = new std::vector<CommandSpec>{
       {"keygen",
@@ -603,12 +638,22 @@ const std::vector<CommandSpec>& Commands() {
       {"revoke", kRevokeSummary, kRevokeDetail, RevokeFlags(), RunRevoke},
       {"rollout",
        "what requiring a binding would deny, per route",
-       "Reads GET /rollout from a running popguard's admin port (metrics.listen) and prints,\n"
-       "per route, how requests arrived, what requiring dpop, mtls or any binding (bound)\n"
-       "would deny now and from which clients, and which report-only routes are ready to\n"
-       "enforce. Exit 0 when printed, 2 when the port cannot be read.",
-       {{"admin", kStr, kReq, kOnce, "URL", "popguard's admin port, http://HOST:PORT"}},
-       [](const Args& args) { return RunRollout(args.Get("admin")); }},
+       "Prints, per route, how requests arrived, what requiring dpop, mtls or any binding\n"
+       "(bound) would deny now and from which clients, and which report-only routes are ready\n"
+       "to enforce. Give exactly one source: --admin reads GET /rollout from one replica's\n"
+       "admin port (metrics.listen; that replica since its start, its own readiness\n"
+       "thresholds); --metrics reads Prometheus text (a replica's /metrics, or a Prometheus\n"
+       "/federate URL), may be repeated, and sums the counters of all of them: the whole\n"
+       "fleet, judged with --ready-min-requests and --ready-max-deny-ratio. Exit 0 when\n"
+       "printed, 2 when a source cannot be read or is not popguard's.",
+       {{"admin", kStr, kOpt, kOnce, "URL", "one replica's admin port, http://HOST:PORT"},
+        {"metrics", kStr, kOpt, kMany, "URL",
+         "Prometheus text to sum, e.g. http://HOST:9090/metrics"},
+        {"ready-min-requests", kInt, kOpt, kOnce, "N",
+         "with --metrics: requests needed to judge a route (default 1000)"},
+        {"ready-max-deny-ratio", kStr, kOpt, kOnce, "R",
+         "with --metrics: share enforcing may deny (default 0.001)"}},
+       Rollout},
       {"probe",
        "diagnose the proxy chain in front of popguard",
        "Sends a path diagnostics probe to --url through the real gateways (a DPoP proof with a\n"

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "service/keys/jwks_fetcher.h"
+#include "service/tools/cli/rollout_fleet.h"
 
 namespace popguard {
 namespace {
@@ -167,26 +168,54 @@ absl::StatusOr<std::string> FormatRolloutReport(const JsonValue& report) {
   return out;
 }
 
-int RunRollout(const std::string& admin) {
-  auto fail = [&admin](absl::string_view why) {
-    std::cerr << "popguard-cli: rollout: " << admin << ": " << why << "\n";
-    return 2;
-  };
-  if (!absl::StartsWith(admin, "http://") || admin.find_first_of("/?#", 7) != std::string::npos) {
-    return fail("--admin must be http://HOST:PORT (popguard's metrics.listen)");
-  }
-  // The key fetcher's HTTP client (curl), plain http allowed: the admin port
-  // does not speak TLS (service/ops/http_endpoint.h).
+namespace {
+
+// Get fetches `url` with the key fetcher's HTTP client (curl); plain http is
+// allowed: the admin port does not speak TLS (service/ops/http_endpoint.h).
+FetchResult Get(const std::string& url, size_t max_body_bytes) {
   std::unique_ptr<JwksFetcher> fetcher = JwksFetcher::CreateCurl(1);
   FetchResult result;
   absl::Notification done;
-  fetcher->Fetch(admin + "/rollout", FetchOptions{.timeout = absl::Seconds(5), .allow_http = true},
+  fetcher->Fetch(url,
+                 FetchOptions{.timeout = absl::Seconds(5),
+                              .max_body_bytes = max_body_bytes,
+                              .allow_http = true},
                  [&](FetchResult r) {
                    result = std::move(r);
                    done.Notify();
                  });
   done.WaitForNotification();
   fetcher->Shutdown();
+  return result;
+}
+
+// Fail prints "popguard-cli: rollout: SOURCE: why" (no SOURCE when empty):
+// control characters replaced, since `why` may quote a label value.
+int Fail(absl::string_view source, absl::string_view why) {
+  std::cerr << "popguard-cli: rollout: "
+            << Printable(source.empty() ? std::string(why) : absl::StrCat(source, ": ", why))
+            << "\n";
+  return 2;
+}
+
+// Print formats the GET /rollout JSON `json` to stdout.
+int Print(absl::string_view source, const std::string& json) {
+  absl::StatusOr<JsonValue> report = ParseJson(json, JsonLimits{.max_depth = 8});
+  if (!report.ok()) return Fail(source, "GET /rollout did not answer JSON; not a popguard admin port?");
+  absl::StatusOr<std::string> text = FormatRolloutReport(*report);
+  if (!text.ok()) return Fail(source, text.status().message());
+  std::cout << *text;
+  return 0;
+}
+
+}  // namespace
+
+int RunRollout(const std::string& admin) {
+  auto fail = [&admin](absl::string_view why) { return Fail(admin, why); };
+  if (!absl::StartsWith(admin, "http://") || admin.find_first_of("/?#", 7) != std::string::npos) {
+    return fail("--admin must be http://HOST:PORT (popguard's metrics.listen)");
+  }
+  const FetchResult result = Get(admin + "/rollout", 1 << 20);
   if (!result.status.ok()) {
     return fail(absl::StrCat("cannot read it: ", result.status.message(),
                              "; is popguard's metrics.listen there?"));
@@ -195,12 +224,32 @@ int RunRollout(const std::string& admin) {
     return fail(absl::StrCat("GET /rollout answered HTTP ", result.http_status,
                              "; not a popguard admin port (of this version)?"));
   }
-  absl::StatusOr<JsonValue> report = ParseJson(result.body, JsonLimits{.max_depth = 8});
-  if (!report.ok()) return fail("GET /rollout did not answer JSON; not a popguard admin port?");
-  absl::StatusOr<std::string> text = FormatRolloutReport(*report);
-  if (!text.ok()) return fail(text.status().message());
-  std::cout << *text;
-  return 0;
+  return Print(admin, result.body);
+}
+
+int RunFleetRollout(const std::vector<std::string>& metrics, const RolloutConfig& readiness) {
+  std::vector<Exposition> expositions;
+  for (const std::string& url : metrics) {
+    for (const Exposition& e : expositions) {
+      // The same replica twice would count its requests twice.
+      if (e.source == url) return Fail(url, "--metrics given twice");
+    }
+    if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
+      return Fail(url, "--metrics must be an http:// or https:// URL (e.g. http://HOST:9090/metrics)");
+    }
+    // A /federate answer of a large fleet is bigger than one replica's page.
+    FetchResult result = Get(url, size_t{64} << 20);
+    if (!result.status.ok()) {
+      return Fail(url, absl::StrCat("cannot read it: ", result.status.message()));
+    }
+    if (result.http_status != 200) {
+      return Fail(url, absl::StrCat("answered HTTP ", result.http_status));
+    }
+    expositions.push_back({url, std::move(result.body)});
+  }
+  absl::StatusOr<std::string> json = FleetRolloutJson(expositions, readiness);
+  if (!json.ok()) return Fail("", json.status().message());  // it names the URL
+  return Print("--metrics", *json);
 }
 
 }  // namespace popguard

@@ -156,9 +156,10 @@ void ToCheckResponse(const Decision& d, auth::CheckResponse* resp) {
   auto* denied = resp->mutable_denied_response();
   denied->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(d.http_status));
   // WWW-Authenticate may carry several challenges: append, do not overwrite.
-  // Any other header (content-type of the metadata answer) replaces Envoy's.
+  // The metadata answer's content-type replaces the one Envoy's local reply
+  // would add.
   for (const auto& [k, v] : d.response_headers) {
-    AddHeader(denied->mutable_headers(), k, v, k == "www-authenticate");
+    AddHeader(denied->mutable_headers(), k, v, k != "content-type");
   }
   if (!d.response_body.empty()) denied->set_body(d.response_body);
   AddHeader(denied->mutable_headers(), "x-popguard-reason", std::string(ReasonCode(d.reason)),

@@ -123,9 +123,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   if (!issuers.ok()) return issuers.status();
   authenticator.issuers_ = *std::move(issuers);
   authenticator.verifier_ = std::move(verifier);
-  if (config.resource_metadata.challenge) {
-    authenticator.resource_metadata_url_ = ResourceMetadataUrl(config);
-  }
+  authenticator.resource_metadata_ = ResourceMetadataSet(config);
   // Issuer keys known now get their ES256 verification tables at once; keys
   // fetched later (jwks_uri) become hot through the verifier's key cache.
   for (const auto& issuer : authenticator.issuers_->issuers()) {
@@ -178,9 +176,11 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
   // A denial after the allow was prepared (replay window, late checks) sends
   // none of the allow's headers.
   decision.upstream_headers.clear();
-  decision.response_headers = ChallengeHeaders(reason, f.scheme, f.route->binding,
-                                               f.route->scopes, dpop_->algs_param(),
-                                               resource_metadata_url_);
+  // RFC 9728: the challenge names the metadata of the resource the route
+  // belongs to (resource_metadata.resources[].routes).
+  decision.response_headers = ChallengeHeaders(
+      reason, f.scheme, f.route->binding, f.route->scopes, dpop_->algs_param(),
+      config_.resource_metadata.challenge ? resource_metadata_.UrlForRoute(f.route->name) : "");
   if (nonces_ != nullptr &&
       (reason == Reason::kDpopNonceMissing || reason == Reason::kDpopNonceInvalid)) {
     decision.response_headers.emplace_back("dpop-nonce", nonces_->Current(clock_->Now()));
@@ -191,14 +191,18 @@ void Authenticator::Deny(InFlight&& f, Reason reason, std::string detail) const 
 void Authenticator::Finish(InFlight&& f) const {
   Decision& decision = f.decision;
   decision.route = f.route->name;
-  // A diagnostics probe is never let through, even on a report-only route, and
-  // is not traffic: rollout readiness counts only real requests.
-  const bool probe = IsDiagnosticsReason(decision.reason);
+  // Neither a diagnostics probe nor an RFC 9728 metadata answer is let
+  // through, even on a report-only route, and neither is traffic: rollout
+  // readiness counts only real requests (a crawler reading the public
+  // metadata would otherwise count as "failed" arrivals on the "none" route).
+  const bool not_traffic =
+      IsDiagnosticsReason(decision.reason) || decision.reason == Reason::kResourceMetadata;
   // Counted in every mode, before report-only strips the identity.
-  if (rollout_ != nullptr && !probe) {
+  if (rollout_ != nullptr && !not_traffic) {
     rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
   }
-  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only && !probe);
+  const DecisionLogKind kind =
+      DecisionLogKindFor(decision, f.route->report_only && !not_traffic);
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
     // Report-only: the full decision was computed and is logged and returned,
@@ -254,8 +258,23 @@ void Authenticator::Decide(const HttpRequestInfo& request, Done done) const {
   DecideOnce(request, std::move(done), /*after_key_refresh=*/false);
 }
 
+const ResourceMetadataDoc* Authenticator::FindResourceMetadata(
+    std::string_view host, std::string_view path_as_sent) const {
+  if (resource_metadata_.empty()) return nullptr;
+  const RoutePathReadings readings(path_as_sent);
+  if (!readings.valid()) return nullptr;
+  const ResourceMetadataDoc* found = nullptr;
+  for (size_t i = 0; i < readings.size(); ++i) {
+    const ResourceMetadataDoc* doc = resource_metadata_.Find(host, readings[i]);
+    if (doc == nullptr || (found != nullptr && doc != found)) return nullptr;
+    found = doc;
+  }
+  return found;
+}
+
 Reason Authenticator::SelectRoute(const HttpRequestInfo& request, NormalizedUrl* url,
-                                  const RouteConfig** route, std::string* detail) const {
+                                  const RouteConfig** route, const ResourceMetadataDoc** metadata,
+                                  std::string* detail) const {
   if (!IsHttpMethodToken(request.method)) {
     *detail = "request method is missing or invalid";
     return Reason::kRequestInvalid;
@@ -272,9 +291,19 @@ Reason Authenticator::SelectRoute(const HttpRequestInfo& request, NormalizedUrl*
       reason != Reason::kOk) {
     return reason;
   }
-  *route = policy_->MatchAll(
-      route_host, RoutePathReadings(!request.url.empty() ? PathAsSent(request.url) : request.path),
-      request.route_key);
+  const std::string_view path = !request.url.empty() ? PathAsSent(request.url) : request.path;
+  // RFC 9728 metadata asked through Verify or Check: public, so answered
+  // before any credential is read. Security: only GET and HEAD of a path
+  // that is the metadata path in every reading, and the answer is a denial
+  // carrying the document, so the request itself never reaches the upstream.
+  if (request.metadata_answer && config_.resource_metadata.answer_checks &&
+      (request.method == "GET" || request.method == "HEAD")) {
+    if (const ResourceMetadataDoc* doc = FindResourceMetadata(route_host, path)) {
+      *metadata = doc;
+      return Reason::kResourceMetadata;
+    }
+  }
+  *route = policy_->MatchAll(route_host, RoutePathReadings(path), request.route_key);
   if (*route == nullptr) {
     *detail =
         "readings of the request path (as sent, normalised, %2F/%5C as separators, "
@@ -300,7 +329,20 @@ void Authenticator::DecideOnce(const HttpRequestInfo& request, Done done,
   // --- The request and its route ---
   NormalizedUrl url;
   const RouteConfig* route = nullptr;
-  if (Reason reason = SelectRoute(request, &url, &route, &detail); reason != Reason::kOk) {
+  const ResourceMetadataDoc* metadata = nullptr;
+  if (Reason reason = SelectRoute(request, &url, &route, &metadata, &detail);
+      reason != Reason::kOk) {
+    if (reason == Reason::kResourceMetadata) {
+      Decision& d = f.decision;
+      d.allow = false;
+      d.reason = reason;
+      d.http_status = HttpStatusFor(reason);
+      d.message = absl::StrCat("RFC 9728 metadata ", metadata->path);
+      d.response_headers = {{"content-type", "application/json"},
+                            {"cache-control", "max-age=3600"}};
+      d.response_body = metadata->document;
+      return Finish(std::move(f));
+    }
     return Deny(std::move(f), reason, std::move(detail));
   }
   f.route = route;

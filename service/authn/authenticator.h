@@ -27,6 +27,7 @@
 #include "service/authn/client_cert.h"
 #include "service/common/clock.h"
 #include "service/config/config.h"
+#include "service/config/resource_metadata.h"
 #include "service/authn/decision.h"
 #include "service/authn/decision_log.h"
 #include "service/authn/diagnostics.h"
@@ -88,6 +89,14 @@ class Authenticator {
   const Config& config() const { return config_; }
   // file_revocations is the set read from revocation.file (empty without one).
   const RevocationSet& file_revocations() const { return *file_revocations_; }
+  // resource_metadata holds the RFC 9728 documents of this config.
+  const ResourceMetadataSet& resource_metadata() const { return resource_metadata_; }
+  // FindResourceMetadata returns the document whose path every reading of
+  // `path_as_sent` (route_path.h, the readings routes are matched in) is,
+  // or null: a path some proxy or upstream could read as another one is not
+  // the metadata path. `host` as for ResourceMetadataSet::Find.
+  const ResourceMetadataDoc* FindResourceMetadata(std::string_view host,
+                                                  std::string_view path_as_sent) const;
 
  private:
   Authenticator() = default;
@@ -115,8 +124,10 @@ class Authenticator {
   // and prepares the allow (proof null: no proof needed); CheckReplay records
   // the proof's jti (asynchronously) before the allow is final.
   void DecideOnce(const HttpRequestInfo& request, Done done, bool after_key_refresh) const;
+  // SelectRoute returns kResourceMetadata with *metadata set for a metadata
+  // request it may answer (HttpRequestInfo::metadata_answer).
   Reason SelectRoute(const HttpRequestInfo& request, NormalizedUrl* url, const RouteConfig** route,
-                     std::string* detail) const;
+                     const ResourceMetadataDoc** metadata, std::string* detail) const;
   void VerifyToken(const HttpRequestInfo& request, NormalizedUrl url, std::string_view token_text,
                    InFlight&& f, bool after_key_refresh) const;
   // AwaitTokenSignature queues a token's signature check (a cache miss) and
@@ -156,8 +167,8 @@ class Authenticator {
   XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
   std::shared_ptr<const RevocationSet> file_revocations_;  // never null
   const LiveRevocations* live_revocations_ = nullptr;       // null: no Redis list
-  std::string resource_metadata_url_;  // for challenges; empty: none (config/resource_metadata.h)
   std::unique_ptr<ProbeDiagnostics> diagnostics_;  // null: diagnostics off
+  ResourceMetadataSet resource_metadata_;  // config/resource_metadata.h
 };
 
 }  // namespace popguard

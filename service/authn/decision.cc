@@ -19,6 +19,10 @@ int HttpStatusFor(Reason reason) {
   switch (reason) {
     case Reason::kOk:
       return 200;
+    // The metadata document is the answer (GrpcStatusCodeFor keeps it a
+    // denial, so it is never forwarded).
+    case Reason::kResourceMetadata:
+      return 200;
     // RFC 6750 3.1: a malformed request (several credentials, an unusable
     // Authorization header, or a request popguard cannot describe) is 400.
     case Reason::kRequestInvalid:
@@ -119,6 +123,7 @@ int HttpStatusFor(Reason reason) {
 std::string_view OAuthErrorFor(Reason reason) {
   switch (reason) {
     case Reason::kOk:
+    case Reason::kResourceMetadata:
     case Reason::kTokenMissing:
     case Reason::kReplayStoreFull:
     case Reason::kReplayStoreUnavailable:
@@ -213,6 +218,7 @@ HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement bin
                             std::string_view resource_metadata) {
   HeaderList challenges;
   if (HttpStatusFor(reason) >= 500) return challenges;  // not the credential's fault
+  if (reason == Reason::kOk || reason == Reason::kResourceMetadata) return challenges;
   // Which challenges to send (RFC 9449 7.1, RFC 6750 3): the scheme the
   // client used; with no usable credential, every scheme the route accepts.
   bool dpop = scheme == Scheme::kDpop;
@@ -257,6 +263,10 @@ HeaderList ChallengeHeaders(Reason reason, Scheme scheme, BindingRequirement bin
 }
 
 int GrpcStatusCodeFor(Reason reason) {
+  // Security: the metadata answer has HTTP status 200 but must stay a
+  // denial on the wire (Envoy forwards the request on an OK status); as
+  // PERMISSION_DENIED Envoy answers the client with the document itself.
+  if (reason == Reason::kResourceMetadata) return 7;
   switch (HttpStatusFor(reason)) {
     case 200: return 0;
     case 403: return 7;

@@ -49,6 +49,10 @@ struct Decision {
   // A diagnostics probe's report (JSON, service/authn/diagnostics.h); empty
   // for every other decision. Adapters send it as the denial's body / field.
   std::string diagnostics_report;
+  // The body of the answer to the client, when not the gateway's own: the
+  // RFC 9728 document of a kResourceMetadata answer (status 200, its
+  // content-type in response_headers). Empty for every other decision.
+  std::string response_body;
 };
 
 // HttpStatusFor returns the HTTP status a denial with `reason` gets.

@@ -155,6 +155,8 @@ std::string_view ReasonCode(Reason reason) {
       return "diagnostics_probe_invalid";
     case Reason::kDiagnosticsRateLimited:
       return "diagnostics_rate_limited";
+    case Reason::kResourceMetadata:
+      return "resource_metadata";
     case Reason::kReplayStoreFull:
       return "replay_store_full";
     case Reason::kReplayStoreUnavailable:

@@ -185,6 +185,11 @@ enum class Reason {
   kDiagnosticsProbeInvalid,
   // A diagnostics probe refused by diagnostics.rate_per_second / burst.
   kDiagnosticsRateLimited,
+  // Not a decision on a request: a GET or HEAD of a protected resource's
+  // RFC 9728 metadata path asked through Verify or Check
+  // (resource_metadata.answer_checks), answered with the document and status
+  // 200 instead of being forwarded.
+  kResourceMetadata,
 
   // --- Infrastructure ---
   // The replay window is full; the proof was refused rather than a jti forgotten.
@@ -227,7 +232,7 @@ inline constexpr Reason kAllReasons[] = {
     POPGUARD_R(kMtlsThumbprintMismatch) POPGUARD_R(kMtlsCertConflict) POPGUARD_R(kInsufficientScope)
     POPGUARD_R(kTokenRevoked) POPGUARD_R(kKeyRevoked)
     POPGUARD_R(kDiagnosticsProbe) POPGUARD_R(kDiagnosticsProbeInvalid)
-    POPGUARD_R(kDiagnosticsRateLimited)
+    POPGUARD_R(kDiagnosticsRateLimited) POPGUARD_R(kResourceMetadata)
     POPGUARD_R(kReplayStoreFull) POPGUARD_R(kReplayStoreUnavailable) POPGUARD_R(kOverloaded)
     POPGUARD_R(kInternalError)
 #undef POPGUARD_R

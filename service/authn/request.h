@@ -52,6 +52,13 @@ struct HttpRequestInfo {
   Reason rebuild_failure = Reason::kOk;
   std::string rebuild_detail;
 
+  // Set by the Verify and Check adapters only: with
+  // resource_metadata.answer_checks, a GET or HEAD of a metadata path is
+  // answered with the document (Reason::kResourceMetadata, status 200).
+  // Security: never set on the forward-auth listener, whose gateways read a
+  // 200 as "forward the request".
+  bool metadata_answer = false;
+
   // HeaderValues returns every value of the (lower-case) header `name`. Inline
   // storage for two: the usual zero or one value never allocates.
   absl::InlinedVector<std::string_view, 2> HeaderValues(std::string_view name) const {

@@ -21,6 +21,7 @@
 #include "service/common/status_macros.h"
 #include "service/common/strings.h"
 #include "service/config/fields.h"
+#include "service/config/resource_metadata.h"
 #include "service/config/validate.h"
 
 namespace popguard {
@@ -40,21 +41,25 @@ namespace {
 
 // --- Sections ------------------------------------------------------------
 
-absl::Status ParseTls(const YAML::Node& node, const std::string& base_dir, TlsConfig* tls) {
-  absl::StatusOr<Fields> f = Fields::Of(node, "tls", {"cert_file", "key_file", "client_ca_file"});
+// ParseTls reads a TLS section at `path` ("tls", "forward_auth.tls").
+absl::Status ParseTls(const YAML::Node& node, const std::string& path,
+                      const std::string& base_dir, TlsConfig* tls) {
+  absl::StatusOr<Fields> f = Fields::Of(node, path, {"cert_file", "key_file", "client_ca_file"});
   if (!f.ok()) return f.status();
   POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "cert_file", base_dir, 1, &tls->cert_file));
   POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "key_file", base_dir, 1, &tls->key_file));
   POPGUARD_RETURN_IF_ERROR(
       ReadFileField(*f, "client_ca_file", base_dir, 1, &tls->client_ca_file));
+  const std::string cert = path + ".cert_file";
+  const std::string key = path + ".key_file";
   if (tls->cert_file.empty() != tls->key_file.empty()) {
-    return Invalid(tls->cert_file.empty() ? "tls.cert_file" : "tls.key_file",
-                   "tls.cert_file and tls.key_file must be given together");
+    return Invalid(tls->cert_file.empty() ? cert : key,
+                   absl::StrCat(cert, " and ", key, " must be given together"));
   }
   if (!tls->client_ca_file.empty() && tls->cert_file.empty()) {
-    return Invalid(
-        "tls.client_ca_file",
-        "needs tls.cert_file and tls.key_file (client certificates need a TLS listener)");
+    return Invalid(path + ".client_ca_file",
+                   absl::StrCat("needs ", cert, " and ", key,
+                                " (client certificates need a TLS listener)"));
   }
   return absl::OkStatus();
 }
@@ -423,11 +428,12 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
   return absl::OkStatus();
 }
 
-absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
-  absl::StatusOr<Fields> f =
-      Fields::Of(node, "forward_auth",
-                 {"listen", "trusted_sources", "envoy_path_prefix", "client_cert_header",
-                  "client_cert_format", "threads", "max_queued", "io_timeout", "request_deadline"});
+absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_dir,
+                              ForwardAuthConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(
+      node, "forward_auth",
+      {"listen", "trusted_sources", "envoy_path_prefix", "client_cert_header",
+       "client_cert_format", "tls", "threads", "max_queued", "io_timeout", "request_deadline"});
   if (!f.ok()) return f.status();
   ForwardAuthConfig fa;
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "listen", &fa.listen));
@@ -475,6 +481,9 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
     }
     fa.client_cert_format = *parsed;
   }
+  if (const YAML::Node* n = f->Get("tls")) {
+    POPGUARD_RETURN_IF_ERROR(ParseTls(*n, "forward_auth.tls", base_dir, &fa.tls));
+  }
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "io_timeout", absl::Milliseconds(10),
@@ -485,20 +494,92 @@ absl::Status ParseForwardAuth(const YAML::Node& node, ForwardAuthConfig* out) {
   return absl::OkStatus();
 }
 
-absl::Status ParseResourceMetadata(const YAML::Node& node, ResourceMetadataConfig* out) {
-  absl::StatusOr<Fields> f =
-      Fields::Of(node, "resource_metadata", {"resource", "challenge", "answer_checks"});
+// ParseProtectedResource reads resources[i] of resource_metadata; `names`
+// are the route names ("default" included) its routes must be among.
+absl::Status ParseProtectedResource(const YAML::Node& node, const std::string& path,
+                                    const std::set<std::string>& names,
+                                    ProtectedResourceConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(
+      node, path, {"resource", "routes", "authorization_servers", "scopes_supported"});
+  if (!f.ok()) return f.status();
+  ProtectedResourceConfig r;
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "resource", &r.resource));
+  if (r.resource.empty()) return Invalid(f->Path("resource"), "required");
+  POPGUARD_RETURN_IF_ERROR(CheckResourceUrl(r.resource, f->Path("resource")));
+  POPGUARD_RETURN_IF_ERROR(ReadStringListField(*f, "routes", &r.routes));
+  POPGUARD_RETURN_IF_ERROR(
+      ReadStringListField(*f, "authorization_servers", &r.authorization_servers));
+  POPGUARD_RETURN_IF_ERROR(ReadStringListField(*f, "scopes_supported", &r.scopes_supported));
+  for (size_t i = 0; i < r.routes.size(); ++i) {
+    if (names.count(r.routes[i]) == 0) {
+      return Invalid(Index(f->Path("routes"), i), "names no route (nor \"default\")");
+    }
+  }
+  for (size_t i = 0; i < r.authorization_servers.size(); ++i) {
+    POPGUARD_RETURN_IF_ERROR(
+        CheckResourceUrl(r.authorization_servers[i], Index(f->Path("authorization_servers"), i)));
+  }
+  for (size_t i = 0; i < r.scopes_supported.size(); ++i) {
+    if (!IsValidScopeToken(r.scopes_supported[i])) {
+      return Invalid(Index(f->Path("scopes_supported"), i), "is not a scope token (RFC 6749 3.3)");
+    }
+  }
+  *out = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status ParseResourceMetadata(const YAML::Node& node, const std::vector<RouteConfig>& routes,
+                                   ResourceMetadataConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(node, "resource_metadata",
+                                        {"resource", "resources", "challenge", "answer_checks"});
   if (!f.ok()) return f.status();
   ResourceMetadataConfig rm;
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "resource", &rm.resource));
-  if (rm.resource.empty()) {
-    return Invalid("resource_metadata.resource", "required in resource_metadata");
+  if (!rm.resource.empty()) {
+    POPGUARD_RETURN_IF_ERROR(CheckResourceUrl(rm.resource, "resource_metadata.resource"));
   }
-  // RFC 9728 section 2: an https URL without query or fragment.
-  POPGUARD_RETURN_IF_ERROR(
-      CheckFetchUrl(rm.resource, /*allow_http=*/false, "resource_metadata.resource"));
-  if (rm.resource.find('?') != std::string::npos) {
-    return Invalid("resource_metadata.resource", "must not have a query");
+  if (const YAML::Node* list = f->Get("resources")) {
+    if (!rm.resource.empty()) {
+      return Invalid("resource_metadata.resources",
+                     "give either resource (one resource) or resources (several), not both");
+    }
+    if (!list->IsSequence() || list->size() == 0) {
+      return InvalidAt(*list, "resource_metadata.resources", "must be a non-empty list of mappings");
+    }
+    std::set<std::string> names = {"default"};
+    for (const RouteConfig& r : routes) names.insert(r.name);
+    std::set<std::string> claimed, keys;
+    bool catch_all = false;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string path = Index("resource_metadata.resources", i);
+      ProtectedResourceConfig r;
+      POPGUARD_RETURN_IF_ERROR(ParseProtectedResource((*list)[i], path, names, &r));
+      // Security: the document is chosen by host and path; two resources
+      // there would serve one of them in the other's place.
+      if (!keys.insert(ResourceMetadataKey(r.resource)).second) {
+        return Invalid(Child(path, "resource"),
+                       "another resource has the same host and metadata path");
+      }
+      // Each route's challenges name one metadata URL: a route listed twice
+      // (or a second resource for "every other route") would be a guess.
+      for (const std::string& name : r.routes) {
+        if (!claimed.insert(name).second) {
+          return Invalid(Child(path, "routes"),
+                         absl::StrCat("route \"", name, "\" is listed by another resource"));
+        }
+      }
+      if (r.routes.empty()) {
+        if (catch_all) {
+          return Invalid(Child(path, "routes"),
+                         "only one resource may leave routes empty (every other route)");
+        }
+        catch_all = true;
+      }
+      rm.resources.push_back(std::move(r));
+    }
+  }
+  if (rm.resource.empty() && rm.resources.empty()) {
+    return Invalid("resource_metadata.resource", "required in resource_metadata");
   }
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "challenge", &rm.challenge));
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "answer_checks", &rm.answer_checks));
@@ -548,10 +629,10 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
     }
   }
   if (const YAML::Node* n = root.Get("resource_metadata")) {
-    POPGUARD_RETURN_IF_ERROR(ParseResourceMetadata(*n, &config->resource_metadata));
+    POPGUARD_RETURN_IF_ERROR(ParseResourceMetadata(*n, config->routes, &config->resource_metadata));
   }
   if (const YAML::Node* n = root.Get("forward_auth")) {
-    POPGUARD_RETURN_IF_ERROR(ParseForwardAuth(*n, &config->forward_auth));
+    POPGUARD_RETURN_IF_ERROR(ParseForwardAuth(*n, config->base_dir, &config->forward_auth));
   }
   if (const YAML::Node* n = root.Get("log")) {
     absl::StatusOr<Fields> lf = Fields::Of(*n, "log", {"allow_sample_rate"});
@@ -797,7 +878,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "log_level", &config->log_level));
   POPGUARD_RETURN_IF_ERROR(CheckLogLevel(config->log_level, "log_level"));
   if (const YAML::Node* n = f->Get("tls")) {
-    POPGUARD_RETURN_IF_ERROR(ParseTls(*n, base_dir, &config->tls));
+    POPGUARD_RETURN_IF_ERROR(ParseTls(*n, "tls", base_dir, &config->tls));
   }
   if (const YAML::Node* n = f->Get("issuers")) {
     POPGUARD_RETURN_IF_ERROR(ParseIssuers(*n, base_dir, &config->issuers));

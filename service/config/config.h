@@ -204,6 +204,10 @@ struct ForwardAuthConfig {
   // "rfc9440" (Client-Cert, ":base64-DER:"). Empty: no certificate is read.
   std::string client_cert_header;
   ClientCertFormat client_cert_format = ClientCertFormat::kNone;
+  // TLS on the listener, keys as the top-level tls (the gateway connects with
+  // https; with client_ca_file it must present a certificate from that CA).
+  // Empty cert_file: plaintext.
+  TlsConfig tls;
   int threads = 8;          // requests decided at once on this listener
   size_t max_queued = 256;  // connections waiting for a thread; more are shed (503)
   absl::Duration io_timeout = absl::Seconds(2);        // each read or write
@@ -212,10 +216,27 @@ struct ForwardAuthConfig {
 
 // YAML resource_metadata: RFC 9728 OAuth 2.0 protected-resource metadata
 // (service/config/resource_metadata.h, docs/config.md).
+// One protected resource of resource_metadata.resources.
+struct ProtectedResourceConfig {
+  std::string resource;  // https URL, no query or fragment
+  // Names of the routes ("default" for requests no route matches) whose
+  // challenges name this resource's metadata URL; empty: every route that no
+  // other resource lists (at most one resource may leave it empty).
+  std::vector<std::string> routes;
+  // Override what the document lists; empty: derived from the config (the
+  // issuers its routes accept, the scopes its routes require).
+  std::vector<std::string> authorization_servers;
+  std::vector<std::string> scopes_supported;
+};
+
 struct ResourceMetadataConfig {
   // The protected resource's identifier, an https URL (e.g.
   // "https://api.example" or "https://api.example/v1"); empty: off.
+  // The one-resource form; several resources go in `resources` instead.
   std::string resource;
+  // Several resources per popguard (RFC 9728 section 3.1: each has its own
+  // well-known path); exclusive with `resource`.
+  std::vector<ProtectedResourceConfig> resources;
   // Add resource_metadata="<metadata URL>" to WWW-Authenticate challenges.
   bool challenge = true;
   // Answer a Check for GET/HEAD of the metadata URL's path with the document

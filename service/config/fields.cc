@@ -190,6 +190,13 @@ absl::Status ReadStringField(const Fields& f, std::string_view key, std::string*
   return ReadString(*n, f.Path(key), out);
 }
 
+absl::Status ReadStringListField(const Fields& f, std::string_view key,
+                                 std::vector<std::string>* out) {
+  const YAML::Node* n = f.Get(key);
+  if (n == nullptr) return absl::OkStatus();
+  return ReadStringList(*n, f.Path(key), out);
+}
+
 absl::Status ReadBoolField(const Fields& f, std::string_view key, bool* out) {
   const YAML::Node* n = f.Get(key);
   if (n == nullptr) return absl::OkStatus();

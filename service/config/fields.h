@@ -70,6 +70,8 @@ absl::Status ReadStringList(const YAML::Node& node, const std::string& path,
 // Readers of an optional field: `*out` is left alone when the key is absent.
 absl::Status ReadStringField(const Fields& f, std::string_view key, std::string* out);
 absl::Status ReadBoolField(const Fields& f, std::string_view key, bool* out);
+absl::Status ReadStringListField(const Fields& f, std::string_view key,
+                                 std::vector<std::string>* out);
 
 template <typename T>
 absl::Status ReadUintField(const Fields& f, std::string_view key, uint64_t min, uint64_t max,

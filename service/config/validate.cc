@@ -106,6 +106,18 @@ absl::Status CheckFetchUrl(const std::string& url, bool allow_http, const std::s
   return absl::OkStatus();
 }
 
+// RFC 9728 section 2: the resource identifier is an https URL without query
+// or fragment (RFC 8414 section 2 says the same of an issuer).
+absl::Status CheckResourceUrl(const std::string& url, const std::string& path) {
+  const std::optional<HttpUrlParts> parts = ParseHttpUrl(url);
+  if (!parts.has_value() || parts->scheme != "https") {
+    return Invalid(path, absl::StrCat("\"", url, "\" must be an https:// URL"));
+  }
+  if (absl::Status s = CheckFetchUrl(url, /*allow_http=*/false, path); !s.ok()) return s;
+  if (parts->query.has_value()) return Invalid(path, "must not have a query");
+  return absl::OkStatus();
+}
+
 // The origin is stored normalised (RFC 3986 section 6.2.3: lower case,
 // default port dropped), the form DPoP htu is compared in (RFC 9449 section
 // 4.3), so the request path never normalises it again.

@@ -42,6 +42,11 @@ absl::Status CheckIssuer(const std::string& iss, const std::string& path);
 // with a host and no userinfo, fragment or whitespace.
 absl::Status CheckFetchUrl(const std::string& url, bool allow_http, const std::string& path);
 
+// CheckResourceUrl requires an RFC 9728 protected resource identifier (or an
+// authorization server issuer listed in its metadata): an https:// URL with a
+// host and no userinfo, query, fragment or whitespace.
+absl::Status CheckResourceUrl(const std::string& url, const std::string& path);
+
 // NormalizeOrigin requires "http(s)://host[:port]" (a trailing "/" is
 // allowed) and returns it normalised as url.h does (NormalizedUrl::Origin()
 // is what DPoP htu is compared against; its path is "/").

@@ -11,12 +11,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
 #include <httplib.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "service/common/openssl_util.h"
 
 namespace popguard {
 namespace {
@@ -26,7 +28,7 @@ namespace {
 // what is left of the whole-request deadline. httplib's own timeouts are per
 // read, so a client sending one byte just before each one expires could
 // otherwise hold the thread for as long as the header size cap allows.
-class DeadlineStream final : public httplib::Stream {
+class DeadlineStream : public httplib::Stream {
  public:
   DeadlineStream(int fd, absl::Duration io_timeout, absl::Time deadline)
       : fd_(fd), io_timeout_(io_timeout), deadline_(deadline) {}
@@ -60,7 +62,7 @@ class DeadlineStream final : public httplib::Stream {
   }
   socket_t socket() const override { return fd_; }
 
- private:
+ protected:
   bool Wait(short events) const {
     while (true) {
       const absl::Duration left = std::min(io_timeout_, deadline_ - absl::Now());
@@ -98,6 +100,98 @@ class DeadlineStream final : public httplib::Stream {
   const absl::Duration io_timeout_;
   const absl::Time deadline_;
 };
+
+// TlsDeadlineStream is DeadlineStream over TLS: the socket is non-blocking
+// and every wait OpenSSL asks for (WANT_READ, WANT_WRITE) goes through the
+// same bounded Wait, so a peer that stalls the handshake or a record holds the
+// thread no longer than a plaintext one would.
+class TlsDeadlineStream final : public DeadlineStream {
+ public:
+  TlsDeadlineStream(int fd, SSL* ssl, absl::Duration io_timeout, absl::Time deadline)
+      : DeadlineStream(fd, io_timeout, deadline), ssl_(ssl) {}
+
+  // Handshake runs the server side of the handshake; false when it fails
+  // (a client certificate missing or not from client_ca_file, no common
+  // protocol, a timeout).
+  bool Handshake() { return Drive([this] { return SSL_accept(ssl_); }) > 0; }
+
+  bool is_readable() const override { return SSL_pending(ssl_) > 0 || Wait(POLLIN); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    const int n = static_cast<int>(std::min<size_t>(size, 1 << 20));
+    return Drive([&] { return SSL_read(ssl_, ptr, n); });
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    const int n = static_cast<int>(std::min<size_t>(size, 1 << 20));
+    return Drive([&] { return SSL_write(ssl_, ptr, n); });
+  }
+
+ private:
+  // Drive repeats `op` while OpenSSL waits for the socket: its result when
+  // positive, 0 on the peer's close_notify, -1 on an error or a timeout.
+  template <typename Op>
+  int Drive(Op op) {
+    while (true) {
+      ERR_clear_error();
+      const int n = op();
+      if (n > 0) return n;
+      switch (SSL_get_error(ssl_, n)) {
+        case SSL_ERROR_WANT_READ:
+          if (!Wait(POLLIN)) return -1;
+          break;
+        case SSL_ERROR_WANT_WRITE:
+          if (!Wait(POLLOUT)) return -1;
+          break;
+        case SSL_ERROR_ZERO_RETURN:
+          return 0;
+        default:
+          return -1;
+      }
+    }
+  }
+
+  SSL* const ssl_;
+};
+
+// NewServerTlsContext loads the listener's certificate, key and optional
+// client CA. TLS 1.2 is the floor, renegotiation is off.
+absl::StatusOr<SslCtxPtr> NewServerTlsContext(const HttpEndpoint::Options& options) {
+  ErrorQueueGuard clear_errors;
+  const auto& tls = options.tls;
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  auto fail = [&](const std::string& file, const char* what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.what, ": ", file, " ", what, " (",
+                     ERR_reason_error_string(ERR_peek_last_error()) != nullptr
+                         ? ERR_reason_error_string(ERR_peek_last_error())
+                         : "unknown error",
+                     ")"));
+  };
+  if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1) {
+    return fail(tls.cert_file, "is not a PEM certificate chain");
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return fail(tls.key_file, "is not the PEM private key of the certificate");
+  }
+  if (!tls.client_ca_file.empty()) {
+    // Security: with a client CA the gateway must authenticate itself; a
+    // peer without a certificate from this CA never gets to send a request.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr ||
+        SSL_CTX_load_verify_locations(ctx.get(), tls.client_ca_file.c_str(), nullptr) != 1) {
+      if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return fail(tls.client_ca_file, "is not a PEM CA bundle");
+    }
+    SSL_CTX_set_client_CA_list(ctx.get(), names);  // takes ownership
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return ctx;
+}
 
 // Set while a connection is being shed: BoundedQueue runs its job on the
 // accepting thread with this flag up, and Impl then answers it at once.
@@ -145,13 +239,22 @@ std::string SerializeShedResponse(const HttpResponse& r) {
 
 class HttpEndpoint::Impl final : public httplib::Server {
  public:
-  explicit Impl(const HttpEndpoint::Options& options)
-      : options_(options), shed_bytes_(SerializeShedResponse(options.shed_response)) {}
+  Impl(const HttpEndpoint::Options& options, SslCtxPtr tls)
+      : options_(options),
+        shed_bytes_(SerializeShedResponse(options.shed_response)),
+        tls_(std::move(tls)) {}
 
  private:
   // httplib calls this (virtually) on a pool thread for every accepted
   // connection; serving it through DeadlineStream is what bounds it.
   bool process_and_close_socket(socket_t sock) override {
+    if (shedding && tls_ != nullptr) {
+      // A plaintext answer means nothing inside TLS, and a handshake on the
+      // accepting thread could wait: the connection is closed at once (the
+      // gateway sees a failed connection and fails closed).
+      close(sock);
+      return true;
+    }
     if (shedding) {
       // On the accepting thread: never wait. Whatever of the request has
       // already arrived is read first (so closing does not reset the
@@ -165,10 +268,26 @@ class HttpEndpoint::Impl final : public httplib::Server {
       close(sock);
       return true;
     }
-    DeadlineStream stream(sock, options_.io_timeout, absl::Now() + options_.request_deadline);
-    bool closed = false;
-    const bool ok = process_request(stream, /*close_connection=*/true, closed,
-                                    [](httplib::Request&) {});
+    const absl::Time deadline = absl::Now() + options_.request_deadline;
+    bool ok = false;
+    if (tls_ == nullptr) {
+      DeadlineStream stream(sock, options_.io_timeout, deadline);
+      bool closed = false;
+      ok = process_request(stream, /*close_connection=*/true, closed, [](httplib::Request&) {});
+    } else {
+      ErrorQueueGuard clear_errors;
+      SslPtr ssl(SSL_new(tls_.get()));
+      if (ssl != nullptr && fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK) == 0 &&
+          SSL_set_fd(ssl.get(), sock) == 1) {
+        TlsDeadlineStream stream(sock, ssl.get(), options_.io_timeout, deadline);
+        if (stream.Handshake()) {
+          bool closed = false;
+          ok = process_request(stream, /*close_connection=*/true, closed,
+                               [](httplib::Request&) {});
+          SSL_shutdown(ssl.get());  // one close_notify, not waiting for the peer's
+        }
+      }
+    }
     shutdown(sock, SHUT_RDWR);
     close(sock);
     return ok;
@@ -176,6 +295,7 @@ class HttpEndpoint::Impl final : public httplib::Server {
 
   const HttpEndpoint::Options options_;
   const std::string shed_bytes_;
+  const SslCtxPtr tls_;  // null: plaintext
 };
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& listen,
@@ -246,8 +366,14 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Bind(
   }
   if (host.empty()) host = "0.0.0.0";
 
+  SslCtxPtr tls;
+  if (!options.tls.cert_file.empty()) {
+    absl::StatusOr<SslCtxPtr> ctx = NewServerTlsContext(options);
+    if (!ctx.ok()) return ctx.status();
+    tls = *std::move(ctx);
+  }
   auto ep = std::unique_ptr<HttpEndpoint>(new HttpEndpoint());
-  ep->impl_ = std::make_unique<Impl>(options);
+  ep->impl_ = std::make_unique<Impl>(options, std::move(tls));
   Impl& srv = *ep->impl_;
   const int threads = std::max(1, options.threads);
   const size_t max_queued = options.max_queued;

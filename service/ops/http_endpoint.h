@@ -15,7 +15,9 @@
 // Options::max_queued, connections beyond the threads and that many waiting
 // are answered Options::shed_response on the accepting thread, without
 // reading them (shedding at the door). The metrics port carries no secrets (metrics are aggregates without tokens or keys) but should
-// stay on a pod-internal network; it does not speak TLS.
+// stay on a pod-internal network; it does not speak TLS. The forward-auth
+// listener may (Options::tls): the handshake and every TLS record are bound by
+// the same io_timeout and request_deadline as the plaintext reads.
 #ifndef POPGUARD_SERVICE_HTTP_ENDPOINT_H_
 #define POPGUARD_SERVICE_HTTP_ENDPOINT_H_
 
@@ -67,6 +69,14 @@ class HttpEndpoint {
     HttpResponse shed_response;  // what a shed connection gets
     size_t max_body_bytes = 64 << 10;  // a larger request body is refused (413)
     std::string what = "metrics.listen";  // the config key, for errors
+    // TLS (PEM files); an empty cert_file serves plaintext. With
+    // client_ca_file, a client must present a certificate from that CA or
+    // the handshake fails.
+    struct Tls {
+      std::string cert_file;
+      std::string key_file;
+      std::string client_ca_file;
+    } tls;
   };
 
   // Start binds `listen` (host:port; port 0 picks one) and starts serving.

@@ -4,7 +4,6 @@
 #include <iterator>
 
 #include "service/common/strings.h"
-#include "service/config/resource_metadata.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +20,7 @@ HttpRequestInfo FromVerifyRequest(const popguard::v1::VerifyRequest& req) {
   info.url = req.url();
   info.correlation_id = req.correlation_id();
   info.route_key = req.route_key();
+  info.metadata_answer = true;  // the gateway sends the DENY's body and status as they are
   info.headers.reserve(req.headers_size());
   for (const auto& h : req.headers()) {
     info.headers.emplace_back(absl::AsciiStrToLower(h.name()), h.value());
@@ -104,6 +104,7 @@ void ToVerifyResponse(const Decision& d, const std::string& correlation_id,
   resp->set_route(d.route);
   resp->set_issuer(d.issuer);
   resp->set_diagnostics_report(d.diagnostics_report);
+  resp->set_response_body(d.response_body);
 }
 
 HttpRequestInfo FromCheckRequest(const auth::CheckRequest& req) {
@@ -116,6 +117,7 @@ HttpRequestInfo FromCheckRequest(const auth::CheckRequest& req) {
   info.authority = http.host();
   info.path = http.path();
   info.correlation_id = http.id();
+  info.metadata_answer = true;  // a denied_response Envoy sends as it is
   if (http.has_header_map() && http.header_map().headers_size() > 0) {
     // Raw headers (encode_raw_headers): not merged, values in raw_value.
     for (const auto& h : http.header_map().headers()) {
@@ -154,7 +156,12 @@ void ToCheckResponse(const Decision& d, auth::CheckResponse* resp) {
   auto* denied = resp->mutable_denied_response();
   denied->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(d.http_status));
   // WWW-Authenticate may carry several challenges: append, do not overwrite.
-  for (const auto& [k, v] : d.response_headers) AddHeader(denied->mutable_headers(), k, v, true);
+  // The metadata answer's content-type replaces the one Envoy's local reply
+  // would add.
+  for (const auto& [k, v] : d.response_headers) {
+    AddHeader(denied->mutable_headers(), k, v, k != "content-type");
+  }
+  if (!d.response_body.empty()) denied->set_body(d.response_body);
   AddHeader(denied->mutable_headers(), "x-popguard-reason", std::string(ReasonCode(d.reason)),
             false);
   // A diagnostics probe's report goes to the client as the denial's body.
@@ -162,24 +169,6 @@ void ToCheckResponse(const Decision& d, auth::CheckResponse* resp) {
     AddHeader(denied->mutable_headers(), "content-type", "application/json", false);
     denied->set_body(d.diagnostics_report);
   }
-}
-
-bool ToMetadataCheckResponse(const Config& config, const auth::CheckRequest& req,
-                             auth::CheckResponse* resp) {
-  if (!config.resource_metadata.answer_checks) return false;
-  const auto& http = req.attributes().request().http();
-  if (http.method() != "GET" && http.method() != "HEAD") return false;
-  const std::string_view path = std::string_view(http.path()).substr(0, http.path().find('?'));
-  if (path != ResourceMetadataPath(config)) return false;
-  // A public document, not a decision: a non-OK status makes Envoy answer
-  // the client itself with denied_response, which is the 200 document.
-  resp->mutable_status()->set_code(7);  // PERMISSION_DENIED
-  auto* denied = resp->mutable_denied_response();
-  denied->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(200));
-  AddHeader(denied->mutable_headers(), "content-type", "application/json", false);
-  AddHeader(denied->mutable_headers(), "cache-control", "max-age=3600", false);
-  denied->set_body(ResourceMetadataDocument(config));
-  return true;
 }
 
 }  // namespace popguard

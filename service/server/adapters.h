@@ -5,7 +5,6 @@
 
 #include "envoy/service/auth/v3/external_auth.pb.h"
 #include "popguard/v1/verifier.pb.h"
-#include "service/config/config.h"
 #include "service/authn/decision.h"
 #include "service/authn/request.h"
 
@@ -28,14 +27,6 @@ HttpRequestInfo FromCheckRequest(const envoy::service::auth::v3::CheckRequest& r
 // upstream headers, or a non-zero status + denied_response with the HTTP
 // status and WWW-Authenticate / DPoP-Nonce headers.
 void ToCheckResponse(const Decision& d, envoy::service::auth::v3::CheckResponse* resp);
-
-// ToMetadataCheckResponse answers a Check for GET or HEAD of the RFC 9728
-// metadata path (resource_metadata.answer_checks) with the document, as a
-// denied_response with status 200 that Envoy sends to the client as it is.
-// Returns false (and leaves `resp` alone) for any other request.
-bool ToMetadataCheckResponse(const Config& config,
-                             const envoy::service::auth::v3::CheckRequest& req,
-                             envoy::service::auth::v3::CheckResponse* resp);
 
 // ProtoReasonFor maps a Reason to the proto enum (REASON_ + upper-cased code),
 // from a table built once.

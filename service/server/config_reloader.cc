@@ -94,7 +94,8 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
         fa.client_cert_header != fb.client_cert_header ||
         fa.client_cert_format != fb.client_cert_format || fa.threads != fb.threads ||
         fa.max_queued != fb.max_queued || fa.io_timeout != fb.io_timeout ||
-        fa.request_deadline != fb.request_deadline) {
+        fa.request_deadline != fb.request_deadline || fa.tls.cert_file != fb.tls.cert_file ||
+        fa.tls.key_file != fb.tls.key_file || fa.tls.client_ca_file != fb.tls.client_ca_file) {
       keys.push_back("forward_auth");
     }
   }

@@ -1,5 +1,6 @@
 #include "service/server/forward_auth.h"
 
+#include <algorithm>
 #include <string_view>
 #include <utility>
 
@@ -8,10 +9,14 @@
 #include "service/jose/base64url.h"
 #include "service/common/log.h"
 #include "service/common/strings.h"
-#include "service/config/resource_metadata.h"
 
 namespace popguard {
 namespace {
+
+// Caddy's placeholder for the verified client certificate as base64 DER
+// (client_cert_format der_base64), as Caddy 2.6 sends it unreplaced.
+constexpr std::string_view kCaddyCertPlaceholder =
+    "{http.request.tls.client.certificate_der_base64}";
 
 // The header form's endpoints: /auth (nginx, Caddy, Traefik examples) and
 // oauth2-proxy's /oauth2/auth, so gateways configured for it need no change.
@@ -53,15 +58,22 @@ bool OneValue(const HttpRequestInfo& req, std::initializer_list<std::string_view
   return true;
 }
 
-// MetadataResponse serves the RFC 9728 document (resource_metadata) on GET
-// and HEAD of its path, to anyone: it is public by design.
-bool MetadataResponse(const Config& config, const HttpRequestView& request, HttpResponse* out) {
-  const std::string path = ResourceMetadataPath(config);
-  if (path.empty() || (request.method != "GET" && request.method != "HEAD")) return false;
-  if (std::string_view(request.target).substr(0, request.target.find('?')) != path) return false;
+// MetadataResponse serves an RFC 9728 document (resource_metadata) on GET
+// and HEAD of its path (exactly, in every reading of the path), to anyone: it
+// is public by design. Which resource: by path, and by the Host header when
+// several resources share a path.
+bool MetadataResponse(const Authenticator& auth, const HttpRequestView& request,
+                      HttpResponse* out) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  std::string_view host;
+  for (const auto& [k, v] : request.headers) {
+    if (k == "host") host = v;
+  }
+  const ResourceMetadataDoc* doc = auth.FindResourceMetadata(host, request.target);
+  if (doc == nullptr) return false;
   out->status = 200;
   out->content_type = "application/json";
-  out->body = ResourceMetadataDocument(config);
+  out->body = doc->document;
   out->headers.emplace_back("cache-control", "max-age=3600");
   return true;
 }
@@ -137,7 +149,13 @@ std::optional<HttpRequestInfo> ForwardAuthAdapter::FromRequest(
   if (!config_.client_cert_header.empty()) {
     std::vector<std::string_view> values;
     for (std::string_view v : info.HeaderValues(config_.client_cert_header)) {
-      if (!StripWhitespace(v).empty()) values.push_back(StripWhitespace(v));
+      v = StripWhitespace(v);
+      // Caddy 2.6 replaces its placeholder with nothing only when it knows
+      // it: without a client certificate the header carries the placeholder
+      // itself. That exact text means "no certificate" (the gateway sets the
+      // header, so it cannot stand for any certificate).
+      if (v.empty() || v == kCaddyCertPlaceholder) continue;
+      values.push_back(v);
     }
     if (values.size() > 1) {
       Fail(&info, Reason::kMtlsCertInvalid,
@@ -170,7 +188,10 @@ std::optional<HttpRequestInfo> ForwardAuthAdapter::FromRequest(
 
 HttpResponse ToForwardAuthResponse(const Decision& d) {
   HttpResponse r;
-  r.status = d.allow ? 200 : d.http_status;
+  // Security: a denial is never a 2xx here, since the gateways forward the
+  // request on any 2xx (the metadata answer, status 200, is never asked for
+  // on this listener: HttpRequestInfo::metadata_answer).
+  r.status = d.allow ? 200 : std::max(d.http_status, 400);
   if (d.allow) {
     r.headers = d.upstream_headers;
   } else {
@@ -215,6 +236,11 @@ absl::StatusOr<std::unique_ptr<ForwardAuthServer>> ForwardAuthServer::Start(
   // none); a large one is refused (413) rather than read.
   options.max_body_bytes = 64 << 10;
   options.what = "forward_auth.listen";
+  // Same files as the gRPC listener's tls (read at start; restart to change,
+  // as for the gRPC listener).
+  options.tls = {.cert_file = ResolvePath(config.base_dir, fa.tls.cert_file),
+                 .key_file = ResolvePath(config.base_dir, fa.tls.key_file),
+                 .client_ca_file = ResolvePath(config.base_dir, fa.tls.client_ca_file)};
   auto endpoint = HttpEndpoint::StartForRequests(
       fa.listen, [s = server.get()](const HttpRequestView& r) { return s->Handle(r); }, options);
   if (!endpoint.ok()) return endpoint.status();
@@ -227,7 +253,7 @@ ForwardAuthServer::~ForwardAuthServer() { endpoint_.reset(); }
 HttpResponse ForwardAuthServer::Handle(const HttpRequestView& request) {
   if (closing_.load(std::memory_order_relaxed)) return ToForwardAuthResponse(UnavailableDecision());
   std::shared_ptr<const Authenticator> auth = holder_->Get();
-  if (HttpResponse doc; MetadataResponse(auth->config(), request, &doc)) return doc;
+  if (HttpResponse doc; MetadataResponse(*auth, request, &doc)) return doc;
   std::optional<HttpRequestInfo> info = adapter_.FromRequest(request);
   if (!info.has_value()) {
     HttpResponse r;

@@ -249,7 +249,8 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
     app.forward_auth = *std::move(fa);
     LogLine(LogLevel::kInfo, "forward_auth_listening")
         .Add("address", config.forward_auth.listen)
-        .Add("port", static_cast<int64_t>(app.forward_auth->port()));
+        .Add("port", static_cast<int64_t>(app.forward_auth->port()))
+        .Add("tls", !config.forward_auth.tls.cert_file.empty());
   }
   ConfigReloader::Options reload;
   reload.path = flags.config_path;

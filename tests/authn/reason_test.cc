@@ -178,6 +178,9 @@ const std::vector<EdgeCase>& EdgeTable() {
       {Reason::kDiagnosticsProbe, 403, "", 7},
       {Reason::kDiagnosticsProbeInvalid, 400, "", 16},
       {Reason::kDiagnosticsRateLimited, 429, "", 8},
+      // The metadata answer: status 200 to the client, but a denial on the
+      // wire (Check OK would forward the request).
+      {Reason::kResourceMetadata, 200, "", 7},
       {Reason::kReplayStoreFull, 503, "", 14},
       {Reason::kReplayStoreUnavailable, 503, "", 14},
       {Reason::kOverloaded, 503, "", 14},
@@ -259,6 +262,8 @@ TEST_F(ChallengeHeadersTest, RepresentativeReasons) {
        B::kDpop, {}},
       {"overloaded (503): no challenge", Reason::kOverloaded, Scheme::kDpop, B::kDpop, {}},
       {"internal error (500): no challenge", Reason::kInternalError, Scheme::kNone, B::kBound, {}},
+      {"metadata answer (200): no challenge", Reason::kResourceMetadata, Scheme::kNone, B::kBound,
+       {}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.why);

@@ -439,6 +439,23 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
                   "envoy_path_prefix: /envoy/}\n"),
        "forward_auth.envoy_path_prefix: must start with / and not end with /"},
+      {"forward_auth tls key without cert",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "tls: {key_file: key.pem}}\n"),
+       "forward_auth.tls.cert_file: forward_auth.tls.cert_file and forward_auth.tls.key_file "
+       "must be given together"},
+      {"forward_auth tls client CA without cert",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "tls: {client_ca_file: ca.pem}}\n"),
+       "forward_auth.tls.client_ca_file: needs forward_auth.tls.cert_file"},
+      {"forward_auth tls file missing",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "tls: {cert_file: no.pem, key_file: key.pem}}\n"),
+       "forward_auth.tls.cert_file: file @DIR@/no.pem does not exist"},
+      {"forward_auth tls unknown key",
+       WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], "
+                  "tls: {cert: cert.pem}}\n"),
+       "forward_auth.tls.cert: unknown key"},
       {"forward_auth threads zero",
        WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1], threads: 0}\n"),
        "forward_auth.threads:"},
@@ -483,7 +500,8 @@ TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
       "  threads: 3\n"
       "  max_queued: 7\n"
       "  io_timeout: 250ms\n"
-      "  request_deadline: 2s\n"));
+      "  request_deadline: 2s\n"
+      "  tls: {cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem}\n"));
   ASSERT_TRUE(config.ok()) << config.status();
   const ForwardAuthConfig& fa = config->forward_auth;
   EXPECT_EQ(fa.listen, "127.0.0.1:9002");
@@ -495,6 +513,10 @@ TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
   EXPECT_EQ(fa.max_queued, 7u);
   EXPECT_EQ(fa.io_timeout, absl::Milliseconds(250));
   EXPECT_EQ(fa.request_deadline, absl::Seconds(2));
+  // Resolved against the config's directory, like the gRPC listener's files.
+  EXPECT_EQ(fa.tls.cert_file, (dir_.path() / "cert.pem").string());
+  EXPECT_EQ(fa.tls.key_file, (dir_.path() / "key.pem").string());
+  EXPECT_EQ(fa.tls.client_ca_file, (dir_.path() / "ca.pem").string());
 
   config = Load(WithIssuer("forward_auth: {listen: 127.0.0.1:0, trusted_sources: [::1]}\n"));
   ASSERT_TRUE(config.ok()) << config.status();
@@ -504,6 +526,7 @@ TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
   EXPECT_EQ(config->forward_auth.max_queued, 256u);
   EXPECT_EQ(config->forward_auth.io_timeout, absl::Seconds(2));
   EXPECT_EQ(config->forward_auth.request_deadline, absl::Seconds(5));
+  EXPECT_EQ(config->forward_auth.tls.cert_file, "");  // plain HTTP by default
   EXPECT_EQ(Load(WithIssuer("")).value().forward_auth.listen, "");  // off by default
 }
 

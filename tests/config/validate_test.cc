@@ -97,6 +97,22 @@ TEST(ConfigValidateTest, CheckFetchUrl) {
   EXPECT_EQ(ErrorOf(CheckFetchUrl("http://127.0.0.1:8080/jwks", /*allow_http=*/true, "u")), "");
 }
 
+TEST(ConfigValidateTest, CheckResourceUrl) {
+  const StatusCase kCases[] = {
+      {"https://api.example", ""},
+      {"https://api.example:8443/v1/", ""},
+      {"https://api.example/v1?", "r: must not have a query"},
+      {"https://api.example/?a=1", "r: must not have a query"},
+      {"https://api.example/#a", "r: must not have a fragment"},
+      {"http://api.example", "r: \"http://api.example\" must be an https:// URL"},
+      {"api.example", "r: \"api.example\" must be an https:// URL"},
+  };
+  for (const StatusCase& c : kCases) {
+    SCOPED_TRACE(c.value);
+    EXPECT_EQ(ErrorOf(CheckResourceUrl(c.value, "r")), c.error);
+  }
+}
+
 TEST(ConfigValidateTest, NormalizeOrigin) {
   struct Case {
     std::string value;

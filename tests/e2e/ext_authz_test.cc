@@ -345,6 +345,87 @@ TEST_F(CorsE2eTest, NonceAnswersExposeHeadersThroughBothApis) {
   EXPECT_EQ(to_client[1], Set(expose.first, expose.second));
 }
 
+// --- RFC 9728 metadata as the answer to Verify and Check ---
+
+class ResourceMetadataE2eTest : public ServerTest<ResourceMetadataE2eTest> {
+ public:
+  static constexpr char kConfigName[] = "ext-authz-metadata.yaml";
+  static ConfigOptions Options() {
+    return {.extra_yaml = "resource_metadata:\n"
+                          "  answer_checks: true\n"
+                          "  resources:\n"
+                          "    - {resource: https://api.test/admin, routes: [admin]}\n"
+                          "    - {resource: https://api.test}\n"};
+  }
+};
+
+// Only GET/HEAD of exactly a metadata path (in every reading) is answered
+// with the document, as a denial with status 200; anything else is decided
+// as usual. Neither API ever allows such a request.
+TEST_F(ResourceMetadataE2eTest, VerifyAndCheckAnswerOnlyTheExactMetadataPath) {
+  const std::string wk = "/.well-known/oauth-protected-resource";
+  struct Case {
+    std::string name;
+    std::string method;
+    std::string path;
+    std::string resource;  // the document's resource; "" : decided as usual (token_missing)
+  };
+  const std::vector<Case> cases = {
+      {"every other route's resource", "GET", wk, "https://api.test"},
+      {"the admin resource, HEAD, with a query", "HEAD", wk + "/admin?x=1",
+       "https://api.test/admin"},
+      {"POST", "POST", wk, ""},
+      {"a dot segment", "GET", "/.well-known/./oauth-protected-resource", ""},
+      {"an encoded separator", "GET", "/.well-known%2Foauth-protected-resource", ""},
+      {"a trailing slash", "GET", wk + "/admin/", ""},
+      {"a ;param", "GET", wk + ";a", ""},
+      {"below a metadata path", "GET", wk + "/admin/x", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const HttpSpec spec{.method = c.method, .url = TestEnv::Url(c.path)};
+    popguard::v1::VerifyResponse v = server()->Verify(spec);
+    EXPECT_EQ(v.decision(), popguard::v1::DENY);
+    CheckResponse check = server()->Check(spec);
+    if (c.resource.empty()) {
+      EXPECT_EQ(v.reason_code(), "token_missing") << v.message();
+      EXPECT_EQ(v.response_body(), "");
+      ExpectDenied(check, "token_missing", 401, 16);
+      EXPECT_EQ(check.denied_response().body(), "");
+      continue;
+    }
+    EXPECT_EQ(v.reason_code(), "resource_metadata") << v.message();
+    EXPECT_EQ(v.reason(), popguard::v1::REASON_RESOURCE_METADATA);
+    EXPECT_EQ(v.http_status(), 200);
+    EXPECT_THAT(v.response_body(),
+                ::testing::StartsWith("{\"resource\":\"" + c.resource + "\","));
+    EXPECT_THAT(HeaderPairs(v.response_headers()),
+                ::testing::Contains(H("content-type", "application/json")));
+    ExpectDenied(check, "resource_metadata", 200, 7);
+    EXPECT_EQ(check.denied_response().body(), v.response_body());
+    EXPECT_THAT(HeaderOptions(check.denied_response().headers()),
+                ::testing::Contains(Set("content-type", "application/json")));
+  }
+}
+
+// The challenge of each route names its own resource's metadata URL.
+TEST_F(ResourceMetadataE2eTest, ChallengesNameTheRoutesResource) {
+  const std::string wk = "https://api.test/.well-known/oauth-protected-resource";
+  for (const auto& [path, url] : std::vector<std::pair<std::string, std::string>>{
+           {"/admin/x", wk + "/admin"}, {"/public/x", wk}, {"/elsewhere", wk}}) {
+    SCOPED_TRACE(path);
+    popguard::v1::VerifyResponse v = server()->Verify(HttpSpec{.url = TestEnv::Url(path)});
+    EXPECT_EQ(v.reason_code(), "token_missing");
+    bool found = false;
+    for (const auto& [name, value] : HeaderPairs(v.response_headers())) {
+      if (name != "www-authenticate") continue;
+      found = true;
+      EXPECT_THAT(value, ::testing::HasSubstr("resource_metadata=\"" + url + "\""));
+    }
+    EXPECT_TRUE(found);
+  }
+}
+
 // --- Istio, policy on a workload: xfcc.element before_trusted_peer ---
 
 class IstioWorkloadE2eTest : public ServerTest<IstioWorkloadE2eTest> {

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -76,8 +77,11 @@ bool WaitForPort(int port, absl::Duration timeout) {
   return false;
 }
 
-// Pki is a test CA, nginx's server certificate and two client certificates
-// signed by the CA, made with the openssl command line in a temp dir.
+// Pki is a test CA; a server certificate it signed (CN and SAN localhost, SAN
+// 127.0.0.1) for nginx, Caddy and popguard's forward-auth TLS; client
+// certificates it signed ("client", "other", and "gateway" for a gateway
+// talking to popguard); and a second, unrelated CA ("rogue-ca") with its own
+// "rogue" certificate. Made with the openssl command line in a temp dir.
 struct Pki {
   TempDir dir;
   std::string File(const std::string& name) const { return dir.path() + "/" + name; }
@@ -89,17 +93,26 @@ struct Pki {
     std::vector<std::string> commands = {
         absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/ca.key -out ", d,
                      "/ca.crt -subj /CN=popguard-test-ca -days 2"),
-        // The SAN lets popguard-cli (libcurl) verify 127.0.0.1 with --cacert server.crt.
-        absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/server.key -out ", d,
-                     "/server.crt -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1",
-                     " -days 2"),
+        absl::StrCat("openssl req -x509 ", ec, " -keyout ", d, "/rogue-ca.key -out ", d,
+                     "/rogue-ca.crt -subj /CN=popguard-test-rogue-ca -days 2"),
     };
-    for (const std::string name : {"client", "other"}) {
+    // {name, CA, extra request options}
+    const std::vector<std::vector<std::string>> leaves = {
+        {"server", "ca", "-addext subjectAltName=DNS:localhost,IP:127.0.0.1"},
+        {"client", "ca", ""},
+        {"other", "ca", ""},
+        {"gateway", "ca", ""},
+        {"rogue", "rogue-ca", ""},
+    };
+    for (const auto& leaf : leaves) {
+      const std::string& name = leaf[0];
       commands.push_back(absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ",
-                                      d, "/", name, ".csr -subj /CN=", name));
+                                      d, "/", name, ".csr -subj /CN=",
+                                      name == "server" ? "localhost" : name, " ", leaf[2]));
       commands.push_back(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d,
-                                      "/ca.crt -CAkey ", d, "/ca.key -CAcreateserial -out ", d,
-                                      "/", name, ".crt -days 2"));
+                                      "/", leaf[1], ".crt -CAkey ", d, "/", leaf[1],
+                                      ".key -CAcreateserial -copy_extensions copy -out ", d, "/",
+                                      name, ".crt -days 2"));
     }
     for (const std::string& c : commands) {
       if (std::system((c + " >>" + d + "/openssl.log 2>&1").c_str()) != 0) {
@@ -161,27 +174,35 @@ class GatewayProcess {
       site = Replace(site, "oauth-protected-resource* 127.0.0.1:9002",
                      "oauth-protected-resource* " + popguard);
       site = Replace(site, "\n:8080 {", absl::StrCat("\nhttp://127.0.0.1:", p->port_, " {"));
-      // No admin endpoint, no certificates, state in the temp dir.
-      const std::string conf = absl::StrCat("{\n\tadmin off\n\tauto_https off\n\tstorage file_system ",
-                                            dir, "/data\n}\n", site);
-      argv = {"env",
-              "HOME=" + dir,
-              "XDG_DATA_HOME=" + dir + "/data",
-              "XDG_CONFIG_HOME=" + dir + "/config",
-              "caddy",
-              "run",
-              "--config",
-              p->dir_.Write("Caddyfile", conf),
-              "--adapter",
-              "caddyfile"};
+      argv = p->CaddyArgv(site);
     }
-    p->log_ = dir + "/gateway.log";
-    p->pid_ = redis_testing::SpawnChild(argv, p->log_);
-    if (p->pid_ <= 0 || !WaitForPort(p->port_, absl::Seconds(15))) {
-      *error = absl::StrCat(GatewayName(g), " did not start: ", p->Log());
-      return nullptr;
+    const int port = p->port_;
+    return Spawn(std::move(p), argv, port, GatewayName(g), error);
+  }
+
+  // StartCaddyMtls runs examples/caddy/Caddyfile.mtls: a TLS site on
+  // tls_port() asking popguard's forward-auth listener over TLS at
+  // `forward_auth_port`, with the certificates of `pki`.
+  static std::unique_ptr<GatewayProcess> StartCaddyMtls(int forward_auth_port, int upstream_port,
+                                                        const Pki& pki, std::string* error) {
+    auto p = std::unique_ptr<GatewayProcess>(new GatewayProcess());
+    p->tls_port_ = redis_testing::FreeLoopbackPort();
+    std::string site = ReadSource("examples/caddy/Caddyfile.mtls");
+    site = Replace(site, "https://localhost:8443 {",
+                   absl::StrCat("https://localhost:", p->tls_port_, " {"));
+    site = Replace(site, "https://127.0.0.1:9443",
+                   absl::StrCat("https://127.0.0.1:", forward_auth_port));
+    site = Replace(site, "reverse_proxy 127.0.0.1:8081",
+                   absl::StrCat("reverse_proxy 127.0.0.1:", upstream_port));
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"server.crt", "server.crt"}, {"server.key", "server.key"},
+             {"client-ca.crt", "ca.crt"}, {"popguard-ca.crt", "ca.crt"},
+             {"gateway.crt", "gateway.crt"}, {"gateway.key", "gateway.key"}}) {
+      site = Replace(site, "/etc/caddy/tls/" + from, pki.File(to));
     }
-    return p;
+    const std::vector<std::string> argv = p->CaddyArgv(site);
+    const int port = p->tls_port_;
+    return Spawn(std::move(p), argv, port, "caddy (mTLS)", error);
   }
 
   ~GatewayProcess() { redis_testing::StopChild(pid_, absl::Seconds(5)); }
@@ -195,11 +216,36 @@ class GatewayProcess {
 
  private:
   GatewayProcess() = default;
+
+  // CaddyArgv writes `site` under a global block (no admin endpoint, no
+  // automatic certificates, state in the temp dir) and returns the command.
+  std::vector<std::string> CaddyArgv(const std::string& site) {
+    const std::string dir = dir_.path();
+    const std::string conf = absl::StrCat(
+        "{\n\tadmin off\n\tauto_https off\n\tstorage file_system ", dir, "/data\n}\n", site);
+    return {"env",    "HOME=" + dir,   "XDG_DATA_HOME=" + dir + "/data",
+            "XDG_CONFIG_HOME=" + dir + "/config", "caddy", "run", "--config",
+            dir_.Write("Caddyfile", conf), "--adapter", "caddyfile"};
+  }
+
+  // Spawn starts `argv` and waits until `port` accepts connections.
+  static std::unique_ptr<GatewayProcess> Spawn(std::unique_ptr<GatewayProcess> p,
+                                               const std::vector<std::string>& argv, int port,
+                                               const std::string& name, std::string* error) {
+    p->log_ = p->dir_.path() + "/gateway.log";
+    p->pid_ = redis_testing::SpawnChild(argv, p->log_);
+    if (p->pid_ <= 0 || !WaitForPort(port, absl::Seconds(15))) {
+      *error = absl::StrCat(name, " did not start: ", p->Log());
+      return nullptr;
+    }
+    return p;
+  }
+
   TempDir dir_;
   std::string log_;
   pid_t pid_ = -1;
   int port_ = 0;
-  int tls_port_ = 0;  // nginx only
+  int tls_port_ = 0;  // nginx, and Caddy's mTLS site
 };
 
 // Reply is an HTTP answer the client got.
@@ -222,7 +268,93 @@ struct Reply {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
-class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
+Reply ParseHead(const std::string& head, Reply r) {
+  std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
+  if (!lines.empty() && lines[0].size() >= 12) (void)absl::SimpleAtoi(lines[0].substr(9, 3), &r.status);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    r.headers.emplace(absl::AsciiStrToLower(lines[i].substr(0, colon)),
+                      std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1))));
+  }
+  return r;
+}
+
+struct CurlOptions {
+  std::string cert;  // client certificate of the Pki ("client", "rogue"); "": none
+  std::string ca;    // the Pki's CA file that must have signed the server's ("ca.crt"); "": -k
+  std::string scheme = "https";
+};
+
+// Curl makes one request with curl to scheme://localhost:port/path (resolved
+// to 127.0.0.1). Reply::status is 0 when no HTTP answer came (a refused
+// handshake, a certificate curl does not trust).
+Reply Curl(const Pki& pki, int port, const std::string& path, const HeaderList& headers,
+           const CurlOptions& o) {
+  TempDir out;
+  std::string cmd = absl::StrCat("curl -s --http1.1 --max-time 10 --resolve localhost:", port,
+                                 ":127.0.0.1 -o ", out.path(), "/body -D ", out.path(), "/head");
+  absl::StrAppend(&cmd, o.ca.empty() ? " -k" : " --cacert " + pki.File(o.ca));
+  if (!o.cert.empty()) {
+    absl::StrAppend(&cmd, " --cert ", pki.File(o.cert + ".crt"), " --key ",
+                    pki.File(o.cert + ".key"));
+  }
+  for (const auto& [k, v] : headers) absl::StrAppend(&cmd, " -H '", k, ": ", v, "'");
+  absl::StrAppend(&cmd, " ", o.scheme, "://localhost:", port, path);
+  Reply r;
+  if (std::system(cmd.c_str()) != 0) return r;
+  r.body = ReadFileOrEmpty(out.path() + "/body");
+  return ParseHead(ReadFileOrEmpty(out.path() + "/head"), std::move(r));
+}
+
+// StartPopguardAndUpstream starts popguard with `config` (which has a
+// forward_auth listener; its port goes to *fa_port) and a plaintext upstream
+// answering 200 on `routes`. Returns "" or what went wrong.
+std::string StartPopguardAndUpstream(const std::string& config,
+                                     std::initializer_list<const char*> routes,
+                                     std::unique_ptr<PopguardProcess>* popguard,
+                                     std::unique_ptr<testserver::HttpsTestServer>* upstream,
+                                     int* fa_port) {
+  auto started = PopguardProcess::Start(config);
+  if (!started.ok()) return std::string(started.status().message());
+  *popguard = *std::move(started);
+  *fa_port = LoggedPort(**popguard, "forward_auth_listening");
+  if (*fa_port == 0) return "no forward_auth_listening line: " + (*popguard)->LogText();
+  auto server = testserver::HttpsTestServer::Start({.tls = false});
+  if (!server.ok()) return std::string(server.status().message());
+  *upstream = *std::move(server);
+  for (const char* path : routes) {
+    (*upstream)->SetRoute(path, testserver::HttpResponse::Reply(200, "upstream\n"));
+  }
+  return "";
+}
+
+// SuiteProcesses is one test suite's shared state, kept in statics from
+// SetUpTestSuite to TearDownTestSuite: the first error, the Pki (its temp
+// dir outlives every gateway), popguard and the upstream. `Tag` tells the
+// suites apart.
+template <typename Tag>
+struct SuiteProcesses {
+  static std::string& Error() {
+    static std::string e;
+    return e;
+  }
+  static Pki& GetPki() {
+    static Pki* pki = new Pki();
+    return *pki;
+  }
+  static std::unique_ptr<PopguardProcess>& Popguard() {
+    static std::unique_ptr<PopguardProcess> p;
+    return p;
+  }
+  static std::unique_ptr<testserver::HttpsTestServer>& Upstream() {
+    static std::unique_ptr<testserver::HttpsTestServer> u;
+    return u;
+  }
+};
+
+class GatewayE2eTest : public ::testing::TestWithParam<Gateway>,
+                       public SuiteProcesses<struct GatewaySuite> {
  protected:
   static void SetUpTestSuite() {
     TestEnv& env = TestEnv::Get();
@@ -234,37 +366,28 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
                                   "  client_cert_header: x-client-cert\n"
                                   "  client_cert_format: escaped_pem\n"
                                   "resource_metadata:\n"
-                                  "  resource: https://api.test\n"
+                                  "  answer_checks: true\n"
+                                  "  resources:\n"
+                                  "    - {resource: https://api.test/admin, routes: [admin]}\n"
+                                  "    - {resource: https://api.test}\n"
                                   "metrics:\n"
                                   "  listen: 127.0.0.1:0\n"
                                   "diagnostics:\n"
                                   "  enabled: true\n"
                                   "  routes: [public, mtls]\n"
                                   "  burst: 100\n"});
-    auto popguard = PopguardProcess::Start(config);
-    if (!popguard.ok()) {
-      Error() = std::string(popguard.status().message());
-      return;
-    }
-    Popguard() = *std::move(popguard);
-    const int fa_port = LoggedPort("forward_auth_listening");
+    int fa_port = 0;
+    Error() = StartPopguardAndUpstream(config, {"/public", "/dpop", "/admin", "/mtls"},
+                                       &Popguard(), &Upstream(), &fa_port);
+    if (!Error().empty()) return;
     MetricsPort() = LoggedPort("metrics_listening");
-    if (fa_port == 0 || MetricsPort() == 0) {
-      Error() = "no forward_auth_listening or metrics_listening line: " + Popguard()->LogText();
+    if (MetricsPort() == 0) {
+      Error() = "no metrics_listening line: " + Popguard()->LogText();
       return;
     }
-    auto upstream = testserver::HttpsTestServer::Start({.tls = false});
-    if (!upstream.ok()) {
-      Error() = std::string(upstream.status().message());
-      return;
-    }
-    Upstream() = *std::move(upstream);
     if (std::string e = GetPki().Make(); !e.empty()) {
       Error() = e;
       return;
-    }
-    for (const char* path : {"/public", "/dpop", "/admin", "/mtls"}) {
-      Upstream()->SetRoute(path, testserver::HttpResponse::Reply(200, "upstream\n"));
     }
     for (Gateway g : {Gateway::kNginx, Gateway::kCaddy}) {
       std::string error;
@@ -280,10 +403,6 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
     Upstream().reset();
     Popguard().reset();
   }
-  static std::string& Error() {
-    static std::string e;
-    return e;
-  }
   // LoggedPort returns the "port" of popguard's first log line with `event`.
   static int LoggedPort(const std::string& event) {
     return popguard::e2e::LoggedPort(*Popguard(), event);
@@ -291,18 +410,6 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   static int& MetricsPort() {
     static int port = 0;
     return port;
-  }
-  static Pki& GetPki() {
-    static Pki* pki = new Pki();  // its temp dir outlives every gateway
-    return *pki;
-  }
-  static std::unique_ptr<PopguardProcess>& Popguard() {
-    static std::unique_ptr<PopguardProcess> p;
-    return p;
-  }
-  static std::unique_ptr<testserver::HttpsTestServer>& Upstream() {
-    static std::unique_ptr<testserver::HttpsTestServer> u;
-    return u;
   }
   static std::map<Gateway, std::unique_ptr<GatewayProcess>>& Gateways() {
     static std::map<Gateway, std::unique_ptr<GatewayProcess>> g;
@@ -337,30 +444,7 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway> {
   // SendTls makes one request to nginx's TLS port with curl, presenting
   // client certificate `cert` ("" for none).
   Reply SendTls(const std::string& path, const HeaderList& headers, const std::string& cert) {
-    const Pki& pki = GetPki();
-    TempDir out;
-    std::string cmd = "curl -sk --max-time 10 -o " + out.path() + "/body -D " + out.path() + "/head";
-    if (!cert.empty()) {
-      absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ", pki.File(cert + ".key"));
-    }
-    for (const auto& [k, v] : headers) absl::StrAppend(&cmd, " -H '", k, ": ", v, "'");
-    absl::StrAppend(&cmd, " https://127.0.0.1:", Gateways()[Gateway::kNginx]->tls_port(), path);
-    Reply r;
-    if (std::system(cmd.c_str()) != 0) return r;
-    r.body = ReadFileOrEmpty(out.path() + "/body");
-    return ParseHead(ReadFileOrEmpty(out.path() + "/head"), std::move(r));
-  }
-
-  static Reply ParseHead(const std::string& head, Reply r) {
-    std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
-    if (!lines.empty() && lines[0].size() >= 12) (void)absl::SimpleAtoi(lines[0].substr(9, 3), &r.status);
-    for (size_t i = 1; i < lines.size(); ++i) {
-      const size_t colon = lines[i].find(':');
-      if (colon == std::string::npos) continue;
-      r.headers.emplace(absl::AsciiStrToLower(lines[i].substr(0, colon)),
-                        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1))));
-    }
-    return r;
+    return Curl(GetPki(), Gateways()[Gateway::kNginx]->tls_port(), path, headers, {.cert = cert});
   }
 
   // DpopHeaders is a DPoP-bound token (scope `scope`) and its proof for
@@ -504,6 +588,58 @@ TEST_P(GatewayE2eTest, ProtectedResourceMetadata) {
               HasSubstr("resource_metadata=\"https://api.test/.well-known/oauth-protected-resource\""));
 }
 
+// Several resources (resource_metadata.resources): each document at its own
+// path under the well-known prefix, and each route's challenge naming its
+// resource's URL.
+TEST_P(GatewayE2eTest, ProtectedResourceMetadataPerResource) {
+  struct Case {
+    std::string name;
+    std::string path;  // the denied request's
+    std::string metadata_path;
+    std::string resource;
+    std::string scopes;  // "" : no scopes_supported
+  };
+  const std::string wk = "/.well-known/oauth-protected-resource";
+  const std::vector<Case> cases = {
+      {"admin", "/admin", wk + "/admin", "https://api.test/admin", "[\"admin\"]"},
+      {"every other route", "/dpop", wk, "https://api.test", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Reply doc = Send("GET", c.metadata_path, {});
+    ASSERT_EQ(doc.status, 200) << doc.body << Diagnostics();
+    EXPECT_THAT(doc.body, HasSubstr("{\"resource\":\"" + c.resource + "\","));
+    if (c.scopes.empty()) {
+      EXPECT_THAT(doc.body, Not(HasSubstr("scopes_supported")));
+    } else {
+      EXPECT_THAT(doc.body, HasSubstr("\"scopes_supported\":" + c.scopes));
+    }
+    Reply denied = Send("GET", c.path, {});
+    EXPECT_EQ(denied.status, 401);
+    EXPECT_EQ(denied.Value("x-popguard-reason"), "token_missing");
+    EXPECT_THAT(denied.Value("www-authenticate"),
+                HasSubstr("resource_metadata=\"https://api.test" + c.metadata_path + "\""));
+  }
+  // A path that is not exactly a metadata path is nobody's document.
+  Reply other = Send("GET", wk + "/nope", {});
+  EXPECT_EQ(other.status, 404) << other.body;
+}
+
+// ExpectMtlsOutcome checks the answer `r` to a request for /mtls: `status`
+// and `reason` ("" for an allow, which reaches the upstream with binding
+// mtls; a denial never reaches it). `before` is the upstream's count before.
+void ExpectMtlsOutcome(testserver::HttpsTestServer& upstream, int before, const Reply& r,
+                       int status, const std::string& reason, const std::string& diagnostics) {
+  EXPECT_EQ(r.status, status) << r.body << diagnostics;
+  EXPECT_EQ(r.Value("x-popguard-reason"), reason);
+  if (reason.empty()) {
+    ASSERT_EQ(upstream.RequestCount("/mtls"), before + 1);
+    EXPECT_EQ(upstream.LastRequest("/mtls").Header("x-popguard-binding"), "mtls");
+  } else {
+    EXPECT_EQ(upstream.RequestCount("/mtls"), before);
+  }
+}
+
 // mTLS-bound tokens behind nginx with TLS client authentication on
 // loopback: nginx verifies the client certificate and passes it in
 // X-Client-Cert ($ssl_client_escaped_cert, client_cert_format escaped_pem).
@@ -539,15 +675,151 @@ TEST_F(NginxMtlsE2eTest, MtlsBoundTokenWithTheCertificateHeader) {
     headers.insert(headers.end(), c.extra.begin(), c.extra.end());
     const int before = Upstream()->RequestCount("/mtls");
     Reply r = c.tls ? SendTls("/mtls", headers, c.cert) : Send("GET", "/mtls", headers);
-    EXPECT_EQ(r.status, c.status) << r.body << Diagnostics();
-    EXPECT_EQ(r.Value("x-popguard-reason"), c.reason);
-    if (c.reason.empty()) {
-      ASSERT_EQ(Upstream()->RequestCount("/mtls"), before + 1);
-      EXPECT_EQ(Upstream()->LastRequest("/mtls").Header("x-popguard-binding"), "mtls");
-    } else {
-      EXPECT_EQ(Upstream()->RequestCount("/mtls"), before);
-    }
+    ExpectMtlsOutcome(*Upstream(), before, r, c.status, c.reason, Diagnostics());
   }
+}
+
+// The forward-auth /auth endpoint never answers with the metadata document,
+// even with answer_checks on: a 200 there makes the gateway forward the
+// request. Asked directly (as a gateway routing the path through
+// auth_request would), it is an ordinary request, denied without a token.
+TEST_F(NginxMtlsE2eTest, AuthEndpointNeverAnswersTheMetadataDocument) {
+  const int fa_port = LoggedPort("forward_auth_listening");
+  for (const std::string path :
+       {"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/admin"}) {
+    SCOPED_TRACE(path);
+    HttpReply r = HttpExchange(
+        fa_port,
+        absl::StrCat("GET /auth HTTP/1.1\r\nHost: popguard\r\nConnection: close\r\n"
+                     "X-Original-Method: GET\r\nX-Original-URI: ",
+                     path, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: api.test\r\n\r\n"),
+        absl::Seconds(10));
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_THAT(r.head, HasSubstr("token_missing"));
+    EXPECT_THAT(r.body, Not(HasSubstr("authorization_servers")));
+  }
+}
+
+// TLS on the forward-auth listener (forward_auth.tls with client_ca_file)
+// and Caddy terminating client mTLS (examples/caddy/Caddyfile.mtls): Caddy
+// verifies the client's certificate, passes it to popguard in X-Client-Cert
+// (der_base64) and talks to popguard over TLS with its own certificate.
+class CaddyMtlsE2eTest : public ::testing::Test, public SuiteProcesses<struct CaddyMtlsSuite> {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::string e = GetPki().Make(); !e.empty()) {
+      Error() = e;
+      return;
+    }
+    const Pki& pki = GetPki();
+    const std::string config = TestEnv::Get().WriteConfig(
+        "gateway-tls",
+        {.extra_yaml = absl::StrCat("forward_auth:\n"
+                                    "  listen: 127.0.0.1:0\n"
+                                    "  trusted_sources: [127.0.0.1/32]\n"
+                                    "  client_cert_header: x-client-cert\n"
+                                    "  client_cert_format: der_base64\n"
+                                    "  tls:\n"
+                                    "    cert_file: ", pki.File("server.crt"), "\n"
+                                    "    key_file: ", pki.File("server.key"), "\n"
+                                    "    client_ca_file: ", pki.File("ca.crt"), "\n")});
+    Error() = StartPopguardAndUpstream(config, {"/mtls"}, &Popguard(), &Upstream(),
+                                       &ForwardAuthPort());
+    if (!Error().empty()) return;
+    std::string error;
+    Caddy() = GatewayProcess::StartCaddyMtls(ForwardAuthPort(), Upstream()->port(), pki, &error);
+    if (Caddy() == nullptr) Error() = error;
+  }
+  static void TearDownTestSuite() {
+    Caddy().reset();
+    Upstream().reset();
+    Popguard().reset();
+  }
+  static int& ForwardAuthPort() {
+    static int port = 0;
+    return port;
+  }
+  static std::unique_ptr<GatewayProcess>& Caddy() {
+    static std::unique_ptr<GatewayProcess> c;
+    return c;
+  }
+
+  void SetUp() override { ASSERT_THAT(Error(), IsEmpty()); }
+
+  std::string Diagnostics() {
+    return absl::StrCat("\n--- popguard ---\n", Popguard()->LogText(), "\n--- caddy ---\n",
+                        Caddy()->Log());
+  }
+};
+
+TEST_F(CaddyMtlsE2eTest, MtlsBoundTokenWithTheCertificateCaddyVerified) {
+  const Pki& pki = GetPki();
+  const std::string token =
+      TestEnv::Get().issuer().MintToken({.x5t = pki.Thumbprint("client")});
+  const std::string client_der_b64 = [&] {
+    auto der = CertificateDer(ReadFileOrEmpty(pki.File("client.crt")));
+    return der.ok() ? absl::Base64Escape(*der) : std::string();
+  }();
+  ASSERT_FALSE(client_der_b64.empty());
+  struct Case {
+    std::string name;
+    std::string cert;  // the client's TLS certificate ("" none)
+    HeaderList extra;
+    int status;
+    std::string reason;  // "" for an allow
+  };
+  const std::vector<Case> cases = {
+      {"the bound certificate", "client", {}, 200, ""},
+      {"another certificate of the same CA", "other", {}, 401, "mtls_thumbprint_mismatch"},
+      {"no certificate", "", {}, 401, "mtls_cert_missing"},
+      // The client's own X-Client-Cert never reaches popguard: header_up
+      // replaces it (with nothing, or with the certificate Caddy verified).
+      {"forged header without a certificate", "", {{"X-Client-Cert", client_der_b64}}, 401,
+       "mtls_cert_missing"},
+      {"forged header with another certificate", "other", {{"X-Client-Cert", client_der_b64}},
+       401, "mtls_thumbprint_mismatch"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    HeaderList headers = {{"Authorization", "Bearer " + token}};
+    headers.insert(headers.end(), c.extra.begin(), c.extra.end());
+    const int before = Upstream()->RequestCount("/mtls");
+    Reply r = Curl(pki, Caddy()->tls_port(), "/mtls", headers, {.cert = c.cert, .ca = "ca.crt"});
+    ExpectMtlsOutcome(*Upstream(), before, r, c.status, c.reason, Diagnostics());
+  }
+  // A certificate from another CA is refused by Caddy's client_auth itself.
+  Reply rogue = Curl(pki, Caddy()->tls_port(), "/mtls", {{"Authorization", "Bearer " + token}},
+                     {.cert = "rogue", .ca = "ca.crt"});
+  EXPECT_EQ(rogue.status, 0) << rogue.body;
+}
+
+// The forward-auth listener itself over TLS: only a peer with a certificate
+// from forward_auth.tls.client_ca_file gets to send a request; a client that
+// trusts another CA refuses popguard's certificate; plaintext gets nothing.
+TEST_F(CaddyMtlsE2eTest, ForwardAuthListenerTlsRefusesWrongOrMissingCertificates) {
+  struct Case {
+    std::string name;
+    CurlOptions options;
+    int status;  // 0: no HTTP answer
+  };
+  const std::vector<Case> cases = {
+      {"gateway certificate from the client CA", {.cert = "gateway", .ca = "ca.crt"}, 400},
+      {"no client certificate", {.ca = "ca.crt"}, 0},
+      {"client certificate from another CA", {.cert = "rogue", .ca = "ca.crt"}, 0},
+      {"client trusting another CA", {.cert = "gateway", .ca = "rogue-ca.crt"}, 0},
+      {"plaintext HTTP", {.scheme = "http"}, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    // /auth without the forwarded headers: a 400 shows a request was read.
+    Reply r = Curl(GetPki(), ForwardAuthPort(), "/auth", {}, c.options);
+    EXPECT_EQ(r.status, c.status) << r.body;
+    if (c.status != 0) EXPECT_EQ(r.Value("x-popguard-reason"), "forwarded_header_invalid");
+  }
+  // The listener still answers after the refused handshakes.
+  EXPECT_EQ(Curl(GetPki(), ForwardAuthPort(), "/auth", {}, {.cert = "gateway", .ca = "ca.crt"})
+                .status,
+            400);
 }
 
 // Traefik cannot run here: its example is checked against what the tested
@@ -646,7 +918,7 @@ class DiagnosticsE2eTest : public GatewayE2eTest {
   static CliRun Probe(const std::string& url, const std::string& cert, bool json = true) {
     const Pki& pki = GetPki();
     std::string cmd = absl::StrCat(POPGUARD_BINARY_DIR, "/popguard-cli probe --url ", url,
-                                   " --cacert ", pki.File("server.crt"));
+                                   " --cacert ", pki.File("ca.crt"));
     if (!cert.empty()) {
       absl::StrAppend(&cmd, " --cert ", pki.File(cert + ".crt"), " --key ",
                       pki.File(cert + ".key"));

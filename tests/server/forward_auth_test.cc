@@ -237,6 +237,10 @@ TEST_F(ForwardAuthAdapterTest, ClientCertificateHeaderFormats) {
       {"rfc9440", ":" + B64Std(cert.der()) + ":", HttpRequestInfo::CertKind::kPemOrDer,
        cert.der()},
       {"rfc9440", "", HttpRequestInfo::CertKind::kNone, ""},  // empty: no certificate
+      // Caddy 2.6 leaves the placeholder as it is when the client sent no
+      // certificate: exactly that text is no certificate.
+      {"der_base64", "{http.request.tls.client.certificate_der_base64}",
+       HttpRequestInfo::CertKind::kNone, ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.format + " " + c.value.substr(0, 10));
@@ -291,6 +295,15 @@ TEST(ForwardAuthResponseTest, AnswersFromTheDecision) {
   EXPECT_EQ(r.status, 503);
   EXPECT_THAT(r.headers, ElementsAre(Pair("x-popguard-reason", "overloaded"),
                                      Pair("retry-after", "1")));
+
+  // Security: a denial is never a 2xx on this listener (the gateways forward
+  // on 2xx), even one whose status for Verify and Check is 200.
+  Decision metadata;
+  metadata.reason = Reason::kResourceMetadata;
+  metadata.http_status = 200;
+  metadata.response_body = "{}";
+  r = ToForwardAuthResponse(metadata);
+  EXPECT_EQ(r.status, 400);
 }
 
 TEST(IpCidrTest, ParseAndContains) {

@@ -9,7 +9,8 @@ and, with --curve_rates, its "curve"). Output, into --out (default bench/plots):
                             in 1/(1-q), so 90 %, 99 %, 99.9 % ... are evenly spaced);
                             each configuration's round with the median p99
   throughput_latency.png    p50 and p99 against achieved throughput, one curve per
-                            configuration (from "curve", one run per offered rate)
+                            configuration (from "curve", one run per offered rate, and
+                            the median round at the main rate)
 
   /usr/bin/python3 bench/plot_latency.py m.json --out bench/plots   (Debian's python, which
   has python3-matplotlib)
@@ -69,6 +70,8 @@ def plot_curves(record, path):
     curve = record.get("curve") or []
     if not curve:
         return False
+    # The main rate's runs are a point of each curve too (each configuration's median round).
+    curve = curve + [median_run(rs) for rs in by_config(record["runs"]).values()]
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, (name, rs) in enumerate(by_config(curve).items()):
         rs = sorted(rs, key=lambda r: r["throughput_rps"])

@@ -16,7 +16,7 @@ ASAN_DIR ?= build-asan
 ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_init_order=1
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps configure build run test chaos clean fuzz test-asan test-asan-core
+.PHONY: all deps configure build run test chaos clean fuzz test-asan test-asan-core format
 
 all: build
 
@@ -48,6 +48,11 @@ run: $(RUN_STAMP)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) -LE chaos
+
+# Rewrites every C++ file with clang-format (.clang-format); `make test` checks
+# it (ctest format_check).
+format:
+	@bash scripts/check-format.sh --fix .
 
 # The long chaos scenarios (tests labelled chaos), one at a time.
 chaos: build

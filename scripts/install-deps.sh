@@ -14,7 +14,7 @@ PACKAGES=(
   libabsl-dev libssl-dev libyaml-cpp-dev
   libhiredis-dev redis-server redis-tools libcurl4-openssl-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl python3 ccache
+  openssl python3 ccache clang-format
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   python3-jsonschema python3-yaml python3-grpcio python3-protobuf python3-matplotlib
   prometheus mmdebstrap

@@ -203,6 +203,8 @@ enum class Reason {
 };
 
 // All reasons, in declaration order (for tests and documentation).
+// The list is kept by hand, several names per line.
+// clang-format off
 inline constexpr Reason kAllReasons[] = {
 #define POPGUARD_R(x) Reason::x,
     POPGUARD_R(kOk) POPGUARD_R(kRequestInvalid) POPGUARD_R(kTokenMissing)
@@ -237,6 +239,7 @@ inline constexpr Reason kAllReasons[] = {
     POPGUARD_R(kInternalError)
 #undef POPGUARD_R
 };
+// clang-format on
 
 // ReasonCode returns the stable snake_case code of `reason`, e.g. "dpop_replayed".
 std::string_view ReasonCode(Reason reason);

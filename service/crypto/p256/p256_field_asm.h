@@ -14,6 +14,9 @@
 
 namespace popguard::p256::field_internal {
 
+// The assembly is aligned by hand, one instruction per line.
+// clang-format off
+
 // One step of the Montgomery reduction of the low half L0..L3 of a product
 // (see FeReduce): q = L0, add q*p and drop L0. With p's shape that is q<<32
 // into L1, q>>32 into L2, and q*p3 into L3 and a new top limb, which goes to
@@ -318,6 +321,8 @@ inline void FeHalfAsm(uint64_t out[4], const uint64_t a[4]) {
   out[2] = d2;
   out[3] = d3;
 }
+
+// clang-format on
 
 }  // namespace popguard::p256::field_internal
 

@@ -187,6 +187,8 @@ struct AttackCase {
   bool send_twice = false;
 };
 
+// The table is laid out by hand: one case per add(), name first.
+// clang-format off
 std::vector<AttackCase> Cases() {
   std::vector<AttackCase> c;
   auto add = [&](std::string name, std::function<HttpSpec()> build, std::string code, int status) {
@@ -785,6 +787,7 @@ std::vector<AttackCase> Cases() {
   }, "mtls_cert_missing", 401);
   return c;
 }
+// clang-format on
 
 // --- Running a case through both APIs ---
 
@@ -941,6 +944,8 @@ JsonValue IdentityEd25519Jwk() {
 
 // The attacks that need another server configuration: OpenSSL for every
 // signature (crypto.force_openssl), and x-forwarded-client-cert trusted.
+// The table is laid out by hand: one case per add(), name first.
+// clang-format off
 std::vector<AttackCase> OpenSslXfccCases() {
   std::vector<AttackCase> c;
   auto add = [&](std::string name, std::function<HttpSpec()> build, std::string code, int status) {
@@ -989,6 +994,7 @@ std::vector<AttackCase> OpenSslXfccCases() {
   }, "ok", 200);
   return c;
 }
+// clang-format on
 
 class OpenSslXfccAttacksE2eTest : public ServerTestBase<OpenSslXfccAttacksE2eTest> {
  public:

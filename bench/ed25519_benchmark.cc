@@ -28,12 +28,12 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "service/jose/base64url.h"
+#include "service/common/json.h"
+#include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519.h"
 #include "service/crypto/ed25519/ed25519_msm.h"
-#include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
-#include "service/common/openssl_util.h"
 #include "service/jose/signature.h"
 
 namespace popguard {

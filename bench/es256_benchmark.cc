@@ -35,9 +35,9 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "service/crypto/p256/p256.h"
 #include "service/jose/jwk.h"
 #include "service/jose/native_verifier.h"
-#include "service/crypto/p256/p256.h"
 #include "service/jose/signature.h"
 #include "service/tools/mint/signer.h"
 
@@ -75,8 +75,8 @@ const Fixture& F() {
     fx->pub = fx->key->public_key();
     unsigned char point[65];
     size_t len = 0;
-    EVP_PKEY_get_octet_string_param(fx->pub->pkey(), OSSL_PKEY_PARAM_PUB_KEY, point,
-                                    sizeof(point), &len);
+    EVP_PKEY_get_octet_string_param(fx->pub->pkey(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point),
+                                    &len);
     fx->xy.assign(reinterpret_cast<char*>(point) + 1, 64);
     for (int i = 0; i < kBatch; ++i) {
       std::string input(350, 'a' + static_cast<char>(i % 26));
@@ -95,10 +95,9 @@ const Fixture& F() {
 bool EvpVerify(EVP_MD_CTX* ctx, const Fixture& f, int i) {
   EVP_MD_CTX_reset(ctx);
   return EVP_DigestVerifyInit(ctx, nullptr, f.sha256, nullptr, f.pub->pkey()) == 1 &&
-         EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(f.ders[i].data()),
-                          f.ders[i].size(),
-                          reinterpret_cast<const unsigned char*>(f.inputs[i].data()),
-                          f.inputs[i].size()) == 1;
+         EVP_DigestVerify(
+             ctx, reinterpret_cast<const unsigned char*>(f.ders[i].data()), f.ders[i].size(),
+             reinterpret_cast<const unsigned char*>(f.inputs[i].data()), f.inputs[i].size()) == 1;
 }
 
 void Check(benchmark::State& state, bool ok) {
@@ -122,8 +121,8 @@ void BM_OpenSslVerifier(benchmark::State& state) {
   SignatureVerifierPtr v = CreateOpenSslVerifier();
   int i = 0;
   for (auto _ : state) {
-    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
-                     SignatureResult::kValid);
+    Check(state,
+          v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) == SignatureResult::kValid);
     i = (i + 1) % kBatch;
   }
 }
@@ -135,8 +134,8 @@ void BM_NativeHot(benchmark::State& state) {
   v->PrepareKeys(std::vector<std::shared_ptr<const PublicKey>>{f.pub});
   int i = 0;
   for (auto _ : state) {
-    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
-                     SignatureResult::kValid);
+    Check(state,
+          v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) == SignatureResult::kValid);
     i = (i + 1) % kBatch;
   }
   if (v->stats().es256_cold != 0) state.SkipWithError("not hot");
@@ -150,8 +149,8 @@ void BM_NativeCold(benchmark::State& state) {
   std::unique_ptr<NativeVerifier> v = NativeVerifier::Create(options);
   int i = 0;
   for (auto _ : state) {
-    Check(state, v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) ==
-                     SignatureResult::kValid);
+    Check(state,
+          v->Verify(JwsAlg::kES256, *f.pub, f.inputs[i], f.sigs[i]) == SignatureResult::kValid);
     i = (i + 1) % kBatch;
   }
 }
@@ -159,8 +158,8 @@ BENCHMARK(BM_NativeCold)->Unit(benchmark::kMicrosecond);
 
 void BM_NativeColdKnownKey(benchmark::State& state) {
   const Fixture& f = F();
-  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
-      reinterpret_cast<const uint8_t*>(f.xy.data()));
+  const p256::EcdsaPublicKey key =
+      *p256::EcdsaPublicKey::FromAffineBytes_vartime(reinterpret_cast<const uint8_t*>(f.xy.data()));
   int i = 0;
   for (auto _ : state) {
     uint8_t digest[32];
@@ -299,8 +298,8 @@ BENCHMARK(BM_PairedCold)->Unit(benchmark::kMicrosecond);
 
 void BM_PairedColdKnownKey(benchmark::State& state) {
   const Fixture& f = F();
-  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
-      reinterpret_cast<const uint8_t*>(f.xy.data()));
+  const p256::EcdsaPublicKey key =
+      *p256::EcdsaPublicKey::FromAffineBytes_vartime(reinterpret_cast<const uint8_t*>(f.xy.data()));
   Paired(state, 1, [&](int i) {
     uint8_t digest[32];
     SHA256(reinterpret_cast<const uint8_t*>(f.inputs[i].data()), f.inputs[i].size(), digest);
@@ -344,18 +343,18 @@ BENCHMARK(BM_PairedColdBatch)->Unit(benchmark::kMicrosecond);
 // shipped one is kBaseWindowBits). The table_KiB counter is one table's size.
 void BM_HotKeyWindow(benchmark::State& state) {
   const Fixture& f = F();
-  const p256::EcdsaPublicKey key = *p256::EcdsaPublicKey::FromAffineBytes_vartime(
-      reinterpret_cast<const uint8_t*>(f.xy.data()));
+  const p256::EcdsaPublicKey key =
+      *p256::EcdsaPublicKey::FromAffineBytes_vartime(reinterpret_cast<const uint8_t*>(f.xy.data()));
   std::unique_ptr<p256::CombTable> table =
       p256::CombTable::Build_vartime(key.point(), static_cast<int>(state.range(0)));
   int i = 0;
   for (auto _ : state) {
     uint8_t digest[32];
     SHA256(reinterpret_cast<const uint8_t*>(f.inputs[i].data()), f.inputs[i].size(), digest);
-    Check(state, p256::EcdsaVerifyDigest_vartime(
-                     key, table.get(), digest,
-                     reinterpret_cast<const uint8_t*>(f.sigs[i].data())) ==
-                     p256::EcdsaVerdict::kValid);
+    Check(state,
+          p256::EcdsaVerifyDigest_vartime(key, table.get(), digest,
+                                          reinterpret_cast<const uint8_t*>(f.sigs[i].data())) ==
+              p256::EcdsaVerdict::kValid);
     i = (i + 1) % kBatch;
   }
   state.counters["table_KiB"] = static_cast<double>(table->MemoryBytes()) / 1024;
@@ -366,8 +365,8 @@ void BM_BaseCombWindow(benchmark::State& state) {
   std::unique_ptr<p256::CombTable> table =
       p256::CombTable::Build_vartime(p256::Generator(), static_cast<int>(state.range(0)));
   // A fixed scalar with few zero windows (digits are ~never zero anyway).
-  p256::Sc k = {{0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
-                 0x7a6b5c4d3e2f1a0bull}};
+  p256::Sc k = {
+      {0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull, 0x7a6b5c4d3e2f1a0bull}};
   for (auto _ : state) {
     p256::JacobianPoint acc;
     p256::PointSetInfinity(&acc);
@@ -417,8 +416,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
   void PrintSummary() const {
     if (!paired_.empty()) {
-      std::printf("\nES256 paired runs (median of repetitions): OpenSSL EVP and native "
-                  "alternating in one loop\n");
+      std::printf(
+          "\nES256 paired runs (median of repetitions): OpenSSL EVP and native "
+          "alternating in one loop\n");
       for (const auto& [name, runs] : paired_) {
         std::vector<double> o, n, r;
         for (const PairedRun& p : runs) {
@@ -433,8 +433,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     auto base_it = samples_.find("BM_OpenSslEvp");
     if (base_it == samples_.end()) return;
     const double base = Median(base_it->second);
-    std::printf("\nES256 summary: CPU time per verification (median of repetitions), speed-up "
-                "over BM_OpenSslEvp\n");
+    std::printf(
+        "\nES256 summary: CPU time per verification (median of repetitions), speed-up "
+        "over BM_OpenSslEvp\n");
     for (const auto& [name, samples] : samples_) {
       const double us = Median(samples);
       // Components are not verifications: no ratio.

@@ -13,7 +13,6 @@
 namespace popguard::bench {
 namespace {
 
-
 const char* DigestName(JwsAlg alg) {
   switch (alg) {
     case JwsAlg::kRS256:
@@ -37,10 +36,14 @@ const char* DigestName(JwsAlg alg) {
 
 size_t EcScalarBytes(JwsAlg alg) {
   switch (alg) {
-    case JwsAlg::kES256: return 32;
-    case JwsAlg::kES384: return 48;
-    case JwsAlg::kES512: return 66;
-    default: return 0;
+    case JwsAlg::kES256:
+      return 32;
+    case JwsAlg::kES384:
+      return 48;
+    case JwsAlg::kES512:
+      return 66;
+    default:
+      return 0;
   }
 }
 

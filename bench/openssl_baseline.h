@@ -36,7 +36,7 @@ class OpenSslBaseline {
   bool VerifyWith(EVP_PKEY* pkey, std::string_view signing_input) const;
 
   JwsAlg alg_ = JwsAlg::kES256;
-  EVP_MD* md_ = nullptr;     // owned; null for EdDSA
+  EVP_MD* md_ = nullptr;      // owned; null for EdDSA
   EVP_PKEY* pkey_ = nullptr;  // owned
   std::string spki_der_;
   std::string signature_;  // DER for ECDSA, raw otherwise

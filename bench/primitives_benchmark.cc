@@ -21,14 +21,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
-#include "service/tools/mint/mint.h"
 #include "bench/openssl_baseline.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
 #include "service/jose/signature.h"
+#include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
 
 namespace popguard::bench {
@@ -93,8 +93,8 @@ const Fixture& F() {
       if (!c.baseline->VerifyPreparsed(c.signing_input)) Die("baseline does not verify");
       if (alg == JwsAlg::kRS256) {
         fx->token = token;
-        fx->token_payload = *Base64UrlDecode(token.substr(token.find('.') + 1,
-                                                          dot - token.find('.') - 1));
+        fx->token_payload =
+            *Base64UrlDecode(token.substr(token.find('.') + 1, dot - token.find('.') - 1));
       }
       fx->cases.emplace(alg, std::move(c));
     }
@@ -257,11 +257,11 @@ void BM_ParseCompactJws(benchmark::State& state, bool proof) {
   ratios.Set(state, timer);
 }
 
-#define POPGUARD_PER_ALG(fn)                      \
-  BENCHMARK_CAPTURE(fn, ES256, JwsAlg::kES256);   \
-  BENCHMARK_CAPTURE(fn, ES384, JwsAlg::kES384);   \
-  BENCHMARK_CAPTURE(fn, EdDSA, JwsAlg::kEdDSA);   \
-  BENCHMARK_CAPTURE(fn, RS256, JwsAlg::kRS256);   \
+#define POPGUARD_PER_ALG(fn)                    \
+  BENCHMARK_CAPTURE(fn, ES256, JwsAlg::kES256); \
+  BENCHMARK_CAPTURE(fn, ES384, JwsAlg::kES384); \
+  BENCHMARK_CAPTURE(fn, EdDSA, JwsAlg::kEdDSA); \
+  BENCHMARK_CAPTURE(fn, RS256, JwsAlg::kRS256); \
   BENCHMARK_CAPTURE(fn, PS256, JwsAlg::kPS256)
 
 POPGUARD_PER_ALG(BM_Verify_OpenSslPreparsed);

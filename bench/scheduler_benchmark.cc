@@ -68,10 +68,10 @@
 #include "bench/openssl_baseline.h"
 #include "benchmark/benchmark.h"
 #include "service/jose/native_verifier.h"
-#include "service/server/process_setup.h"
 #include "service/jose/signature.h"
-#include "service/tools/mint/signer.h"
 #include "service/jose/verify_scheduler.h"
+#include "service/server/process_setup.h"
+#include "service/tools/mint/signer.h"
 
 namespace popguard::bench {
 namespace {

@@ -7,9 +7,11 @@
 //   BM_Decide_DpopTokenMiss/ES256                             same, access token cache off
 //   BM_Decide_DpopNewKey/ES256                                every proof from a new client key
 //   BM_Decide_DpopForeignRsaKey/<key>                         proof under an RSA key the token is
-//                                                             not bound to (denied; issue 10 item 4)
+//                                                             not bound to (denied; issue 10 item
+//                                                             4)
 //   BM_Decide_Mtls/{envoy_pem,thumbprint}                     cnf.x5t#S256 token (cache hit)
-//   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide -> CheckResponse;
+//   BM_CheckPath/{dpop,noop}                                  CheckRequest -> Decide ->
+//   CheckResponse;
 //                                                             noop skips Decide (popguard-noop)
 //   BM_Target_DpopVsOpenSslEs256                              the issue 4 target, interleaved
 //   BM_Component_*                                            the pieces of a DPoP request
@@ -43,25 +45,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
-#include "service/tools/mint/mint.h"
 #include "bench/openssl_baseline.h"
 #include "envoy/service/auth/v3/external_auth.pb.h"
 #include "service/authn/access_token.h"
-#include "service/server/adapters.h"
 #include "service/authn/authenticator.h"
-#include "service/jose/base64url.h"
-#include "service/common/clock.h"
-#include "service/config/config.h"
-#include "service/common/crypto_util.h"
 #include "service/authn/dpop.h"
-#include "service/keys/issuers.h"
-#include "service/common/log.h"
 #include "service/authn/policy.h"
-#include "service/server/process_setup.h"
 #include "service/authn/reason.h"
 #include "service/authn/rollout_stats.h"
 #include "service/authn/route_path.h"
+#include "service/common/clock.h"
+#include "service/common/crypto_util.h"
+#include "service/common/log.h"
+#include "service/config/config.h"
+#include "service/jose/base64url.h"
+#include "service/keys/issuers.h"
+#include "service/server/adapters.h"
+#include "service/server/process_setup.h"
 #include "service/server/verifier_factory.h"
+#include "service/tools/mint/mint.h"
 #include "storage/memory_replay_store.h"
 
 namespace popguard::bench {
@@ -94,8 +96,8 @@ class SwappableReplayStore final : public ReplayStore {
   SwappableReplayStore() { Reset(); }
   void Reset() { inner_ = std::make_unique<MemoryReplayStore>(4 * 1000 * 1000); }
   using ReplayStore::CheckAndInsert;
-  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      absl::Time issued_at, Done done) override {
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, absl::Time issued_at,
+                      Done done) override {
     inner_->CheckAndInsert(key, now, expiry, issued_at, std::move(done));
   }
   size_t Size() const override { return inner_->Size(); }
@@ -111,7 +113,7 @@ struct Env {
   Config config;
   RealClock clock;
   SwappableReplayStore replay;
-  RolloutStats rollout{RolloutLimits{}};  // the server's default table sizes
+  RolloutStats rollout{RolloutLimits{}};         // the server's default table sizes
   std::unique_ptr<Authenticator> authn;          // access token cache on
   std::unique_ptr<Authenticator> authn_nocache;  // access token cache off
   // The yardstick: one ES256 verify over a proof-sized input, EVP, key parsed once.
@@ -152,7 +154,8 @@ Env& E() {
     ConfigureProcessForServing();  // as the server does
     SetLogLevel(LogLevel::kError);
     auto* e = new Env;
-    e->issuer_key = std::make_unique<PrivateKey>(Check(PrivateKey::Generate(JwsAlg::kRS256), "keygen"));
+    e->issuer_key =
+        std::make_unique<PrivateKey>(Check(PrivateKey::Generate(JwsAlg::kRS256), "keygen"));
     e->issuer_key->set_kid("rs-1");
     e->issuer_key->set_alg(JwsAlg::kRS256);
     for (JwsAlg alg :
@@ -325,14 +328,15 @@ void BM_Decide_DpopNewKey(benchmark::State& state) {
     tokens.clear();
     std::string prefix = UniqueJtiPrefix();
     for (size_t i = 0; i < kPoolSize / 4; ++i) {
-      keys.push_back(std::make_unique<PrivateKey>(Check(PrivateKey::Generate(JwsAlg::kES256), "keygen")));
+      keys.push_back(
+          std::make_unique<PrivateKey>(Check(PrivateKey::Generate(JwsAlg::kES256), "keygen")));
       std::string token = e.Token(keys.back()->Thumbprint(), "");
       ProofMinter minter(*keys.back(), JwsAlg::kES256);
       HttpRequestInfo r = BaseRequest("/dpop/resource");
       r.headers.emplace_back("authorization", "DPoP " + token);
-      r.headers.emplace_back("dpop", Check(minter.Mint("GET", kDpopUrl, token, absl::Now(),
-                                                       absl::StrCat(prefix, i)),
-                                           "proof"));
+      r.headers.emplace_back(
+          "dpop", Check(minter.Mint("GET", kDpopUrl, token, absl::Now(), absl::StrCat(prefix, i)),
+                        "proof"));
       p->requests.push_back(std::move(r));
       tokens.push_back(std::move(token));
     }
@@ -408,10 +412,11 @@ void BM_Decide_DpopForeignRsaKey(benchmark::State& state, int modulus_bits, uint
   n.front() = static_cast<char>(n.front() | 0x80);
   n.back() = static_cast<char>(n.back() | 0x01);
   std::string e_bytes;  // big-endian, minimal
-  for (uint64_t v = exponent; v != 0; v >>= 8) e_bytes.insert(e_bytes.begin(), static_cast<char>(v));
-  const std::string header = absl::StrCat(
-      R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")", Base64UrlEncode(e_bytes),
-      R"(","n":")", Base64UrlEncode(n), R"("}})");
+  for (uint64_t v = exponent; v != 0; v >>= 8)
+    e_bytes.insert(e_bytes.begin(), static_cast<char>(v));
+  const std::string header =
+      absl::StrCat(R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")",
+                   Base64UrlEncode(e_bytes), R"(","n":")", Base64UrlEncode(n), R"("}})");
   Pool pool;
   pool.refill = [&](Pool* p) {
     const std::string claims = absl::StrCat(
@@ -419,9 +424,9 @@ void BM_Decide_DpopForeignRsaKey(benchmark::State& state, int modulus_bits, uint
         absl::ToUnixSeconds(absl::Now()), R"(,"ath":")", Ath(token), R"("})");
     HttpRequestInfo r = BaseRequest("/dpop/resource");
     r.headers.emplace_back("authorization", "DPoP " + token);
-    r.headers.emplace_back("dpop", absl::StrCat(Base64UrlEncode(header), ".",
-                                                Base64UrlEncode(claims), ".",
-                                                Base64UrlEncode(RandomBytes(n.size()))));
+    r.headers.emplace_back("dpop",
+                           absl::StrCat(Base64UrlEncode(header), ".", Base64UrlEncode(claims), ".",
+                                        Base64UrlEncode(RandomBytes(n.size()))));
     p->requests.push_back(std::move(r));
   };
   pool.Refill();
@@ -544,7 +549,8 @@ void BM_Target_DpopVsOpenSslEs256(benchmark::State& state) {
   if (n == 0 || verify_ns == 0) return;
   state.counters["decide_us"] = static_cast<double>(decide_ns) / n / 1000.0;
   state.counters["openssl_es256_us"] = static_cast<double>(verify_ns) / n / 1000.0;
-  state.counters["x_openssl_es256"] = static_cast<double>(decide_ns) / static_cast<double>(verify_ns);
+  state.counters["x_openssl_es256"] =
+      static_cast<double>(decide_ns) / static_cast<double>(verify_ns);
 }
 
 // --- The pieces of a DPoP request, to see where the time goes. ---
@@ -574,8 +580,8 @@ void BM_Component_DpopValidate(benchmark::State& state) {
   DpopValidator dpop(e.config.dpop, e.config.limits, verifier.get(), nullptr);
   const PrivateKey& key = *e.clients.at(JwsAlg::kES256);
   std::string token = e.Token(key.Thumbprint(), "");
-  std::string proof =
-      Check(ProofMinter(key, JwsAlg::kES256).Mint("GET", kDpopUrl, token, absl::Now(), "j"), "proof");
+  std::string proof = Check(
+      ProofMinter(key, JwsAlg::kES256).Mint("GET", kDpopUrl, token, absl::Now(), "j"), "proof");
   DpopRequest req;
   req.proof = proof;
   req.method = "GET";
@@ -652,7 +658,8 @@ void BM_Component_OpenSslEs256(benchmark::State& state) {
   size_t dot = proof.rfind('.');
   std::string sig;
   if (!Base64UrlDecode(proof.substr(dot + 1), &sig)) Die("sig");
-  auto yardstick = Check(OpenSslBaseline::Create(JwsAlg::kES256, *es.public_key(), sig), "baseline");
+  auto yardstick =
+      Check(OpenSslBaseline::Create(JwsAlg::kES256, *es.public_key(), sig), "baseline");
   std::string input = proof.substr(0, dot);
   AdjacentBaseline baseline = E().Es256Baseline();
   LoopCpuTimer timer;

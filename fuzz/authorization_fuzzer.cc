@@ -37,12 +37,12 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_check.h"
 #include "service/authn/authenticator.h"
+#include "service/authn/reason.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
-#include "service/authn/reason.h"
+#include "service/jose/native_verifier.h"
 #include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
-#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 
 namespace {
@@ -115,12 +115,12 @@ Fixture* BuildFixture() {
   f->unbound_token = MustSign(*issuer_key, token_header, Claims(nullptr));
   f->bound_token = MustSign(*issuer_key, token_header, Claims(&*proof_key));
   const JsonValue proof_header = popguard::ProofHeader(*proof_key, popguard::JwsAlg::kES256);
-  const JsonValue proof_claims = JsonValue::Object(
-      {{"jti", JsonValue::String("fuzz-proof")},
-       {"htm", JsonValue::String("GET")},
-       {"htu", JsonValue::String(kUrl)},
-       {"iat", JsonValue::Number(absl::ToUnixSeconds(kNow))},
-       {"ath", JsonValue::String(popguard::Ath(f->bound_token))}});
+  const JsonValue proof_claims =
+      JsonValue::Object({{"jti", JsonValue::String("fuzz-proof")},
+                         {"htm", JsonValue::String("GET")},
+                         {"htu", JsonValue::String(kUrl)},
+                         {"iat", JsonValue::Number(absl::ToUnixSeconds(kNow))},
+                         {"ath", JsonValue::String(popguard::Ath(f->bound_token))}});
   f->proof = MustSign(*proof_key, proof_header, proof_claims);
   return f;
 }

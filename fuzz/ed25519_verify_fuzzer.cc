@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include "service/crypto/ed25519/ed25519.h"
 #include "service/common/openssl_util.h"
+#include "service/crypto/ed25519/ed25519.h"
 
 namespace {
 
@@ -43,15 +43,13 @@ using popguard::MdCtxPtr;
 using popguard::PkeyPtr;
 
 bool OpenSslVerify(const std::string& pub, const std::string& msg, const std::string& sig) {
-  PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                          reinterpret_cast<const unsigned char*>(pub.data()),
-                                          pub.size()));
+  PkeyPtr key(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(pub.data()), pub.size()));
   if (key == nullptr) return false;
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
-                          sig.size(), reinterpret_cast<const unsigned char*>(msg.data()),
-                          msg.size()) == 1;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                          reinterpret_cast<const unsigned char*>(msg.data()), msg.size()) == 1;
 }
 
 std::string Unhex(const char* hex) {

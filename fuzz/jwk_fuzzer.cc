@@ -22,8 +22,8 @@
 #include "fuzz/fuzz_check.h"
 #include "service/authn/client_cert.h"
 #include "service/common/json.h"
-#include "service/jose/jwk.h"
 #include "service/common/strings.h"
+#include "service/jose/jwk.h"
 
 namespace {
 

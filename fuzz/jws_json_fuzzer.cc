@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "service/jose/base64url.h"
 #include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jws.h"
 
 namespace {

@@ -62,8 +62,8 @@ class MemoryReplayStore final : public ReplayStore {
   // already be expired) and yields kFresh unless the key is live.
   // A proof issued before window_start yields kWindowReset and records nothing.
   using ReplayStore::CheckAndInsert;
-  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      absl::Time issued_at, Done done) override;
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, absl::Time issued_at,
+                      Done done) override;
 
   // CheckAndInsertSync is CheckAndInsert returning the result directly.
   ReplayResult CheckAndInsertSync(std::string_view key, absl::Time now, absl::Time expiry,

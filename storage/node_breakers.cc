@@ -116,8 +116,8 @@ std::vector<bool> NodeBreakers::ClosedSlots() const {
   }
   for (int s = 0; s < kRedisClusterSlots; ++s) {
     const int i = static_cast<size_t>(s) < map_->owner.size() ? map_->owner[s] : -1;
-    out[s] = i >= 0 && static_cast<size_t>(i) < node_closed.size() ? node_closed[i]
-                                                                     : unmapped_closed;
+    out[s] =
+        i >= 0 && static_cast<size_t>(i) < node_closed.size() ? node_closed[i] : unmapped_closed;
   }
   return out;
 }

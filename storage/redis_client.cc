@@ -69,9 +69,9 @@ struct RedisClient::Node {
   std::vector<RedisConnection::State> seen;
   std::vector<Clock::time_point> retry_at;
   std::vector<Clock::duration> backoff;
-  bool in_map = false;                      // owns slots (or is the single node)
-  bool reachable = false;                   // some connection was ready last time we looked
-  bool reported_down = false;               // "unreachable" logged since it was last up
+  bool in_map = false;         // owns slots (or is the single node)
+  bool reachable = false;      // some connection was ready last time we looked
+  bool reported_down = false;  // "unreachable" logged since it was last up
   std::string last_error;
   // The server process last seen here (RedisClient header: loss of data).
   bool server_seen = false;
@@ -150,8 +150,8 @@ class RedisClient::Loop {
   void Accept(std::vector<std::shared_ptr<Op>> ops);
   void Dispatch(const std::shared_ptr<Op>& op);
   void SendTo(Node* node, const std::shared_ptr<Op>& op, bool asking);
-  void OnReply(const std::shared_ptr<Op>& op, const std::string& node_host,
-               absl::Time server_since, absl::StatusOr<RedisReplyPtr> result);
+  void OnReply(const std::shared_ptr<Op>& op, const std::string& node_host, absl::Time server_since,
+               absl::StatusOr<RedisReplyPtr> result);
   void Complete(const std::shared_ptr<Op>& op, absl::StatusOr<RedisReplyPtr> result);
   void ExpireTimers();
   void DispatchParked();
@@ -639,12 +639,11 @@ absl::Time RedisClient::Loop::OnServerReady(Node* node, std::string_view run_id)
 
 void RedisClient::Loop::CheckMarkers() {
   if (o_.marker_prefix.empty() || mode_ == Mode::kDiscovering) return;
-  const std::string px = std::to_string(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(o_.marker_ttl)));
+  const std::string px =
+      std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(o_.marker_ttl)));
   for (auto& [name, owned] : nodes_) {
     Node* node = owned.get();
-    if (!node->in_map || !node->server_seen || node->marker_in_flight ||
-        now_ < node->marker_due) {
+    if (!node->in_map || !node->server_seen || node->marker_in_flight || now_ < node->marker_due) {
       continue;
     }
     // Only on a connection whose handshake is done: its server is the one
@@ -749,7 +748,8 @@ void RedisClient::Loop::TrackConnections() {
                  now_ - c.OldestWrittenAt() > stuck_after) {
         // Nothing came back for far longer than any command may take: the
         // peer is gone or wedged. A fresh connection finds out which.
-        c.Close(absl::UnavailableError(absl::StrCat("no reply from ", node->name, " for too long")));
+        c.Close(
+            absl::UnavailableError(absl::StrCat("no reply from ", node->name, " for too long")));
       }
       const RedisConnection::State was = node->seen[i];
       const RedisConnection::State is = c.state();
@@ -927,7 +927,8 @@ void RedisClient::Loop::ApplySingleNode(Node* node) {
   refresh_failing_logged_ = false;
   last_refresh_ok_ = now_;
   client_->counters_.slot_refreshes.fetch_add(1, std::memory_order_relaxed);
-  if (changed) Log(o_, RedisLogLevel::kInfo, "redis_topology", absl::StrCat("single node ", node->name));
+  if (changed)
+    Log(o_, RedisLogLevel::kInfo, "redis_topology", absl::StrCat("single node ", node->name));
   RetireUnmapped();
   PublishTopology();
   DispatchParked();
@@ -960,8 +961,9 @@ bool RedisClient::Loop::ApplySlots(Node* asked, const redisReply& reply) {
   size_t mapped = 0;
   for (auto& [name, node] : nodes_) mapped += node->in_map ? 1 : 0;
   if (changed || covered != static_cast<size_t>(kRedisClusterSlots)) {
-    Log(o_, covered == static_cast<size_t>(kRedisClusterSlots) ? RedisLogLevel::kInfo
-                                                               : RedisLogLevel::kWarn,
+    Log(o_,
+        covered == static_cast<size_t>(kRedisClusterSlots) ? RedisLogLevel::kInfo
+                                                           : RedisLogLevel::kWarn,
         "redis_topology",
         absl::StrCat("cluster: ", mapped, " masters, ", covered, " of ", kRedisClusterSlots,
                      " slots covered"));
@@ -1011,8 +1013,8 @@ Clock::time_point RedisClient::Loop::NextWake() const {
   // loop sleeps (SubmitInline) is then due after the loop's planned wake-up
   // (poll's millisecond rounding included), so its timer needs no eventfd
   // wake-up.
-  Clock::time_point t = now_ + std::min<Clock::duration>(kMaxPollWait,
-                                                         ToClock(o_.command_timeout) / 2);
+  Clock::time_point t =
+      now_ + std::min<Clock::duration>(kMaxPollWait, ToClock(o_.command_timeout) / 2);
   if (!timers_.empty()) t = std::min(t, timers_.top()->deadline);
   for (const auto& [name, node] : nodes_) {
     for (size_t i = 0; i < node->conns.size(); ++i) {

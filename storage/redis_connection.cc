@@ -204,8 +204,8 @@ absl::Status RedisConnection::ReadReplies() {
 
 absl::Status RedisConnection::Dispatch(RedisReplyPtr reply) {
   if (entries_.empty()) {
-    return Fail(absl::UnavailableError(
-        absl::StrCat("unexpected reply from ", endpoint_.ToString())));
+    return Fail(
+        absl::UnavailableError(absl::StrCat("unexpected reply from ", endpoint_.ToString())));
   }
   Entry entry = std::move(entries_.front());
   entries_.pop_front();

@@ -100,7 +100,7 @@ class RedisConnection {
 
  private:
   struct Entry {
-    Callback done;              // empty for handshake commands
+    Callback done;  // empty for handshake commands
     Clock::time_point queued;
     bool handshake = false;
     bool must_succeed = false;  // handshake: an error reply closes the connection
@@ -120,7 +120,7 @@ class RedisConnection {
   std::unique_ptr<RespParser> parser_;
   Clock::time_point connect_deadline_;
 
-  std::string out_;      // encoded commands not yet written, from out_pos_
+  std::string out_;  // encoded commands not yet written, from out_pos_
   size_t out_pos_ = 0;
   std::deque<Entry> entries_;  // written or in out_, in order
 

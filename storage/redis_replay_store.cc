@@ -60,10 +60,10 @@ RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
       degraded_log_(kFlapLogInterval,
                     [this](bool degraded, uint64_t unlogged) {
                       const std::string more =
-                          unlogged == 0
-                              ? ""
-                              : absl::StrCat(" (", unlogged, " degraded/recovered changes not "
-                                             "logged since the previous line)");
+                          unlogged == 0 ? ""
+                                        : absl::StrCat(" (", unlogged,
+                                                       " degraded/recovered changes not "
+                                                       "logged since the previous line)");
                       if (degraded) {
                         Log(RedisLogLevel::kWarn, "replay_store_degraded",
                             absl::StrCat("redis (or a redis node) unavailable; its keys use "
@@ -76,8 +76,7 @@ RedisReplayStore::RedisReplayStore(RedisReplayStoreOptions options)
                                          "are written back; the shared replay window is back (",
                                          counters_.writeback_written.load(), " written back, ",
                                          counters_.writeback_conflicts.load(),
-                                         " cross-replica replays found so far)",
-                                         more));
+                                         " cross-replica replays found so far)", more));
                       }
                     }),
       readiness_(kNotReadyAfter, kReadyAfter) {
@@ -102,8 +101,8 @@ void RedisReplayStore::ProbeLoop() {
       std::clamp(options_.breaker_open / 4, absl::Milliseconds(5), absl::Milliseconds(250));
   absl::MutexLock lock(&probe_mu_);
   while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick)) {
-    if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
-        breakers_.Count().closed > 0 && client_->Reachable()) {
+    if (writeback_pending_.load(std::memory_order_relaxed) > 0 && breakers_.Count().closed > 0 &&
+        client_->Reachable()) {
       WriteBack();
     }
     MaybeRecovered();
@@ -165,8 +164,8 @@ void RedisReplayStore::WriteBack() {
     std::string redis_key = RedisKey(w.key);
     std::string command;
     // The entry keeps the lifetime it had locally, no more.
-    AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
-                                  std::to_string(PxMillis(now, w.expiry))});
+    AppendRedisCommand(
+        &command, {"SET", redis_key, "1", "NX", "PX", std::to_string(PxMillis(now, w.expiry))});
     client_->Execute(redis_key, std::move(command),
                      [&, w = std::move(w)](absl::StatusOr<RedisReplyPtr> reply) mutable {
                        if (reply.ok() && ReplyIsStatus(**reply, "OK")) {
@@ -189,8 +188,9 @@ void RedisReplayStore::WriteBack() {
   answered.Wait();
   if (conflicts > 0) {
     Log(RedisLogLevel::kWarn, "replay_store_writeback_conflicts",
-        absl::StrCat(conflicts, " proofs this replica accepted during the redis outage had also "
-                                "been accepted by another replica (replays; cannot be undone)"));
+        absl::StrCat(conflicts,
+                     " proofs this replica accepted during the redis outage had also "
+                     "been accepted by another replica (replays; cannot be undone)"));
   }
   if (!failed.empty()) {
     absl::MutexLock lock(&writeback_mu_);
@@ -237,13 +237,13 @@ void RedisReplayStore::CheckAndInsert(std::string_view key, absl::Time now, absl
     return;
   }
   std::string command;
-  AppendRedisCommand(&command, {"SET", redis_key, "1", "NX", "PX",
-                                std::to_string(PxMillis(now, expiry))});
+  AppendRedisCommand(&command,
+                     {"SET", redis_key, "1", "NX", "PX", std::to_string(PxMillis(now, expiry))});
   client_->ExecuteSince(
       redis_key, std::move(command),
       [this, node = std::move(node), key = std::string(key), now, expiry, issued_at,
-       done = std::move(done)](
-          absl::StatusOr<RedisReplyPtr> reply, absl::Time server_since) mutable {
+       done = std::move(done)](absl::StatusOr<RedisReplyPtr> reply,
+                               absl::Time server_since) mutable {
         std::optional<ReplayResult> result;
         if (reply.ok()) {
           if (ReplyIsStatus(**reply, "OK")) {
@@ -333,7 +333,8 @@ void RedisReplayStore::OnBreaker(CircuitBreaker::Transition t, const NodeBreaker
                        absl::FormatDuration(options_.breaker_open), " before the next probe"));
       return;
     case CircuitBreaker::Transition::kClosed:
-      Log(RedisLogLevel::kInfo, "replay_store_breaker_closed", absl::StrCat(name, " answers again"));
+      Log(RedisLogLevel::kInfo, "replay_store_breaker_closed",
+          absl::StrCat(name, " answers again"));
       return;
   }
 }
@@ -348,8 +349,7 @@ size_t RedisReplayStore::Size() const { return local_ != nullptr ? local_->Size(
 bool RedisReplayStore::Ready(std::string* why) const {
   std::string raw_why;
   const bool raw = RawReady(&raw_why);
-  if (writeback_pending_.load(std::memory_order_relaxed) > 0 &&
-      !PartialOutage(breakers_.Count())) {
+  if (writeback_pending_.load(std::memory_order_relaxed) > 0 && !PartialOutage(breakers_.Count())) {
     // Never damped (issue 11.2): until every proof this replica accepted
     // alone is in Redis, the other replicas could accept its replays.
     if (why != nullptr) *why = std::move(raw_why);
@@ -418,8 +418,8 @@ RedisReplayStore::Stats RedisReplayStore::stats() const {
   for (const std::shared_ptr<NodeBreakers::Node>& n : breakers_.All()) {
     const CircuitBreaker::State state = n->breaker.state();
     s.nodes.push_back({n->name.empty() ? "unmapped" : n->name, state, n->breaker.opens()});
-    if (state == CircuitBreaker::State::kOpen ||
-        (state == CircuitBreaker::State::kHalfOpen && s.breaker == CircuitBreaker::State::kClosed)) {
+    if (state == CircuitBreaker::State::kOpen || (state == CircuitBreaker::State::kHalfOpen &&
+                                                  s.breaker == CircuitBreaker::State::kClosed)) {
       s.breaker = state;
     }
   }

@@ -79,17 +79,17 @@ class RedisReplayStore final : public ReplayStore {
  public:
   struct Stats {
     RedisClient::Stats redis;
-    uint64_t checks = 0;         // CheckAndInsert calls
-    uint64_t fresh = 0;          // answered kFresh
-    uint64_t replayed = 0;       // answered kReplayed
-    uint64_t unavailable = 0;    // answered kUnavailable (fail_closed)
-    uint64_t fast_fails = 0;     // refused by the open breaker without a command
-    uint64_t fallback_uses = 0;  // answered by the local store (local_fallback)
-    uint64_t window_resets = 0;  // answered kWindowReset
+    uint64_t checks = 0;               // CheckAndInsert calls
+    uint64_t fresh = 0;                // answered kFresh
+    uint64_t replayed = 0;             // answered kReplayed
+    uint64_t unavailable = 0;          // answered kUnavailable (fail_closed)
+    uint64_t fast_fails = 0;           // refused by the open breaker without a command
+    uint64_t fallback_uses = 0;        // answered by the local store (local_fallback)
+    uint64_t window_resets = 0;        // answered kWindowReset
     uint64_t writeback_written = 0;    // local_fallback entries written back to Redis
     uint64_t writeback_conflicts = 0;  // ...that Redis already held (cross-replica replays)
     size_t writeback_pending = 0;      // local_fallback entries not yet written back
-    uint64_t breaker_opens = 0;  // every node's breaker
+    uint64_t breaker_opens = 0;        // every node's breaker
     // The worst state of any node's breaker (open, then half-open, then closed).
     CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
     struct Node {
@@ -97,8 +97,8 @@ class RedisReplayStore final : public ReplayStore {
       CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
       uint64_t opens = 0;
     };
-    std::vector<Node> nodes;     // the breakers slots route to now (NodeBreakers::All)
-    bool degraded = false;       // local_fallback is answering
+    std::vector<Node> nodes;  // the breakers slots route to now (NodeBreakers::All)
+    bool degraded = false;    // local_fallback is answering
   };
 
   // Create starts connecting in the background; it never waits for Redis.
@@ -112,8 +112,8 @@ class RedisReplayStore final : public ReplayStore {
   // A fresh key whose issued_at predates the answering server's data is
   // answered kWindowReset (it stays recorded).
   using ReplayStore::CheckAndInsert;
-  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      absl::Time issued_at, Done done) override;
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, absl::Time issued_at,
+                      Done done) override;
 
   // Size returns the entries of the local store (kLocalFallback), else 0:
   // Redis is not asked.

@@ -110,8 +110,7 @@ absl::StatusOr<std::vector<RedisSlotRange>> ParseClusterSlots(const redisReply& 
     const redisReply* end = range->element[1];
     const redisReply* master = range->element[2];
     if (start->type != REDIS_REPLY_INTEGER || end->type != REDIS_REPLY_INTEGER ||
-        start->integer < 0 || end->integer >= kRedisClusterSlots ||
-        start->integer > end->integer) {
+        start->integer < 0 || end->integer >= kRedisClusterSlots || start->integer > end->integer) {
       return bad("slot range");
     }
     if (master->type != REDIS_REPLY_ARRAY || master->elements < 2 ||

@@ -31,8 +31,8 @@ enum class ReplayResult {
 
 // All results, in declaration order (metric labels).
 inline constexpr ReplayResult kAllReplayResults[] = {
-    ReplayResult::kFresh, ReplayResult::kReplayed, ReplayResult::kFull,
-    ReplayResult::kUnavailable, ReplayResult::kWindowReset};
+    ReplayResult::kFresh, ReplayResult::kReplayed, ReplayResult::kFull, ReplayResult::kUnavailable,
+    ReplayResult::kWindowReset};
 
 class ReplayStore {
  public:

@@ -8,22 +8,30 @@
 #include "absl/strings/str_split.h"
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
-#include "service/jose/jws.h"
 #include "service/common/strings.h"
+#include "service/jose/jws.h"
 
 namespace popguard {
 namespace {
 
 Reason FromJwsError(JwsError e) {
   switch (e) {
-    case JwsError::kOk: return Reason::kOk;
-    case JwsError::kMalformed: return Reason::kTokenMalformed;
-    case JwsError::kBadBase64: return Reason::kTokenBadBase64;
-    case JwsError::kBadJson: return Reason::kTokenBadJson;
-    case JwsError::kHeaderInvalid: return Reason::kTokenHeaderInvalid;
-    case JwsError::kCritUnsupported: return Reason::kTokenCritUnsupported;
-    case JwsError::kUnencodedPayload: return Reason::kTokenUnencodedPayload;
-    case JwsError::kZipUnsupported: return Reason::kTokenZipUnsupported;
+    case JwsError::kOk:
+      return Reason::kOk;
+    case JwsError::kMalformed:
+      return Reason::kTokenMalformed;
+    case JwsError::kBadBase64:
+      return Reason::kTokenBadBase64;
+    case JwsError::kBadJson:
+      return Reason::kTokenBadJson;
+    case JwsError::kHeaderInvalid:
+      return Reason::kTokenHeaderInvalid;
+    case JwsError::kCritUnsupported:
+      return Reason::kTokenCritUnsupported;
+    case JwsError::kUnencodedPayload:
+      return Reason::kTokenUnencodedPayload;
+    case JwsError::kZipUnsupported:
+      return Reason::kTokenZipUnsupported;
   }
   return Reason::kTokenMalformed;
 }
@@ -115,8 +123,7 @@ Reason ReadAudience(const JsonValue& payload, const std::vector<std::string>& au
 
 // ReadScopes appends the token's scopes to *scopes: "scope" (RFC 9068 2.2.3,
 // space-separated), else "scp" (a space-separated string or an array).
-Reason ReadScopes(const JsonValue& payload, std::vector<std::string>* scopes,
-                  std::string* detail) {
+Reason ReadScopes(const JsonValue& payload, std::vector<std::string>* scopes, std::string* detail) {
   if (const JsonValue* scope = payload.Find("scope")) {
     if (!scope->is_string()) {
       *detail = "scope is not a string";
@@ -306,7 +313,8 @@ Reason AccessTokenValidator::Begin(TokenSignatureCheck* check, std::string* deta
   // visible under its own reason code.
   for (const char* member : {"jku", "x5u", "x5c", "jwk"}) {
     if (header.Find(member) != nullptr) {
-      *detail = absl::StrCat("token header carries ", member, "; keys come only from the issuer's JWKS");
+      *detail =
+          absl::StrCat("token header carries ", member, "; keys come only from the issuer's JWKS");
       return Reason::kTokenEmbeddedKey;
     }
   }
@@ -396,8 +404,8 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
       *detail = absl::StrCat("signature is malformed for ", jws.alg);
       return Reason::kTokenSignatureMalformed;
     case SignatureResult::kInvalid:
-      *detail = absl::StrCat("signature does not verify with key kid=",
-                             JsonQuote(check.key->kid()), " of issuer ", *iss);
+      *detail = absl::StrCat("signature does not verify with key kid=", JsonQuote(check.key->kid()),
+                             " of issuer ", *iss);
       return Reason::kTokenSignatureInvalid;
   }
 
@@ -451,9 +459,9 @@ Reason AccessTokenValidator::Complete(const TokenSignatureCheck& check, Signatur
       return Reason::kTokenClaimsInvalid;
     }
     if (vt->exp - *vt->iat > issuer->config.max_lifetime) {
-      *detail = absl::StrCat("exp - iat is ", absl::FormatDuration(vt->exp - *vt->iat),
-                             "; issuer max_lifetime ",
-                             absl::FormatDuration(issuer->config.max_lifetime));
+      *detail =
+          absl::StrCat("exp - iat is ", absl::FormatDuration(vt->exp - *vt->iat),
+                       "; issuer max_lifetime ", absl::FormatDuration(issuer->config.max_lifetime));
       return Reason::kTokenLifetimeTooLong;
     }
   }

@@ -16,25 +16,25 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "service/config/config.h"
-#include "service/keys/issuers.h"
-#include "service/jose/jws.h"
 #include "service/authn/reason.h"
-#include "service/jose/signature.h"
 #include "service/common/bounded_cache.h"
+#include "service/config/config.h"
+#include "service/jose/jws.h"
+#include "service/jose/signature.h"
+#include "service/keys/issuers.h"
 
 namespace popguard {
 
 // The parts of a verified access token that decisions and upstream headers use.
 struct VerifiedToken {
   std::string issuer;
-  std::string subject;    // sub, may be empty
-  std::string client_id;  // client_id, may be empty
-  std::string jti;        // jti, may be empty (for the revocation list)
-  std::string azp;        // azp when a string, may be empty (rollout counting's fallback)
+  std::string subject;              // sub, may be empty
+  std::string client_id;            // client_id, may be empty
+  std::string jti;                  // jti, may be empty (for the revocation list)
+  std::string azp;                  // azp when a string, may be empty (rollout counting's fallback)
   std::vector<std::string> scopes;  // from scope (space-separated) or scp (array)
-  std::string cnf_jkt;    // cnf.jkt: DPoP key thumbprint, empty if unbound
-  std::string cnf_x5t;    // cnf.x5t#S256: certificate thumbprint, empty if none
+  std::string cnf_jkt;              // cnf.jkt: DPoP key thumbprint, empty if unbound
+  std::string cnf_x5t;              // cnf.x5t#S256: certificate thumbprint, empty if none
   std::string kid;
   absl::Time exp;
   std::optional<absl::Time> nbf;
@@ -105,9 +105,8 @@ class AccessTokenValidator {
   // the check, and the caller verifies (*pending)->signature() elsewhere and
   // calls Complete. Everything found wrong before that point is returned as
   // without `pending`.
-  Reason Validate(std::string_view token, absl::Time now,
-                  std::shared_ptr<const VerifiedToken>* out, std::string* detail,
-                  KeyMiss* miss = nullptr,
+  Reason Validate(std::string_view token, absl::Time now, std::shared_ptr<const VerifiedToken>* out,
+                  std::string* detail, KeyMiss* miss = nullptr,
                   std::unique_ptr<TokenSignatureCheck>* pending = nullptr);
 
   // Complete finishes a Validate that returned `pending`: `signature` is the

@@ -5,15 +5,15 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "service/authn/client_cert.h"
-#include "service/common/crypto_util.h"
-#include "service/jose/base64url.h"
-#include "service/jose/native_verifier.h"
 #include "service/authn/request_url.h"
 #include "service/authn/route_path.h"
-#include "service/common/strings.h"
 #include "service/authn/upstream_headers.h"
+#include "service/common/crypto_util.h"
+#include "service/common/strings.h"
 #include "service/common/url.h"
 #include "service/config/resource_metadata.h"
+#include "service/jose/base64url.h"
+#include "service/jose/native_verifier.h"
 
 namespace popguard {
 namespace {
@@ -84,17 +84,24 @@ Reason CheckSchemeAndBinding(Scheme scheme, const RouteConfig& route, const Veri
   }
   bool binding_ok = true;
   switch (route.binding) {
-    case BindingRequirement::kBearer: break;
-    case BindingRequirement::kDpop: binding_ok = token.IsDpopBound(); break;
-    case BindingRequirement::kMtls: binding_ok = token.IsMtlsBound(); break;
-    case BindingRequirement::kBound: binding_ok = token.IsDpopBound() || token.IsMtlsBound(); break;
+    case BindingRequirement::kBearer:
+      break;
+    case BindingRequirement::kDpop:
+      binding_ok = token.IsDpopBound();
+      break;
+    case BindingRequirement::kMtls:
+      binding_ok = token.IsMtlsBound();
+      break;
+    case BindingRequirement::kBound:
+      binding_ok = token.IsDpopBound() || token.IsMtlsBound();
+      break;
   }
   if (!binding_ok) {
     const char* carried =
         token.IsDpopBound() ? "cnf.jkt" : (token.IsMtlsBound() ? "cnf.x5t#S256" : "no cnf");
-    *detail = absl::StrCat("route ", route.name, " requires binding ",
-                           AV(BindingRequirementName(route.binding)), "; the token carries ",
-                           carried);
+    *detail =
+        absl::StrCat("route ", route.name, " requires binding ",
+                     AV(BindingRequirementName(route.binding)), "; the token carries ", carried);
     return Reason::kBindingRequired;
   }
   return Reason::kOk;
@@ -201,8 +208,7 @@ void Authenticator::Finish(InFlight&& f) const {
   if (rollout_ != nullptr && !not_traffic) {
     rollout_->RecordDecision(f.route->name, decision.reason, f.token.get());
   }
-  const DecisionLogKind kind =
-      DecisionLogKindFor(decision, f.route->report_only && !not_traffic);
+  const DecisionLogKind kind = DecisionLogKindFor(decision, f.route->report_only && !not_traffic);
   LogDecision(kind, decision, f.request_log, config_.log.allow_sample_rate);
   if (kind == DecisionLogKind::kWouldDeny) {
     // Report-only: the full decision was computed and is logged and returned,
@@ -285,9 +291,9 @@ Reason Authenticator::SelectRoute(const HttpRequestInfo& request, NormalizedUrl*
     return Reason::kRequestHeaderInvalid;
   }
   std::string route_host;
-  if (Reason reason = RequestUrl(request, config_.trusted_forwarded_headers,
-                                 external_origin_ ? &*external_origin_ : nullptr, url,
-                                 &route_host, detail);
+  if (Reason reason =
+          RequestUrl(request, config_.trusted_forwarded_headers,
+                     external_origin_ ? &*external_origin_ : nullptr, url, &route_host, detail);
       reason != Reason::kOk) {
     return reason;
   }
@@ -539,8 +545,7 @@ void Authenticator::VerifyProof(const HttpRequestInfo& request, const Normalized
   proof_request.expected_jkt = token->cnf_jkt;
   proof_request.now = f.now;
   std::string detail;
-  if (Reason reason = dpop_->Begin(proof_request, &stage->check, &detail);
-      reason != Reason::kOk) {
+  if (Reason reason = dpop_->Begin(proof_request, &stage->check, &detail); reason != Reason::kOk) {
     // For the log: the key the proof names, once Begin got that far (its
     // signature is unchecked, so it identifies the claimed key, nothing more).
     if (stage->check.key != nullptr) f.decision.jkt = stage->check.key->thumbprint();
@@ -595,9 +600,9 @@ void Authenticator::AnswerProbe(const HttpRequestInfo& request, const Normalized
                                 InFlight&& f) const {
   ProbeArrival arrival{&request, url, f.route->name, "", Reason::kOk};
   std::string cert_detail;
-  arrival.cert_reason = ClientThumbprint(request, config_.trusted_xfcc, xfcc_policy_,
-                                         cert_thumbprints_.get(), &arrival.cert_thumbprint,
-                                         &cert_detail);
+  arrival.cert_reason =
+      ClientThumbprint(request, config_.trusted_xfcc, xfcc_policy_, cert_thumbprints_.get(),
+                       &arrival.cert_thumbprint, &cert_detail);
   Decision& d = f.decision;
   d.reason = diagnostics_->Answer(arrival, f.now, &d.diagnostics_report, &d.message);
   d.allow = false;
@@ -631,11 +636,11 @@ void Authenticator::CheckReplay(InFlight&& f, const DpopResult& proof) const {
                              absl::FormatDuration(config_.limits.max_queue_wait), ")"));
   }
   if (proof.issued_at < check_now - config_.dpop.max_age) {
-    return Deny(std::move(f), Reason::kDpopIatStale,
-                absl::StrCat("proof iat ", absl::ToUnixSeconds(proof.issued_at),
-                             " is older than max_age ", absl::FormatDuration(config_.dpop.max_age),
-                             " at the replay check; popguard time ",
-                             absl::ToUnixSeconds(check_now)));
+    return Deny(
+        std::move(f), Reason::kDpopIatStale,
+        absl::StrCat("proof iat ", absl::ToUnixSeconds(proof.issued_at), " is older than max_age ",
+                     absl::FormatDuration(config_.dpop.max_age),
+                     " at the replay check; popguard time ", absl::ToUnixSeconds(check_now)));
   }
   replay_->CheckAndInsert(
       proof.replay_key, check_now, proof.replay_until, proof.issued_at,

@@ -7,11 +7,10 @@
 // Every step either continues or ends the request with one Reason. Decide
 // calls `done` exactly once: inline, from the replay store's completion thread,
 // from a VerifyScheduler worker (signature checks: the proof's on every DPoP
-// request, the token's on a cache miss), or from a key fetch thread (a token whose key the issuer's current key set
-// lacks makes the key source refresh, rate-limited, and the decision is made
-// once more when that refresh is done). An Authenticator is immutable after
-// Create and safe to share between threads; a config reload builds a new one
-// around the same (long-lived) replay store.
+// request, the token's on a cache miss), or from a key fetch thread (a token whose key the issuer's
+// current key set lacks makes the key source refresh, rate-limited, and the decision is made once
+// more when that refresh is done). An Authenticator is immutable after Create and safe to share
+// between threads; a config reload builds a new one around the same (long-lived) replay store.
 #ifndef POPGUARD_SERVICE_AUTHENTICATOR_H_
 #define POPGUARD_SERVICE_AUTHENTICATOR_H_
 
@@ -25,22 +24,22 @@
 #include "service/authn/access_token.h"
 #include "service/authn/cert_thumbprint_cache.h"
 #include "service/authn/client_cert.h"
-#include "service/common/clock.h"
-#include "service/config/config.h"
-#include "service/config/resource_metadata.h"
 #include "service/authn/decision.h"
 #include "service/authn/decision_log.h"
 #include "service/authn/diagnostics.h"
 #include "service/authn/dpop.h"
-#include "service/keys/issuers.h"
 #include "service/authn/nonce.h"
 #include "service/authn/policy.h"
 #include "service/authn/request.h"
 #include "service/authn/revocation.h"
 #include "service/authn/rollout_stats.h"
-#include "service/jose/signature.h"
+#include "service/common/clock.h"
 #include "service/common/url.h"
+#include "service/config/config.h"
+#include "service/config/resource_metadata.h"
+#include "service/jose/signature.h"
 #include "service/jose/verify_scheduler.h"
+#include "service/keys/issuers.h"
 #include "storage/replay_store.h"
 
 namespace popguard {
@@ -107,10 +106,10 @@ class Authenticator {
   // stages that outlive it copy what they still need.
   struct InFlight {
     Decision decision;
-    const RouteConfig* route = nullptr;  // the "none" route until one is selected
-    Scheme scheme = Scheme::kNone;       // the Authorization scheme, once read
-    absl::Time now;                      // read once, when the request arrived
-    RequestLogContext request_log;       // what the decision's log line says of the request
+    const RouteConfig* route = nullptr;          // the "none" route until one is selected
+    Scheme scheme = Scheme::kNone;               // the Authorization scheme, once read
+    absl::Time now;                              // read once, when the request arrived
+    RequestLogContext request_log;               // what the decision's log line says of the request
     std::shared_ptr<const VerifiedToken> token;  // once verified (rollout counting)
     Done done;
   };
@@ -162,13 +161,13 @@ class Authenticator {
   std::unique_ptr<AccessTokenValidator> tokens_;
   std::unique_ptr<DpopValidator> dpop_;
   std::unique_ptr<Policy> policy_;
-  std::optional<NormalizedUrl> external_origin_;  // config.external_origin, normalised
+  std::optional<NormalizedUrl> external_origin_;           // config.external_origin, normalised
   std::unique_ptr<CertThumbprintCache> cert_thumbprints_;  // thread-safe
   XfccPolicy xfcc_policy_;  // which x-forwarded-client-cert element is the client's
   std::shared_ptr<const RevocationSet> file_revocations_;  // never null
-  const LiveRevocations* live_revocations_ = nullptr;       // null: no Redis list
-  std::unique_ptr<ProbeDiagnostics> diagnostics_;  // null: diagnostics off
-  ResourceMetadataSet resource_metadata_;  // config/resource_metadata.h
+  const LiveRevocations* live_revocations_ = nullptr;      // null: no Redis list
+  std::unique_ptr<ProbeDiagnostics> diagnostics_;          // null: diagnostics off
+  ResourceMetadataSet resource_metadata_;                  // config/resource_metadata.h
 };
 
 }  // namespace popguard

@@ -34,8 +34,8 @@ class CertThumbprintCache {
   // `input` of form `kind` (any byte naming how it was forwarded: the same
   // bytes may mean different things in different forms), else `compute()`,
   // caching it when it succeeds.
-  absl::StatusOr<std::string> GetOrCompute(char kind, std::string_view input,
-                                           absl::FunctionRef<absl::StatusOr<std::string>()> compute);
+  absl::StatusOr<std::string> GetOrCompute(
+      char kind, std::string_view input, absl::FunctionRef<absl::StatusOr<std::string>()> compute);
 
   uint64_t hits() const { return cache_.hits(); }
   uint64_t misses() const { return cache_.misses(); }

@@ -13,11 +13,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "service/jose/base64url.h"
 #include "service/authn/cert_thumbprint_cache.h"
 #include "service/common/crypto_util.h"
 #include "service/common/openssl_util.h"
 #include "service/common/url.h"
+#include "service/jose/base64url.h"
 
 namespace popguard {
 namespace {
@@ -161,8 +161,7 @@ absl::StatusOr<std::vector<XfccElement>> ParseXfcc(std::string_view in) {
         if (in[pos] == '"') return absl::InvalidArgumentError("xfcc: stray '\"' in value");
         ++pos;
       }
-      pair.value = std::string(
-          StripTrailingOws(in.substr(value_start, pos - value_start)));
+      pair.value = std::string(StripTrailingOws(in.substr(value_start, pos - value_start)));
     }
     elements.back().push_back(std::move(pair));
     if (pos == in.size()) break;

@@ -22,24 +22,21 @@ std::vector<std::string> ConfigRiskWarnings(const Config& config) {
     const RouteMatch& m = routes[i].match;
     if (!m.host.empty() || !m.route_key.empty() || !EveryPath(m)) continue;
     const size_t after = routes.size() - i - 1;
-    out.push_back(absl::StrCat(RouteName(routes, i),
-                               " matches every request (no host, path_prefix or route_key): the ",
-                               after, after == 1 ? " route" : " routes",
-                               " after it can never match"));
+    out.push_back(absl::StrCat(
+        RouteName(routes, i), " matches every request (no host, path_prefix or route_key): the ",
+        after, after == 1 ? " route" : " routes", " after it can never match"));
     break;
   }
   // A bearer token is usable by whoever holds it; a route that makes a whole
   // host (or everything) bearer is rarely what was meant.
   for (size_t i = 0; i < routes.size(); ++i) {
     const RouteMatch& m = routes[i].match;
-    if (routes[i].binding != BindingRequirement::kBearer || !m.route_key.empty() ||
-        !EveryPath(m)) {
+    if (routes[i].binding != BindingRequirement::kBearer || !m.route_key.empty() || !EveryPath(m)) {
       continue;
     }
-    out.push_back(absl::StrCat(
-        RouteName(routes, i), " accepts unbound bearer tokens on every path",
-        m.host.empty() ? "" : absl::StrCat(" of host ", m.host),
-        ": a stolen token works there; give bearer routes a path_prefix"));
+    out.push_back(absl::StrCat(RouteName(routes, i), " accepts unbound bearer tokens on every path",
+                               m.host.empty() ? "" : absl::StrCat(" of host ", m.host),
+                               ": a stolen token works there; give bearer routes a path_prefix"));
   }
   if (config.default_binding == BindingRequirement::kBearer) {
     out.push_back(

@@ -8,9 +8,12 @@ namespace popguard {
 
 std::string_view ProvenBindingName(ProvenBinding b) {
   switch (b) {
-    case ProvenBinding::kNone: return "none";
-    case ProvenBinding::kDpop: return "dpop";
-    case ProvenBinding::kMtls: return "mtls";
+    case ProvenBinding::kNone:
+      return "none";
+    case ProvenBinding::kDpop:
+      return "dpop";
+    case ProvenBinding::kMtls:
+      return "mtls";
   }
   return "none";
 }
@@ -268,12 +271,18 @@ int GrpcStatusCodeFor(Reason reason) {
   // PERMISSION_DENIED Envoy answers the client with the document itself.
   if (reason == Reason::kResourceMetadata) return 7;
   switch (HttpStatusFor(reason)) {
-    case 200: return 0;
-    case 403: return 7;
-    case 429: return 8;  // RESOURCE_EXHAUSTED
-    case 503: return 14;
-    case 500: return 13;
-    default: return 16;
+    case 200:
+      return 0;
+    case 403:
+      return 7;
+    case 429:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 503:
+      return 14;
+    case 500:
+      return 13;
+    default:
+      return 16;
   }
 }
 

@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "service/config/config.h"
 #include "service/authn/reason.h"
+#include "service/config/config.h"
 
 namespace popguard {
 
@@ -35,7 +35,7 @@ struct Decision {
   Reason reason = Reason::kInternalError;
   std::string message;  // detail for operators; never a token, proof or key
   int http_status = 500;
-  bool report_only = false;  // allowed only because the route is report-only
+  bool report_only = false;     // allowed only because the route is report-only
   HeaderList response_headers;  // to the client: WWW-Authenticate, DPoP-Nonce
   HeaderList upstream_headers;  // set on the forwarded request
   std::vector<std::string> upstream_headers_to_remove;
@@ -43,8 +43,8 @@ struct Decision {
   std::string issuer;
   std::string route;
   std::string client_id;
-  std::string jkt;         // proof key thumbprint (DPoP), for logs
-  std::string token_id;    // short hash of the token, for logs
+  std::string jkt;       // proof key thumbprint (DPoP), for logs
+  std::string token_id;  // short hash of the token, for logs
   ProvenBinding binding = ProvenBinding::kNone;
   // A diagnostics probe's report (JSON, service/authn/diagnostics.h); empty
   // for every other decision. Adapters send it as the denial's body / field.

@@ -4,8 +4,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "service/common/log_sampling.h"
 #include "service/authn/route_path.h"
+#include "service/common/log_sampling.h"
 
 namespace popguard {
 namespace {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "service/authn/decision.h"
-#include "service/common/log.h"
 #include "service/authn/request.h"
+#include "service/common/log.h"
 
 namespace popguard {
 

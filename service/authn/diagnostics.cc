@@ -30,10 +30,10 @@ struct ForwardedHeader {
   bool show_value;
 };
 constexpr ForwardedHeader kForwardedHeaders[] = {
-    {"x-forwarded-proto", true},   {"x-forwarded-host", true},   {"x-forwarded-port", true},
-    {"x-forwarded-prefix", true},  {"forwarded", false},         {"x-forwarded-for", false},
-    {"x-real-ip", false},          {"x-original-uri", false},    {"x-forwarded-uri", false},
-    {"x-original-method", true},   {"x-forwarded-method", true}, {"x-forwarded-client-cert", false},
+    {"x-forwarded-proto", true},  {"x-forwarded-host", true},   {"x-forwarded-port", true},
+    {"x-forwarded-prefix", true}, {"forwarded", false},         {"x-forwarded-for", false},
+    {"x-real-ip", false},         {"x-original-uri", false},    {"x-forwarded-uri", false},
+    {"x-original-method", true},  {"x-forwarded-method", true}, {"x-forwarded-client-cert", false},
 };
 
 bool IsForwardAuth(const HttpRequestInfo& r) { return r.api == "forward_auth"; }
@@ -46,8 +46,8 @@ std::string_view HowRead(std::string_view name, const HttpRequestInfo& r, const 
     if (config.external_origin.has_value()) return "ignored (external_origin is set)";
     return config.trusted_forwarded_headers ? "trusted" : "ignored (not trusted)";
   }
-  if (fa && (name == "x-original-uri" || name == "x-forwarded-uri" ||
-             name == "x-original-method" || name == "x-forwarded-method")) {
+  if (fa && (name == "x-original-uri" || name == "x-forwarded-uri" || name == "x-original-method" ||
+             name == "x-forwarded-method")) {
     return "read (from a forward_auth.trusted_sources peer)";
   }
   if (name == "x-forwarded-client-cert") {
@@ -160,8 +160,9 @@ void CompareHost(const ProbeStatement& sent, const ProbeArrival& got, const Conf
     d.hop = kHopPopguard;
     d.finding = absl::StrCat("X-Forwarded-Host: ", want,
                              " arrived, but popguard does not trust forwarded headers");
-    d.fix = "set trusted_forwarded_headers: true if (and only if) the gateway overwrites "
-            "X-Forwarded-Proto/-Host itself, or set external_origin";
+    d.fix =
+        "set trusted_forwarded_headers: true if (and only if) the gateway overwrites "
+        "X-Forwarded-Proto/-Host itself, or set external_origin";
   } else if (sent.url.host == got.rebuilt.host) {
     d.hop = kHopBeforeGateway;
     d.finding = absl::StrCat("port ", want, " became ", have,
@@ -206,12 +207,14 @@ void ComparePath(const ProbeStatement& sent, const ProbeArrival& got,
         "the URL they address, so popguard must see it whole");
   } else if (std::string added = prefix_of(have, want); !added.empty()) {
     d.finding = absl::StrCat("path prefix ", added, " was added before popguard");
-    d.fix = "ask popguard with the URI as the client sent it (nginx: $request_uri), before the "
-            "proxy adds the prefix";
+    d.fix =
+        "ask popguard with the URI as the client sent it (nginx: $request_uri), before the "
+        "proxy adds the prefix";
   } else {
     d.finding = "a proxy rewrote the path";
-    d.fix = "ask popguard before the rewrite, with the URI as the client sent it (nginx: "
-            "X-Original-URI $request_uri, not $uri)";
+    d.fix =
+        "ask popguard before the rewrite, with the URI as the client sent it (nginx: "
+        "X-Original-URI $request_uri, not $uri)";
   }
   out->push_back(std::move(d));
 }
@@ -244,16 +247,20 @@ void CompareCertificate(const ProbeStatement& sent, const ProbeArrival& got, con
     d.fix = CertificateHelp(r, config);
   } else if (want == "none") {
     d.hop = kHopGateway;
-    d.finding = "a certificate reached popguard although the client presented none: a hop's "
-                "own certificate, or a client-set header passed on";
-    d.fix = "make the gateway overwrite (or remove) the certificate header with the one it "
-            "verified itself";
+    d.finding =
+        "a certificate reached popguard although the client presented none: a hop's "
+        "own certificate, or a client-set header passed on";
+    d.fix =
+        "make the gateway overwrite (or remove) the certificate header with the one it "
+        "verified itself";
   } else {
     d.hop = kHopBeforeGateway;
-    d.finding = "another certificate reached popguard: a proxy made its own TLS connection "
-                "with its own client certificate";
-    d.fix = "forward the client's certificate from the hop that terminates the client's TLS "
-            "(XFCC with trusted_xfcc, or the gateway's certificate header)";
+    d.finding =
+        "another certificate reached popguard: a proxy made its own TLS connection "
+        "with its own client certificate";
+    d.fix =
+        "forward the client's certificate from the hop that terminates the client's TLS "
+        "(XFCC with trusted_xfcc, or the gateway's certificate header)";
   }
   out->push_back(std::move(d));
 }
@@ -311,8 +318,8 @@ std::string ReadStatement(const JsonValue& claims, absl::Time now, const DpopCon
   const std::string* jti = claims.FindString("jti");
   if (htm == nullptr || scheme == nullptr || host == nullptr || path == nullptr ||
       port == nullptr || !port->AsInt64() || query == nullptr || !query->is_bool() ||
-      cert == nullptr || !cert->is_bool() || iat == nullptr || !iat->AsInt64() ||
-      jti == nullptr || jti->empty()) {
+      cert == nullptr || !cert->is_bool() || iat == nullptr || !iat->AsInt64() || jti == nullptr ||
+      jti->empty()) {
     return "statement must carry htm, scheme, host, path (strings), port (number), query and "
            "cert (booleans), iat (number) and jti";
   }
@@ -404,8 +411,7 @@ bool ProbeRateLimiter::TryTake() {
   return true;
 }
 
-std::unique_ptr<ProbeDiagnostics> ProbeDiagnostics::Create(const Config& config,
-                                                           const Clock* clock,
+std::unique_ptr<ProbeDiagnostics> ProbeDiagnostics::Create(const Config& config, const Clock* clock,
                                                            const SignatureVerifier* verifier) {
   if (!config.diagnostics.enabled) return nullptr;
   return std::unique_ptr<ProbeDiagnostics>(new ProbeDiagnostics(config, clock, verifier));
@@ -479,11 +485,11 @@ Reason ProbeDiagnostics::Answer(const ProbeArrival& arrival, absl::Time now, std
       *detail = "the DPoP proof's htm/htu are not the statement's method and URL";
       return Reason::kDiagnosticsProbeInvalid;
     }
-    htu_check = *proof_url == arrival.rebuilt && *htm == r.method
-                    ? "ok"
-                    : std::string(ReasonCode(*proof_url == arrival.rebuilt
-                                                 ? Reason::kDpopHtmMismatch
-                                                 : Reason::kDpopHtuMismatch));
+    htu_check =
+        *proof_url == arrival.rebuilt && *htm == r.method
+            ? "ok"
+            : std::string(ReasonCode(*proof_url == arrival.rebuilt ? Reason::kDpopHtmMismatch
+                                                                   : Reason::kDpopHtuMismatch));
   }
 
   const std::vector<ProbeDifference> differences =
@@ -522,9 +528,8 @@ Reason ProbeDiagnostics::Answer(const ProbeArrival& arrival, absl::Time now, std
       {"route", Str(arrival.route)},
       {"sent", UrlJson(sent.url, sent.method, sent.query,
                        sent.client_cert ? sent.cert_thumbprint : "none")},
-      {"received",
-       UrlJson(arrival.rebuilt, r.method,
-               RequestTarget(r).find('?') != std::string_view::npos, received_cert)},
+      {"received", UrlJson(arrival.rebuilt, r.method,
+                           RequestTarget(r).find('?') != std::string_view::npos, received_cert)},
       {"forwarded_headers", JsonValue::Array(std::move(headers))},
       {"dpop_htu_check", Str(htu_check)},
       {"differences", JsonValue::Array(std::move(diffs))},

@@ -49,8 +49,8 @@
 #include "absl/time/time.h"
 #include "service/authn/reason.h"
 #include "service/authn/request.h"
-#include "service/common/url.h"
 #include "service/common/clock.h"
+#include "service/common/url.h"
 #include "service/config/config.h"
 #include "service/jose/signature.h"
 

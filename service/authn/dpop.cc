@@ -3,22 +3,26 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
+#include "service/common/strings.h"
+#include "service/common/url.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
-#include "service/common/url.h"
-#include "service/common/strings.h"
 
 namespace popguard {
 namespace {
 
 Reason FromJwsError(JwsError e) {
   switch (e) {
-    case JwsError::kOk: return Reason::kOk;
-    case JwsError::kMalformed: return Reason::kDpopProofMalformed;
-    case JwsError::kBadBase64: return Reason::kDpopProofBadBase64;
-    case JwsError::kBadJson: return Reason::kDpopProofBadJson;
+    case JwsError::kOk:
+      return Reason::kOk;
+    case JwsError::kMalformed:
+      return Reason::kDpopProofMalformed;
+    case JwsError::kBadBase64:
+      return Reason::kDpopProofBadBase64;
+    case JwsError::kBadJson:
+      return Reason::kDpopProofBadJson;
     case JwsError::kHeaderInvalid:
     case JwsError::kCritUnsupported:
     case JwsError::kUnencodedPayload:
@@ -67,7 +71,8 @@ Reason CheckProofKeySize(const JsonValue& jwk, std::string* detail) {
 bool IsHttpMethodToken(std::string_view s) {
   if (s.empty() || s.size() > 32) return false;
   for (char c : s) {
-    if (!(absl::ascii_isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos)) {
+    if (!(absl::ascii_isalnum(c) ||
+          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos)) {
       return false;
     }
   }
@@ -121,8 +126,8 @@ Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
   // RFC 9449 4.3 (4): typ is dpop+jwt. Explicit typing keeps an access token
   // or ID token from being replayed as a proof.
   const std::string* typ = header.FindString("typ");
-  if (typ == nullptr || !(EqualsIgnoreCase(*typ, "dpop+jwt") ||
-                          EqualsIgnoreCase(*typ, "application/dpop+jwt"))) {
+  if (typ == nullptr ||
+      !(EqualsIgnoreCase(*typ, "dpop+jwt") || EqualsIgnoreCase(*typ, "application/dpop+jwt"))) {
     *detail = "proof typ must be dpop+jwt";
     return Reason::kDpopTypInvalid;
   }
@@ -133,7 +138,8 @@ Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
     for (JwsAlg a : algorithms_) allowed = allowed || a == *alg;
   }
   if (!allowed) {
-    *detail = absl::StrCat("proof alg ", Shown(jws.alg), " is not accepted; accepted: ", algs_param_);
+    *detail =
+        absl::StrCat("proof alg ", Shown(jws.alg), " is not accepted; accepted: ", algs_param_);
     return Reason::kDpopAlgNotAllowed;
   }
   // (7): the jwk header is a public key; (6): the signature verifies with it.
@@ -202,8 +208,8 @@ Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
   }
   auto proof_url = NormalizeAbsoluteUrl(htu->string_value());
   if (!proof_url.ok()) {
-    *detail = absl::StrCat("proof htu ", Shown(htu->string_value()), ": ",
-                           proof_url.status().message());
+    *detail =
+        absl::StrCat("proof htu ", Shown(htu->string_value()), ": ", proof_url.status().message());
     return Reason::kDpopHtuInvalid;
   }
   std::string proof_htu = proof_url->ToString();
@@ -222,9 +228,9 @@ Reason DpopValidator::Begin(const DpopRequest& req, DpopProofCheck* check,
     return Reason::kDpopIatStale;
   }
   if (issued > req.now + config_.clock_skew) {
-    *detail = absl::StrCat("proof iat ", absl::ToUnixSeconds(issued), " is in the future; popguard time ",
-                           absl::ToUnixSeconds(req.now), ", skew ",
-                           absl::FormatDuration(config_.clock_skew));
+    *detail = absl::StrCat("proof iat ", absl::ToUnixSeconds(issued),
+                           " is in the future; popguard time ", absl::ToUnixSeconds(req.now),
+                           ", skew ", absl::FormatDuration(config_.clock_skew));
     return Reason::kDpopIatFuture;
   }
   // ath (RFC 9449 4.3 (11)): binds the proof to this exact token.

@@ -16,13 +16,13 @@
 #include <string_view>
 
 #include "absl/time/time.h"
-#include "service/config/config.h"
-#include "service/common/json.h"
-#include "service/jose/jwk.h"
-#include "service/jose/jws.h"
 #include "service/authn/nonce.h"
 #include "service/authn/proof_key_cache.h"
 #include "service/authn/reason.h"
+#include "service/common/json.h"
+#include "service/config/config.h"
+#include "service/jose/jwk.h"
+#include "service/jose/jws.h"
 #include "service/jose/signature.h"
 
 namespace popguard {

@@ -1,9 +1,9 @@
 #include "service/authn/nonce.h"
 
 #include "absl/strings/str_cat.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/strings.h"
+#include "service/jose/base64url.h"
 
 namespace popguard {
 namespace {

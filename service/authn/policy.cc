@@ -123,8 +123,8 @@ void AppendRouteWarnings(const Config& config, std::vector<std::string>* warning
     for (size_t earlier = 0; earlier < later; ++earlier) {
       if (!Shadows(routes[earlier].match, routes[later].match)) continue;
       warnings->push_back(absl::StrCat("route \"", routes[later].name, "\" (routes[", later,
-                                       "]) can never match: earlier route \"",
-                                       routes[earlier].name, "\" takes every request it matches"));
+                                       "]) can never match: earlier route \"", routes[earlier].name,
+                                       "\" takes every request it matches"));
       break;
     }
   }

@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "service/config/config.h"
 #include "service/authn/route_path.h"
+#include "service/config/config.h"
 
 namespace popguard {
 

@@ -9,12 +9,19 @@ namespace popguard {
 namespace {
 
 // Type tags of the encoding; distinct per JSON type.
-enum Tag : char { kNull = 'z', kBool = 'b', kNumber = 'n', kString = 's', kArray = 'a', kObject = 'o' };
+enum Tag : char {
+  kNull = 'z',
+  kBool = 'b',
+  kNumber = 'n',
+  kString = 's',
+  kArray = 'a',
+  kObject = 'o'
+};
 
 void AppendLength(size_t n, std::string* out) {
   const uint32_t v = static_cast<uint32_t>(n);
-  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                 static_cast<char>(v >> 8), static_cast<char>(v)};
+  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                 static_cast<char>(v)};
   out->append(buf, 4);
 }
 

@@ -18,9 +18,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "service/common/bounded_cache.h"
 #include "service/common/json.h"
 #include "service/jose/jwk.h"
-#include "service/common/bounded_cache.h"
 
 namespace popguard {
 

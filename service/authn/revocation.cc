@@ -67,9 +67,9 @@ absl::Status CheckRevocationEntry(const RevocationEntry& entry) {
   if (absl::Status s = CheckText("value", entry.value); !s.ok()) return s;
   if (RevocationKindScoped(entry.kind)) {
     if (entry.issuer.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          AV(RevocationKindName(entry.kind)), " entries need the issuer (a ",
-          AV(RevocationKindName(entry.kind)), " is unique only within its issuer)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(AV(RevocationKindName(entry.kind)), " entries need the issuer (a ",
+                       AV(RevocationKindName(entry.kind)), " is unique only within its issuer)"));
     }
     return CheckText("iss", entry.issuer);
   }
@@ -123,7 +123,8 @@ absl::StatusOr<std::vector<RevocationEntry>> ParseRevocationLines(std::string_vi
       const std::string& s = value.string_value();
       if (name == "kind") {
         std::optional<RevocationKind> kind = ParseRevocationKind(s);
-        if (!kind) return bad(absl::StrCat("kind \"", s, "\" is not jti, sub, client_id, jkt, kid"));
+        if (!kind)
+          return bad(absl::StrCat("kind \"", s, "\" is not jti, sub, client_id, jkt, kid"));
         entry.kind = *kind;
       } else if (name == "iss") {
         entry.issuer = s;
@@ -161,7 +162,7 @@ absl::StatusOr<std::vector<RevocationEntry>> ReadRevocationFile(const std::strin
 }
 
 absl::StatusOr<std::shared_ptr<const RevocationSet>> LoadRevocationFile(const std::string& path,
-                                                                         absl::Time now) {
+                                                                        absl::Time now) {
   if (path.empty()) return RevocationSet::Build({}, now);
   absl::StatusOr<std::vector<RevocationEntry>> entries = ReadRevocationFile(path);
   if (!entries.ok()) return entries.status();
@@ -172,8 +173,7 @@ std::string RevocationMember(const RevocationEntry& entry) {
   return absl::StrCat(AV(RevocationKindName(entry.kind)), "\t", entry.issuer, "\t", entry.value);
 }
 
-absl::StatusOr<RevocationEntry> ParseRevocationMember(std::string_view member,
-                                                      int64_t until_unix) {
+absl::StatusOr<RevocationEntry> ParseRevocationMember(std::string_view member, int64_t until_unix) {
   std::vector<absl::string_view> parts = absl::StrSplit(AV(member), absl::MaxSplits('\t', 2));
   if (parts.size() != 3) {
     return absl::InvalidArgumentError("member is not <kind>\\t<iss>\\t<value>");
@@ -217,8 +217,9 @@ std::shared_ptr<const RevocationSet> RevocationSet::Build(
   return Merge(nullptr, entries, now);
 }
 
-std::shared_ptr<const RevocationSet> RevocationSet::Merge(
-    const RevocationSet* base, const std::vector<RevocationEntry>& more, absl::Time now) {
+std::shared_ptr<const RevocationSet> RevocationSet::Merge(const RevocationSet* base,
+                                                          const std::vector<RevocationEntry>& more,
+                                                          absl::Time now) {
   auto set = std::make_shared<RevocationSet>();
   if (base != nullptr) {
     for (size_t k = 0; k < std::size(kAllRevocationKinds); ++k) {
@@ -244,8 +245,7 @@ std::optional<absl::Time> RevocationSet::Find(RevocationKind kind, std::string_v
   return it->second;
 }
 
-Reason RevocationSet::Check(const VerifiedToken& token, absl::Time now,
-                            std::string* detail) const {
+Reason RevocationSet::Check(const VerifiedToken& token, absl::Time now, std::string* detail) const {
   if (size_ == 0) return Reason::kOk;
   // Key entries first: a stolen key is the broader finding.
   if (Find(RevocationKind::kKid, token.issuer, token.kid, now)) {
@@ -288,8 +288,7 @@ std::vector<RevocationEntry> RevocationSet::Entries() const {
 // --- LiveRevocations ---
 
 LiveRevocations::LiveRevocations()
-    : set_(RevocationSet::Build({}, absl::InfinitePast())),
-      version_(g_next_version.fetch_add(1)) {}
+    : set_(RevocationSet::Build({}, absl::InfinitePast())), version_(g_next_version.fetch_add(1)) {}
 
 std::shared_ptr<const RevocationSet> LiveRevocations::Current() const {
   absl::MutexLock lock(&mu_);

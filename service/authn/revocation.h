@@ -54,7 +54,7 @@ struct RevocationEntry {
   RevocationKind kind = RevocationKind::kJti;
   std::string issuer;  // sub and kid: the issuer (iss) they belong to; otherwise empty
   std::string value;
-  absl::Time until;    // the entry denies while now < until
+  absl::Time until;  // the entry denies while now < until
 };
 
 // CheckRevocationEntry: value 1..1024 bytes without control characters,
@@ -73,12 +73,11 @@ absl::StatusOr<std::vector<RevocationEntry>> ReadRevocationFile(const std::strin
 // LoadRevocationFile builds the set of the file at `path` ("": an empty set).
 class RevocationSet;
 absl::StatusOr<std::shared_ptr<const RevocationSet>> LoadRevocationFile(const std::string& path,
-                                                                         absl::Time now);
+                                                                        absl::Time now);
 // Redis: the sorted-set member "<kind>\t<iss>\t<value>" with score = until in
 // unix seconds, and the pub/sub message "<until unix seconds>\t<member>".
 std::string RevocationMember(const RevocationEntry& entry);
-absl::StatusOr<RevocationEntry> ParseRevocationMember(std::string_view member,
-                                                      int64_t until_unix);
+absl::StatusOr<RevocationEntry> ParseRevocationMember(std::string_view member, int64_t until_unix);
 std::string RevocationMessage(const RevocationEntry& entry);
 absl::StatusOr<RevocationEntry> ParseRevocationMessage(std::string_view message);
 // FormatRfc3339 / ParseRfc3339: "2026-12-03T04:00:00Z" (whole seconds, UTC

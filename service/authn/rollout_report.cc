@@ -119,10 +119,14 @@ bool Satisfies(BindingRequirement binding, Arrival arrival) {
   const bool dpop = arrival == Arrival::kDpop || arrival == Arrival::kDpopMtls;
   const bool mtls = arrival == Arrival::kMtls || arrival == Arrival::kDpopMtls;
   switch (binding) {
-    case BindingRequirement::kBearer: return true;
-    case BindingRequirement::kDpop: return dpop;
-    case BindingRequirement::kMtls: return mtls;
-    case BindingRequirement::kBound: return dpop || mtls;
+    case BindingRequirement::kBearer:
+      return true;
+    case BindingRequirement::kDpop:
+      return dpop;
+    case BindingRequirement::kMtls:
+      return mtls;
+    case BindingRequirement::kBound:
+      return dpop || mtls;
   }
   return false;
 }
@@ -149,10 +153,9 @@ std::string RolloutJson(const std::vector<RolloutStats::RouteCounts>& routes,
   }
   const RolloutStats::RouteCounts unrouted = counts_of("none");
   JsonValue report = JsonValue::Object(
-      {{"readiness",
-        JsonValue::Object(
-            {{"min_requests", Count(config.rollout.ready_min_requests)},
-             {"max_deny_ratio", JsonValue::Number(config.rollout.ready_max_deny_ratio)}})},
+      {{"readiness", JsonValue::Object({{"min_requests", Count(config.rollout.ready_min_requests)},
+                                        {"max_deny_ratio",
+                                         JsonValue::Number(config.rollout.ready_max_deny_ratio)}})},
        {"routes", JsonValue::Array(std::move(list))},
        {"unrouted", JsonValue::Object({{"requests", Count(unrouted.Total())},
                                        {"failures", FailuresJson(unrouted)}})}});

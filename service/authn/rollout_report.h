@@ -29,8 +29,7 @@ bool Satisfies(BindingRequirement binding, Arrival arrival);
 // RolloutJson renders the report of `routes` (RolloutStats::Snapshot) for the
 // routes of `config` (in config order, then "default"; requests denied before
 // a route was chosen are "unrouted").
-std::string RolloutJson(const std::vector<RolloutStats::RouteCounts>& routes,
-                        const Config& config);
+std::string RolloutJson(const std::vector<RolloutStats::RouteCounts>& routes, const Config& config);
 
 }  // namespace popguard
 

@@ -82,11 +82,16 @@ RolloutStats::ClientCounts Others(const ArrivalCounts& total, const std::vector<
 
 std::string_view ArrivalName(Arrival a) {
   switch (a) {
-    case Arrival::kBearer: return "bearer";
-    case Arrival::kDpop: return "dpop";
-    case Arrival::kMtls: return "mtls";
-    case Arrival::kDpopMtls: return "dpop_mtls";
-    case Arrival::kFailed: return "failed";
+    case Arrival::kBearer:
+      return "bearer";
+    case Arrival::kDpop:
+      return "dpop";
+    case Arrival::kMtls:
+      return "mtls";
+    case Arrival::kDpopMtls:
+      return "dpop_mtls";
+    case Arrival::kFailed:
+      return "failed";
   }
   return "unknown";
 }

@@ -83,18 +83,18 @@ class RolloutStats {
 
   struct ClientCounts {
     std::string client;
-    ArrivalCounts counts{};  // exact since the client entered the table
+    ArrivalCounts counts{};   // exact since the client entered the table
     uint64_t max_missed = 0;  // top table: requests possibly counted to others
     uint64_t Total() const;
   };
   struct RouteCounts {
     std::string route;
-    ArrivalCounts counts{};  // every request of the route
+    ArrivalCounts counts{};                             // every request of the route
     std::vector<std::pair<Reason, uint64_t>> failures;  // by reason, in enum order, > 0 only
-    std::vector<ClientCounts> top;  // by estimated volume, highest first
-    ClientCounts top_others;        // route counts minus the top table's
-    std::vector<ClientCounts> labelled;  // first-come, in admission order
-    ClientCounts labelled_others;        // route counts minus the labelled clients'
+    std::vector<ClientCounts> top;                      // by estimated volume, highest first
+    ClientCounts top_others;                            // route counts minus the top table's
+    std::vector<ClientCounts> labelled;                 // first-come, in admission order
+    ClientCounts labelled_others;                       // route counts minus the labelled clients'
     uint64_t Total() const;
   };
   // RecordDecision counts a decision of `route` with `reason`; `token` is its

@@ -51,7 +51,7 @@ class RoutePathReadings {
 
  private:
   bool valid_ = true;
-  std::string_view plain_;              // the only reading of a plain path
+  std::string_view plain_;             // the only reading of a plain path
   std::vector<std::string> computed_;  // the readings of any other path
 };
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "service/authn/access_token.h"
-#include "service/config/config.h"
 #include "service/authn/decision.h"
+#include "service/config/config.h"
 
 namespace popguard {
 

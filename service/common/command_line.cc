@@ -47,12 +47,13 @@ absl::Status ParseFlags(std::span<const FlagSpec> specs, std::span<char* const> 
     // The name is printed only when it is a plain flag name, never a value
     // pasted in place of one.
     if (spec == nullptr) {
-      const bool printable = !name.empty() && name.size() <= 40 &&
-                             name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                                 absl::string_view::npos;
-      return error("unknown flag ", printable ? absl::StrCat("--", name) : "(not shown)",
-                   " (see ", help_command, ")");
+      const bool printable =
+          !name.empty() && name.size() <= 40 &&
+          name.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyz"
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == absl::string_view::npos;
+      return error("unknown flag ", printable ? absl::StrCat("--", name) : "(not shown)", " (see ",
+                   help_command, ")");
     }
     if (spec->kind == FlagKind::kSwitch) {
       if (value) return error("--", name, " takes no value");
@@ -91,9 +92,9 @@ void PrintHelpLine(std::ostream& os, absl::string_view left, absl::string_view h
 
 void PrintFlagHelp(std::ostream& os, std::span<const FlagSpec> specs) {
   for (const FlagSpec& f : specs) {
-    PrintHelpLine(os, absl::StrCat("--", f.name, f.value_name.empty() ? "" : " ", f.value_name),
-                  absl::StrCat(f.help, f.required ? " (required)" : "",
-                               f.repeatable ? " (repeatable)" : ""));
+    PrintHelpLine(
+        os, absl::StrCat("--", f.name, f.value_name.empty() ? "" : " ", f.value_name),
+        absl::StrCat(f.help, f.required ? " (required)" : "", f.repeatable ? " (repeatable)" : ""));
   }
 }
 

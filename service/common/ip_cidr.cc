@@ -52,14 +52,15 @@ absl::StatusOr<IpCidr> IpCidr::Parse(std::string_view text) {
   IpCidr c;
   const size_t slash = text.find('/');
   if (!ParseAddress(text.substr(0, slash), &c.v6_, &c.bytes_)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", AV(text), "\" is not an IP address or CIDR"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", AV(text), "\" is not an IP address or CIDR"));
   }
   const int max_bits = c.v6_ ? 128 : 32;
   c.prefix_ = max_bits;
   if (slash != std::string_view::npos) {
     const std::string_view bits = text.substr(slash + 1);
-    if (bits.empty() || bits.size() > 3 || !absl::SimpleAtoi(AV(bits), &c.prefix_) || c.prefix_ < 0 ||
-        c.prefix_ > max_bits) {
+    if (bits.empty() || bits.size() > 3 || !absl::SimpleAtoi(AV(bits), &c.prefix_) ||
+        c.prefix_ < 0 || c.prefix_ > max_bits) {
       return absl::InvalidArgumentError(
           absl::StrCat("\"", AV(text), "\": the prefix length must be 0 to ", max_bits));
     }

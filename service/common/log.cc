@@ -17,10 +17,14 @@ std::mutex g_write_mu;
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -42,10 +46,9 @@ bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load
 
 LogLine::LogLine(LogLevel level, std::string_view event) : enabled_(LogEnabled(level)) {
   if (!enabled_) return;
-  line_ = absl::StrCat(
-      "{\"ts\":\"",
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      "\",\"level\":\"", AV(LevelName(level)), "\",\"event\":", JsonQuote(event));
+  line_ = absl::StrCat("{\"ts\":\"",
+                       absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                       "\",\"level\":\"", AV(LevelName(level)), "\",\"event\":", JsonQuote(event));
 }
 
 LogLine::~LogLine() {

@@ -30,7 +30,9 @@ class LogLine {
   LogLine& operator=(const LogLine&) = delete;
 
   LogLine& Add(std::string_view key, std::string_view value);
-  LogLine& Add(std::string_view key, const char* value) { return Add(key, std::string_view(value)); }
+  LogLine& Add(std::string_view key, const char* value) {
+    return Add(key, std::string_view(value));
+  }
   LogLine& Add(std::string_view key, const std::string& value) {
     return Add(key, std::string_view(value));
   }

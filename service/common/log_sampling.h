@@ -14,8 +14,7 @@ namespace popguard {
 inline bool SampleAllow(double rate) {
   if (rate <= 0) return false;
   if (rate >= 1) return true;
-  thread_local uint64_t state =
-      0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(&state);
+  thread_local uint64_t state = 0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(&state);
   state ^= state << 13;
   state ^= state >> 7;
   state ^= state << 17;

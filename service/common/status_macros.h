@@ -6,9 +6,9 @@
 
 // POPGUARD_RETURN_IF_ERROR returns from the enclosing function with the status
 // of `expr` when it is not OK. `expr` is evaluated exactly once.
-#define POPGUARD_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    const absl::Status popguard_status_ = (expr);       \
+#define POPGUARD_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    const absl::Status popguard_status_ = (expr);        \
     if (!popguard_status_.ok()) return popguard_status_; \
   } while (0)
 

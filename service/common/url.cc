@@ -44,8 +44,17 @@ bool IsUnreserved(unsigned char c) {
 // RFC 3986 section 2.2.
 bool IsSubDelim(unsigned char c) {
   switch (c) {
-    case '!': case '$': case '&': case '\'': case '(': case ')':
-    case '*': case '+': case ',': case ';': case '=':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
       return true;
     default:
       return false;
@@ -74,8 +83,8 @@ bool HasForbiddenByte(std::string_view s) {
 // others upper-cased. Every literal byte must satisfy `allowed`. With
 // `lower_case`, literal and decoded letters are lower-cased (for hosts) while
 // remaining triplets keep upper-case hex.
-absl::Status NormalizePercent(std::string_view in, bool (*allowed)(unsigned char),
-                              bool lower_case, std::string* out) {
+absl::Status NormalizePercent(std::string_view in, bool (*allowed)(unsigned char), bool lower_case,
+                              std::string* out) {
   for (size_t i = 0; i < in.size(); ++i) {
     unsigned char c = in[i];
     if (c == '%') {
@@ -222,7 +231,7 @@ absl::Status ParseAuthority(std::string_view authority, NormalizedUrl* url) {
   if (!split.has_value()) {
     // Either "[" was never closed, or something other than ":port" follows "]".
     return absl::InvalidArgumentError(authority.find(']') == std::string_view::npos ? kErrIpv6
-                                                                                     : kErrPort);
+                                                                                    : kErrPort);
   }
   const std::string_view host = split->host;
   if (host.empty()) return absl::InvalidArgumentError(kErrEmptyHost);

@@ -74,11 +74,11 @@ absl::StatusOr<NormalizedUrl> NormalizeRequestTarget(std::string_view scheme,
 // (config values compared exactly, fetch targets); NormalizeAbsoluteUrl is the
 // one to use for comparing URLs.
 struct HttpUrlParts {
-  std::string_view scheme;     // "http" or "https" as written (any case)
-  std::string_view origin;     // scheme "://" authority, as written
-  std::string_view authority;  // between "//" and the first '/', '?' or '#'
-  bool has_userinfo = false;   // authority holds an '@' ("user:pass@host")
-  std::string_view path;       // from the authority to the first '?' or '#'
+  std::string_view scheme;                   // "http" or "https" as written (any case)
+  std::string_view origin;                   // scheme "://" authority, as written
+  std::string_view authority;                // between "//" and the first '/', '?' or '#'
+  bool has_userinfo = false;                 // authority holds an '@' ("user:pass@host")
+  std::string_view path;                     // from the authority to the first '?' or '#'
   std::optional<std::string_view> query;     // after '?', up to any '#'
   std::optional<std::string_view> fragment;  // after the first '#'
 };
@@ -118,8 +118,7 @@ std::optional<std::string> PercentDecode(std::string_view in);
 // (match.case_insensitive). "%2F" is not a segment boundary here: a route is
 // tested against every reading of the path (route_path.h), and the readings
 // that decode "%2F" are where it becomes one.
-bool PathHasPrefixSegment(std::string_view path, std::string_view prefix,
-                          bool ignore_case = false);
+bool PathHasPrefixSegment(std::string_view path, std::string_view prefix, bool ignore_case = false);
 
 }  // namespace popguard
 

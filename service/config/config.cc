@@ -42,14 +42,13 @@ namespace {
 // --- Sections ------------------------------------------------------------
 
 // ParseTls reads a TLS section at `path` ("tls", "forward_auth.tls").
-absl::Status ParseTls(const YAML::Node& node, const std::string& path,
-                      const std::string& base_dir, TlsConfig* tls) {
+absl::Status ParseTls(const YAML::Node& node, const std::string& path, const std::string& base_dir,
+                      TlsConfig* tls) {
   absl::StatusOr<Fields> f = Fields::Of(node, path, {"cert_file", "key_file", "client_ca_file"});
   if (!f.ok()) return f.status();
   POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "cert_file", base_dir, 1, &tls->cert_file));
   POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "key_file", base_dir, 1, &tls->key_file));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadFileField(*f, "client_ca_file", base_dir, 1, &tls->client_ca_file));
+  POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "client_ca_file", base_dir, 1, &tls->client_ca_file));
   const std::string cert = path + ".cert_file";
   const std::string key = path + ".key_file";
   if (tls->cert_file.empty() != tls->key_file.empty()) {
@@ -57,9 +56,9 @@ absl::Status ParseTls(const YAML::Node& node, const std::string& path,
                    absl::StrCat(cert, " and ", key, " must be given together"));
   }
   if (!tls->client_ca_file.empty() && tls->cert_file.empty()) {
-    return Invalid(path + ".client_ca_file",
-                   absl::StrCat("needs ", cert, " and ", key,
-                                " (client certificates need a TLS listener)"));
+    return Invalid(
+        path + ".client_ca_file",
+        absl::StrCat("needs ", cert, " and ", key, " (client certificates need a TLS listener)"));
   }
   return absl::OkStatus();
 }
@@ -85,8 +84,7 @@ absl::Status ParseRemoteKeys(const Fields& f, const std::string& base_dir, Issue
     }
   } else {
     POPGUARD_RETURN_IF_ERROR(ReadStringField(f, "jwks_uri", &ic->jwks_uri));
-    POPGUARD_RETURN_IF_ERROR(
-        CheckFetchUrl(ic->jwks_uri, ic->allow_http, f.Path("jwks_uri")));
+    POPGUARD_RETURN_IF_ERROR(CheckFetchUrl(ic->jwks_uri, ic->allow_http, f.Path("jwks_uri")));
   }
   POPGUARD_RETURN_IF_ERROR(ReadFileField(f, "ca_file", base_dir, 1, &ic->ca_file));
   POPGUARD_RETURN_IF_ERROR(
@@ -94,34 +92,31 @@ absl::Status ParseRemoteKeys(const Fields& f, const std::string& base_dir, Issue
   if (ic->fetch_timeout > absl::Minutes(1)) {
     return Invalid(f.Path("fetch_timeout"), "must be at most 1m");
   }
-  POPGUARD_RETURN_IF_ERROR(
-      ReadDurationField(f, "min_refresh", absl::Seconds(1), &ic->min_refresh));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadDurationField(f, "max_refresh", absl::Seconds(1), &ic->max_refresh));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, "min_refresh", absl::Seconds(1), &ic->min_refresh));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, "max_refresh", absl::Seconds(1), &ic->max_refresh));
   if (ic->max_refresh < ic->min_refresh) {
     return Invalid(f.Path("max_refresh"), absl::StrCat("must be at least min_refresh (",
                                                        absl::FormatDuration(ic->min_refresh), ")"));
   }
-  POPGUARD_RETURN_IF_ERROR(
-      ReadDurationField(f, "max_stale", absl::Seconds(1), &ic->max_stale));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, "max_stale", absl::Seconds(1), &ic->max_stale));
   // Keys would otherwise expire between two regular refreshes.
   if (ic->max_stale < ic->min_refresh) {
     return Invalid(f.Path("max_stale"), absl::StrCat("must be at least min_refresh (",
                                                      absl::FormatDuration(ic->min_refresh), ")"));
   }
-  POPGUARD_RETURN_IF_ERROR(ReadDurationField(
-      f, "kid_refetch_interval", absl::Milliseconds(100), &ic->kid_refetch_interval));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(f, "kid_refetch_interval", absl::Milliseconds(100),
+                                             &ic->kid_refetch_interval));
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(f, "required", &ic->required));
   return absl::OkStatus();
 }
 
 absl::Status ParseIssuer(const YAML::Node& node, const std::string& path,
                          const std::string& base_dir, IssuerConfig* ic) {
-  absl::StatusOr<Fields> f = Fields::Of(
-      node, path,
-      {"issuer", "jwks_file", "jwks", "jwks_uri", "discovery", "audiences", "algorithms",
-       "require_typ", "max_lifetime", "ca_file", "allow_http", "fetch_timeout", "min_refresh",
-       "max_refresh", "max_stale", "kid_refetch_interval", "required"});
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, path,
+                 {"issuer", "jwks_file", "jwks", "jwks_uri", "discovery", "audiences", "algorithms",
+                  "require_typ", "max_lifetime", "ca_file", "allow_http", "fetch_timeout",
+                  "min_refresh", "max_refresh", "max_stale", "kid_refetch_interval", "required"});
   if (!f.ok()) return f.status();
   if (!f->Has("issuer")) return InvalidAt(node, f->Path("issuer"), "is required");
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "issuer", &ic->issuer));
@@ -197,12 +192,10 @@ absl::Status ParseDpop(const YAML::Node& node, const std::string& base_dir, Dpop
   if (!f.ok()) return f.status();
   POPGUARD_RETURN_IF_ERROR(ReadAlgorithms(*f, &dpop->algorithms));
   // A proof must have a positive lifetime or none would ever be accepted.
-  POPGUARD_RETURN_IF_ERROR(
-      ReadDurationField(*f, "max_age", absl::Seconds(1), &dpop->max_age));
+  POPGUARD_RETURN_IF_ERROR(ReadDurationField(*f, "max_age", absl::Seconds(1), &dpop->max_age));
   POPGUARD_RETURN_IF_ERROR(
       ReadDurationField(*f, "clock_skew", absl::ZeroDuration(), &dpop->clock_skew));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadUintField(*f, "max_jti_bytes", 1, 4096, &dpop->max_jti_bytes));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_jti_bytes", 1, 4096, &dpop->max_jti_bytes));
 
   absl::StatusOr<Fields> nf = Fields::Of(f->Get("nonce") ? *f->Get("nonce") : YAML::Node(),
                                          "dpop.nonce", {"required", "secret_file", "step"});
@@ -248,9 +241,9 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
     return Invalid(f->Path("name"), "\"default\" is reserved for requests no route matches");
   }
 
-  absl::StatusOr<Fields> mf = Fields::Of(f->Get("match") ? *f->Get("match") : YAML::Node(),
-                                         f->Path("match"),
-                                         {"host", "path_prefix", "route_key", "case_insensitive"});
+  absl::StatusOr<Fields> mf =
+      Fields::Of(f->Get("match") ? *f->Get("match") : YAML::Node(), f->Path("match"),
+                 {"host", "path_prefix", "route_key", "case_insensitive"});
   if (!mf.ok()) return mf.status();
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "host", &route->match.host));
   route->match.host = absl::AsciiStrToLower(route->match.host);
@@ -262,8 +255,7 @@ absl::Status ParseRoute(const YAML::Node& node, const std::string& path, size_t 
   POPGUARD_RETURN_IF_ERROR(
       CheckPathPrefix(route->match.path_prefix, mf->Path("path_prefix"), route->name));
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*mf, "route_key", &route->match.route_key));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadBoolField(*mf, "case_insensitive", &route->match.case_insensitive));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*mf, "case_insensitive", &route->match.case_insensitive));
 
   POPGUARD_RETURN_IF_ERROR(ParseBindingField(*f, "binding", &route->binding));
   if (const YAML::Node* scopes = f->Get("scopes")) {
@@ -371,11 +363,11 @@ absl::Status ParseUpstreamHeaders(const YAML::Node& node, std::vector<UpstreamHe
 // ParseRedisReplay reads replay.redis (docs/config.md).
 absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_dir,
                               RedisReplayConfig* out) {
-  absl::StatusOr<Fields> f = Fields::Of(
-      node, "replay.redis",
-      {"addresses", "username", "password_file", "database", "key_prefix", "connect_timeout",
-       "command_timeout", "pool_size", "failure_policy", "breaker_failures", "breaker_open",
-       "required_for_readiness"});
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "replay.redis",
+                 {"addresses", "username", "password_file", "database", "key_prefix",
+                  "connect_timeout", "command_timeout", "pool_size", "failure_policy",
+                  "breaker_failures", "breaker_open", "required_for_readiness"});
   if (!f.ok()) return f.status();
   RedisReplayConfig r;
   if (const YAML::Node* n = f->Get("addresses")) {
@@ -408,22 +400,20 @@ absl::Status ParseRedisReplay(const YAML::Node& node, const std::string& base_di
     return Invalid(f->Path("key_prefix"), "must be 1 to 128 bytes");
   }
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "connect_timeout", absl::Milliseconds(1),
-                                                      absl::Seconds(10), &r.connect_timeout));
+                                               absl::Seconds(10), &r.connect_timeout));
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "command_timeout", absl::Milliseconds(1),
-                                                      absl::Seconds(10), &r.command_timeout));
+                                               absl::Seconds(10), &r.command_timeout));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "pool_size", 1, 64, &r.pool_size));
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "failure_policy", &r.failure_policy));
   if (r.failure_policy != "fail_closed" && r.failure_policy != "local_fallback") {
-    return Invalid(f->Path("failure_policy"),
-                   absl::StrCat("\"", r.failure_policy,
-                                "\" is not one of fail_closed, local_fallback"));
+    return Invalid(
+        f->Path("failure_policy"),
+        absl::StrCat("\"", r.failure_policy, "\" is not one of fail_closed, local_fallback"));
   }
-  POPGUARD_RETURN_IF_ERROR(
-      ReadUintField(*f, "breaker_failures", 1, 1000, &r.breaker_failures));
+  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "breaker_failures", 1, 1000, &r.breaker_failures));
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "breaker_open", absl::Milliseconds(10),
-                                                      absl::Minutes(10), &r.breaker_open));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadBoolField(*f, "required_for_readiness", &r.required_for_readiness));
+                                               absl::Minutes(10), &r.breaker_open));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "required_for_readiness", &r.required_for_readiness));
   *out = std::move(r);
   return absl::OkStatus();
 }
@@ -432,8 +422,8 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
                               ForwardAuthConfig* out) {
   absl::StatusOr<Fields> f = Fields::Of(
       node, "forward_auth",
-      {"listen", "trusted_sources", "envoy_path_prefix", "client_cert_header",
-       "client_cert_format", "tls", "threads", "max_queued", "io_timeout", "request_deadline"});
+      {"listen", "trusted_sources", "envoy_path_prefix", "client_cert_header", "client_cert_format",
+       "tls", "threads", "max_queued", "io_timeout", "request_deadline"});
   if (!f.ok()) return f.status();
   ForwardAuthConfig fa;
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "listen", &fa.listen));
@@ -444,8 +434,7 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
   // this port itself would describe any request it likes. Only listed peers
   // are believed, and the list is required rather than defaulting to "any".
   if (const YAML::Node* n = f->Get("trusted_sources")) {
-    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_sources"),
-                                                   &fa.trusted_sources));
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_sources"), &fa.trusted_sources));
   }
   if (fa.trusted_sources.empty()) {
     return Invalid("forward_auth.trusted_sources",
@@ -464,8 +453,7 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
     return Invalid("forward_auth.envoy_path_prefix",
                    "must start with / and not end with /, without ?, # or %");
   }
-  POPGUARD_RETURN_IF_ERROR(
-      ReadStringField(*f, "client_cert_header", &fa.client_cert_header));
+  POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "client_cert_header", &fa.client_cert_header));
   fa.client_cert_header = absl::AsciiStrToLower(fa.client_cert_header);
   std::string format;
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "client_cert_format", &format));
@@ -476,8 +464,9 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
   if (!format.empty()) {
     const std::optional<ClientCertFormat> parsed = ParseClientCertFormat(format);
     if (!parsed.has_value()) {
-      return Invalid("forward_auth.client_cert_format",
-                     absl::StrCat("\"", format, "\" is not one of escaped_pem, der_base64, rfc9440"));
+      return Invalid(
+          "forward_auth.client_cert_format",
+          absl::StrCat("\"", format, "\" is not one of escaped_pem, der_base64, rfc9440"));
     }
     fa.client_cert_format = *parsed;
   }
@@ -487,9 +476,9 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "threads", 1, 1024, &fa.threads));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_queued", 0, 1 << 20, &fa.max_queued));
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "io_timeout", absl::Milliseconds(10),
-                                                      absl::Minutes(1), &fa.io_timeout));
-  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(
-      *f, "request_deadline", absl::Milliseconds(10), absl::Minutes(1), &fa.request_deadline));
+                                               absl::Minutes(1), &fa.io_timeout));
+  POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "request_deadline", absl::Milliseconds(10),
+                                               absl::Minutes(1), &fa.request_deadline));
   *out = std::move(fa);
   return absl::OkStatus();
 }
@@ -499,8 +488,8 @@ absl::Status ParseForwardAuth(const YAML::Node& node, const std::string& base_di
 absl::Status ParseProtectedResource(const YAML::Node& node, const std::string& path,
                                     const std::set<std::string>& names,
                                     ProtectedResourceConfig* out) {
-  absl::StatusOr<Fields> f = Fields::Of(
-      node, path, {"resource", "routes", "authorization_servers", "scopes_supported"});
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, path, {"resource", "routes", "authorization_servers", "scopes_supported"});
   if (!f.ok()) return f.status();
   ProtectedResourceConfig r;
   POPGUARD_RETURN_IF_ERROR(ReadStringField(*f, "resource", &r.resource));
@@ -544,7 +533,8 @@ absl::Status ParseResourceMetadata(const YAML::Node& node, const std::vector<Rou
                      "give either resource (one resource) or resources (several), not both");
     }
     if (!list->IsSequence() || list->size() == 0) {
-      return InvalidAt(*list, "resource_metadata.resources", "must be a non-empty list of mappings");
+      return InvalidAt(*list, "resource_metadata.resources",
+                       "must be a non-empty list of mappings");
     }
     std::set<std::string> names = {"default"};
     for (const RouteConfig& r : routes) names.insert(r.name);
@@ -591,8 +581,8 @@ absl::Status ParseResourceMetadata(const YAML::Node& node, const std::vector<Rou
 // diagnostics); `routes` are the parsed routes its route names must exist in.
 absl::Status ParseDiagnostics(const YAML::Node& node, const std::vector<RouteConfig>& routes,
                               DiagnosticsConfig* out) {
-  absl::StatusOr<Fields> f = Fields::Of(node, "diagnostics",
-                                        {"enabled", "path", "routes", "rate_per_minute", "burst"});
+  absl::StatusOr<Fields> f =
+      Fields::Of(node, "diagnostics", {"enabled", "path", "routes", "rate_per_minute", "burst"});
   if (!f.ok()) return f.status();
   DiagnosticsConfig d;
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "enabled", &d.enabled));
@@ -650,10 +640,9 @@ absl::Status ParseOperability(const Fields& root, Config* config) {
     absl::StatusOr<Fields> sf = Fields::Of(*n, "shutdown", {"drain_delay", "grace"});
     if (!sf.ok()) return sf.status();
     POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "drain_delay", absl::ZeroDuration(),
-                                                        absl::Minutes(10),
-                                                        &config->shutdown.drain_delay));
+                                                 absl::Minutes(10), &config->shutdown.drain_delay));
     POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*sf, "grace", absl::ZeroDuration(),
-                                                        absl::Minutes(10), &config->shutdown.grace));
+                                                 absl::Minutes(10), &config->shutdown.grace));
   }
   return absl::OkStatus();
 }
@@ -724,8 +713,9 @@ absl::Status ParseCaches(const Fields& root, Config* config) {
 absl::Status ParseLimits(const YAML::Node& node, absl::Duration dpop_max_age,
                          LimitsConfig* limits) {
   absl::StatusOr<Fields> f =
-      Fields::Of(node, "limits", {"max_token_bytes", "max_proof_bytes", "max_json_depth",
-                                  "max_inflight", "max_grpc_message_bytes", "max_queue_wait"});
+      Fields::Of(node, "limits",
+                 {"max_token_bytes", "max_proof_bytes", "max_json_depth", "max_inflight",
+                  "max_grpc_message_bytes", "max_queue_wait"});
   if (!f.ok()) return f.status();
   POPGUARD_RETURN_IF_ERROR(
       ReadUintField(*f, "max_token_bytes", 64, 1 << 20, &limits->max_token_bytes));
@@ -735,8 +725,8 @@ absl::Status ParseLimits(const YAML::Node& node, absl::Duration dpop_max_age,
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_json_depth", 2, 64, &limits->max_json_depth));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_inflight", 1, 1 << 20, &limits->max_inflight));
   // At least 4 KiB (a request with one token and one proof); at most 64 MiB.
-  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_grpc_message_bytes", 4096, 64 << 20,
-                                         &limits->max_grpc_message_bytes));
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "max_grpc_message_bytes", 4096, 64 << 20, &limits->max_grpc_message_bytes));
   POPGUARD_RETURN_IF_ERROR(ReadBoundedDuration(*f, "max_queue_wait", absl::Milliseconds(1),
                                                absl::Seconds(30), &limits->max_queue_wait));
   // A decision allowed to wait as long as a proof lives would let every
@@ -753,16 +743,17 @@ absl::Status ParseLimits(const YAML::Node& node, absl::Duration dpop_max_age,
 // ParseCrypto reads crypto (docs/config.md).
 absl::Status ParseCrypto(const YAML::Node& node, CryptoConfig* crypto) {
   absl::StatusOr<Fields> f =
-      Fields::Of(node, "crypto", {"force_openssl", "batch_verification", "verify_threads",
-                                  "max_batch", "inline_when_idle", "key_table_cache_entries"});
+      Fields::Of(node, "crypto",
+                 {"force_openssl", "batch_verification", "verify_threads", "max_batch",
+                  "inline_when_idle", "key_table_cache_entries"});
   if (!f.ok()) return f.status();
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "force_openssl", &crypto->force_openssl));
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "batch_verification", &crypto->batch_verification));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "verify_threads", 0, 256, &crypto->verify_threads));
   POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "max_batch", 1, 1024, &crypto->max_batch));
   POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "inline_when_idle", &crypto->inline_when_idle));
-  POPGUARD_RETURN_IF_ERROR(ReadUintField(*f, "key_table_cache_entries", 0, 65536,
-                                         &crypto->key_table_cache_entries));
+  POPGUARD_RETURN_IF_ERROR(
+      ReadUintField(*f, "key_table_cache_entries", 0, 65536, &crypto->key_table_cache_entries));
   return absl::OkStatus();
 }
 
@@ -806,8 +797,7 @@ absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* 
                    absl::StrCat("\"", element, "\" is not one of only, before_trusted_peer"));
   }
   if (const YAML::Node* n = f->Get("trusted_peers")) {
-    POPGUARD_RETURN_IF_ERROR(
-        ReadStringList(*n, f->Path("trusted_peers"), &out->trusted_peers));
+    POPGUARD_RETURN_IF_ERROR(ReadStringList(*n, f->Path("trusted_peers"), &out->trusted_peers));
     for (size_t i = 0; i < out->trusted_peers.size(); ++i) {
       if (out->trusted_peers[i].empty()) {
         return InvalidAt((*n)[i], Index(f->Path("trusted_peers"), i), "must not be empty");
@@ -826,12 +816,10 @@ absl::Status ParseXfcc(const YAML::Node& node, bool trusted_xfcc, Config::Xfcc* 
 }
 
 // ParseRevocation reads the revocation section (docs/config.md "revocation").
-absl::Status ParseRevocation(const YAML::Node& node, const Config& config,
-                             RevocationConfig* out) {
-  absl::StatusOr<Fields> f =
-      Fields::Of(node, "revocation",
-                 {"file", "redis", "redis_key", "redis_channel", "resync_interval",
-                  "max_staleness"});
+absl::Status ParseRevocation(const YAML::Node& node, const Config& config, RevocationConfig* out) {
+  absl::StatusOr<Fields> f = Fields::Of(
+      node, "revocation",
+      {"file", "redis", "redis_key", "redis_channel", "resync_interval", "max_staleness"});
   if (!f.ok()) return f.status();
   RevocationConfig r;
   POPGUARD_RETURN_IF_ERROR(ReadFileField(*f, "file", config.base_dir, 0, &r.file));
@@ -861,15 +849,36 @@ absl::Status ParseRevocation(const YAML::Node& node, const Config& config,
 }
 
 absl::Status ParseRoot(const YAML::Node& root, Config* config) {
-  absl::StatusOr<Fields> f = Fields::Of(
-      root, "",
-      {"listen", "log_level", "tls", "issuers", "clock_skew", "dpop", "routes", "default_binding",
-       "default_report_only", "replay", "trusted_xfcc", "xfcc", "external_origin",
-       "trusted_forwarded_headers", "cors_expose_headers", "upstream_headers",
-       "access_token_cache_entries",
-       "proof_key_cache_entries", "cert_thumbprint_cache_entries", "limits",
-       "crypto", "metrics", "forward_auth", "resource_metadata", "log", "shutdown",
-       "revocation", "rollout", "diagnostics"});
+  absl::StatusOr<Fields> f = Fields::Of(root, "",
+                                        {"listen",
+                                         "log_level",
+                                         "tls",
+                                         "issuers",
+                                         "clock_skew",
+                                         "dpop",
+                                         "routes",
+                                         "default_binding",
+                                         "default_report_only",
+                                         "replay",
+                                         "trusted_xfcc",
+                                         "xfcc",
+                                         "external_origin",
+                                         "trusted_forwarded_headers",
+                                         "cors_expose_headers",
+                                         "upstream_headers",
+                                         "access_token_cache_entries",
+                                         "proof_key_cache_entries",
+                                         "cert_thumbprint_cache_entries",
+                                         "limits",
+                                         "crypto",
+                                         "metrics",
+                                         "forward_auth",
+                                         "resource_metadata",
+                                         "log",
+                                         "shutdown",
+                                         "revocation",
+                                         "rollout",
+                                         "diagnostics"});
   if (!f.ok()) return f.status();
   const std::string& base_dir = config->base_dir;
 
@@ -893,8 +902,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_RETURN_IF_ERROR(ParseRoutes(*n, config->issuers, &config->routes));
   }
   POPGUARD_RETURN_IF_ERROR(ParseBindingField(*f, "default_binding", &config->default_binding));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadBoolField(*f, "default_report_only", &config->default_report_only));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "default_report_only", &config->default_report_only));
   if (const YAML::Node* n = f->Get("replay")) {
     POPGUARD_RETURN_IF_ERROR(ParseReplay(*n, base_dir, &config->replay));
   }
@@ -903,8 +911,7 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
     POPGUARD_RETURN_IF_ERROR(ParseXfcc(*n, config->trusted_xfcc, &config->xfcc));
   }
   POPGUARD_RETURN_IF_ERROR(ParseOrigin(*f, config));
-  POPGUARD_RETURN_IF_ERROR(
-      ReadBoolField(*f, "cors_expose_headers", &config->cors_expose_headers));
+  POPGUARD_RETURN_IF_ERROR(ReadBoolField(*f, "cors_expose_headers", &config->cors_expose_headers));
   if (const YAML::Node* n = f->Get("upstream_headers")) {
     POPGUARD_RETURN_IF_ERROR(ParseUpstreamHeaders(*n, &config->upstream_headers));
   }
@@ -929,7 +936,6 @@ absl::Status ParseRoot(const YAML::Node& root, Config* config) {
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace
 }  // namespace config_internal
@@ -963,8 +969,8 @@ std::string_view ClientCertFormatName(ClientCertFormat format) {
 }
 
 std::optional<ClientCertFormat> ParseClientCertFormat(std::string_view name) {
-  for (ClientCertFormat f : {ClientCertFormat::kEscapedPem, ClientCertFormat::kDerBase64,
-                             ClientCertFormat::kRfc9440}) {
+  for (ClientCertFormat f :
+       {ClientCertFormat::kEscapedPem, ClientCertFormat::kDerBase64, ClientCertFormat::kRfc9440}) {
     if (name == ClientCertFormatName(f)) return f;
   }
   return std::nullopt;
@@ -1089,8 +1095,8 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   // not "missing".
   const std::filesystem::file_status st = std::filesystem::status(abs, ec);
   if (std::filesystem::is_directory(st)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config path ", path, " is a directory, not a file (name the YAML file in it)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config path ", path, " is a directory, not a file (name the YAML file in it)"));
   }
   if (!std::filesystem::exists(st)) {
     return absl::InvalidArgumentError(absl::StrCat("config file ", path, " does not exist"));

@@ -33,25 +33,26 @@ std::string_view BindingRequirementName(BindingRequirement b);
 std::optional<BindingRequirement> ParseBindingRequirement(std::string_view name);
 
 struct IssuerConfig {
-  std::string issuer;                  // exact iss value
-  std::string jwks_file;               // path to a JWKS file, or
-  std::string jwks_inline;             // the JWKS itself (YAML `jwks:`, JSON text or mapping), or
-  std::string jwks_uri;                // an https URL to fetch the JWKS from, or
-  bool discovery = false;              // find jwks_uri in the issuer's discovery document
+  std::string issuer;       // exact iss value
+  std::string jwks_file;    // path to a JWKS file, or
+  std::string jwks_inline;  // the JWKS itself (YAML `jwks:`, JSON text or mapping), or
+  std::string jwks_uri;     // an https URL to fetch the JWKS from, or
+  bool discovery = false;   // find jwks_uri in the issuer's discovery document
   // Remote keys (jwks_uri or discovery) only; see remote_key_source.h.
-  std::string ca_file;                 // PEM CA bundle for the fetches; empty: system CAs
-  bool allow_http = false;             // allow plain http:// (local testing only)
+  std::string ca_file;      // PEM CA bundle for the fetches; empty: system CAs
+  bool allow_http = false;  // allow plain http:// (local testing only)
   absl::Duration fetch_timeout = absl::Seconds(5);
   absl::Duration min_refresh = absl::Minutes(5);  // bounds for Cache-Control max-age
   absl::Duration max_refresh = absl::Hours(24);
-  absl::Duration max_stale = absl::Hours(24);     // keys untrusted this long after the last success
+  absl::Duration max_stale = absl::Hours(24);  // keys untrusted this long after the last success
   absl::Duration kid_refetch_interval = absl::Seconds(30);  // unknown-kid fetches, per issuer
-  bool required = true;                // readiness needs this issuer's keys
-  std::vector<std::string> audiences;  // at least one
+  bool required = true;                                     // readiness needs this issuer's keys
+  std::vector<std::string> audiences;                       // at least one
   std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256",
                                          "RS384", "RS512", "PS256", "PS384", "PS512"};
-  bool require_typ = false;            // typ must be at+jwt / application/at+jwt
-  absl::Duration max_lifetime = absl::ZeroDuration();  // 0: no limit; else exp-iat bound (iat required)
+  bool require_typ = false;  // typ must be at+jwt / application/at+jwt
+  absl::Duration max_lifetime =
+      absl::ZeroDuration();  // 0: no limit; else exp-iat bound (iat required)
 };
 
 struct NonceConfig {
@@ -63,8 +64,8 @@ struct NonceConfig {
 struct DpopConfig {
   // Ed25519 (RFC 9864) next to EdDSA: panva's dpop, among others, signs
   // Ed25519 proofs under the fully-specified name.
-  std::vector<std::string> algorithms = {"ES256", "ES384", "ES512", "EdDSA", "Ed25519",
-                                         "RS256", "PS256"};
+  std::vector<std::string> algorithms = {"ES256",   "ES384", "ES512", "EdDSA",
+                                         "Ed25519", "RS256", "PS256"};
   absl::Duration max_age = absl::Seconds(60);    // how old a proof's iat may be
   absl::Duration clock_skew = absl::Seconds(5);  // how far in the future iat may be
   size_t max_jti_bytes = 256;
@@ -74,7 +75,7 @@ struct DpopConfig {
 struct RouteMatch {
   std::string host;         // exact (case-insensitive) or "*.suffix"; empty: any
   std::string path_prefix;  // segment-aware prefix of every reading of the path; empty: any
-  std::string route_key;    // Verify route_key or Envoy context extension popguard_route; empty: any
+  std::string route_key;  // Verify route_key or Envoy context extension popguard_route; empty: any
   bool case_insensitive = false;  // path_prefix compared ignoring ASCII case (host always is)
 };
 

@@ -9,9 +9,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/strings.h"
 #include "service/config/config.h"
 #include "service/config/validate.h"
-#include "service/common/strings.h"
 
 namespace popguard::config_internal {
 namespace {
@@ -23,13 +23,12 @@ bool HasControlChar(std::string_view s) {
   return false;
 }
 
-
 // AlgorithmProblem returns why `alg` may not be configured, or "" when it is
 // an asymmetric JOSE signature algorithm popguard verifies.
 std::string AlgorithmProblem(const std::string& alg) {
-  static constexpr std::string_view kKnown[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                                "PS512", "ES256", "ES384", "ES512", "EdDSA",
-                                                "Ed25519"};
+  static constexpr std::string_view kKnown[] = {"RS256", "RS384", "RS512",  "PS256",
+                                                "PS384", "PS512", "ES256",  "ES384",
+                                                "ES512", "EdDSA", "Ed25519"};
   for (std::string_view k : kKnown) {
     if (alg == k) return "";
   }

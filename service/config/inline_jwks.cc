@@ -6,9 +6,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/json.h"
 #include "service/config/fields.h"
 #include "service/config/validate.h"
-#include "service/common/json.h"
 
 namespace popguard::config_internal {
 namespace {

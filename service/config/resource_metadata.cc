@@ -119,7 +119,8 @@ std::string Document(const Config& config, const ProtectedResourceConfig& r,
 ResourceMetadataSet::ResourceMetadataSet(const Config& config) {
   const std::vector<ProtectedResourceConfig> resources = Resources(config);
   std::set<std::string> listed;
-  for (const ProtectedResourceConfig& r : resources) listed.insert(r.routes.begin(), r.routes.end());
+  for (const ProtectedResourceConfig& r : resources)
+    listed.insert(r.routes.begin(), r.routes.end());
   for (const ProtectedResourceConfig& r : resources) {
     ResourceMetadataDoc d;
     std::string origin, path;

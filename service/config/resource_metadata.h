@@ -18,10 +18,10 @@ inline constexpr char kResourceMetadataWellKnown[] = "/.well-known/oauth-protect
 
 // One protected resource's metadata, built once per config.
 struct ResourceMetadataDoc {
-  std::string host;      // the resource's authority, lower-case, without a port
-  std::string path;      // kResourceMetadataWellKnown + the resource's path
-  std::string url;       // the resource's origin + path
-  std::string document;  // the JSON document
+  std::string host;                 // the resource's authority, lower-case, without a port
+  std::string path;                 // kResourceMetadataWellKnown + the resource's path
+  std::string url;                  // the resource's origin + path
+  std::string document;             // the JSON document
   std::vector<std::string> routes;  // route names; empty: every route no other lists
 };
 

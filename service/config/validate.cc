@@ -191,8 +191,9 @@ absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path,
       return invalid("must be a path only (no query, fragment, spaces or non-ASCII)");
     }
     if (c == '\\' || c == ';') {
-      return invalid("must not contain '\\' or ';' (upstreams read them as a separator or "
-                     "parameters, so the prefix could never match)");
+      return invalid(
+          "must not contain '\\' or ';' (upstreams read them as a separator or "
+          "parameters, so the prefix could never match)");
     }
     if (c == '/' && i + 1 < prefix.size() && prefix[i + 1] == '/') {
       return invalid("must not contain \"//\" (merged by upstreams, so it could never match)");
@@ -201,8 +202,9 @@ absl::Status CheckPathPrefix(const std::string& prefix, const std::string& path,
     if (i + 2 < prefix.size() &&
         ((prefix[i + 1] == '2' && absl::ascii_toupper(prefix[i + 2]) == 'F') ||
          (prefix[i + 1] == '5' && absl::ascii_toupper(prefix[i + 2]) == 'C'))) {
-      return invalid("must not contain %2F or %5C (decoded as separators by upstreams, so the "
-                     "prefix could never match)");
+      return invalid(
+          "must not contain %2F or %5C (decoded as separators by upstreams, so the "
+          "prefix could never match)");
     }
     if (i + 2 >= prefix.size() || !absl::ascii_isxdigit(prefix[i + 1]) ||
         !absl::ascii_isxdigit(prefix[i + 2]) || absl::ascii_islower(prefix[i + 1]) ||

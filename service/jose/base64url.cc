@@ -6,8 +6,7 @@
 namespace popguard {
 namespace {
 
-constexpr char kUrlAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kUrlAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // Maps a byte to its 6-bit value, or 0xff when it is not in the alphabet.
 constexpr std::array<uint8_t, 256> MakeDecodeTable(bool url) {

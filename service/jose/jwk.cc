@@ -12,11 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
+#include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519.h"
 #include "service/crypto/p256/p256.h"
-#include "service/common/openssl_util.h"
+#include "service/jose/base64url.h"
 
 namespace popguard {
 

@@ -27,8 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "service/common/json.h"
-#include "service/jose/signature.h"
 #include "service/common/openssl_util.h"
+#include "service/jose/signature.h"
 
 namespace popguard {
 

@@ -26,10 +26,10 @@ enum class JwsError {
 struct Jws {
   JsonValue header;
   JsonValue payload;
-  std::string signature;       // decoded signature bytes
+  std::string signature;           // decoded signature bytes
   std::string_view signing_input;  // "header.payload", a view into the input
   std::string_view payload_b64;    // a view into the input
-  std::string alg;             // header alg (present and a string when parsed)
+  std::string alg;                 // header alg (present and a string when parsed)
 };
 
 // ParseCompactJws parses `compact` into `*out`. On failure returns the error

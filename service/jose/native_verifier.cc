@@ -10,8 +10,8 @@
 #include <optional>
 
 #include "service/crypto/ed25519/ed25519.h"
-#include "service/jose/jwk.h"
 #include "service/crypto/p256/p256.h"
+#include "service/jose/jwk.h"
 
 namespace popguard {
 
@@ -93,8 +93,8 @@ std::optional<SignatureResult> EdDsaPrecheck(JwsAlg alg, const PublicKey& key,
     return std::nullopt;
   }
   size_t len = pk->size();
-  if (EVP_PKEY_get_raw_public_key(key.pkey(), reinterpret_cast<unsigned char*>(pk->data()),
-                                  &len) != 1 ||
+  if (EVP_PKEY_get_raw_public_key(key.pkey(), reinterpret_cast<unsigned char*>(pk->data()), &len) !=
+          1 ||
       len != pk->size()) {
     ERR_clear_error();
     return SignatureResult::kInvalid;
@@ -261,8 +261,8 @@ void NativeVerifier::VerifyBatch(std::span<const SignatureCheck> checks,
     std::vector<ed25519::Ed25519Item> items;
     items.reserve(eddsa.size());
     for (size_t k = 0; k < eddsa.size(); ++k) {
-      items.push_back({View(eddsa_keys[k]), checks[eddsa[k]].signing_input,
-                       checks[eddsa[k]].signature});
+      items.push_back(
+          {View(eddsa_keys[k]), checks[eddsa[k]].signing_input, checks[eddsa[k]].signature});
     }
     const std::vector<bool> ok = ed25519::Ed25519VerifyBatch_vartime(items);
     for (size_t k = 0; k < eddsa.size(); ++k) {

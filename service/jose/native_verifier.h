@@ -38,8 +38,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "service/jose/signature.h"
 #include "service/common/bounded_cache.h"
+#include "service/jose/signature.h"
 
 namespace popguard {
 
@@ -58,10 +58,10 @@ class NativeVerifier final : public SignatureVerifier {
 
   // Counters, for tests, benchmarks and metrics.
   struct Stats {
-    uint64_t es256_hot = 0;             // verified with a key table
-    uint64_t es256_cold = 0;            // verified without one (native)
-    uint64_t es256_delegated = 0;       // cold, sent to OpenSSL (CPU without ADX)
-    uint64_t tables_built = 0;          // client and issuer tables
+    uint64_t es256_hot = 0;              // verified with a key table
+    uint64_t es256_cold = 0;             // verified without one (native)
+    uint64_t es256_delegated = 0;        // cold, sent to OpenSSL (CPU without ADX)
+    uint64_t tables_built = 0;           // client and issuer tables
     uint64_t table_builds_deferred = 0;  // refused by the build budget
   };
 

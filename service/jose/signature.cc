@@ -11,8 +11,8 @@
 #include <cstring>
 #include <string>
 
-#include "service/jose/jwk.h"
 #include "service/common/openssl_util.h"
+#include "service/jose/jwk.h"
 
 namespace popguard {
 namespace {
@@ -22,9 +22,9 @@ struct AlgName {
   std::string_view name;
 };
 constexpr AlgName kAlgNames[] = {
-    {JwsAlg::kRS256, "RS256"}, {JwsAlg::kRS384, "RS384"}, {JwsAlg::kRS512, "RS512"},
-    {JwsAlg::kPS256, "PS256"}, {JwsAlg::kPS384, "PS384"}, {JwsAlg::kPS512, "PS512"},
-    {JwsAlg::kES256, "ES256"}, {JwsAlg::kES384, "ES384"}, {JwsAlg::kES512, "ES512"},
+    {JwsAlg::kRS256, "RS256"}, {JwsAlg::kRS384, "RS384"},     {JwsAlg::kRS512, "RS512"},
+    {JwsAlg::kPS256, "PS256"}, {JwsAlg::kPS384, "PS384"},     {JwsAlg::kPS512, "PS512"},
+    {JwsAlg::kES256, "ES256"}, {JwsAlg::kES384, "ES384"},     {JwsAlg::kES512, "ES512"},
     {JwsAlg::kEdDSA, "EdDSA"}, {JwsAlg::kEd25519, "Ed25519"},
 };
 

@@ -37,9 +37,8 @@ enum class JwsAlg {
 
 // All algorithms, in declaration order (for tests and documentation).
 inline constexpr JwsAlg kAllJwsAlgs[] = {
-    JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kRS512, JwsAlg::kPS256, JwsAlg::kPS384,
-    JwsAlg::kPS512, JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA,
-    JwsAlg::kEd25519};
+    JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kRS512, JwsAlg::kPS256, JwsAlg::kPS384,  JwsAlg::kPS512,
+    JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA, JwsAlg::kEd25519};
 
 // IsEd25519Signature returns true for EdDSA and Ed25519: both verify a 64-byte
 // Ed25519 signature (RFC 8032) with an OKP Ed25519 key and nothing else.

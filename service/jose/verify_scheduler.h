@@ -74,12 +74,12 @@ class VerifyScheduler {
       "1", "2-3", "4-7", "8-15", "16-31", "32-63", "64+"};
 
   struct Stats {
-    uint64_t submitted = 0;   // jobs ever submitted
+    uint64_t submitted = 0;      // jobs ever submitted
     uint64_t inline_checks = 0;  // of those, verified on the submitting thread
-    uint64_t batches = 0;     // VerifyBatch rounds (one per worker pick-up and verifier)
+    uint64_t batches = 0;        // VerifyBatch rounds (one per worker pick-up and verifier)
     uint64_t largest_batch = 0;
     std::array<uint64_t, kSizeBuckets> batches_by_size{};
-    size_t queued = 0;        // waiting now
+    size_t queued = 0;  // waiting now
   };
 
   using Done = absl::AnyInvocable<void(SignatureResult) &&>;
@@ -119,8 +119,8 @@ class VerifyScheduler {
   const bool inline_when_idle_;
   const size_t thread_count_;  // workers_.size(), readable while workers_ is being filled
   mutable std::mutex mu_;
-  size_t verifying_ = 0;   // guarded by mu_: checks being verified (inline or in a batch)
-  size_t awake_ = 0;       // guarded by mu_: workers not waiting for work
+  size_t verifying_ = 0;       // guarded by mu_: checks being verified (inline or in a batch)
+  size_t awake_ = 0;           // guarded by mu_: workers not waiting for work
   bool wake_pending_ = false;  // guarded by mu_: notified, no worker woke yet
   std::condition_variable work_;
   std::deque<Job> queue_;  // guarded by mu_

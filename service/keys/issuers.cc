@@ -6,10 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "service/keys/jwks_fetcher.h"
-#include "service/keys/remote_key_source.h"
 #include "service/common/file.h"
 #include "service/common/strings.h"
+#include "service/keys/jwks_fetcher.h"
+#include "service/keys/remote_key_source.h"
 
 namespace popguard {
 
@@ -87,8 +87,8 @@ absl::StatusOr<std::unique_ptr<IssuerRegistry>> IssuerRegistry::Create(
       return absl::InvalidArgumentError(
           absl::StrCat("issuer ", ic.issuer, ": JWKS has no usable key"));
     }
-    issuer->keys = std::make_unique<StaticKeySource>(
-        std::make_shared<const KeySet>(*std::move(keys)));
+    issuer->keys =
+        std::make_unique<StaticKeySource>(std::make_shared<const KeySet>(*std::move(keys)));
     registry->by_iss_[ic.issuer] = issuer.get();
     registry->issuers_.push_back(std::move(issuer));
   }

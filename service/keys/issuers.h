@@ -73,8 +73,9 @@ class IssuerRegistry {
   // anything). Remote issuers get a RemoteKeySource whose first fetch starts
   // now, in the background: an issuer that is down does not stop start-up,
   // it makes popguard not ready until its keys arrive (see Ready).
-  static absl::StatusOr<std::unique_ptr<IssuerRegistry>> Create(
-      const Config& config, std::vector<std::string>* warnings, const RemoteKeyDeps& deps = {});
+  static absl::StatusOr<std::unique_ptr<IssuerRegistry>> Create(const Config& config,
+                                                                std::vector<std::string>* warnings,
+                                                                const RemoteKeyDeps& deps = {});
 
   // Find returns the issuer whose iss is exactly `iss`, or nullptr.
   const Issuer* Find(std::string_view iss) const;

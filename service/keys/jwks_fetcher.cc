@@ -307,7 +307,7 @@ class CurlJwksFetcher final : public JwksFetcher {
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_flag_{false};  // read by transfers in progress
-  std::vector<CurlMultiPtr> multis_;         // one per worker, fixed after construction
+  std::vector<CurlMultiPtr> multis_;        // one per worker, fixed after construction
   std::vector<std::thread> workers_;
 };
 

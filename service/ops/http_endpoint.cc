@@ -113,7 +113,9 @@ class TlsDeadlineStream final : public DeadlineStream {
   // Handshake runs the server side of the handshake; false when it fails
   // (a client certificate missing or not from client_ca_file, no common
   // protocol, a timeout).
-  bool Handshake() { return Drive([this] { return SSL_accept(ssl_); }) > 0; }
+  bool Handshake() {
+    return Drive([this] { return SSL_accept(ssl_); }) > 0;
+  }
 
   bool is_readable() const override { return SSL_pending(ssl_) > 0 || Wait(POLLIN); }
 
@@ -227,9 +229,10 @@ class BoundedQueue final : public httplib::TaskQueue {
 };
 
 std::string SerializeShedResponse(const HttpResponse& r) {
-  std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ", r.status == 503 ? "Service Unavailable" : "Error",
-                                 "\r\nContent-Type: ", r.content_type,
-                                 "\r\nContent-Length: ", r.body.size(), "\r\nConnection: close\r\n");
+  std::string out =
+      absl::StrCat("HTTP/1.1 ", r.status, " ", r.status == 503 ? "Service Unavailable" : "Error",
+                   "\r\nContent-Type: ", r.content_type, "\r\nContent-Length: ", r.body.size(),
+                   "\r\nConnection: close\r\n");
   for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
   absl::StrAppend(&out, "\r\n", r.body);
   return out;
@@ -282,8 +285,7 @@ class HttpEndpoint::Impl final : public httplib::Server {
         TlsDeadlineStream stream(sock, ssl.get(), options_.io_timeout, deadline);
         if (stream.Handshake()) {
           bool closed = false;
-          ok = process_request(stream, /*close_connection=*/true, closed,
-                               [](httplib::Request&) {});
+          ok = process_request(stream, /*close_connection=*/true, closed, [](httplib::Request&) {});
           SSL_shutdown(ssl.get());  // one close_notify, not waiting for the peer's
         }
       }
@@ -392,8 +394,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Bind(
       port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen, " (", options.what, "): ",
-        errno != 0 ? std::strerror(errno) : "the address is in use or not of this host"));
+        "cannot listen on ", listen, " (", options.what,
+        "): ", errno != 0 ? std::strerror(errno) : "the address is in use or not of this host"));
   }
   ep->port_ = bound;
   ep->thread_ = std::thread([p = ep->impl_.get()] { p->listen_after_bind(); });

@@ -14,10 +14,10 @@
 // does not set SO_REUSEPORT: an address in use is a start-up error. With
 // Options::max_queued, connections beyond the threads and that many waiting
 // are answered Options::shed_response on the accepting thread, without
-// reading them (shedding at the door). The metrics port carries no secrets (metrics are aggregates without tokens or keys) but should
-// stay on a pod-internal network; it does not speak TLS. The forward-auth
-// listener may (Options::tls): the handshake and every TLS record are bound by
-// the same io_timeout and request_deadline as the plaintext reads.
+// reading them (shedding at the door). The metrics port carries no secrets (metrics are aggregates
+// without tokens or keys) but should stay on a pod-internal network; it does not speak TLS. The
+// forward-auth listener may (Options::tls): the handshake and every TLS record are bound by the
+// same io_timeout and request_deadline as the plaintext reads.
 #ifndef POPGUARD_SERVICE_HTTP_ENDPOINT_H_
 #define POPGUARD_SERVICE_HTTP_ENDPOINT_H_
 
@@ -66,8 +66,8 @@ class HttpEndpoint {
     absl::Duration request_deadline = absl::Seconds(5);
     // Connections accepted but not yet taken by a thread; more are shed. 0: no bound.
     size_t max_queued = 0;
-    HttpResponse shed_response;  // what a shed connection gets
-    size_t max_body_bytes = 64 << 10;  // a larger request body is refused (413)
+    HttpResponse shed_response;           // what a shed connection gets
+    size_t max_body_bytes = 64 << 10;     // a larger request body is refused (413)
     std::string what = "metrics.listen";  // the config key, for errors
     // TLS (PEM files); an empty cert_file serves plaintext. With
     // client_ca_file, a client must present a certificate from that CA or
@@ -85,8 +85,9 @@ class HttpEndpoint {
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const std::string& listen,
                                                              Handler handler,
                                                              const Options& options);
-  static absl::StatusOr<std::unique_ptr<HttpEndpoint>> StartForRequests(
-      const std::string& listen, RequestHandler handler, const Options& options);
+  static absl::StatusOr<std::unique_ptr<HttpEndpoint>> StartForRequests(const std::string& listen,
+                                                                        RequestHandler handler,
+                                                                        const Options& options);
   // The destructor closes the listener and waits for requests being served
   // (each is bounded by request_deadline).
   ~HttpEndpoint();

@@ -117,10 +117,9 @@ std::string FormatMetricValue(double v) {
 }
 
 const std::vector<double>& LatencyBuckets() {
-  static const std::vector<double> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-                                               0.0025,  0.005,  0.01,    0.025,  0.05,
-                                               0.1,     0.25,   0.5,     1,      2.5,
-                                               5};
+  static const std::vector<double> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                               0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                               0.5,     1,      2.5,     5};
   return kBuckets;
 }
 
@@ -199,13 +198,13 @@ void HistogramFamily::Write(std::string* out) const {
     h->Snapshot(&cumulative, &sum);
     for (size_t i = 0; i < cumulative.size(); ++i) {
       const std::string le = i < bounds_.size() ? FormatMetricValue(bounds_[i]) : "+Inf";
-      absl::StrAppend(out, name_, "_bucket", LabelText(labels_, values, absl::StrCat("le=\"", le, "\"")),
-                      " ", cumulative[i], "\n");
+      absl::StrAppend(out, name_, "_bucket",
+                      LabelText(labels_, values, absl::StrCat("le=\"", le, "\"")), " ",
+                      cumulative[i], "\n");
     }
     absl::StrAppend(out, name_, "_sum", LabelText(labels_, values), " ", FormatMetricValue(sum),
                     "\n");
-    absl::StrAppend(out, name_, "_count", LabelText(labels_, values), " ", cumulative.back(),
-                    "\n");
+    absl::StrAppend(out, name_, "_count", LabelText(labels_, values), " ", cumulative.back(), "\n");
   }
 }
 

@@ -91,8 +91,8 @@ class MetricRegistry {
   // pointer lives as long as the registry.
   CounterFamily* AddCounter(std::string name, std::string help, std::vector<std::string> labels);
   GaugeFamily* AddGauge(std::string name, std::string help, std::vector<std::string> labels);
-  HistogramFamily* AddHistogram(std::string name, std::string help,
-                                std::vector<std::string> labels, std::vector<double> bounds);
+  HistogramFamily* AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
+                                std::vector<double> bounds);
   // AddCallback registers a family whose samples `collect` returns at every
   // scrape; `type` is "counter" or "gauge". `collect` runs on the scraping
   // thread and must be thread-safe.

@@ -6,10 +6,10 @@
 #include "absl/time/clock.h"
 #include "service/authn/authenticator.h"
 #include "service/jose/native_verifier.h"
+#include "service/jose/verify_scheduler.h"
 #include "service/keys/remote_key_source.h"
 #include "service/ops/process_metrics.h"
 #include "service/ops/rollout_metrics.h"
-#include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
 namespace popguard {
@@ -47,12 +47,13 @@ PopguardMetrics::PopguardMetrics() {
   would_deny_ = registry_.AddCounter(
       "popguard_report_only_would_deny_total",
       "Requests a report-only route let through that would have been denied.", {"reason", "route"});
-  HistogramFamily* duration = registry_.AddHistogram(
-      "popguard_request_duration_seconds",
-      "Time from receiving a request (or stream message) to its decision.", {"api"},
-      LatencyBuckets());
-  inflight_ = registry_.AddGauge("popguard_inflight_requests",
-                                 "Requests (and stream messages) being decided now.", {})
+  HistogramFamily* duration =
+      registry_.AddHistogram("popguard_request_duration_seconds",
+                             "Time from receiving a request (or stream message) to its decision.",
+                             {"api"}, LatencyBuckets());
+  inflight_ = registry_
+                  .AddGauge("popguard_inflight_requests",
+                            "Requests (and stream messages) being decided now.", {})
                   ->WithLabels({});
   CounterFamily* shed = registry_.AddCounter(
       "popguard_shed_requests_total",
@@ -77,16 +78,16 @@ PopguardMetrics::PopguardMetrics() {
           .AddHistogram("popguard_replay_store_duration_seconds",
                         "Latency of replay store check-and-insert calls.", {}, LatencyBuckets())
           ->WithLabels({});
-  CounterFamily* replay = registry_.AddCounter(
-      "popguard_replay_store_results_total",
-      "Replay store answers: fresh, replayed, full, unavailable.", {"result"});
+  CounterFamily* replay =
+      registry_.AddCounter("popguard_replay_store_results_total",
+                           "Replay store answers: fresh, replayed, full, unavailable.", {"result"});
   for (ReplayResult result : kAllReplayResults) {
     const int r = static_cast<int>(result);
     replay_results_[r] = replay->WithLabels({kReplayResults[r]});
   }
-  CounterFamily* reloads = registry_.AddCounter(
-      "popguard_config_reloads_total", "Config reloads (SIGHUP or file change) by result.",
-      {"result"});
+  CounterFamily* reloads =
+      registry_.AddCounter("popguard_config_reloads_total",
+                           "Config reloads (SIGHUP or file change) by result.", {"result"});
   reloads_[0] = reloads->WithLabels({"success"});
   reloads_[1] = reloads->WithLabels({"failure"});
   last_reload_success_ =
@@ -185,7 +186,8 @@ PopguardMetrics::PopguardMetrics() {
       {"process_start_time_seconds", "Start time of the process since the Unix epoch, seconds.",
        "gauge", process_value(&ProcessStats::start_time_seconds)},
   };
-  for (const ProcessFamily& f : process) registry_.AddCallback(f.name, f.help, f.type, {}, f.collect);
+  for (const ProcessFamily& f : process)
+    registry_.AddCallback(f.name, f.help, f.type, {}, f.collect);
 
   // Cache counters live in the current Authenticator; totals of retired ones
   // are kept in base_ so the exported counters never go down on a reload.
@@ -321,19 +323,18 @@ PopguardMetrics::PopguardMetrics() {
     if (scheduler_ == nullptr) return std::nullopt;
     return scheduler_->stats();
   };
-  registry_.AddCallback(
-      "popguard_verify_batches_total",
-      "Signature batches the verify scheduler's workers ran, by batch size.", "counter", {"size"},
-      [scheduler_stats] {
-        std::vector<Sample> out;
-        if (auto s = scheduler_stats()) {
-          for (size_t i = 0; i < VerifyScheduler::kSizeBuckets; ++i) {
-            out.push_back({{VerifyScheduler::kSizeBucketNames[i]},
-                           static_cast<double>(s->batches_by_size[i])});
-          }
-        }
-        return out;
-      });
+  registry_.AddCallback("popguard_verify_batches_total",
+                        "Signature batches the verify scheduler's workers ran, by batch size.",
+                        "counter", {"size"}, [scheduler_stats] {
+                          std::vector<Sample> out;
+                          if (auto s = scheduler_stats()) {
+                            for (size_t i = 0; i < VerifyScheduler::kSizeBuckets; ++i) {
+                              out.push_back({{VerifyScheduler::kSizeBucketNames[i]},
+                                             static_cast<double>(s->batches_by_size[i])});
+                            }
+                          }
+                          return out;
+                        });
   auto scheduler_value = [scheduler_stats](auto field) {
     return [scheduler_stats, field] {
       std::vector<Sample> out;
@@ -347,8 +348,8 @@ PopguardMetrics::PopguardMetrics() {
   registry_.AddCallback("popguard_verify_queue_depth",
                         "Signature checks waiting for a verify scheduler worker.", "gauge", {},
                         scheduler_value(&VerifyScheduler::Stats::queued));
-  registry_.AddCallback("popguard_ready", "1 when this replica reports ready, else 0.", "gauge",
-                        {}, [this] {
+  registry_.AddCallback("popguard_ready", "1 when this replica reports ready, else 0.", "gauge", {},
+                        [this] {
                           std::function<bool()> ready;
                           {
                             absl::MutexLock lock(&mu_);
@@ -375,8 +376,7 @@ void PopguardMetrics::RecordDecision(Api api, const Decision& d, absl::Duration 
   duration_[ApiIndex(api)]->Observe(latency);
   const char* result = d.report_only ? "report_only" : (d.allow ? "allow" : "deny");
   std::string reason = ReasonLabel(d.reason);
-  decisions_
-      ->WithLabels({result, reason, std::string(ProvenBindingName(d.binding)), d.route})
+  decisions_->WithLabels({result, reason, std::string(ProvenBindingName(d.binding)), d.route})
       ->Increment();
   if (d.report_only) would_deny_->WithLabels({reason, d.route})->Increment();
 }
@@ -397,7 +397,9 @@ void PopguardMetrics::RecordReload(bool ok) {
   if (ok) MarkConfigLoaded();
 }
 
-void PopguardMetrics::MarkConfigLoaded() { last_reload_success_->Set(absl::ToUnixSeconds(absl::Now())); }
+void PopguardMetrics::MarkConfigLoaded() {
+  last_reload_success_->Set(absl::ToUnixSeconds(absl::Now()));
+}
 
 void PopguardMetrics::SetBuildInfo(absl::string_view version, absl::string_view revision) {
   build_info_->WithLabels({std::string(version), revision.empty() ? "none" : std::string(revision)})
@@ -473,8 +475,7 @@ void PopguardMetrics::SetState(std::function<bool()> ready, std::function<bool()
 }
 
 void InstrumentedReplayStore::CheckAndInsert(std::string_view key, absl::Time now,
-                                             absl::Time expiry, absl::Time issued_at,
-                                             Done done) {
+                                             absl::Time expiry, absl::Time issued_at, Done done) {
   const absl::Time start = absl::Now();
   inner_->CheckAndInsert(key, now, expiry, issued_at,
                          [start, done = std::move(done)](ReplayResult result) mutable {

@@ -22,8 +22,9 @@
 //   popguard_config_reloads_total{result}                   result: success, failure
 //   popguard_last_reload_success_timestamp_seconds
 //   popguard_ready, popguard_draining, popguard_build_info{version,revision}
-//   popguard_cache_entries{cache}                            access_token, proof_key, cert_thumbprint
-//   popguard_replay_window_entries{window}, popguard_replay_window_fill_ratio{window}
+//   popguard_cache_entries{cache}                            access_token, proof_key,
+//   cert_thumbprint popguard_replay_window_entries{window},
+//   popguard_replay_window_fill_ratio{window}
 //                                     window: memory, local_fallback (Redis: none)
 //   process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
 //   process_max_fds, process_start_time_seconds             (process_metrics.h)
@@ -46,9 +47,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/authn/decision.h"
-#include "service/ops/metrics.h"
 #include "service/jose/native_verifier.h"
 #include "service/jose/signature.h"
+#include "service/ops/metrics.h"
 #include "storage/replay_store.h"
 
 namespace popguard {
@@ -110,7 +111,7 @@ class PopguardMetrics {
  private:
   PopguardMetrics();
   struct Totals {
-    std::map<std::string, uint64_t> cache_hits, cache_misses;  // by cache
+    std::map<std::string, uint64_t> cache_hits, cache_misses;    // by cache
     std::map<std::string, uint64_t> jwks_success, jwks_failure;  // by issuer
   };
   static Totals Read(const Authenticator& a);
@@ -151,8 +152,8 @@ class InstrumentedReplayStore final : public ReplayStore {
  public:
   explicit InstrumentedReplayStore(ReplayStore* inner) : inner_(inner) {}
   using ReplayStore::CheckAndInsert;
-  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry,
-                      absl::Time issued_at, Done done) override;
+  void CheckAndInsert(std::string_view key, absl::Time now, absl::Time expiry, absl::Time issued_at,
+                      Done done) override;
   size_t Size() const override { return inner_->Size(); }
 
  private:

@@ -30,9 +30,9 @@ std::vector<Sample> RolloutSamples(const RolloutStats& stats) {
 std::vector<Sample> RouteInfoSamples(const Config& config) {
   std::vector<Sample> out;
   auto add = [&out](const std::string& route, BindingRequirement binding, bool report_only) {
-    out.push_back({{route, std::string(BindingRequirementName(binding)),
-                    report_only ? "true" : "false"},
-                   1.0});
+    out.push_back(
+        {{route, std::string(BindingRequirementName(binding)), report_only ? "true" : "false"},
+         1.0});
   };
   for (const RouteConfig& r : config.routes) add(r.name, r.binding, r.report_only);
   add("default", config.default_binding, config.default_report_only);

@@ -61,9 +61,12 @@ popguard::v1::Reason ProtoReasonFor(Reason reason) {
 namespace {
 popguard::v1::Binding ProtoBinding(ProvenBinding b) {
   switch (b) {
-    case ProvenBinding::kNone: return popguard::v1::BINDING_NONE;
-    case ProvenBinding::kDpop: return popguard::v1::BINDING_DPOP;
-    case ProvenBinding::kMtls: return popguard::v1::BINDING_MTLS;
+    case ProvenBinding::kNone:
+      return popguard::v1::BINDING_NONE;
+    case ProvenBinding::kDpop:
+      return popguard::v1::BINDING_DPOP;
+    case ProvenBinding::kMtls:
+      return popguard::v1::BINDING_MTLS;
   }
   return popguard::v1::BINDING_UNSPECIFIED;
 }

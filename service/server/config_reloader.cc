@@ -133,8 +133,9 @@ std::vector<std::string> ConfigReloader::RestartOnlyChanges(const Config& a, con
   // revocation.file is re-read on every reload; the Redis subscriber is not.
   const RevocationConfig& va = a.revocation;
   const RevocationConfig& vb = b.revocation;
-  if (va.redis != vb.redis || va.redis_key != vb.redis_key || va.redis_channel != vb.redis_channel ||
-      va.resync_interval != vb.resync_interval || va.max_staleness != vb.max_staleness) {
+  if (va.redis != vb.redis || va.redis_key != vb.redis_key ||
+      va.redis_channel != vb.redis_channel || va.resync_interval != vb.resync_interval ||
+      va.max_staleness != vb.max_staleness) {
     keys.push_back("revocation.redis");
   }
   return keys;

@@ -43,9 +43,9 @@ namespace popguard {
 class ConfigReloader {
  public:
   struct Options {
-    std::string path;                // the --config file
-    ConfigOverrides overrides;       // --listen, --log_level: re-applied to every reload
-    bool watch = true;               // poll the file; false: SIGHUP only
+    std::string path;           // the --config file
+    ConfigOverrides overrides;  // --listen, --log_level: re-applied to every reload
+    bool watch = true;          // poll the file; false: SIGHUP only
     absl::Duration poll_interval = absl::Milliseconds(500);
     absl::Duration key_wait = absl::Seconds(15);
     // The process-wide verified-token cache handed to every new

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "service/jose/base64url.h"
 #include "service/common/log.h"
 #include "service/common/strings.h"
+#include "service/jose/base64url.h"
 
 namespace popguard {
 namespace {

@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "service/config/config.h"
 #include "service/authn/decision.h"
-#include "service/ops/http_endpoint.h"
-#include "service/common/ip_cidr.h"
 #include "service/authn/request.h"
+#include "service/common/ip_cidr.h"
+#include "service/config/config.h"
+#include "service/ops/http_endpoint.h"
 #include "service/server/request_gate.h"
 #include "service/server/server.h"
 
@@ -69,7 +69,7 @@ HttpResponse ToForwardAuthResponse(const Decision& d);
 class ForwardAuthServer {
  public:
   static absl::StatusOr<std::unique_ptr<ForwardAuthServer>> Start(const Config& config,
-                                                                   AuthenticatorHolder* holder);
+                                                                  AuthenticatorHolder* holder);
   // The destructor stops the listener and waits for requests being served.
   ~ForwardAuthServer();
 

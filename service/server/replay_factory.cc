@@ -91,8 +91,8 @@ absl::StatusOr<std::unique_ptr<ReplayStore>> CreateReplayStore(const Config& con
     // MemoryReplayStore refuses it with kWindowReset. Whole seconds, like iat,
     // so a client's proof made in the second popguard started still passes.
     const absl::Time start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
-    return std::unique_ptr<ReplayStore>(std::make_unique<MemoryReplayStore>(
-        config.replay.max_entries, /*shards=*/64, start));
+    return std::unique_ptr<ReplayStore>(
+        std::make_unique<MemoryReplayStore>(config.replay.max_entries, /*shards=*/64, start));
   }
   absl::StatusOr<RedisReplayStoreOptions> options = RedisOptions(config);
   if (!options.ok()) return options.status();

@@ -90,7 +90,8 @@ void RevocationFeed::OnMessages(std::vector<std::string> messages) {
   for (const std::string& message : messages) {
     absl::StatusOr<RevocationEntry> entry = ParseRevocationMessage(message);
     if (!entry.ok()) {
-      LogLine(LogLevel::kWarn, "revocation_message_skipped").Add("detail", entry.status().message());
+      LogLine(LogLevel::kWarn, "revocation_message_skipped")
+          .Add("detail", entry.status().message());
       continue;
     }
     entries.push_back(*std::move(entry));
@@ -125,8 +126,8 @@ void RevocationFeed::OnState(bool connected, std::string_view why) {
                                : "keeping the last list; reconnecting");
 }
 
-void RevocationFeed::RegisterMetrics(
-    std::function<std::shared_ptr<const Authenticator>()> current, const RevocationFeed* feed) {
+void RevocationFeed::RegisterMetrics(std::function<std::shared_ptr<const Authenticator>()> current,
+                                     const RevocationFeed* feed) {
   MetricRegistry& registry = PopguardMetrics::Get().registry();
   registry.AddCallback(
       "popguard_revocation_entries",
@@ -138,9 +139,8 @@ void RevocationFeed::RegisterMetrics(
             feed != nullptr && feed->list() != nullptr ? feed->list()->Current() : nullptr;
         for (RevocationKind kind : kAllRevocationKinds) {
           const std::string name(RevocationKindName(kind));
-          samples.push_back(
-              {{"file", name},
-               static_cast<double>(auth ? auth->file_revocations().Count(kind) : 0)});
+          samples.push_back({{"file", name},
+                             static_cast<double>(auth ? auth->file_revocations().Count(kind) : 0)});
           if (live) samples.push_back({{"redis", name}, static_cast<double>(live->Count(kind))});
         }
         return samples;
@@ -153,13 +153,14 @@ void RevocationFeed::RegisterMetrics(
         std::vector<Sample> samples;
         const bool on = feed != nullptr && feed->list() != nullptr;
         samples.push_back({{"redis_sync"}, on ? static_cast<double>(feed->snapshots_.load()) : 0});
-        samples.push_back({{"redis_message"}, on ? static_cast<double>(feed->messages_.load()) : 0});
+        samples.push_back(
+            {{"redis_message"}, on ? static_cast<double>(feed->messages_.load()) : 0});
         return samples;
       });
   registry.AddCallback(
       "popguard_revocation_last_sync_timestamp_seconds",
-      "When the Redis revocation list was last read in full (unix seconds; 0: never).", "gauge",
-      {}, [feed] {
+      "When the Redis revocation list was last read in full (unix seconds; 0: never).", "gauge", {},
+      [feed] {
         const bool on = feed != nullptr && feed->list() != nullptr;
         return std::vector<Sample>{
             {{}, on ? static_cast<double>(feed->last_read_unix_.load()) : 0}};

@@ -58,14 +58,14 @@ class RevocationFeed {
 
   const Clock* clock_ = nullptr;
   std::unique_ptr<LiveRevocations> list_;
-  std::atomic<uint64_t> snapshots_{0};     // full reads applied
-  std::atomic<uint64_t> messages_{0};      // announced entries applied
+  std::atomic<uint64_t> snapshots_{0};      // full reads applied
+  std::atomic<uint64_t> messages_{0};       // announced entries applied
   std::atomic<int64_t> last_read_unix_{0};  // last full read, unix seconds
   mutable absl::Mutex mu_;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   bool told_unreachable_ ABSL_GUARDED_BY(mu_) = false;  // logged the first failure
-  absl::Time lost_since_ ABSL_GUARDED_BY(mu_);  // start-up or the last loss
-  std::unique_ptr<RedisSubscriber> subscriber_;  // last: stopped first
+  absl::Time lost_since_ ABSL_GUARDED_BY(mu_);          // start-up or the last loss
+  std::unique_ptr<RedisSubscriber> subscriber_;         // last: stopped first
 };
 
 }  // namespace popguard

@@ -13,9 +13,9 @@
 #include "absl/synchronization/notification.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
-#include "service/server/adapters.h"
 #include "service/common/file.h"
 #include "service/common/log.h"
+#include "service/server/adapters.h"
 #include "service/server/request_gate.h"
 
 // What runs on which thread (and why no gRPC thread ever waits):
@@ -155,14 +155,14 @@ class VerifyStreamReactor final
     const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
     HttpRequestInfo info = FromVerifyRequest(request);
-    auth->Decide(info, [this, auth, id = std::move(*request.mutable_correlation_id()),
-                        start](Decision d) {
-      state_->gate.Record(Api::kVerifyStream, d, start);
-      state_->gate.Leave();
-      VerifyResponse resp;
-      ToVerifyResponse(d, id, &resp);
-      Enqueue(resp);
-    });
+    auth->Decide(
+        info, [this, auth, id = std::move(*request.mutable_correlation_id()), start](Decision d) {
+          state_->gate.Record(Api::kVerifyStream, d, start);
+          state_->gate.Leave();
+          VerifyResponse resp;
+          ToVerifyResponse(d, id, &resp);
+          Enqueue(resp);
+        });
     StartRead(&request_);
   }
 
@@ -253,17 +253,17 @@ class VerifierService final : public RawVerifierService {
     }
     const absl::Time start = absl::Now();
     std::shared_ptr<const Authenticator> auth = holder_->Get();
-    auth->Decide(FromVerifyRequest(req), [call, response, auth, state = state_, start,
-                                          id = std::move(*req.mutable_correlation_id())](
-                                             Decision d) {
-      state->gate.Record(Api::kVerify, d, start);
-      state->gate.Leave();
-      if (state->expired.load()) return call->Finish(ShuttingDown());
-      VerifyResponse resp;
-      ToVerifyResponse(d, id, &resp);
-      SerializeMessage(resp, response);
-      call->Finish(grpc::Status::OK);
-    });
+    auth->Decide(FromVerifyRequest(req),
+                 [call, response, auth, state = state_, start,
+                  id = std::move(*req.mutable_correlation_id())](Decision d) {
+                   state->gate.Record(Api::kVerify, d, start);
+                   state->gate.Leave();
+                   if (state->expired.load()) return call->Finish(ShuttingDown());
+                   VerifyResponse resp;
+                   ToVerifyResponse(d, id, &resp);
+                   SerializeMessage(resp, response);
+                   call->Finish(grpc::Status::OK);
+                 });
     return call;
   }
 
@@ -289,8 +289,7 @@ class AuthorizationService final
   AuthorizationService(AuthenticatorHolder* holder, ServerState* state)
       : holder_(holder), state_(state) {}
 
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
-                                  const grpc::ByteBuffer* request,
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response) override {
     // Cheapest first: nothing is parsed for a call that is refused.
     const bool closing = state_->closing.load(std::memory_order_relaxed);

@@ -11,21 +11,21 @@
 #include "service/authn/rollout_report.h"
 #include "service/common/command_line.h"
 #include "service/common/cpu_count.h"
+#include "service/common/log.h"
 #include "service/common/version.h"
 #include "service/config/config.h"
-#include "service/server/config_reloader.h"
-#include "service/ops/http_endpoint.h"
-#include "service/server/forward_auth.h"
+#include "service/jose/verify_scheduler.h"
 #include "service/keys/jwks_fetcher.h"
+#include "service/ops/http_endpoint.h"
 #include "service/ops/popguard_metrics.h"
-#include "service/common/log.h"
-#include "service/server/process_setup.h"
 #include "service/ops/readiness.h"
+#include "service/server/config_reloader.h"
+#include "service/server/forward_auth.h"
+#include "service/server/process_setup.h"
 #include "service/server/replay_factory.h"
 #include "service/server/revocation_feed.h"
 #include "service/server/server.h"
 #include "service/server/verifier_factory.h"
-#include "service/jose/verify_scheduler.h"
 #include "storage/redis_replay_store.h"
 
 namespace popguard {
@@ -148,9 +148,9 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   // local_fallback window) shows its fill; the shared Redis window is sized
   // by Redis's own memory (docs/metrics.md).
   if (redis == nullptr || config.replay.redis.failure_policy == "local_fallback") {
-    metrics.SetReplayWindow(redis == nullptr ? "memory" : "local_fallback",
-                            [store = app.replay.get()] { return store->Size(); },
-                            config.replay.max_entries);
+    metrics.SetReplayWindow(
+        redis == nullptr ? "memory" : "local_fallback",
+        [store = app.replay.get()] { return store->Size(); }, config.replay.max_entries);
   }
   app.instrumented_replay = std::make_unique<InstrumentedReplayStore>(app.replay.get());
   auto revocations = RevocationFeed::Start(config, &app.clock, &app.readiness);
@@ -162,21 +162,20 @@ int RunServer(Config config, const ServerFlags& flags, const sigset_t& signals) 
   // allows, not per core of the node (cpu_count.h); logged with "listening".
   const UsableCpus cpus = CountUsableCpus();
   if (config.crypto.batch_verification) {
-    app.scheduler = std::make_unique<VerifyScheduler>(
-        VerifyScheduler::Options{.threads = config.crypto.verify_threads != 0
-                                                ? config.crypto.verify_threads
-                                                : static_cast<size_t>(cpus.count),
-                                 .max_batch = config.crypto.max_batch,
-                                 .inline_when_idle = config.crypto.inline_when_idle});
+    app.scheduler = std::make_unique<VerifyScheduler>(VerifyScheduler::Options{
+        .threads = config.crypto.verify_threads != 0 ? config.crypto.verify_threads
+                                                     : static_cast<size_t>(cpus.count),
+        .max_batch = config.crypto.max_batch,
+        .inline_when_idle = config.crypto.inline_when_idle});
     metrics.SetVerifyScheduler(app.scheduler.get());
   }
   app.rollout = std::make_unique<RolloutStats>(RolloutLimits{
       .top_clients = config.rollout.top_clients, .metric_clients = config.rollout.metric_clients});
   metrics.SetRollout(app.rollout.get());
-  auto auth = Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
-                                    app.instrumented_replay.get(), &warnings,
-                                    app.token_cache.get(), app.scheduler.get(),
-                                    app.revocations->list(), app.rollout.get());
+  auto auth =
+      Authenticator::Create(config, CreateCountedVerifier(config.crypto), &app.clock,
+                            app.instrumented_replay.get(), &warnings, app.token_cache.get(),
+                            app.scheduler.get(), app.revocations->list(), app.rollout.get());
   if (!auth.ok()) {
     for (const auto& w : warnings) LogLine(LogLevel::kWarn, "config_warning").Add("detail", w);
     return ConfigInvalid(flags.config_path, auth.status().message());
@@ -325,7 +324,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   popguard::FlagValues values;
-  if (absl::Status s = popguard::ParseFlags(popguard::kServerFlags, args, "popguard --help", &values);
+  if (absl::Status s =
+          popguard::ParseFlags(popguard::kServerFlags, args, "popguard --help", &values);
       !s.ok()) {
     std::cerr << "popguard: " << s.message() << "\n";
     return 2;
@@ -344,7 +344,8 @@ int main(int argc, char** argv) {
   }
   popguard::LogLevel level;
   if (!popguard::ParseLogLevel(config->log_level, &level)) {
-    return popguard::ConfigInvalid(flags.config_path, "log_level is not one of debug, info, warn, error");
+    return popguard::ConfigInvalid(flags.config_path,
+                                   "log_level is not one of debug, info, warn, error");
   }
   popguard::SetLogLevel(level);
   popguard::PopguardMetrics::Get().SetBuildInfo(popguard::PopguardVersion(),

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
+#include "service/jose/base64url.h"
 #include "service/keys/issuers.h"
 #include "tests/testing/unit_fixtures.h"
 
@@ -266,8 +266,7 @@ std::vector<Case> NegativeCases() {
        Reason::kTokenKeyAlgMismatch},
       {"alg ed25519 (not the registered spelling)",
        Raw(R"({"alg":"ed25519","kid":"EdDSA-0"})", claims), Reason::kTokenAlgNotAllowed},
-      {"alg Ed448", Raw(R"({"alg":"Ed448","kid":"EdDSA-0"})", claims),
-       Reason::kTokenAlgNotAllowed},
+      {"alg Ed448", Raw(R"({"alg":"Ed448","kid":"EdDSA-0"})", claims), Reason::kTokenAlgNotAllowed},
       {"kid of an RSA key with ES256", Raw(R"({"alg":"ES256","kid":"RS256-0"})", claims),
        Reason::kTokenKeyAlgMismatch},
       {"kid of a P-256 key with RS256", Raw(R"({"alg":"RS256","kid":"ES256-0"})", claims),
@@ -318,8 +317,8 @@ std::vector<Case> NegativeCases() {
       {"cnf empty", Tok(ClaimsWith("cnf", JsonValue::Object({}))),
        Reason::kTokenBindingUnsupported},
       {"cnf.jwk (RFC 7800)",
-       Tok(ClaimsWith("cnf", JsonValue::Object({{"jwk", unit::SharedKey(JwsAlg::kES256)
-                                                            .RequiredPublicJwk()}}))),
+       Tok(ClaimsWith("cnf", JsonValue::Object(
+                                 {{"jwk", unit::SharedKey(JwsAlg::kES256).RequiredPublicJwk()}}))),
        Reason::kTokenBindingUnsupported},
       {"cnf.kid", Tok(ClaimsWith("cnf", JsonValue::Object({{"kid", Str("key-1")}}))),
        Reason::kTokenBindingUnsupported},

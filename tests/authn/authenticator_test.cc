@@ -17,9 +17,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/log.h"
+#include "service/jose/base64url.h"
 #include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/unit_fixtures.h"
@@ -515,7 +515,8 @@ TEST_P(AuthenticatorTest, DpopHeaderBesideABearerToken) {
       {"unbound token, garbage DPoP header",
        Req("GET", url, {{"authorization", "Bearer " + unbound}, {"dpop", "not a proof"}}), "ok"},
       {"unbound token, a valid proof for it",
-       Req("GET", url, {{"authorization", "Bearer " + unbound}, {"dpop", Proof("GET", url, unbound)}}),
+       Req("GET", url,
+           {{"authorization", "Bearer " + unbound}, {"dpop", Proof("GET", url, unbound)}}),
        "ok"},
       {"DPoP-bound token, a valid proof for it",
        Req("GET", url,
@@ -739,8 +740,8 @@ TEST_P(AuthenticatorTest, ReportOnlyWouldDenyCarriesNoIdentity) {
             {"dpop", unit::MintProof(SharedKey(JwsAlg::kES256, 8), foreign)}}),
        "dpop_jkt_mismatch"},
       {"proof for another method",
-       Req("POST", url, {{"authorization", "DPoP " + dpop_bound},
-                         {"dpop", Proof("GET", url, dpop_bound)}}),
+       Req("POST", url,
+           {{"authorization", "DPoP " + dpop_bound}, {"dpop", Proof("GET", url, dpop_bound)}}),
        "dpop_htm_mismatch"},
   };
   for (const Case& c : cases) {
@@ -781,8 +782,9 @@ TEST_P(AuthenticatorTest, ProofDenialsNameTheProofKey) {
   };
   const std::vector<Case> cases = {
       {"proof for another URL",
-       Req("GET", url, {{"authorization", "DPoP " + token},
-                        {"dpop", Proof("GET", std::string(kOrigin) + "/dpop/other", token)}}),
+       Req("GET", url,
+           {{"authorization", "DPoP " + token},
+            {"dpop", Proof("GET", std::string(kOrigin) + "/dpop/other", token)}}),
        Reason::kDpopHtuMismatch, ProofKey().Thumbprint()},
       {"proof for another method",
        Req("POST", url, {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", url, token)}}),
@@ -792,8 +794,8 @@ TEST_P(AuthenticatorTest, ProofDenialsNameTheProofKey) {
            {{"authorization", "DPoP " + token},
             {"dpop", unit::MintProof(other_key, ProofOptionsFor(url, token))}}),
        Reason::kDpopJktMismatch, other_key.Thumbprint()},
-      {"no proof", Req("GET", url, {{"authorization", "DPoP " + token}}),
-       Reason::kDpopProofMissing, ""},
+      {"no proof", Req("GET", url, {{"authorization", "DPoP " + token}}), Reason::kDpopProofMissing,
+       ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.why);
@@ -1046,14 +1048,14 @@ TEST_P(AuthenticatorTest, ForwardedHeaderListsAreRefused) {
   } cases[] = {
       {"host list", {{"x-forwarded-host", "evil.example, api.example"}}, false},
       {"host list without space", {{"x-forwarded-host", "evil.example,api.example"}}, false},
-      {"host repeated", {{"x-forwarded-host", "evil.example"}, {"x-forwarded-host", "api.example"}},
+      {"host repeated",
+       {{"x-forwarded-host", "evil.example"}, {"x-forwarded-host", "api.example"}},
        false},
       {"host merged by envoy", {{"x-forwarded-host", "evil.example,api.example"}}, true},
-      {"proto list", {{"x-forwarded-proto", "http, https"}, {"x-forwarded-host", "api.example"}},
+      {"proto list",
+       {{"x-forwarded-proto", "http, https"}, {"x-forwarded-host", "api.example"}},
        false},
-      {"proto repeated",
-       {{"x-forwarded-proto", "http"}, {"x-forwarded-proto", "https"}},
-       false},
+      {"proto repeated", {{"x-forwarded-proto", "http"}, {"x-forwarded-proto", "https"}}, false},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -1068,10 +1070,11 @@ TEST_P(AuthenticatorTest, ForwardedHeaderListsAreRefused) {
   }
   // Not trusted: the same headers are ignored.
   Build(TestConfig());
-  HttpRequestInfo r = Req(
-      "GET", internal,
-      {{"authorization", "DPoP " + token}, {"dpop", Proof("GET", internal, token)},
-       {"x-forwarded-host", "evil.example, api.example"}, {"x-forwarded-host", "a.example"}});
+  HttpRequestInfo r = Req("GET", internal,
+                          {{"authorization", "DPoP " + token},
+                           {"dpop", Proof("GET", internal, token)},
+                           {"x-forwarded-host", "evil.example, api.example"},
+                           {"x-forwarded-host", "a.example"}});
   EXPECT_EQ(ReasonCode(Decide(r).reason), "ok");
 }
 
@@ -1141,13 +1144,12 @@ TEST_P(AuthenticatorTest, RouteIssuers) {
       {"partner, bad signature: refused before the signature", forged, "/payments/x",
        "token_issuer_not_allowed"},
       {"partner on a route without a list", token(kPartner), "/public/x", "ok"},
-      {"unknown issuer", token("https://unknown.example"), "/payments/x",
-       "token_issuer_unknown"},
+      {"unknown issuer", token("https://unknown.example"), "/payments/x", "token_issuer_unknown"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    Decision d = Decide(Req("GET", std::string(kOrigin) + c.path,
-                            {{"authorization", "Bearer " + c.token}}));
+    Decision d =
+        Decide(Req("GET", std::string(kOrigin) + c.path, {{"authorization", "Bearer " + c.token}}));
     EXPECT_EQ(ReasonCode(d.reason), c.reason) << d.message;
   }
   // A cached token of the partner is refused the same way.
@@ -1316,13 +1318,17 @@ TEST_P(AuthenticatorNonceTest, CorsExposeHeaders) {
     HeaderList headers;
   };
   const std::vector<Case> cases = {
-      {"nonce challenge", DpopReq(url, token), "dpop_nonce_missing",
+      {"nonce challenge",
+       DpopReq(url, token),
+       "dpop_nonce_missing",
        {{"www-authenticate",
          std::string(R"(DPoP error="use_dpop_nonce", error_description="dpop_nonce_missing", )") +
              kAlgs},
         {"dpop-nonce", nonces.Current(kNow)},
         expose}},
-      {"denial with a challenge", Req("GET", url, {}), "token_missing",
+      {"denial with a challenge",
+       Req("GET", url, {}),
+       "token_missing",
        {{"www-authenticate", std::string("DPoP ") + kAlgs}, expose}},
       {"allow with a nonce",
        Req("GET", url, {{"authorization", "DPoP " + token}, {"dpop", proof(nonces.Current(kNow))}}),
@@ -1348,12 +1354,11 @@ TEST_P(AuthenticatorTest, NonceRequiredWithoutSecretFileIsAConfigError) {
   std::vector<std::string> warnings;
   auto a =
       Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(), &warnings);
-  EXPECT_EQ(a.status(), absl::InvalidArgumentError(
-                            "dpop.nonce.required needs dpop.nonce.secret_file"));
+  EXPECT_EQ(a.status(),
+            absl::InvalidArgumentError("dpop.nonce.required needs dpop.nonce.secret_file"));
   config.dpop.nonce.secret_file = ::testing::TempDir() + "/popguard_unit_short_secret";
   std::ofstream(config.dpop.nonce.secret_file) << "too short";
-  a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(),
-                            &warnings);
+  a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, replay_.get(), &warnings);
   EXPECT_EQ(a.status(), absl::InvalidArgumentError(
                             "dpop.nonce.secret_file must be readable and hold at least 32 bytes"));
   std::remove(config.dpop.nonce.secret_file.c_str());
@@ -1427,8 +1432,8 @@ TEST_F(ReplayCheckTimeTest, FreshnessAndQueueWaitAtTheReplayCheck) {
   };
   const absl::Duration s = absl::Seconds(1);
   const std::vector<Case> cases = {
-      {"replay answered at once", true, 9.2 * s, 9.2 * s, 5 * s, -absl::Hours(1),
-       "dpop_replayed", 401},
+      {"replay answered at once", true, 9.2 * s, 9.2 * s, 5 * s, -absl::Hours(1), "dpop_replayed",
+       401},
       // The issue's case: sent at +9.2 s of a 10 s window, answered at +12.6 s,
       // when Redis had expired the first use's entry (it lives until
       // iat + max_age + 1 s at the old code) - ALLOWED before the fix.
@@ -1442,8 +1447,8 @@ TEST_F(ReplayCheckTimeTest, FreshnessAndQueueWaitAtTheReplayCheck) {
        -absl::Hours(1), "overloaded", 503},
       {"new proof issued before the store lost its entries", false, 9.5 * s, 9.5 * s, 1 * s,
        9.1 * s, "dpop_replay_window_reset", 401},
-      {"new proof issued after the store lost its entries", false, 9.5 * s, 9.5 * s, 1 * s,
-       9 * s, "ok", 200},
+      {"new proof issued after the store lost its entries", false, 9.5 * s, 9.5 * s, 1 * s, 9 * s,
+       "ok", 200},
   };
   const std::string url = std::string(kOrigin) + "/dpop/x";
   const std::string token = Token(TokenKind::kDpopBound);

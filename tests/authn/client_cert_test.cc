@@ -29,7 +29,6 @@
 namespace popguard {
 namespace {
 
-
 // A generated certificate in every form the tests need.
 struct TestCert {
   std::string der;
@@ -71,10 +70,10 @@ TestCert MakeCert(const char* common_name, long serial) {
   EXPECT_NE(X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0), nullptr);
   EXPECT_NE(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600), nullptr);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  EXPECT_EQ(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                       reinterpret_cast<const unsigned char*>(common_name), -1,
-                                       -1, 0),
-            1);
+  EXPECT_EQ(
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>(common_name), -1, -1, 0),
+      1);
   EXPECT_EQ(X509_set_issuer_name(cert.get(), name), 1);
   EXPECT_EQ(X509_set_pubkey(cert.get(), key.get()), 1);
   EXPECT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
@@ -90,9 +89,8 @@ TestCert MakeCert(const char* common_name, long serial) {
   EXPECT_EQ(PEM_write_bio_X509(pem.get(), cert.get()), 1);
   out.pem = BioContents(pem.get());
   BioPtr key_pem(BIO_new(BIO_s_mem()));
-  EXPECT_EQ(PEM_write_bio_PrivateKey(key_pem.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                     nullptr),
-            1);
+  EXPECT_EQ(
+      PEM_write_bio_PrivateKey(key_pem.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr), 1);
   out.key_pem = BioContents(key_pem.get());
   out.thumbprint = IndependentThumbprint(out.der, &out.sha256_hex);
   return out;
@@ -193,8 +191,9 @@ TEST_F(ClientCertTest, CertificateDer) {
       {"trusted certificate label", PemBlock("TRUSTED CERTIFICATE", c1.der), "",
        "certificate: first PEM block is not a CERTIFICATE"},
       {"pem with encryption headers",
-       PemBlock("CERTIFICATE", c1.der,
-                "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"),
+       PemBlock(
+           "CERTIFICATE", c1.der,
+           "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"),
        "", "certificate: PEM headers are not supported"},
       {"too large", c1.pem + std::string(kMaxCertificateInputBytes, '\n'), "",
        "certificate: input too large"},
@@ -339,9 +338,9 @@ TEST_F(ClientCertTest, ThumbprintFromXfcc) {
       {"trailing ;", "Hash=" + hash1 + ";", "", "xfcc: empty key or empty pair"},
       {"empty key", "=x;Hash=" + hash1, "", "xfcc: empty key or empty pair"},
       {"trailing ,", "Hash=" + hash1 + ",", "", "xfcc: empty key or empty pair"},
-      {"too large", "Hash=" + hash1 + ";By=\"" + std::string(4 * kMaxCertificateInputBytes, 'a') +
-                        "\"",
-       "", "xfcc: header too large"},
+      {"too large",
+       "Hash=" + hash1 + ";By=\"" + std::string(4 * kMaxCertificateInputBytes, 'a') + "\"", "",
+       "xfcc: header too large"},
   };
   RunThumbprintCases(cases, &ThumbprintFromXfcc);
 }
@@ -366,22 +365,52 @@ TEST_F(ClientCertTest, ClientThumbprint) {
       {"nothing forwarded", K::kNone, "", {}, true, Reason::kOk, ""},
       {"gateway PEM", K::kPemOrDer, c1.pem, {}, false, Reason::kOk, c1.thumbprint},
       {"gateway DER", K::kPemOrDer, c1.der, {}, false, Reason::kOk, c1.thumbprint},
-      {"gateway Envoy URL-encoded PEM", K::kEnvoyUrlEncodedPem, UrlEncodeAll(c1.pem), {}, false,
-       Reason::kOk, c1.thumbprint},
+      {"gateway Envoy URL-encoded PEM",
+       K::kEnvoyUrlEncodedPem,
+       UrlEncodeAll(c1.pem),
+       {},
+       false,
+       Reason::kOk,
+       c1.thumbprint},
       {"gateway thumbprint", K::kThumbprint, c1.thumbprint, {}, false, Reason::kOk, c1.thumbprint},
-      {"gateway thumbprint not base64url SHA-256", K::kThumbprint, c1.sha256_hex, {}, false,
-       Reason::kMtlsCertInvalid, ""},
-      {"gateway PEM unparsable", K::kPemOrDer, "not a certificate", {}, false,
-       Reason::kMtlsCertInvalid, ""},
+      {"gateway thumbprint not base64url SHA-256",
+       K::kThumbprint,
+       c1.sha256_hex,
+       {},
+       false,
+       Reason::kMtlsCertInvalid,
+       ""},
+      {"gateway PEM unparsable",
+       K::kPemOrDer,
+       "not a certificate",
+       {},
+       false,
+       Reason::kMtlsCertInvalid,
+       ""},
       {"untrusted xfcc is ignored", K::kNone, "", {xfcc1}, false, Reason::kOk, ""},
       {"trusted xfcc alone", K::kNone, "", {xfcc1}, true, Reason::kOk, c1.thumbprint},
-      {"trusted xfcc agreeing with the gateway", K::kThumbprint, c1.thumbprint, {xfcc1}, true,
-       Reason::kOk, c1.thumbprint},
-      {"trusted xfcc naming another certificate", K::kThumbprint, c2.thumbprint, {xfcc1}, true,
-       Reason::kMtlsCertConflict, ""},
+      {"trusted xfcc agreeing with the gateway",
+       K::kThumbprint,
+       c1.thumbprint,
+       {xfcc1},
+       true,
+       Reason::kOk,
+       c1.thumbprint},
+      {"trusted xfcc naming another certificate",
+       K::kThumbprint,
+       c2.thumbprint,
+       {xfcc1},
+       true,
+       Reason::kMtlsCertConflict,
+       ""},
       {"two xfcc headers", K::kNone, "", {xfcc1, xfcc1}, true, Reason::kMtlsCertInvalid, ""},
-      {"xfcc without a certificate", K::kNone, "", {"By=spiffe://x"}, true,
-       Reason::kMtlsCertInvalid, ""},
+      {"xfcc without a certificate",
+       K::kNone,
+       "",
+       {"By=spiffe://x"},
+       true,
+       Reason::kMtlsCertInvalid,
+       ""},
   };
   CertThumbprintCache cache;
   for (const Case& c : cases) {
@@ -414,8 +443,8 @@ TEST_F(ClientCertTest, ClientCertFromXfccBeforeTrustedPeer) {
   const std::string other = "spiffe://cluster.local/ns/shop/sa/frontend";
   const std::string client =
       "Hash=" + c1.sha256_hex + ";Cert=\"" + UrlEncodeAll(c1.pem) + "\";Subject=\"CN=client-one\"";
-  const std::string sidecar = "By=spiffe://cluster.local/ns/shop/sa/api;Hash=" + c2.sha256_hex +
-                              ";Subject=\"\";URI=";
+  const std::string sidecar =
+      "By=spiffe://cluster.local/ns/shop/sa/api;Hash=" + c2.sha256_hex + ";Subject=\"\";URI=";
   XfccPolicy policy;
   policy.element = XfccPolicy::Element::kBeforeTrustedPeer;
   policy.trusted_peers = {"spiffe://cluster.local/ns/istio-system/sa/other-gateway", gw};
@@ -432,11 +461,11 @@ TEST_F(ClientCertTest, ClientCertFromXfccBeforeTrustedPeer) {
       {"URI key in another case",
        client + "," + sidecar.substr(0, sidecar.size() - 4) + "uri=" + gw, c1.thumbprint,
        c2.thumbprint, ""},
-      {"client element with Hash only", "Hash=" + c1.sha256_hex + "," + sidecar + gw,
-       c1.thumbprint, c2.thumbprint, ""},
-      {"sidecar element without Hash", client + ",By=x;URI=" + gw, c1.thumbprint, "", ""},
-      {"only the sidecar element: the client sent no certificate", sidecar + gw, "",
+      {"client element with Hash only", "Hash=" + c1.sha256_hex + "," + sidecar + gw, c1.thumbprint,
        c2.thumbprint, ""},
+      {"sidecar element without Hash", client + ",By=x;URI=" + gw, c1.thumbprint, "", ""},
+      {"only the sidecar element: the client sent no certificate", sidecar + gw, "", c2.thumbprint,
+       ""},
       {"hop is a workload, not a gateway", client + "," + sidecar + other, "", "",
        "xfcc: last element's URI is not one of xfcc.trusted_peers (the request did not come "
        "through a trusted gateway)"},
@@ -453,8 +482,8 @@ TEST_F(ClientCertTest, ClientCertFromXfccBeforeTrustedPeer) {
        "xfcc: last element has no URI (the hop is unknown)"},
       {"sidecar element with two URI", client + "," + sidecar + gw + ";URI=" + gw, "", "",
        "xfcc: last element has several URI"},
-      {"three elements (a forged one in front)", client + "," + client + "," + sidecar + gw, "",
-       "", "xfcc: more than two elements (expected the gateway's and the sidecar's)"},
+      {"three elements (a forged one in front)", client + "," + client + "," + sidecar + gw, "", "",
+       "xfcc: more than two elements (expected the gateway's and the sidecar's)"},
       {"client element without a certificate", "Subject=\"CN=x\"," + sidecar + gw, "", "",
        "xfcc: no Cert or Hash"},
       {"client element Hash and Cert disagree",
@@ -493,12 +522,12 @@ TEST(IsValidThumbprintTest, Table) {
       {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU", true},
       {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true},
       {"", false},
-      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuF", false},     // 42 chars
-      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=", false},   // padded
-      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFUA", false},   // 44 chars
-      {"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", false},    // standard alphabet
-      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFV", false},    // non-zero trailing bits
-      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSu U", false},    // space
+      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuF", false},    // 42 chars
+      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=", false},  // padded
+      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFUA", false},  // 44 chars
+      {"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", false},   // standard alphabet
+      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFV", false},   // non-zero trailing bits
+      {"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSu U", false},   // space
       {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false},  // hex
   };
   for (const Case& c : kCases) {

@@ -12,7 +12,6 @@
 namespace popguard {
 namespace {
 
-
 struct Case {
   const char* name;
   std::string yaml;
@@ -21,7 +20,8 @@ struct Case {
 
 TEST(ConfigRiskWarningsTest, EachRiskHasItsOwnWarning) {
   const std::vector<Case> cases = {
-      {"safe: bound default, prefixed routes, no xfcc", "routes:\n"
+      {"safe: bound default, prefixed routes, no xfcc",
+       "routes:\n"
        "  - {name: public, match: {path_prefix: /public}, binding: bearer}\n"
        "  - {name: api, match: {host: api.example}, binding: dpop}\n",
        {}},
@@ -40,7 +40,8 @@ TEST(ConfigRiskWarningsTest, EachRiskHasItsOwnWarning) {
        "  - {name: late, match: {path_prefix: /late}, binding: mtls}\n",
        {"route \"everything\" (routes[1]) matches every request (no host, path_prefix or "
         "route_key): the 1 route after it can never match"}},
-      {"a catch-all as the last route shadows nothing", "routes:\n"
+      {"a catch-all as the last route shadows nothing",
+       "routes:\n"
        "  - {name: admin, match: {path_prefix: /admin}, binding: mtls}\n"
        "  - {name: rest, match: {path_prefix: /}, binding: dpop}\n",
        {}},
@@ -55,11 +56,13 @@ TEST(ConfigRiskWarningsTest, EachRiskHasItsOwnWarning) {
        "  - {name: legacy, match: {host: legacy.example, path_prefix: /}, binding: bearer}\n",
        {"route \"legacy\" (routes[0]) accepts unbound bearer tokens on every path of host "
         "legacy.example: a stolen token works there; give bearer routes a path_prefix"}},
-      {"default_binding bearer", "default_binding: bearer\n",
+      {"default_binding bearer",
+       "default_binding: bearer\n",
        {"default_binding is bearer: a request no route matches is allowed with an unbound "
         "(stealable) token; list the bearer paths as routes and keep the default dpop, mtls or "
         "bound"}},
-      {"trusted_xfcc true", "trusted_xfcc: true\n",
+      {"trusted_xfcc true",
+       "trusted_xfcc: true\n",
        {"trusted_xfcc is true: x-forwarded-client-cert is taken as the client's certificate, so "
         "the gateway must remove it from every client request and set it itself (a client that "
         "can send it can claim any certificate)"}},

@@ -62,9 +62,9 @@ struct Probe {
 };
 
 ProbeHeaderValues Mint(const Probe& p) {
-  auto probe = MintProbe(unit::SharedKey(JwsAlg::kES256, 9),
-                         {.method = "GET", .url = p.url, .cert_thumbprint = p.cert_thumbprint,
-                          .now = p.iat});
+  auto probe = MintProbe(
+      unit::SharedKey(JwsAlg::kES256, 9),
+      {.method = "GET", .url = p.url, .cert_thumbprint = p.cert_thumbprint, .now = p.iat});
   EXPECT_TRUE(probe.ok()) << probe.status();
   return probe.ok() ? *probe : ProbeHeaderValues{};
 }
@@ -312,14 +312,17 @@ TEST_F(DiagnosticsTest, InvalidProbesAreRefusedWithTheirOwnReason) {
       {"statement and proof by different keys",
        {{"dpop", good.dpop}, {"popguard-probe", other_key.statement}},
        "different keys"},
-      {"statement altered on the way", {{"dpop", good.dpop}, {"popguard-probe", tampered}},
+      {"statement altered on the way",
+       {{"dpop", good.dpop}, {"popguard-probe", tampered}},
        "statement"},
-      {"stale statement", {{"dpop", stale.dpop}, {"popguard-probe", stale.statement}},
+      {"stale statement",
+       {{"dpop", stale.dpop}, {"popguard-probe", stale.statement}},
        "statement iat"},
       {"proof over another URL than the statement",
        {{"dpop", other_url.dpop}, {"popguard-probe", good.statement}},
        "htm/htu are not the statement's"},
-      {"a DPoP proof as the statement", {{"dpop", good.dpop}, {"popguard-probe", good.dpop}},
+      {"a DPoP proof as the statement",
+       {{"dpop", good.dpop}, {"popguard-probe", good.dpop}},
        "statement typ"},
       {"not a JWS", {{"popguard-probe", "hello"}}, "statement"},
   };

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
-#include "service/jose/jwk.h"
 #include "service/common/url.h"
+#include "service/jose/base64url.h"
+#include "service/jose/jwk.h"
 #include "tests/testing/unit_fixtures.h"
 
 namespace popguard {
@@ -233,19 +233,17 @@ JsonValue RsaJwk(int bits, std::string_view e) {
   const int top = (bits - 1) % 8;  // the highest bit's position in the first byte
   n.front() = static_cast<char>((n.front() & ((2 << top) - 1)) | (1 << top));
   n.back() = static_cast<char>(n.back() | 0x01);
-  return JsonValue::Object(
-      {{"kty", Str("RSA")}, {"e", Str(e)}, {"n", Str(Base64UrlEncode(n))}});
+  return JsonValue::Object({{"kty", Str("RSA")}, {"e", Str(e)}, {"n", Str(Base64UrlEncode(n))}});
 }
 
 // RsaProof returns a proof with good claims under `jwk` (RS256) and a random
 // signature of the modulus' length; the case expects the token bound to jwk.
 Case RsaProof(std::string why, const JsonValue& jwk, Reason want) {
-  const JsonValue header = JsonValue::Object(
-      {{"typ", Str("dpop+jwt")}, {"alg", Str("RS256")}, {"jwk", jwk}});
+  const JsonValue header =
+      JsonValue::Object({{"typ", Str("dpop+jwt")}, {"alg", Str("RS256")}, {"jwk", jwk}});
   const size_t sig_bytes = Base64UrlDecode(*jwk.FindString("n"))->size();
-  Case c{std::move(why), Compact(SerializeJson(header), SerializeJson(Claims()),
-                                 RandomBytes(sig_bytes)),
-         want};
+  Case c{std::move(why),
+         Compact(SerializeJson(header), SerializeJson(Claims()), RandomBytes(sig_bytes)), want};
   c.jkt = JwkThumbprint(jwk).value();
   return c;
 }
@@ -266,8 +264,7 @@ TEST_F(DpopValidatorTest, ProofRsaKeySizeBounds) {
       RsaProof("2048 bits, e = 2^64 - 1", RsaJwk(2048, "__________8"),
                Reason::kDpopJwkSizeUnsupported),
       RsaProof("2048 bits, e = 3", RsaJwk(2048, "Aw"), Reason::kDpopJwkSizeUnsupported),
-      RsaProof("2048 bits, e = 2^32 - 1", RsaJwk(2048, "_____w"),
-               Reason::kDpopJwkSizeUnsupported),
+      RsaProof("2048 bits, e = 2^32 - 1", RsaJwk(2048, "_____w"), Reason::kDpopJwkSizeUnsupported),
       RsaProof("2048 bits, e = 65537 with a leading zero", RsaJwk(2048, "AAEAAQ"),
                Reason::kDpopJwkSizeUnsupported),
       // Below 2048 bits stays a key PublicKey::FromJwk refuses.
@@ -314,10 +311,12 @@ TEST_F(DpopValidatorTest, EverythingButTheSignatureIsCheckedBeforeIt) {
   const std::vector<Row> rows = {
       {{"proof key is not the token's", unit::MintProof(OtherKey(), Opts()),
         Reason::kDpopJktMismatch},
-       false, 0},
+       false,
+       0},
       {{"proof key is not the token's, junk signature", Raw(Header()), Reason::kDpopJktMismatch,
         "GET", kUrl, OtherKey().Thumbprint()},
-       false, 0},
+       false,
+       0},
       {RsaProof("8192-bit RSA key with e = 2^64 - 1", RsaJwk(8192, "__________8"),
                 Reason::kDpopJwkSizeUnsupported),
        false, 0},
@@ -325,28 +324,31 @@ TEST_F(DpopValidatorTest, EverythingButTheSignatureIsCheckedBeforeIt) {
       {{"htm differs", junk(Claims()), Reason::kDpopHtmMismatch, "POST"}, false, 0},
       {{"htu differs", junk(Claims()), Reason::kDpopHtuMismatch, "GET",
         "https://api.example/other"},
-       false, 0},
+       false,
+       0},
       {{"iat stale", junk(Claims()), Reason::kDpopIatStale, "GET", kUrl, Key().Thumbprint(),
         kNow + absl::Minutes(5)},
-       false, 0},
+       false,
+       0},
       {{"ath of another token", junk(ClaimsWith("ath", Str(unit::Ath("another")))),
         Reason::kDpopAthMismatch},
-       false, 0},
+       false,
+       0},
       {{"nonce missing", junk(Claims()), Reason::kDpopNonceMissing}, true, 0},
       // Everything else holds: now the signature is checked, once.
       {{"junk signature", junk(Claims()), Reason::kDpopSignatureInvalid}, false, 1},
       {{"signed by another key than its jwk",
-        unit::Sign(OtherKey(), JwsAlg::kES256, Header(), Claims()),
-        Reason::kDpopSignatureInvalid},
-       false, 1},
+        unit::Sign(OtherKey(), JwsAlg::kES256, Header(), Claims()), Reason::kDpopSignatureInvalid},
+       false,
+       1},
       {{"valid", ProofC(Claims()), Reason::kOk}, false, 1},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.c.why);
     SpyVerifier spy;
-    validator_ = std::make_unique<DpopValidator>(row.nonce_required ? nonce_config : config,
-                                                 limits_, &spy,
-                                                 row.nonce_required ? &nonces : nullptr);
+    validator_ =
+        std::make_unique<DpopValidator>(row.nonce_required ? nonce_config : config, limits_, &spy,
+                                        row.nonce_required ? &nonces : nullptr);
     EXPECT_EQ(ReasonCode(Validate(row.c)), ReasonCode(row.c.want)) << detail_;
     EXPECT_EQ(spy.verifications, row.verifications);
   }

@@ -30,8 +30,8 @@
 // Every "invalid" vector must be rejected by the full pipeline AND at the
 // signature level, so a rejection never rests on the JWT payload rule alone.
 #include <iostream>
-#include <optional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,14 +39,14 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "service/authn/access_token.h"
-#include "service/jose/base64url.h"
-#include "service/keys/issuers.h"
+#include "service/authn/reason.h"
 #include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
 #include "service/jose/native_verifier.h"
-#include "service/authn/reason.h"
 #include "service/jose/signature.h"
+#include "service/keys/issuers.h"
 #include "tests/testing/test_vectors.h"
 #include "tests/testing/unit_fixtures.h"
 
@@ -327,15 +327,22 @@ TEST_P(JwsWycheproofTest, ValidatorAcceptsJwtsSignedWithTheFilePrivateKeys) {
     std::shared_ptr<const VerifiedToken> out;
     std::string detail;
     EXPECT_EQ(ReasonCode(validator.Validate(token, unit::kNow, &out, &detail)), "ok") << detail;
-    EXPECT_EQ(ReasonCode(validator.Validate(unit::FlipSignatureBit(token, 8), unit::kNow, &out,
-                                            &detail)),
-              ReasonCode(Reason::kTokenSignatureInvalid))
+    EXPECT_EQ(
+        ReasonCode(validator.Validate(unit::FlipSignatureBit(token, 8), unit::kNow, &out, &detail)),
+        ReasonCode(Reason::kTokenSignatureInvalid))
         << detail;
     ++checked[label];
   }
-  const std::map<std::string, int> want = {
-      {"SpecialCaseEs256", 1}, {"es256", 1}, {"ps256", 1}, {"ps384", 1}, {"ps512", 1},
-      {"rfc7520", 2},          {"rfc7520WithKeyOps", 2}, {"rs256", 2}, {"rs384", 1}, {"rs512", 1}};
+  const std::map<std::string, int> want = {{"SpecialCaseEs256", 1},
+                                           {"es256", 1},
+                                           {"ps256", 1},
+                                           {"ps384", 1},
+                                           {"ps512", 1},
+                                           {"rfc7520", 2},
+                                           {"rfc7520WithKeyOps", 2},
+                                           {"rs256", 2},
+                                           {"rs384", 1},
+                                           {"rs512", 1}};
   EXPECT_EQ(checked, want);
 }
 

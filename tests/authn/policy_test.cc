@@ -155,23 +155,25 @@ TEST(RouteWarningsTest, ShadowedRoutes) {
     std::vector<RouteConfig> routes;
     std::vector<std::string> shadowed;  // names of the routes warned about
   } cases[] = {
-      {"identical", {Route("a", "h.example", "/x", "k"), Route("b", "h.example", "/x", "k")},
+      {"identical",
+       {Route("a", "h.example", "/x", "k"), Route("b", "h.example", "/x", "k")},
        {"b"}},
       {"catch-all first", {Route("all", "", "", ""), Route("b", "h.example", "/x", "")}, {"b"}},
       {"slash prefix first", {Route("all", "", "/", ""), Route("b", "", "/x", "")}, {"b"}},
-      {"deeper prefix", {Route("a", "", "/admin", ""), Route("b", "", "/admin/users", "")},
-       {"b"}},
-      {"slash-ended deeper", {Route("a", "", "/admin", ""), Route("b", "", "/admin/", "")},
-       {"b"}},
-      {"wildcard covers host", {Route("a", "*.example", "", ""), Route("b", "x.example", "", "")},
+      {"deeper prefix", {Route("a", "", "/admin", ""), Route("b", "", "/admin/users", "")}, {"b"}},
+      {"slash-ended deeper", {Route("a", "", "/admin", ""), Route("b", "", "/admin/", "")}, {"b"}},
+      {"wildcard covers host",
+       {Route("a", "*.example", "", ""), Route("b", "x.example", "", "")},
        {"b"}},
       {"wildcard covers wildcard",
        {Route("a", "*.example", "", ""), Route("b", "*.x.example", "", "")},
        {"b"}},
-      {"case-insensitive first", {ci(Route("a", "", "/Admin", "")), Route("b", "", "/admin/x", "")},
+      {"case-insensitive first",
+       {ci(Route("a", "", "/Admin", "")), Route("b", "", "/admin/x", "")},
        {"b"}},
       // Not shadowed.
-      {"more specific first", {Route("a", "", "/admin/users", ""), Route("b", "", "/admin", "")},
+      {"more specific first",
+       {Route("a", "", "/admin/users", ""), Route("b", "", "/admin", "")},
        {}},
       {"sibling prefix", {Route("a", "", "/admin", ""), Route("b", "", "/administrator", "")}, {}},
       {"slash-ended first", {Route("a", "", "/admin/", ""), Route("b", "", "/admin", "")}, {}},
@@ -179,7 +181,8 @@ TEST(RouteWarningsTest, ShadowedRoutes) {
       {"wildcard not apex", {Route("a", "*.example", "", ""), Route("b", "example", "", "")}, {}},
       {"any host later", {Route("a", "a.example", "/x", ""), Route("b", "", "/x", "")}, {}},
       {"route key", {Route("a", "", "/x", "k1"), Route("b", "", "/x", "k2")}, {}},
-      {"case-insensitive later", {Route("a", "", "/admin", ""), ci(Route("b", "", "/admin", ""))},
+      {"case-insensitive later",
+       {Route("a", "", "/admin", ""), ci(Route("b", "", "/admin", ""))},
        {}},
   };
   for (const auto& c : cases) {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "service/config/config.h"
-#include "service/common/crypto_util.h"
 #include "service/authn/dpop.h"
+#include "service/common/crypto_util.h"
+#include "service/config/config.h"
 #include "service/jose/jwk.h"
 #include "service/jose/signature.h"
 #include "tests/testing/unit_fixtures.h"
@@ -60,7 +60,8 @@ TEST(ProofKeyCacheTest, CacheKeyRefusesNonObjectsAndHugeObjects) {
   EXPECT_FALSE(ProofKeyCache::CacheKey(Json(R"("x")")).has_value());
   EXPECT_FALSE(ProofKeyCache::CacheKey(Json("[]")).has_value());
   std::string big(ProofKeyCache::kMaxKeyBytes, 'a');
-  EXPECT_FALSE(ProofKeyCache::CacheKey(JsonValue::Object({{"x", JsonValue::String(big)}})).has_value());
+  EXPECT_FALSE(
+      ProofKeyCache::CacheKey(JsonValue::Object({{"x", JsonValue::String(big)}})).has_value());
 }
 
 TEST(ProofKeyCacheTest, ReturningJwkIsAHitWithTheSameKey) {
@@ -124,7 +125,8 @@ TEST(ProofKeyCacheTest, VariantsOfACachedJwkNeverReuseIt) {
 
 TEST(ProofKeyCacheTest, FailuresAreNotCached) {
   ProofKeyCache cache;
-  const JsonValue bad = WithMember(SharedKey(JwsAlg::kES256).RequiredPublicJwk(), "kid", unit::Num(1));
+  const JsonValue bad =
+      WithMember(SharedKey(JwsAlg::kES256).RequiredPublicJwk(), "kid", unit::Num(1));
   const absl::Status want = absl::InvalidArgumentError("jwk member \"kid\" is not a string");
   EXPECT_EQ(cache.GetOrParse(bad).status(), want);
   EXPECT_EQ(cache.GetOrParse(bad).status(), want);
@@ -215,9 +217,8 @@ TEST_F(DpopKeyCacheTest, CachedJwkWithForeignSignatureFails) {
   unit::ProofOptions o;
   o.jti = unit::UniqueId("jti-");
   o.access_token = token_;
-  std::string forged =
-      unit::Sign(attacker, JwsAlg::kES256, unit::ProofHeader(victim, JwsAlg::kES256),
-                 unit::ProofClaims(o));
+  std::string forged = unit::Sign(attacker, JwsAlg::kES256,
+                                  unit::ProofHeader(victim, JwsAlg::kES256), unit::ProofClaims(o));
   EXPECT_EQ(Validate(forged, victim), Reason::kDpopSignatureInvalid);
   // And the attacker's own key, now cached too, is bound to its own thumbprint.
   ASSERT_EQ(Validate(Proof(attacker), attacker), Reason::kOk);
@@ -232,8 +233,8 @@ TEST_F(DpopKeyCacheTest, CachedJwkWithAlgMemberStillChecksFitsAlg) {
   o.jti = unit::UniqueId("jti-");
   o.access_token = token_;
   JsonValue header = unit::ProofHeader(key, JwsAlg::kES256);
-  header = WithMember(header, "jwk",
-                      WithMember(key.RequiredPublicJwk(), "alg", unit::Str("ES384")));
+  header =
+      WithMember(header, "jwk", WithMember(key.RequiredPublicJwk(), "alg", unit::Str("ES384")));
   EXPECT_EQ(Validate(unit::Sign(key, JwsAlg::kES256, header, unit::ProofClaims(o)), key),
             Reason::kDpopJwkInvalid);
 }

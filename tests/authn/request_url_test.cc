@@ -67,7 +67,8 @@ TEST_F(RequestUrlTest, Table) {
       {"forwarded scheme popguard cannot use",
        absolute("http://internal/x", {{"x-forwarded-proto", "gopher"}}), true, nullptr,
        Reason::kRequestInvalid, "", ""},
-      {"unparsable URL", absolute("not a url", {}), false, nullptr, Reason::kRequestInvalid, "", ""},
+      {"unparsable URL", absolute("not a url", {}), false, nullptr, Reason::kRequestInvalid, "",
+       ""},
       {"no authority in the pieces", pieces("https", "", "/x", {}), false, nullptr,
        Reason::kRequestInvalid, "", ""},
   };

@@ -43,7 +43,8 @@ class RevocationStageTest : public ::testing::Test {
   static void SetUpTestSuite() { SetLogLevel(LogLevel::kError); }
 
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "revocation_stage.XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "revocation_stage.XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
@@ -119,9 +120,9 @@ TEST_F(RevocationStageTest, OnlyAVerifiedTokenReachesTheList) {
 
 TEST_F(RevocationStageTest, ARevokedKeyIsDeniedBeforeTheProofIsChecked) {
   ASSERT_TRUE(Build({Entry(RevocationKind::kJkt, "", ProofKey().Thumbprint())}).ok());
-  const std::string token = Token(unit::WithMember(
-      unit::TokenClaims(kNow), "cnf",
-      JsonValue::Object({{"jkt", unit::Str(ProofKey().Thumbprint())}})));
+  const std::string token =
+      Token(unit::WithMember(unit::TokenClaims(kNow), "cnf",
+                             JsonValue::Object({{"jkt", unit::Str(ProofKey().Thumbprint())}})));
   HttpRequestInfo r = Bearer(token, kDpopUrl);
   r.headers = {{"authorization", "DPoP " + token}, {"dpop", "not-a-proof"}};
   // No proof signature is spent, and no jti recorded, for a revoked key.
@@ -134,7 +135,7 @@ TEST_F(RevocationStageTest, FileAndLiveEntriesDenyUntilTheirExpiry) {
   const std::string token = Token();  // sub alice, client-1; exp in 5 minutes
   EXPECT_EQ(Decide(Bearer(token)), "token_revoked");
   live_.Add({Entry(RevocationKind::kClientId, "", "client-1", absl::Minutes(2))}, kNow);
-  clock_.Advance(absl::Minutes(1));  // the file entry has expired
+  clock_.Advance(absl::Minutes(1));                   // the file entry has expired
   EXPECT_EQ(Decide(Bearer(token)), "token_revoked");  // the live one has not
   clock_.Advance(absl::Minutes(1));
   EXPECT_EQ(Decide(Bearer(token)), "ok");
@@ -148,8 +149,7 @@ TEST_F(RevocationStageTest, ABadFileFailsCreate) {
   auto a = Authenticator::Create(config, NativeVerifier::Create(), &clock_, &replay_, &warnings);
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(a.status().message()).find("line 1: until is missing"),
-            std::string::npos)
+  EXPECT_NE(std::string(a.status().message()).find("line 1: until is missing"), std::string::npos)
       << a.status();
 }
 

@@ -80,8 +80,8 @@ TEST_F(RevocationSetTest, KeyEntriesAreReportedFirst) {
 }
 
 TEST_F(RevocationSetTest, AnEntryDeniesUntilItsExpiryAndIsDroppedAfter) {
-  auto set = RevocationSet::Build({Entry(RevocationKind::kJti, "", "token-1", absl::Minutes(5))},
-                                  kNow);
+  auto set =
+      RevocationSet::Build({Entry(RevocationKind::kJti, "", "token-1", absl::Minutes(5))}, kNow);
   std::string detail;
   EXPECT_EQ(set->Check(Token(), kNow + absl::Minutes(5) - absl::Seconds(1), &detail),
             Reason::kTokenRevoked);
@@ -89,9 +89,9 @@ TEST_F(RevocationSetTest, AnEntryDeniesUntilItsExpiryAndIsDroppedAfter) {
   // Built after the expiry, the entry is gone.
   EXPECT_EQ(RevocationSet::Merge(set.get(), {}, kNow + absl::Minutes(5))->size(), 0u);
   // Already expired when read: never added.
-  EXPECT_EQ(RevocationSet::Build({Entry(RevocationKind::kJti, "", "x", -absl::Seconds(1))}, kNow)
-                ->size(),
-            0u);
+  EXPECT_EQ(
+      RevocationSet::Build({Entry(RevocationKind::kJti, "", "x", -absl::Seconds(1))}, kNow)->size(),
+      0u);
 }
 
 TEST_F(RevocationSetTest, TheLaterExpiryWins) {
@@ -218,7 +218,8 @@ TEST_F(RevocationEncodingTest, RedisMembersAndMessagesRoundTrip) {
   EXPECT_EQ(back->issuer, e.issuer);
   EXPECT_EQ(back->value, e.value);
   EXPECT_EQ(back->until, e.until);
-  for (const char* bad : {"", "12", "x\tjti\t\ta", "12\temail\t\ta", "12\tjti\ta", "12\tsub\t\ta"}) {
+  for (const char* bad :
+       {"", "12", "x\tjti\t\ta", "12\temail\t\ta", "12\tjti\ta", "12\tsub\t\ta"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(ParseRevocationMessage(bad).status().code(), absl::StatusCode::kInvalidArgument);
   }

@@ -5,13 +5,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
-#include "service/common/crypto_util.h"
 #include "service/authn/dpop.h"
+#include "service/common/crypto_util.h"
+#include "service/common/url.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/jws.h"
 #include "service/jose/signature.h"
-#include "service/common/url.h"
 #include "tests/testing/test_vectors.h"
 
 namespace popguard {

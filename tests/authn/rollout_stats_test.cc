@@ -56,8 +56,7 @@ TEST_F(RolloutStatsTest, RecordDecisionClassifiesByTheTokensBindingAndReason) {
        Arrival::kMtls, "c"},
       {"proof failure", Reason::kDpopProofMissing, Token("c", "", "jkt", ""), Arrival::kFailed,
        "c"},
-      {"scope failure", Reason::kInsufficientScope, Token("c", "", "", ""), Arrival::kFailed,
-       "c"},
+      {"scope failure", Reason::kInsufficientScope, Token("c", "", "", ""), Arrival::kFailed, "c"},
       {"azp when no client_id", Reason::kOk, Token("", "azp-app", "", ""), Arrival::kBearer,
        "azp-app"},
       {"client_id before azp", Reason::kOk, Token("cid", "azp-app", "", ""), Arrival::kBearer,
@@ -111,9 +110,8 @@ TEST_F(RolloutStatsTest, CountsAreExactPerRouteArrivalReasonAndClient) {
   ASSERT_NE(orders, nullptr);
   EXPECT_EQ(orders->counts, Counts(5, 7, 3, 0, 7));
   EXPECT_EQ(orders->Total(), 22u);
-  EXPECT_EQ(orders->failures,
-            (std::vector<std::pair<Reason, uint64_t>>{{Reason::kTokenMissing, 4},
-                                                      {Reason::kDpopSignatureInvalid, 3}}));
+  EXPECT_EQ(orders->failures, (std::vector<std::pair<Reason, uint64_t>>{
+                                  {Reason::kTokenMissing, 4}, {Reason::kDpopSignatureInvalid, 3}}));
   ASSERT_EQ(orders->top.size(), 3u);
   EXPECT_EQ(orders->top[0].client, "shop");
   EXPECT_EQ(orders->top[0].counts, Counts(5, 7, 0, 0, 2));
@@ -276,18 +274,22 @@ TEST_F(RolloutStatsTest, ReportSaysWhatEachBindingWouldDenyAndWhichRoutesAreRead
       R"("clients":[{"client":"shop","requests":36,"max_missed":0,"arrivals":{"bearer":0,"dpop":36,"mtls":0,"dpop_mtls":0,"failed":0}},)"
       R"({"client":"legacy-app","requests":3,"max_missed":0,"arrivals":{"bearer":3,"dpop":0,"mtls":0,"dpop_mtls":0,"failed":0}},)"
       R"({"client":"pay","requests":1,"max_missed":0,"arrivals":{"bearer":0,"dpop":0,"mtls":1,"dpop_mtls":0,"failed":0}}],)"
-      R"("other_clients":{"requests":0,"arrivals":{)" + arrivals_zero + R"(}},)"
-      R"("require":{"dpop":{"would_deny":4,"ratio":0.1,"clients":[{"client":"legacy-app","requests":3},{"client":"pay","requests":1}],"other_clients":0},)"
-      R"("mtls":{"would_deny":39,"ratio":0.975,"clients":[{"client":"shop","requests":36},{"client":"legacy-app","requests":3}],"other_clients":0},)"
-      R"("bound":{"would_deny":3,"ratio":0.075,"clients":[{"client":"legacy-app","requests":3}],"other_clients":0}},)"
-      R"("enforce":{"would_deny":4,"ratio":0.1,"status":"ready"}})");
+      R"("other_clients":{"requests":0,"arrivals":{)" +
+          arrivals_zero +
+          R"(}},)"
+          R"("require":{"dpop":{"would_deny":4,"ratio":0.1,"clients":[{"client":"legacy-app","requests":3},{"client":"pay","requests":1}],"other_clients":0},)"
+          R"("mtls":{"would_deny":39,"ratio":0.975,"clients":[{"client":"shop","requests":36},{"client":"legacy-app","requests":3}],"other_clients":0},)"
+          R"("bound":{"would_deny":3,"ratio":0.075,"clients":[{"client":"legacy-app","requests":3}],"other_clients":0}},)"
+          R"("enforce":{"would_deny":4,"ratio":0.1,"status":"ready"}})");
   const std::string legacy = route_json("legacy");
   EXPECT_NE(legacy.find(R"("enforce":{"would_deny":0,"ratio":0,"status":"ready"})"),
             std::string::npos)
       << legacy;
   const std::string few = route_json("few");
-  EXPECT_NE(few.find(R"("enforce":{"would_deny":0,"ratio":0,"status":"not_ready","why":"too_few_requests"})"),
-            std::string::npos)
+  EXPECT_NE(
+      few.find(
+          R"("enforce":{"would_deny":0,"ratio":0,"status":"not_ready","why":"too_few_requests"})"),
+      std::string::npos)
       << few;
   const std::string strict = route_json("strict");
   EXPECT_NE(strict.find(R"("failures":{"mtls_cert_missing":1})"), std::string::npos) << strict;
@@ -296,8 +298,11 @@ TEST_F(RolloutStatsTest, ReportSaysWhatEachBindingWouldDenyAndWhichRoutesAreRead
       << strict;
   EXPECT_EQ(route_json("default"),
             R"({"route":"default","mode":"enforce","binding":"bound","requests":0,"arrivals":{)" +
-                arrivals_zero + R"(},"failures":{},"clients":[],"other_clients":{"requests":0,)"
-                R"("arrivals":{)" + arrivals_zero + R"(}},"require":{)"
+                arrivals_zero +
+                R"(},"failures":{},"clients":[],"other_clients":{"requests":0,)"
+                R"("arrivals":{)" +
+                arrivals_zero +
+                R"(}},"require":{)"
                 R"("dpop":{"would_deny":0,"ratio":0,"clients":[],"other_clients":0},)"
                 R"("mtls":{"would_deny":0,"ratio":0,"clients":[],"other_clients":0},)"
                 R"("bound":{"would_deny":0,"ratio":0,"clients":[],"other_clients":0}},)"
@@ -310,9 +315,10 @@ TEST_F(RolloutStatsTest, ReportSaysWhatEachBindingWouldDenyAndWhichRoutesAreRead
   record("orders", Arrival::kBearer, "legacy-app", 1);
   report = ParseJson(RolloutJson(stats.Snapshot(), config));
   ASSERT_TRUE(report.ok());
-  EXPECT_NE(SerializeJson(*report).find(
-                R"("enforce":{"would_deny":5,"ratio":0.12195121951219512,"status":"not_ready","why":"would_deny_too_many"})"),
-            std::string::npos);
+  EXPECT_NE(
+      SerializeJson(*report).find(
+          R"("enforce":{"would_deny":5,"ratio":0.12195121951219512,"status":"not_ready","why":"would_deny_too_many"})"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -73,8 +73,8 @@ TEST_F(RoutePathTest, Readings) {
       {"/%61dmin", {"/%61dmin", "/admin"}},
       // Encoded separators: kept by RFC 3986, separators for some upstreams.
       {"/admin/..%2Fpublic/x", {"/admin/..%2Fpublic/x", "/public/x"}},
-      {"/admin/%2e%2e%2Fpublic/x", {"/admin/%2e%2e%2Fpublic/x", "/admin/..%2Fpublic/x",
-                                     "/public/x"}},
+      {"/admin/%2e%2e%2Fpublic/x",
+       {"/admin/%2e%2e%2Fpublic/x", "/admin/..%2Fpublic/x", "/public/x"}},
       {"/admin/..%5Cpublic/x", {"/admin/..%5Cpublic/x", "/public/x"}},
       {"/a%2fb", {"/a%2fb", "/a%2Fb", "/a/b"}},
       // ";params" dropped per segment.
@@ -167,9 +167,10 @@ TEST_F(RoutePathTest, MatchAll) {
 TEST_F(RoutePathTest, PropertyEveryReadingSelectsTheChosenRoute) {
   std::mt19937_64 rng(testing_support::TestSeed());
   static const std::vector<std::string> kPieces = {
-      "/", "/", "/", ".", "..", "%2F", "%2f", "%5C", "%5c", "\\", ";", ";x=1", "%2e", "%2E%2e",
-      "admin", "ADMIN", "Admin", "public", "PUBLIC", "secure", "SeCuRe", "static", "x", "%61",
-      "%41dmin", "%3B", "%25", "?", "~"};
+      "/",       "/",      "/",      ".",      "..",     "%2F",    "%2f",   "%5C",
+      "%5c",     "\\",     ";",      ";x=1",   "%2e",    "%2E%2e", "admin", "ADMIN",
+      "Admin",   "public", "PUBLIC", "secure", "SeCuRe", "static", "x",     "%61",
+      "%41dmin", "%3B",    "%25",    "?",      "~"};
   const std::vector<reference::Route> routes = ReferenceRoutes();
   int ambiguous = 0;
   const int kPaths = testing_support::LongTests() ? 1000000 : 20000;

@@ -282,9 +282,16 @@ TEST_F(JsonParseTest, DuplicateCheckIsLinearInTheMemberCount) {
     int members;
     int duplicate_of;  // -1: none
   };
-  for (const Case& c : std::vector<Case>{{1, -1},     {16, -1},  {17, -1},   {17, 0},
-                                         {1000, -1},  {1000, 0}, {1000, 998}, {100000, -1},
-                                         {100000, 0}, {100000, 50000}}) {
+  for (const Case& c : std::vector<Case>{{1, -1},
+                                         {16, -1},
+                                         {17, -1},
+                                         {17, 0},
+                                         {1000, -1},
+                                         {1000, 0},
+                                         {1000, 998},
+                                         {100000, -1},
+                                         {100000, 0},
+                                         {100000, 50000}}) {
     const std::string text = ManyMembers(c.members, c.duplicate_of);
     SCOPED_TRACE(absl::StrCat(c.members, " members (", text.size(), " bytes), duplicate of #",
                               c.duplicate_of));

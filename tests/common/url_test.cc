@@ -123,17 +123,17 @@ TEST(NormalizeAbsoluteUrlTest, HtuMatching) {
       {"https://[::1]:8443/x", "https://[0::1]:08443/x", true},
       {"https://api.example/a%2fb", "https://api.example/a%2Fb", true},
       // Must not match.
-      {"http://api.example/a", "https://api.example/a", false},        // scheme
-      {"https://api.example/a", "https://api2.example/a", false},      // host
-      {"https://api.example:8443/a", "https://api.example/a", false},  // port
-      {"https://api.example:80/a", "https://api.example/a", false},    // not https default
-      {"https://api.example/a", "https://api.example/b", false},       // path
-      {"https://api.example/A", "https://api.example/a", false},       // path case
+      {"http://api.example/a", "https://api.example/a", false},         // scheme
+      {"https://api.example/a", "https://api2.example/a", false},       // host
+      {"https://api.example:8443/a", "https://api.example/a", false},   // port
+      {"https://api.example:80/a", "https://api.example/a", false},     // not https default
+      {"https://api.example/a", "https://api.example/b", false},        // path
+      {"https://api.example/A", "https://api.example/a", false},        // path case
       {"https://api.example/a/b", "https://api.example/a%2Fb", false},  // encoded slash
-      {"https://api.example/a/", "https://api.example/a", false},      // trailing slash
-      {"https://api.example//a", "https://api.example/a", false},      // empty segment
+      {"https://api.example/a/", "https://api.example/a", false},       // trailing slash
+      {"https://api.example//a", "https://api.example/a", false},       // empty segment
       {"https://api.example/%41", "https://api.example/%2541", false},  // not double-decoded
-      {"https://api.example./a", "https://api.example/a", false},      // trailing dot
+      {"https://api.example./a", "https://api.example/a", false},       // trailing dot
   };
   for (const MatchCase& c : kCases) {
     SCOPED_TRACE(std::string(c.htu) + " vs " + c.request);
@@ -170,8 +170,7 @@ TEST(NormalizeAbsoluteUrlTest, Errors) {
       {"https://?x", absl::StatusCode::kInvalidArgument, "url: empty host"},
       {"https://user:pass@api.example/", absl::StatusCode::kInvalidArgument,
        "url: userinfo is not allowed"},
-      {"https://@api.example/", absl::StatusCode::kInvalidArgument,
-       "url: userinfo is not allowed"},
+      {"https://@api.example/", absl::StatusCode::kInvalidArgument, "url: userinfo is not allowed"},
       {"https://api.example:44a/", absl::StatusCode::kInvalidArgument, "url: invalid port"},
       {"https://api.example:-1/", absl::StatusCode::kInvalidArgument, "url: invalid port"},
       {"https://api.example:65536/", absl::StatusCode::kInvalidArgument, "url: invalid port"},
@@ -198,34 +197,26 @@ TEST(NormalizeAbsoluteUrlTest, Errors) {
       {"https://api%2.example/", absl::StatusCode::kInvalidArgument,
        "url: invalid percent-encoding"},
       {"https://api.example/a b", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
-      {"https://api.example/a\tb", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
+      {"https://api.example/a\tb", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
       {"https://api.example/a\r\nb", absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
       {std::string("https://api.example/a\0b", 23), absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
-      {"https://api.example/a\x7f", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
+      {"https://api.example/a\x7f", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
       {"https://api.example/caf\xc3\xa9", absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
       {"https://api.\xc3\xa9xample/", absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
       {"https://api.example/a?q=a b", absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
-      {"https://api.example/a#\n", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
+      {"https://api.example/a#\n", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
       {"https://api.example/a\\..\\b", absl::StatusCode::kInvalidArgument,
        "url: forbidden character"},
-      {"https://api.example/a\"b", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
-      {"https://api.example/<b>", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
-      {"https://api.example/a|b", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
-      {"https://api.example/a[0]", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
-      {"https://api_ex{ample}/", absl::StatusCode::kInvalidArgument,
-       "url: forbidden character"},
+      {"https://api.example/a\"b", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
+      {"https://api.example/<b>", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
+      {"https://api.example/a|b", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
+      {"https://api.example/a[0]", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
+      {"https://api_ex{ample}/", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
       {"https://a]b/", absl::StatusCode::kInvalidArgument, "url: forbidden character"},
       {"https://api.example/" + std::string(8192, 'a'), absl::StatusCode::kInvalidArgument,
        "url: longer than 8192 bytes"},
@@ -393,22 +384,14 @@ struct PrefixCase {
 
 TEST(PathHasPrefixSegmentTest, Table) {
   const PrefixCase kCases[] = {
-      {"/admin", "/admin", true},
-      {"/admin/", "/admin", true},
-      {"/admin/x", "/admin", true},
-      {"/administrator", "/admin", false},
-      {"/admin%2Fx", "/admin", false},
-      {"/adm", "/admin", false},
-      {"/", "/admin", false},
-      {"/api/v1/x", "/api/", true},
-      {"/api/", "/api/", true},
-      {"/api", "/api/", false},
-      {"/apix", "/api/", false},
-      {"/anything", "", true},
-      {"/anything", "/", true},
-      {"/", "/", true},
-      {"/a/b/c", "/a/b", true},
-      {"/a/bc", "/a/b", false},
+      {"/admin", "/admin", true},      {"/admin/", "/admin", true},
+      {"/admin/x", "/admin", true},    {"/administrator", "/admin", false},
+      {"/admin%2Fx", "/admin", false}, {"/adm", "/admin", false},
+      {"/", "/admin", false},          {"/api/v1/x", "/api/", true},
+      {"/api/", "/api/", true},        {"/api", "/api/", false},
+      {"/apix", "/api/", false},       {"/anything", "", true},
+      {"/anything", "/", true},        {"/", "/", true},
+      {"/a/b/c", "/a/b", true},        {"/a/bc", "/a/b", false},
   };
   for (const PrefixCase& c : kCases) {
     SCOPED_TRACE(std::string(c.path) + " prefix " + c.prefix);
@@ -434,15 +417,15 @@ TEST(ParseHttpUrlTest, Table) {
        nullptr},
       {"HTTP://A.example:8080/x/../y?q=1#f", true, "HTTP", "HTTP://A.example:8080",
        "A.example:8080", false, "/x/../y", "q=1", "f"},
-      {"https://u:p@a.example/", true, "https", "https://u:p@a.example", "u:p@a.example", true,
-       "/", nullptr, nullptr},
+      {"https://u:p@a.example/", true, "https", "https://u:p@a.example", "u:p@a.example", true, "/",
+       nullptr, nullptr},
       {"https://a.example?", true, "https", "https://a.example", "a.example", false, "", "",
        nullptr},
-      {"https://a.example#x?y", true, "https", "https://a.example", "a.example", false, "",
-       nullptr, "x?y"},
+      {"https://a.example#x?y", true, "https", "https://a.example", "a.example", false, "", nullptr,
+       "x?y"},
       {"https:///path", true, "https", "https://", "", false, "/path", nullptr, nullptr},
-      {"https://[::1]:443/p", true, "https", "https://[::1]:443", "[::1]:443", false, "/p",
-       nullptr, nullptr},
+      {"https://[::1]:443/p", true, "https", "https://[::1]:443", "[::1]:443", false, "/p", nullptr,
+       nullptr},
       {"ftp://a.example", false},
       {"https:/a.example", false},
       {"a.example", false},

@@ -116,8 +116,7 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
        "upstream_headers[0].name: unknown key"},
       {"unknown limits key", WithIssuer("limits: {max_token: 5}\n"),
        "limits.max_token: unknown key"},
-      {"unknown crypto key", WithIssuer("crypto: {threads: 2}\n"),
-       "crypto.threads: unknown key"},
+      {"unknown crypto key", WithIssuer("crypto: {threads: 2}\n"), "crypto.threads: unknown key"},
       {"verify_threads too many", WithIssuer("crypto: {verify_threads: 257}\n"),
        "crypto.verify_threads:"},
       {"max_batch zero", WithIssuer("crypto: {max_batch: 0}\n"), "crypto.max_batch:"},
@@ -258,8 +257,7 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
       // Origin and forwarding.
       {"xfcc without trusted_xfcc", WithIssuer("xfcc: {element: only}\n"),
        "xfcc: is only used with trusted_xfcc: true"},
-      {"xfcc element unknown",
-       WithIssuer("trusted_xfcc: true\nxfcc: {element: first}\n"),
+      {"xfcc element unknown", WithIssuer("trusted_xfcc: true\nxfcc: {element: first}\n"),
        "xfcc.element: \"first\" is not one of only, before_trusted_peer"},
       {"xfcc before_trusted_peer without peers",
        WithIssuer("trusted_xfcc: true\nxfcc: {element: before_trusted_peer}\n"),
@@ -490,18 +488,18 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
 }
 
 TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
-  absl::StatusOr<Config> config = Load(WithIssuer(
-      "forward_auth:\n"
-      "  listen: 127.0.0.1:9002\n"
-      "  trusted_sources: [10.0.0.0/8, \"::1\"]\n"
-      "  envoy_path_prefix: /envoy\n"
-      "  client_cert_header: X-Client-Cert\n"
-      "  client_cert_format: escaped_pem\n"
-      "  threads: 3\n"
-      "  max_queued: 7\n"
-      "  io_timeout: 250ms\n"
-      "  request_deadline: 2s\n"
-      "  tls: {cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem}\n"));
+  absl::StatusOr<Config> config =
+      Load(WithIssuer("forward_auth:\n"
+                      "  listen: 127.0.0.1:9002\n"
+                      "  trusted_sources: [10.0.0.0/8, \"::1\"]\n"
+                      "  envoy_path_prefix: /envoy\n"
+                      "  client_cert_header: X-Client-Cert\n"
+                      "  client_cert_format: escaped_pem\n"
+                      "  threads: 3\n"
+                      "  max_queued: 7\n"
+                      "  io_timeout: 250ms\n"
+                      "  request_deadline: 2s\n"
+                      "  tls: {cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem}\n"));
   ASSERT_TRUE(config.ok()) << config.status();
   const ForwardAuthConfig& fa = config->forward_auth;
   EXPECT_EQ(fa.listen, "127.0.0.1:9002");
@@ -526,7 +524,7 @@ TEST_F(ConfigTest, ForwardAuthLoadsEveryValueAndDefaults) {
   EXPECT_EQ(config->forward_auth.max_queued, 256u);
   EXPECT_EQ(config->forward_auth.io_timeout, absl::Seconds(2));
   EXPECT_EQ(config->forward_auth.request_deadline, absl::Seconds(5));
-  EXPECT_EQ(config->forward_auth.tls.cert_file, "");  // plain HTTP by default
+  EXPECT_EQ(config->forward_auth.tls.cert_file, "");                // plain HTTP by default
   EXPECT_EQ(Load(WithIssuer("")).value().forward_auth.listen, "");  // off by default
 }
 
@@ -535,10 +533,10 @@ TEST_F(ConfigTest, DiagnosticsOffByDefaultLoads) {
   EXPECT_FALSE(off.enabled);
   EXPECT_EQ(off.rate_per_minute, 60u);
   EXPECT_EQ(off.burst, 10u);
-  absl::StatusOr<Config> config = Load(WithIssuer(
-      kOrdersRoute +
-      "diagnostics: {enabled: true, routes: [orders], path: /.well-known/popguard-probe,"
-      " rate_per_minute: 6, burst: 2}\n"));
+  absl::StatusOr<Config> config = Load(
+      WithIssuer(kOrdersRoute +
+                 "diagnostics: {enabled: true, routes: [orders], path: /.well-known/popguard-probe,"
+                 " rate_per_minute: 6, burst: 2}\n"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->diagnostics.enabled);
   EXPECT_THAT(config->diagnostics.routes, ::testing::ElementsAre("orders"));
@@ -576,9 +574,8 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_EQ(ic.max_lifetime, absl::ZeroDuration());
   EXPECT_EQ(config->clock_skew, absl::Seconds(60));
   EXPECT_EQ(config->dpop.algorithms, DpopConfig().algorithms);
-  EXPECT_EQ(config->dpop.algorithms,
-            (std::vector<std::string>{"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256",
-                                      "PS256"}));
+  EXPECT_EQ(config->dpop.algorithms, (std::vector<std::string>{"ES256", "ES384", "ES512", "EdDSA",
+                                                               "Ed25519", "RS256", "PS256"}));
   EXPECT_EQ(config->dpop.max_age, absl::Seconds(60));
   EXPECT_EQ(config->dpop.clock_skew, absl::Seconds(5));
   EXPECT_EQ(config->dpop.max_jti_bytes, 256u);

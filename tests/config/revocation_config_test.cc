@@ -42,7 +42,8 @@ class RevocationConfigTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-constexpr char kRedisReplay[] = "replay: {backend: redis, redis: {addresses: [\"127.0.0.1:6379\"]}}\n";
+constexpr char kRedisReplay[] =
+    "replay: {backend: redis, redis: {addresses: [\"127.0.0.1:6379\"]}}\n";
 
 TEST_F(RevocationConfigTest, DefaultsAndEveryKey) {
   absl::StatusOr<Config> config = Load("");

@@ -190,27 +190,27 @@ TEST(ConfigValidateTest, Names) {
     SCOPED_TRACE("header " + c.value);
     EXPECT_EQ(IsValidHeaderName(c.value), c.valid);
   }
-  const NameCase kForbidden[] = {{"authorization", true}, {"dpop", true},
-                                 {"x-forwarded-for", true}, {"x-user", false}};
+  const NameCase kForbidden[] = {
+      {"authorization", true}, {"dpop", true}, {"x-forwarded-for", true}, {"x-user", false}};
   for (const NameCase& c : kForbidden) {
     SCOPED_TRACE("upstream header " + c.value);
     EXPECT_EQ(IsForbiddenUpstreamHeader(c.value), c.valid);
   }
-  const NameCase kRouteHosts[] = {{"api.example", true}, {"*.example", true}, {"[::1]", true},
-                                  {"api.example:443", false}, {".example", false},
-                                  {"*.", false}, {"", false}};
+  const NameCase kRouteHosts[] = {
+      {"api.example", true}, {"*.example", true}, {"[::1]", true}, {"api.example:443", false},
+      {".example", false},   {"*.", false},       {"", false}};
   for (const NameCase& c : kRouteHosts) {
     SCOPED_TRACE("route host " + c.value);
     EXPECT_EQ(IsValidRouteHost(c.value), c.valid);
   }
   const NameCase kScopes[] = {{"read:files", true}, {"a!#[]~", true}, {"", false},
-                              {"a b", false},        {"a\"b", false},  {"a\\b", false}};
+                              {"a b", false},       {"a\"b", false},  {"a\\b", false}};
   for (const NameCase& c : kScopes) {
     SCOPED_TRACE("scope " + c.value);
     EXPECT_EQ(IsValidScopeToken(c.value), c.valid);
   }
-  const NameCase kRouteNames[] = {{"api-v1_x.y", true}, {"", false}, {"a b", false},
-                                  {"a/b", false}};
+  const NameCase kRouteNames[] = {
+      {"api-v1_x.y", true}, {"", false}, {"a b", false}, {"a/b", false}};
   for (const NameCase& c : kRouteNames) {
     SCOPED_TRACE("route name " + c.value);
     EXPECT_EQ(IsValidRouteName(c.value), c.valid);

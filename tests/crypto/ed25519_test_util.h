@@ -23,15 +23,15 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
+#include "service/common/json.h"
+#include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519_field.h"
 #include "service/crypto/ed25519/ed25519_msm.h"
 #include "service/crypto/ed25519/ed25519_point.h"
 #include "service/crypto/ed25519/ed25519_scalar.h"
-#include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/native_verifier.h"
-#include "service/common/openssl_util.h"
 #include "service/jose/signature.h"
 #include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"

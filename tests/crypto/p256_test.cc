@@ -143,8 +143,10 @@ TEST_P(P256EcdsaCoreTest, DigestEdgeValuesAgreeWithOpenSsl) {
   Rng rng(TestSeed(7));
   TestKey key = NewKey();
   std::vector<std::string> digests = EdgeValues(c.p.get());  // includes 0, n-1, n (mod p)
-  digests.push_back(Bytes32(BnHex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF").get()));
-  digests.push_back(Bytes32(BnHex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632552").get()));
+  digests.push_back(
+      Bytes32(BnHex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF").get()));
+  digests.push_back(
+      Bytes32(BnHex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632552").get()));
   for (int i = 0; i < 20; ++i) digests.push_back(rng.Bytes(32));
   for (const std::string& digest : digests) {
     SCOPED_TRACE("digest=" + Hex(digest));
@@ -178,7 +180,8 @@ TEST_P(P256EcdsaCoreTest, RandomSignaturesAndBitFlips) {
         if (flip >= 0) s[rng.Index(64)] ^= static_cast<char>(1 << rng.Index(8));
         SCOPED_TRACE("digest=" + Hex(digest) + " sig=" + Hex(s));
         const bool expected = OsslVerifyDigest(key.priv->pkey(), digest, s);
-        const EcdsaVerdict cold = p256::EcdsaVerifyDigest_vartime(*parsed, nullptr, U8(digest), U8(s));
+        const EcdsaVerdict cold =
+            p256::EcdsaVerifyDigest_vartime(*parsed, nullptr, U8(digest), U8(s));
         const EcdsaVerdict hot =
             p256::EcdsaVerifyDigest_vartime(*parsed, table.get(), U8(digest), U8(s));
         ASSERT_EQ(cold == EcdsaVerdict::kValid, expected);
@@ -277,7 +280,9 @@ TEST(P256CraftedTest, XOfRAboveTheOrder) {
       q(EC_POINT_new(c.group.get()));
   BnPtr e_mod(Bn(e));
   BN_mod(e_mod.get(), e_mod.get(), c.n.get(), ctx);
-  ASSERT_EQ(EC_POINT_mul(c.group.get(), sr.get(), nullptr, OsslPoint(r_point).get(), Bn(s).get(), ctx), 1);
+  ASSERT_EQ(
+      EC_POINT_mul(c.group.get(), sr.get(), nullptr, OsslPoint(r_point).get(), Bn(s).get(), ctx),
+      1);
   ASSERT_EQ(EC_POINT_mul(c.group.get(), eg.get(), e_mod.get(), nullptr, nullptr, ctx), 1);
   ASSERT_EQ(EC_POINT_invert(c.group.get(), eg.get(), ctx), 1);
   ASSERT_EQ(EC_POINT_add(c.group.get(), sr.get(), sr.get(), eg.get(), ctx), 1);
@@ -633,8 +638,8 @@ TEST(NativeVerifierTest, TableBuildsAreBudgeted) {
 TEST(NativeVerifierTest, OtherAlgorithmsMatchOpenSsl) {
   std::unique_ptr<NativeVerifier> v = NativeVerifier::Create();
   SignatureVerifierPtr openssl = CreateOpenSslVerifier();
-  for (JwsAlg alg : {JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA, JwsAlg::kRS256,
-                     JwsAlg::kPS256}) {
+  for (JwsAlg alg :
+       {JwsAlg::kES384, JwsAlg::kES512, JwsAlg::kEdDSA, JwsAlg::kRS256, JwsAlg::kPS256}) {
     SCOPED_TRACE(std::string(JwsAlgName(alg)));
     TestKey key = NewKey(alg);
     std::string sig = Sign(key, "message", alg);
@@ -677,8 +682,8 @@ TEST(NativeVerifierTest, BatchEqualsOneByOne) {
       std::vector<SignatureResult> results(size);
       v->VerifyBatch(checks, results);
       for (size_t i = 0; i < size; ++i) {
-        SCOPED_TRACE("size " + std::to_string(size) + " bad " + std::to_string(bad) +
-                     " member " + std::to_string(i));
+        SCOPED_TRACE("size " + std::to_string(size) + " bad " + std::to_string(bad) + " member " +
+                     std::to_string(i));
         EXPECT_EQ(ResultName(results[i]),
                   ResultName(v->Verify(checks[i].alg, *checks[i].key, checks[i].signing_input,
                                        checks[i].signature)));

@@ -25,17 +25,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
-#include "service/jose/jwk.h"
-#include "service/jose/native_verifier.h"
+#include "service/common/openssl_util.h"
 #include "service/crypto/p256/p256.h"
 #include "service/crypto/p256/p256_field.h"
 #include "service/crypto/p256/p256_point.h"
+#include "service/jose/base64url.h"
+#include "service/jose/jwk.h"
+#include "service/jose/native_verifier.h"
 #include "service/jose/signature.h"
 #include "service/tools/mint/signer.h"
-#include "service/common/openssl_util.h"
 #include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"
 
@@ -50,7 +50,6 @@ using p256::JacobianPoint;
 using p256::Sc;
 
 // ---- OpenSSL helpers ----
-
 
 inline const uint8_t* U8(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
@@ -118,8 +117,8 @@ inline std::string OsslMul(std::string_view a, std::string_view b, std::string_v
   } else {
     EcPointPtr q(EC_POINT_new(c.group.get()));
     BnPtr x = Bn(q_xy.substr(0, 32)), y = Bn(q_xy.substr(32));
-    EXPECT_EQ(EC_POINT_set_affine_coordinates(c.group.get(), q.get(), x.get(), y.get(), c.ctx.get()),
-              1);
+    EXPECT_EQ(
+        EC_POINT_set_affine_coordinates(c.group.get(), q.get(), x.get(), y.get(), c.ctx.get()), 1);
     BnPtr bb = Bn(b);
     EXPECT_EQ(EC_POINT_mul(c.group.get(), r.get(), ba.get(), q.get(), bb.get(), c.ctx.get()), 1);
   }
@@ -160,13 +159,16 @@ class Rng {
 // EdgeValues returns interesting 256-bit values reduced below `bound`.
 inline std::vector<std::string> EdgeValues(const BIGNUM* bound) {
   const char* hex[] = {
-      "0", "1", "2", "3",
+      "0",
+      "1",
+      "2",
+      "3",
       "8000000000000000000000000000000000000000000000000000000000000000",  // 2^255
-      "100000000000000000000000000000000000000000000000000000000",          // 2^224
-      "1000000000000000000000000000000000000000000000000",                  // 2^192
-      "100000000000000000000000000000000",                                  // 2^128
-      "1000000000000000000000000",                                          // 2^96
-      "FFFFFFFFFFFFFFFF",                                                   // 2^64 - 1
+      "100000000000000000000000000000000000000000000000000000000",         // 2^224
+      "1000000000000000000000000000000000000000000000000",                 // 2^192
+      "100000000000000000000000000000000",                                 // 2^128
+      "1000000000000000000000000",                                         // 2^96
+      "FFFFFFFFFFFFFFFF",                                                  // 2^64 - 1
       "FFFFFFFF",
       "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",  // 2^256 - 1
       "FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFE",  // p - 1

@@ -26,11 +26,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
-#include "service/jose/jwk.h"
 #include "service/common/openssl_util.h"
+#include "service/jose/base64url.h"
+#include "service/jose/jwk.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/server_test.h"
 #include "tests/testing/test_env.h"
@@ -87,7 +87,8 @@ HttpSpec BearerWith(TokenOptions o) { return Bearer("/public/x", Env().issuer().
 // The text of a valid token's header and payload (issuer key es256-1).
 std::string HeaderJson(const std::string& extra = "", const std::string& alg = "ES256",
                        const std::string& kid = "es256-1") {
-  return absl::StrCat("{\"alg\":\"", alg, "\",\"typ\":\"at+jwt\",\"kid\":\"", kid, "\"", extra, "}");
+  return absl::StrCat("{\"alg\":\"", alg, "\",\"typ\":\"at+jwt\",\"kid\":\"", kid, "\"", extra,
+                      "}");
 }
 std::string PayloadJson(const std::string& extra = "") {
   const int64_t now = absl::ToUnixSeconds(absl::Now());
@@ -109,9 +110,10 @@ std::string SignatureSegment(const std::string& jws) { return jws.substr(jws.rfi
 
 // The big-endian group order n of P-256.
 std::string P256Order() {
-  static constexpr unsigned char kN[] = {
-      0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-      0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+  static constexpr unsigned char kN[] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00,
+                                         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                         0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84,
+                                         0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
   return std::string(reinterpret_cast<const char*>(kN), sizeof(kN));
 }
 
@@ -169,8 +171,9 @@ HttpSpec ForeignRsaProof(size_t modulus_bytes, const std::string& e) {
   std::string n = RandomBytes(modulus_bytes);
   n.front() = static_cast<char>(n.front() | 0x80);
   n.back() = static_cast<char>(n.back() | 0x01);
-  const std::string header = absl::StrCat(R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")",
-                                          e, R"(","n":")", B64(n), R"("}})");
+  const std::string header =
+      absl::StrCat(R"({"typ":"dpop+jwt","alg":"RS256","jwk":{"kty":"RSA","e":")", e, R"(","n":")",
+                   B64(n), R"("}})");
   std::string token = BoundToken();
   return Dpop("/dpop/x", token,
               AssembleJws(header, ProofClaimsJson(token), RandomBytes(modulus_bytes)));
@@ -926,8 +929,9 @@ TEST_F(AttacksE2eTest, ReportOnlyWouldDenyCarriesNoIdentity) {
   EXPECT_EQ(v.principal(), "alice");
   EXPECT_EQ(v.issuer(), Env().issuer().iss());
   token = BoundToken();
-  c = server_->Check(Dpop("/shadow/x", token,
-                          MintProof(ClientKey(), {.url = TestEnv::Url("/shadow/x"), .token = token})));
+  c = server_->Check(
+      Dpop("/shadow/x", token,
+           MintProof(ClientKey(), {.url = TestEnv::Url("/shadow/x"), .token = token})));
   ASSERT_TRUE(c.has_ok_response()) << c.DebugString();
   EXPECT_THAT(c.ok_response().headers(), ::testing::Not(::testing::IsEmpty()));
 }

@@ -47,10 +47,9 @@ class ChaosClusterTest : public ::testing::Test {
   void StartReplicas(const std::string& key_prefix) {
     ConfigOptions options;
     options.log_level = "info";
-    options.extra_yaml =
-        RedisReplayYaml(cluster_->addresses(), "fail_closed",
-                        absl::StrCat("    key_prefix: \"", key_prefix, "\"\n",
-                                     "    command_timeout: 200ms\n"));
+    options.extra_yaml = RedisReplayYaml(
+        cluster_->addresses(), "fail_closed",
+        absl::StrCat("    key_prefix: \"", key_prefix, "\"\n", "    command_timeout: 200ms\n"));
     a_ = StartServingReplica("chaos-cluster-a.yaml", options, absl::Seconds(10));
     ASSERT_NE(a_, nullptr);
     b_ = StartServingReplica("chaos-cluster-b.yaml", options, absl::Seconds(10));
@@ -139,9 +138,8 @@ TEST_F(ChaosClusterTest, MasterRestartedEmptyRefusesTheProofsItForgot) {
 TEST_F(ChaosClusterTest, MasterFlushedRefusesTheProofsItForgot) {
   // Emptied in place: same process, same run_id; only the replicas' state
   // markers on that master tell.
-  ExpectOnlyTheLostProofsRefused([this](int victim) {
-    ASSERT_EQ(cluster_->node(victim).CommandText({"FLUSHALL"}), "OK");
-  });
+  ExpectOnlyTheLostProofsRefused(
+      [this](int victim) { ASSERT_EQ(cluster_->node(victim).CommandText({"FLUSHALL"}), "OK"); });
 }
 
 TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
@@ -175,9 +173,8 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
                 {"CLUSTER", "SETSLOT", s, "MIGRATING", cluster_->NodeId(dst)}),
             "OK");
   round(20);  // migrating: new keys on the target through ASK
-  std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1",
-                                      std::to_string(cluster_->node(dst).port()), "", "0", "5000",
-                                      "KEYS"};
+  std::vector<std::string> migrate = {
+      "MIGRATE", "127.0.0.1", std::to_string(cluster_->node(dst).port()), "", "0", "5000", "KEYS"};
   size_t on_source = 0;
   for (const ReplayProof& p : seen) {
     if (cluster_->node(src).CommandText({"EXISTS", p.redis_key}) == "1") {
@@ -202,9 +199,9 @@ TEST_F(ChaosClusterTest, SlotMigrationUnderTrafficLosesNoReplay) {
   ASSERT_EQ(cluster_->node(src).CommandText(migrate), "OK");
   round(20);  // keys moved, slot still migrating
   for (int i = 0; i < cluster_->size(); ++i) {
-    ASSERT_EQ(cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE",
-                                             cluster_->NodeId(dst)}),
-              "OK");
+    ASSERT_EQ(
+        cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE", cluster_->NodeId(dst)}),
+        "OK");
   }
   round(20);  // after: MOVED, then the new map
 
@@ -356,8 +353,8 @@ TEST_F(ChaosClusterWithReplicasTest, MasterKilledReplicaPromotedAcceptsNoReplay)
   for (const ReplayProof& p : accepted) to_a.Add(a_->Verify(p.spec));
   for (const ReplayProof& p : accepted) to_b.Add(b_->Verify(p.spec));
   std::cout << "[ counts   ] failover: " << on_victim << " of 90 on the killed master; replays "
-            << "to a: " << to_a.Text() << "| to b: " << to_b.Text() << "| warm-up: "
-            << warmup.Text() << "\n";
+            << "to a: " << to_a.Text() << "| to b: " << to_b.Text()
+            << "| warm-up: " << warmup.Text() << "\n";
   EXPECT_EQ(to_a.allowed() + to_b.allowed(), 0) << to_a.Text() << to_b.Text();
   for (const ReasonTally* t : {&to_a, &to_b}) {
     EXPECT_EQ(t->Count("dpop_replayed") + t->Count("dpop_replay_window_reset"), 90) << t->Text();

@@ -138,8 +138,7 @@ TEST_F(ChaosReplayTest, SingleNodeFlushedRefusesEveryEarlierProof) {
   for (size_t i = 0; i < accepted.size(); ++i) {
     second_try.Add((i < accepted.size() / 2 ? b_ : a_)->Verify(accepted[i]));
   }
-  EXPECT_EQ(first_try.allowed() + second_try.allowed(), 0)
-      << first_try.Text() << second_try.Text();
+  EXPECT_EQ(first_try.allowed() + second_try.allowed(), 0) << first_try.Text() << second_try.Text();
   EXPECT_EQ(first_try.Count("dpop_replay_window_reset"), 40) << first_try.Text();
   EXPECT_EQ(second_try.Count("dpop_replayed"), 40) << second_try.Text();
   ExpectNewProofsPassOnce(20);

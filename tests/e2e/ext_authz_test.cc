@@ -43,8 +43,12 @@ std::vector<HeaderOption> HeaderOptions(
 constexpr int kOverwrite = HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD;
 constexpr int kAppend = HeaderValueOption::APPEND_IF_EXISTS_OR_ADD;
 
-HeaderOption Set(std::string k, std::string v) { return {std::move(k), std::move(v), false, kOverwrite}; }
-HeaderOption Add(std::string k, std::string v) { return {std::move(k), std::move(v), true, kAppend}; }
+HeaderOption Set(std::string k, std::string v) {
+  return {std::move(k), std::move(v), false, kOverwrite};
+}
+HeaderOption Add(std::string k, std::string v) {
+  return {std::move(k), std::move(v), true, kAppend};
+}
 
 std::pair<std::string, std::string> H(std::string name, std::string value) {
   return {std::move(name), std::move(value)};
@@ -104,9 +108,9 @@ TEST_F(ExtAuthzE2eTest, AllowRemovesIdentityHeadersItDoesNotSet) {
   // No client_id and no scope: a client-sent x-popguard-client-id or
   // x-popguard-scope must not reach the upstream.
   std::string token = env().issuer().MintToken({.client_id = "", .scope = ""});
-  HttpSpec spec = {.url = TestEnv::Url("/public/x"),
-                   .headers = {H("Authorization", "Bearer " + token),
-                               H("X-Popguard-Client-Id", "forged")}};
+  HttpSpec spec = {
+      .url = TestEnv::Url("/public/x"),
+      .headers = {H("Authorization", "Bearer " + token), H("X-Popguard-Client-Id", "forged")}};
   ExpectOk(server()->Check(spec),
            {Set("x-popguard-sub", "alice"), Set("x-popguard-binding", "none")},
            {"x-popguard-client-id", "x-popguard-scope"});
@@ -160,13 +164,15 @@ TEST_F(ExtAuthzE2eTest, MissingCredentialChallengesEverySchemeTheRouteAccepts) {
 TEST_F(ExtAuthzE2eTest, InsufficientScopeIs403PermissionDenied) {
   CheckResponse r = server()->Check(DpopRequest(TestEnv::Url("/admin/users")));
   ExpectDenied(r, "insufficient_scope", 403, 7);
-  EXPECT_EQ(HeaderOptions(r.denied_response().headers()),
-            (std::vector<HeaderOption>{
-                Add("www-authenticate",
-                    absl::StrCat("DPoP error=\"insufficient_scope\", error_description=\"insufficient_scope\", "
-                                 "scope=\"admin\", algs=\"",
-                                 TestEnv::kDpopAlgs, "\"")),
-                Set("x-popguard-reason", "insufficient_scope")}));
+  EXPECT_EQ(
+      HeaderOptions(r.denied_response().headers()),
+      (std::vector<HeaderOption>{
+          Add("www-authenticate",
+              absl::StrCat(
+                  "DPoP error=\"insufficient_scope\", error_description=\"insufficient_scope\", "
+                  "scope=\"admin\", algs=\"",
+                  TestEnv::kDpopAlgs, "\"")),
+          Set("x-popguard-reason", "insufficient_scope")}));
 }
 
 TEST_F(ExtAuthzE2eTest, MergedDpopHeaderWithTwoProofsIsMultiple) {
@@ -201,13 +207,15 @@ TEST_F(ExtAuthzE2eTest, MergedAuthorizationWithBearerAndDpopIsMultiple400) {
   spec.headers[0] = H("authorization", absl::StrCat("Bearer ", token, ", DPoP ", token));
   CheckResponse r = server()->Check(spec);
   ExpectDenied(r, "authorization_multiple", 400, 16);
-  EXPECT_EQ(HeaderOptions(r.denied_response().headers()),
-            (std::vector<HeaderOption>{
-                Add("www-authenticate",
-                    absl::StrCat("DPoP error=\"invalid_request\", error_description=\"authorization_multiple\", "
-                                 "algs=\"",
-                                 TestEnv::kDpopAlgs, "\"")),
-                Set("x-popguard-reason", "authorization_multiple")}));
+  EXPECT_EQ(
+      HeaderOptions(r.denied_response().headers()),
+      (std::vector<HeaderOption>{
+          Add("www-authenticate",
+              absl::StrCat(
+                  "DPoP error=\"invalid_request\", error_description=\"authorization_multiple\", "
+                  "algs=\"",
+                  TestEnv::kDpopAlgs, "\"")),
+          Set("x-popguard-reason", "authorization_multiple")}));
 }
 
 TEST_F(ExtAuthzE2eTest, HtuMatchesDespiteQueryCaseAndDefaultPort) {
@@ -237,8 +245,8 @@ TEST_F(ExtAuthzE2eTest, HtuMatchesDespiteQueryCaseAndDefaultPort) {
 }
 
 TEST_F(ExtAuthzE2eTest, HtuOfAnotherPathOrPortIsAMismatch) {
-  for (const char* htu : {"https://api.test/dpop/y", "https://api.test:8443/dpop/x",
-                          "http://api.test/dpop/x"}) {
+  for (const char* htu :
+       {"https://api.test/dpop/y", "https://api.test:8443/dpop/x", "http://api.test/dpop/x"}) {
     SCOPED_TRACE(htu);
     ExpectDenied(server()->Check(DpopRequest(TestEnv::Url("/dpop/x"), htu)), "dpop_htu_mismatch",
                  401, 16);
@@ -271,15 +279,17 @@ TEST_F(ExtAuthzNonceE2eTest, DeniedResponseCarriesDpopNonceAndRetrySucceeds) {
   ExpectDenied(r, "dpop_nonce_missing", 401, 16);
   std::vector<HeaderOption> headers = HeaderOptions(r.denied_response().headers());
   ASSERT_EQ(headers.size(), 3u);
-  EXPECT_EQ(headers[0], Add("www-authenticate", DpopChallenge("use_dpop_nonce", "dpop_nonce_missing")));
+  EXPECT_EQ(headers[0],
+            Add("www-authenticate", DpopChallenge("use_dpop_nonce", "dpop_nonce_missing")));
   EXPECT_EQ(std::get<0>(headers[1]), "dpop-nonce");
   EXPECT_EQ(headers[2], Set("x-popguard-reason", "dpop_nonce_missing"));
   const std::string nonce = std::get<1>(headers[1]);
   ASSERT_FALSE(nonce.empty());
 
-  HttpSpec retry = {.url = url,
-                    .headers = {H("Authorization", "DPoP " + token),
-                                H("DPoP", MintProof(key, {.url = url, .token = token, .nonce = nonce}))}};
+  HttpSpec retry = {
+      .url = url,
+      .headers = {H("Authorization", "DPoP " + token),
+                  H("DPoP", MintProof(key, {.url = url, .token = token, .nonce = nonce}))}};
   CheckResponse ok = server()->Check(retry);
   ExpectOk(ok, IdentityHeaders("dpop"));
   std::vector<HeaderOption> to_client = HeaderOptions(ok.ok_response().response_headers_to_add());
@@ -307,10 +317,10 @@ TEST_F(CorsE2eTest, NonceAnswersExposeHeadersThroughBothApis) {
   const std::pair<std::string, std::string> expose = {"access-control-expose-headers",
                                                       "DPoP-Nonce, WWW-Authenticate"};
   auto spec = [&](const std::string& nonce) {
-    return HttpSpec{.url = url,
-                    .headers = {H("Authorization", "DPoP " + token),
-                                H("DPoP", MintProof(key, {.url = url, .token = token,
-                                                          .nonce = nonce}))}};
+    return HttpSpec{
+        .url = url,
+        .headers = {H("Authorization", "DPoP " + token),
+                    H("DPoP", MintProof(key, {.url = url, .token = token, .nonce = nonce}))}};
   };
   // Verify: challenge, then ALLOW with the nonce it handed out.
   popguard::v1::VerifyResponse challenge = server()->Verify(spec(""));
@@ -351,11 +361,12 @@ class ResourceMetadataE2eTest : public ServerTest<ResourceMetadataE2eTest> {
  public:
   static constexpr char kConfigName[] = "ext-authz-metadata.yaml";
   static ConfigOptions Options() {
-    return {.extra_yaml = "resource_metadata:\n"
-                          "  answer_checks: true\n"
-                          "  resources:\n"
-                          "    - {resource: https://api.test/admin, routes: [admin]}\n"
-                          "    - {resource: https://api.test}\n"};
+    return {.extra_yaml =
+                "resource_metadata:\n"
+                "  answer_checks: true\n"
+                "  resources:\n"
+                "    - {resource: https://api.test/admin, routes: [admin]}\n"
+                "    - {resource: https://api.test}\n"};
   }
 };
 
@@ -397,8 +408,7 @@ TEST_F(ResourceMetadataE2eTest, VerifyAndCheckAnswerOnlyTheExactMetadataPath) {
     EXPECT_EQ(v.reason_code(), "resource_metadata") << v.message();
     EXPECT_EQ(v.reason(), popguard::v1::REASON_RESOURCE_METADATA);
     EXPECT_EQ(v.http_status(), 200);
-    EXPECT_THAT(v.response_body(),
-                ::testing::StartsWith("{\"resource\":\"" + c.resource + "\","));
+    EXPECT_THAT(v.response_body(), ::testing::StartsWith("{\"resource\":\"" + c.resource + "\","));
     EXPECT_THAT(HeaderPairs(v.response_headers()),
                 ::testing::Contains(H("content-type", "application/json")));
     ExpectDenied(check, "resource_metadata", 200, 7);
@@ -441,13 +451,11 @@ class IstioWorkloadE2eTest : public ServerTest<IstioWorkloadE2eTest> {
   // The header as the workload's sidecar forwards it: the ingress gateway's
   // element for `client` (SANITIZE_SET), then the sidecar's own for the hop
   // `hop_uri` whose certificate is `hop`.
-  static std::string Xfcc(const TestCert& client, const TestCert& hop,
-                          const std::string& hop_uri) {
+  static std::string Xfcc(const TestCert& client, const TestCert& hop, const std::string& hop_uri) {
     return absl::StrCat("Hash=", HexEncode(Sha256(client.der())), ";Cert=\"",
                         client.EnvoyUrlEncodedPem(), "\";Subject=\"CN=client.test\",",
                         "By=spiffe://cluster.local/ns/shop/sa/api;Hash=",
-                        HexEncode(Sha256(hop.der())),
-                        ";Subject=\"\";URI=", hop_uri);
+                        HexEncode(Sha256(hop.der())), ";Subject=\"\";URI=", hop_uri);
   }
 };
 
@@ -473,9 +481,9 @@ TEST_F(IstioWorkloadE2eTest, ClientCertificateFromTheGatewaysElement) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.why);
-    HttpSpec spec = {.url = TestEnv::Url("/mtls/x"),
-                     .headers = {H("authorization", "Bearer " + token),
-                                 H("x-forwarded-client-cert", c.xfcc)}};
+    HttpSpec spec = {
+        .url = TestEnv::Url("/mtls/x"),
+        .headers = {H("authorization", "Bearer " + token), H("x-forwarded-client-cert", c.xfcc)}};
     if (c.peer_certificate) {
       spec.cert_form = HttpSpec::CertForm::kPem;
       spec.cert = gateway.pem();

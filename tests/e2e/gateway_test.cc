@@ -20,6 +20,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -28,7 +29,6 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include <yaml-cpp/yaml.h>
 
 #include "service/authn/client_cert.h"
 #include "service/common/json.h"
@@ -106,11 +106,11 @@ struct Pki {
     };
     for (const auto& leaf : leaves) {
       const std::string& name = leaf[0];
-      commands.push_back(absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ",
-                                      d, "/", name, ".csr -subj /CN=",
-                                      name == "server" ? "localhost" : name, " ", leaf[2]));
-      commands.push_back(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d,
-                                      "/", leaf[1], ".crt -CAkey ", d, "/", leaf[1],
+      commands.push_back(
+          absl::StrCat("openssl req ", ec, " -keyout ", d, "/", name, ".key -out ", d, "/", name,
+                       ".csr -subj /CN=", name == "server" ? "localhost" : name, " ", leaf[2]));
+      commands.push_back(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d, "/",
+                                      leaf[1], ".crt -CAkey ", d, "/", leaf[1],
                                       ".key -CAcreateserial -copy_extensions copy -out ", d, "/",
                                       name, ".crt -days 2"));
     }
@@ -132,21 +132,20 @@ struct Pki {
 // NginxMainConf is nginx's main config around the site file `site_path`:
 // no root, nothing outside `dir` (pid, logs and temp paths there).
 std::string NginxMainConf(const std::string& dir, const std::string& site_path) {
-  return absl::StrCat(
-      "daemon off;\nmaster_process off;\nworker_processes 1;\npid ", dir, "/nginx.pid;\n",
-      "error_log ", dir, "/error.log info;\n", "events { worker_connections 64; }\n",
-      "http {\n  access_log off;\n", "  client_body_temp_path ", dir, "/body;\n",
-      "  proxy_temp_path ", dir, "/proxy;\n", "  fastcgi_temp_path ", dir, "/fastcgi;\n",
-      "  uwsgi_temp_path ", dir, "/uwsgi;\n", "  scgi_temp_path ", dir, "/scgi;\n",
-      "  include ", site_path, ";\n}\n");
+  return absl::StrCat("daemon off;\nmaster_process off;\nworker_processes 1;\npid ", dir,
+                      "/nginx.pid;\n", "error_log ", dir, "/error.log info;\n",
+                      "events { worker_connections 64; }\n", "http {\n  access_log off;\n",
+                      "  client_body_temp_path ", dir, "/body;\n", "  proxy_temp_path ", dir,
+                      "/proxy;\n", "  fastcgi_temp_path ", dir, "/fastcgi;\n", "  uwsgi_temp_path ",
+                      dir, "/uwsgi;\n", "  scgi_temp_path ", dir, "/scgi;\n", "  include ",
+                      site_path, ";\n}\n");
 }
 
 // GatewayProcess is nginx or Caddy, started from the example config.
 class GatewayProcess {
  public:
-  static std::unique_ptr<GatewayProcess> Start(Gateway g, int forward_auth_port,
-                                               int upstream_port, const Pki& pki,
-                                               std::string* error) {
+  static std::unique_ptr<GatewayProcess> Start(Gateway g, int forward_auth_port, int upstream_port,
+                                               const Pki& pki, std::string* error) {
     auto p = std::unique_ptr<GatewayProcess>(new GatewayProcess());
     p->port_ = redis_testing::FreeLoopbackPort();
     p->tls_port_ = redis_testing::FreeLoopbackPort();
@@ -166,7 +165,8 @@ class GatewayProcess {
       site = Replace(site, "/etc/nginx/tls/client-ca.crt", pki.File("ca.crt"));
       const std::string site_path = p->dir_.Write("popguard.conf", site);
       const std::string conf = NginxMainConf(dir, site_path);
-      argv = {"nginx", "-p", dir, "-e", dir + "/error.log", "-c", p->dir_.Write("nginx.conf", conf)};
+      argv = {
+          "nginx", "-p", dir, "-e", dir + "/error.log", "-c", p->dir_.Write("nginx.conf", conf)};
     } else {
       std::string site = ReadSource("examples/caddy/Caddyfile");
       site = Replace(site, "forward_auth 127.0.0.1:9002", "forward_auth " + popguard);
@@ -194,10 +194,13 @@ class GatewayProcess {
                    absl::StrCat("https://127.0.0.1:", forward_auth_port));
     site = Replace(site, "reverse_proxy 127.0.0.1:8081",
                    absl::StrCat("reverse_proxy 127.0.0.1:", upstream_port));
-    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-             {"server.crt", "server.crt"}, {"server.key", "server.key"},
-             {"client-ca.crt", "ca.crt"}, {"popguard-ca.crt", "ca.crt"},
-             {"gateway.crt", "gateway.crt"}, {"gateway.key", "gateway.key"}}) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"server.crt", "server.crt"},
+                                                          {"server.key", "server.key"},
+                                                          {"client-ca.crt", "ca.crt"},
+                                                          {"popguard-ca.crt", "ca.crt"},
+                                                          {"gateway.crt", "gateway.crt"},
+                                                          {"gateway.key", "gateway.key"}}) {
       site = Replace(site, "/etc/caddy/tls/" + from, pki.File(to));
     }
     const std::vector<std::string> argv = p->CaddyArgv(site);
@@ -210,8 +213,7 @@ class GatewayProcess {
   int port() const { return port_; }
   int tls_port() const { return tls_port_; }
   std::string Log() const {
-    return ReadFileOrEmpty(log_) +
-           ReadFileOrEmpty(dir_.path() + "/error.log");
+    return ReadFileOrEmpty(log_) + ReadFileOrEmpty(dir_.path() + "/error.log");
   }
 
  private:
@@ -223,9 +225,16 @@ class GatewayProcess {
     const std::string dir = dir_.path();
     const std::string conf = absl::StrCat(
         "{\n\tadmin off\n\tauto_https off\n\tstorage file_system ", dir, "/data\n}\n", site);
-    return {"env",    "HOME=" + dir,   "XDG_DATA_HOME=" + dir + "/data",
-            "XDG_CONFIG_HOME=" + dir + "/config", "caddy", "run", "--config",
-            dir_.Write("Caddyfile", conf), "--adapter", "caddyfile"};
+    return {"env",
+            "HOME=" + dir,
+            "XDG_DATA_HOME=" + dir + "/data",
+            "XDG_CONFIG_HOME=" + dir + "/config",
+            "caddy",
+            "run",
+            "--config",
+            dir_.Write("Caddyfile", conf),
+            "--adapter",
+            "caddyfile"};
   }
 
   // Spawn starts `argv` and waits until `port` accepts connections.
@@ -270,7 +279,8 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 Reply ParseHead(const std::string& head, Reply r) {
   std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
-  if (!lines.empty() && lines[0].size() >= 12) (void)absl::SimpleAtoi(lines[0].substr(9, 3), &r.status);
+  if (!lines.empty() && lines[0].size() >= 12)
+    (void)absl::SimpleAtoi(lines[0].substr(9, 3), &r.status);
   for (size_t i = 1; i < lines.size(); ++i) {
     const size_t colon = lines[i].find(':');
     if (colon == std::string::npos) continue;
@@ -377,8 +387,8 @@ class GatewayE2eTest : public ::testing::TestWithParam<Gateway>,
                                   "  routes: [public, mtls]\n"
                                   "  burst: 100\n"});
     int fa_port = 0;
-    Error() = StartPopguardAndUpstream(config, {"/public", "/dpop", "/admin", "/mtls"},
-                                       &Popguard(), &Upstream(), &fa_port);
+    Error() = StartPopguardAndUpstream(config, {"/public", "/dpop", "/admin", "/mtls"}, &Popguard(),
+                                       &Upstream(), &fa_port);
     if (!Error().empty()) return;
     MetricsPort() = LoggedPort("metrics_listening");
     if (MetricsPort() == 0) {
@@ -510,18 +520,27 @@ TEST_P(GatewayE2eTest, DenialsReachTheClientWithStatusAndChallenge) {
   };
   const std::string token = env().issuer().MintToken({});
   const std::vector<Case> cases = {
-      {"no credential", "/public", {{"X-Popguard-Sub", "mallory"}}, 401, "token_missing",
-       "Bearer"},
-      {"bearer on a DPoP route", "/dpop", {{"Authorization", "Bearer " + token}}, 401,
-       "binding_required", "DPoP"},
-      {"expired token", "/public",
+      {"no credential", "/public", {{"X-Popguard-Sub", "mallory"}}, 401, "token_missing", "Bearer"},
+      {"bearer on a DPoP route",
+       "/dpop",
+       {{"Authorization", "Bearer " + token}},
+       401,
+       "binding_required",
+       "DPoP"},
+      {"expired token",
+       "/public",
        {{"Authorization",
          "Bearer " + env().issuer().MintToken({.iat = absl::Now() - absl::Hours(2)})}},
-       401, "token_expired", "error=\"invalid_token\""},
+       401,
+       "token_expired",
+       "error=\"invalid_token\""},
       // 400 (nginx's auth_request would make it 500; the example puts it back).
-      {"non-ASCII byte in a header popguard reads", "/public",
-       {{"Authorization", "Bearer " + token}, {"DPoP", "caf\xc3\xa9"}}, 400,
-       "request_header_invalid", "error=\"invalid_request\""},
+      {"non-ASCII byte in a header popguard reads",
+       "/public",
+       {{"Authorization", "Bearer " + token}, {"DPoP", "caf\xc3\xa9"}},
+       400,
+       "request_header_invalid",
+       "error=\"invalid_request\""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -565,12 +584,14 @@ TEST_P(GatewayE2eTest, DecisionsAreLoggedAndCounted) {
   ASSERT_EQ(r.status, 401);
   EXPECT_EQ(r.Value("x-popguard-reason"), "token_malformed");
   EXPECT_TRUE(Popguard()->WaitForLogLine("\"reason\":\"token_malformed\"", absl::Seconds(5)));
-  HttpReply metrics = HttpExchange(
-      MetricsPort(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      absl::Seconds(5));
+  HttpReply metrics =
+      HttpExchange(MetricsPort(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                   absl::Seconds(5));
   ASSERT_EQ(metrics.status, 200);
-  EXPECT_THAT(metrics.body, HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"}"));
-  EXPECT_THAT(metrics.body, Not(HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"} 0\n")));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"}"));
+  EXPECT_THAT(metrics.body,
+              Not(HasSubstr("popguard_request_duration_seconds_count{api=\"forward_auth\"} 0\n")));
   EXPECT_THAT(metrics.body, HasSubstr("reason=\"token_malformed\""));
 }
 
@@ -584,8 +605,9 @@ TEST_P(GatewayE2eTest, ProtectedResourceMetadata) {
   EXPECT_THAT(doc.body, HasSubstr("\"dpop_signing_alg_values_supported\":["));
   Reply denied = Send("GET", "/public", {});
   EXPECT_EQ(denied.status, 401);
-  EXPECT_THAT(denied.Value("www-authenticate"),
-              HasSubstr("resource_metadata=\"https://api.test/.well-known/oauth-protected-resource\""));
+  EXPECT_THAT(
+      denied.Value("www-authenticate"),
+      HasSubstr("resource_metadata=\"https://api.test/.well-known/oauth-protected-resource\""));
 }
 
 // Several resources (resource_metadata.resources): each document at its own
@@ -665,8 +687,11 @@ TEST_F(NginxMtlsE2eTest, MtlsBoundTokenWithTheCertificateHeader) {
       {"another certificate of the same CA", true, "other", {}, 401, "mtls_thumbprint_mismatch"},
       {"no certificate", true, "", {}, 401, "mtls_cert_missing"},
       // The client's own X-Client-Cert never reaches popguard: nginx sets it.
-      {"forged header on the plain port", false, "",
-       {{"X-Client-Cert", EnvoyUrlEncode(ReadFileOrEmpty(GetPki().File("client.crt")))}}, 401,
+      {"forged header on the plain port",
+       false,
+       "",
+       {{"X-Client-Cert", EnvoyUrlEncode(ReadFileOrEmpty(GetPki().File("client.crt")))}},
+       401,
        "mtls_cert_missing"},
   };
   for (const Case& c : cases) {
@@ -713,18 +738,22 @@ class CaddyMtlsE2eTest : public ::testing::Test, public SuiteProcesses<struct Ca
     }
     const Pki& pki = GetPki();
     const std::string config = TestEnv::Get().WriteConfig(
-        "gateway-tls",
-        {.extra_yaml = absl::StrCat("forward_auth:\n"
-                                    "  listen: 127.0.0.1:0\n"
-                                    "  trusted_sources: [127.0.0.1/32]\n"
-                                    "  client_cert_header: x-client-cert\n"
-                                    "  client_cert_format: der_base64\n"
-                                    "  tls:\n"
-                                    "    cert_file: ", pki.File("server.crt"), "\n"
-                                    "    key_file: ", pki.File("server.key"), "\n"
-                                    "    client_ca_file: ", pki.File("ca.crt"), "\n")});
-    Error() = StartPopguardAndUpstream(config, {"/mtls"}, &Popguard(), &Upstream(),
-                                       &ForwardAuthPort());
+        "gateway-tls", {.extra_yaml = absl::StrCat("forward_auth:\n"
+                                                   "  listen: 127.0.0.1:0\n"
+                                                   "  trusted_sources: [127.0.0.1/32]\n"
+                                                   "  client_cert_header: x-client-cert\n"
+                                                   "  client_cert_format: der_base64\n"
+                                                   "  tls:\n"
+                                                   "    cert_file: ",
+                                                   pki.File("server.crt"),
+                                                   "\n"
+                                                   "    key_file: ",
+                                                   pki.File("server.key"),
+                                                   "\n"
+                                                   "    client_ca_file: ",
+                                                   pki.File("ca.crt"), "\n")});
+    Error() =
+        StartPopguardAndUpstream(config, {"/mtls"}, &Popguard(), &Upstream(), &ForwardAuthPort());
     if (!Error().empty()) return;
     std::string error;
     Caddy() = GatewayProcess::StartCaddyMtls(ForwardAuthPort(), Upstream()->port(), pki, &error);
@@ -754,8 +783,7 @@ class CaddyMtlsE2eTest : public ::testing::Test, public SuiteProcesses<struct Ca
 
 TEST_F(CaddyMtlsE2eTest, MtlsBoundTokenWithTheCertificateCaddyVerified) {
   const Pki& pki = GetPki();
-  const std::string token =
-      TestEnv::Get().issuer().MintToken({.x5t = pki.Thumbprint("client")});
+  const std::string token = TestEnv::Get().issuer().MintToken({.x5t = pki.Thumbprint("client")});
   const std::string client_der_b64 = [&] {
     auto der = CertificateDer(ReadFileOrEmpty(pki.File("client.crt")));
     return der.ok() ? absl::Base64Escape(*der) : std::string();
@@ -774,10 +802,16 @@ TEST_F(CaddyMtlsE2eTest, MtlsBoundTokenWithTheCertificateCaddyVerified) {
       {"no certificate", "", {}, 401, "mtls_cert_missing"},
       // The client's own X-Client-Cert never reaches popguard: header_up
       // replaces it (with nothing, or with the certificate Caddy verified).
-      {"forged header without a certificate", "", {{"X-Client-Cert", client_der_b64}}, 401,
+      {"forged header without a certificate",
+       "",
+       {{"X-Client-Cert", client_der_b64}},
+       401,
        "mtls_cert_missing"},
-      {"forged header with another certificate", "other", {{"X-Client-Cert", client_der_b64}},
-       401, "mtls_thumbprint_mismatch"},
+      {"forged header with another certificate",
+       "other",
+       {{"X-Client-Cert", client_der_b64}},
+       401,
+       "mtls_thumbprint_mismatch"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -817,9 +851,9 @@ TEST_F(CaddyMtlsE2eTest, ForwardAuthListenerTlsRefusesWrongOrMissingCertificates
     if (c.status != 0) EXPECT_EQ(r.Value("x-popguard-reason"), "forwarded_header_invalid");
   }
   // The listener still answers after the refused handshakes.
-  EXPECT_EQ(Curl(GetPki(), ForwardAuthPort(), "/auth", {}, {.cert = "gateway", .ca = "ca.crt"})
-                .status,
-            400);
+  EXPECT_EQ(
+      Curl(GetPki(), ForwardAuthPort(), "/auth", {}, {.cert = "gateway", .ca = "ca.crt"}).status,
+      400);
 }
 
 // Traefik cannot run here: its example is checked against what the tested
@@ -827,8 +861,8 @@ TEST_F(CaddyMtlsE2eTest, ForwardAuthListenerTlsRefusesWrongOrMissingCertificates
 // copied = popguard's default upstream_headers, forwarded headers not taken
 // from the client).
 TEST(TraefikExampleTest, MatchesPopguardsForwardAuthContract) {
-  const YAML::Node root = YAML::LoadFile(std::string(POPGUARD_SOURCE_DIR) +
-                                         "/examples/traefik/dynamic.yaml");
+  const YAML::Node root =
+      YAML::LoadFile(std::string(POPGUARD_SOURCE_DIR) + "/examples/traefik/dynamic.yaml");
   const YAML::Node fa = root["http"]["middlewares"]["popguard"]["forwardAuth"];
   ASSERT_TRUE(fa.IsMap());
   EXPECT_TRUE(absl::EndsWith(fa["address"].as<std::string>(), "/auth"));
@@ -867,9 +901,8 @@ class FrontProxy {
         "    proxy_pass http://127.0.0.1:", nginx_port, ";\n",
         "    proxy_set_header Host backend.internal;\n  }\n}\n",
         // TLS (and the client certificate) end here; Caddy gets plain HTTP.
-        "server {\n  listen 127.0.0.1:", p->tls_port_, " ssl;\n",
-        "  ssl_certificate ", pki.File("server.crt"), ";\n",
-        "  ssl_certificate_key ", pki.File("server.key"), ";\n",
+        "server {\n  listen 127.0.0.1:", p->tls_port_, " ssl;\n", "  ssl_certificate ",
+        pki.File("server.crt"), ";\n", "  ssl_certificate_key ", pki.File("server.key"), ";\n",
         "  ssl_client_certificate ", pki.File("ca.crt"), ";\n",
         "  ssl_verify_client optional;\n  location / {\n",
         "    proxy_pass http://127.0.0.1:", caddy_port, ";\n",
@@ -952,24 +985,46 @@ TEST_F(DiagnosticsE2eTest, EachMisconfiguredHopIsNamed) {
     std::string fix;                 // a substring of its fix
   };
   const std::vector<Case> cases = {
-      {"correct chain: Caddy", absl::StrCat("http://127.0.0.1:", caddy, "/public/probe"), "", {},
-       "", ""},
+      {"correct chain: Caddy",
+       absl::StrCat("http://127.0.0.1:", caddy, "/public/probe"),
+       "",
+       {},
+       "",
+       ""},
       {"correct chain: nginx (report in a header)",
-       absl::StrCat("http://127.0.0.1:", nginx, "/public/probe?page=2"), "", {}, "", ""},
+       absl::StrCat("http://127.0.0.1:", nginx, "/public/probe?page=2"),
+       "",
+       {},
+       "",
+       ""},
       {"correct chain: nginx with TLS and the client certificate",
-       absl::StrCat("https://127.0.0.1:", nginx_tls, "/mtls/probe"), "client", {}, "", ""},
+       absl::StrCat("https://127.0.0.1:", nginx_tls, "/mtls/probe"),
+       "client",
+       {},
+       "",
+       ""},
       {"TLS terminated before Caddy",
-       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"), "", {"scheme"},
+       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"),
+       "",
+       {"scheme"},
        "scheme https became http: TLS was terminated before popguard",
        absl::StrCat("set external_origin: https://127.0.0.1:", front->tls_port())},
       {"client certificate not forwarded (TLS ends before Caddy)",
-       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"), "client",
-       {"scheme", "client_certificate"}, "scheme https became http", "external_origin"},
+       absl::StrCat("https://127.0.0.1:", front->tls_port(), "/public/probe"),
+       "client",
+       {"scheme", "client_certificate"},
+       "scheme https became http",
+       "external_origin"},
       {"path prefix stripped",
-       absl::StrCat("http://127.0.0.1:", front->strip_port(), "/api/public/probe"), "", {"path"},
-       "path prefix /api was stripped before popguard", "$request_uri"},
+       absl::StrCat("http://127.0.0.1:", front->strip_port(), "/api/public/probe"),
+       "",
+       {"path"},
+       "path prefix /api was stripped before popguard",
+       "$request_uri"},
       {"Host rewritten",
-       absl::StrCat("http://127.0.0.1:", front->host_port(), "/public/probe"), "", {"host"},
+       absl::StrCat("http://127.0.0.1:", front->host_port(), "/public/probe"),
+       "",
+       {"host"},
        absl::StrCat("host 127.0.0.1:", front->host_port(),
                     " became backend.internal: a proxy rewrote the Host header"),
        "proxy_set_header Host $http_host"},

@@ -42,11 +42,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "tests/testing/delay_proxy.h"
+#include "absl/time/clock.h"
 #include "tests/testing/admin_port.h"
+#include "tests/testing/delay_proxy.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/popguard_process.h"
 #include "tests/testing/redis_server.h"
@@ -121,8 +121,8 @@ bool WaitForInflight(int mport, int n) {
 }
 
 TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
-  auto server = RunningServer::Start("metrics.yaml", {.log_level = "info",
-                                                       .extra_yaml = kMetricsListen});
+  auto server =
+      RunningServer::Start("metrics.yaml", {.log_level = "info", .extra_yaml = kMetricsListen});
   ASSERT_TRUE(server->ok()) << server->error();
   const int port = static_cast<int>(LoggedInt(server->process(), "metrics_listening", "port"));
   ASSERT_GT(port, 0) << server->process().LogText();
@@ -155,9 +155,11 @@ TEST(OpsMetricsTest, ScrapedCountersMatchTheTraffic) {
     double value;
   };
   const std::vector<Expect> expects = {
-      {R"(popguard_decisions_total{result="deny",reason="token_missing",binding="none",route="public"})", 3},
+      {R"(popguard_decisions_total{result="deny",reason="token_missing",binding="none",route="public"})",
+       3},
       {R"(popguard_decisions_total{result="allow",reason="ok",binding="none",route="public"})", 2},
-      {R"(popguard_decisions_total{result="report_only",reason="token_missing",binding="none",route="shadow"})", 1},
+      {R"(popguard_decisions_total{result="report_only",reason="token_missing",binding="none",route="shadow"})",
+       1},
       {R"(popguard_decisions_total{result="allow",reason="ok",binding="dpop",route="dpop"})", 1},
       {R"(popguard_report_only_would_deny_total{reason="token_missing",route="shadow"})", 1},
       {R"(popguard_request_duration_seconds_count{api="verify"})", 7},
@@ -262,8 +264,8 @@ TEST(OpsLogTest, AllowSampleRateOneLogsEveryAllow) {
 
 TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   TestEnv& env = TestEnv::Get();
-  const std::string base = env.WriteConfig("reload.yaml", {.log_level = "info",
-                                                           .extra_yaml = kMetricsListen});
+  const std::string base =
+      env.WriteConfig("reload.yaml", {.log_level = "info", .extra_yaml = kMetricsListen});
   auto process = PopguardProcess::Start(base);
   ASSERT_TRUE(process.ok()) << process.status();
   PopguardProcess& p = **process;
@@ -302,9 +304,10 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   EXPECT_EQ(route_of("/newroute/x"), "default/binding_required");
 
   // 1. SIGHUP after rewriting the file with a new bearer route.
-  const std::string with_new = absl::StrReplaceAll(
-      text, {{"routes:\n", "routes:\n  - {name: newroute, match: {path_prefix: /newroute}, "
-                           "binding: bearer}\n"}});
+  const std::string with_new =
+      absl::StrReplaceAll(text, {{"routes:\n",
+                                  "routes:\n  - {name: newroute, match: {path_prefix: /newroute}, "
+                                  "binding: bearer}\n"}});
   const absl::Time last_success_not_before = absl::Now();
   env.dir().Write("reload.yaml", with_new);
   ASSERT_EQ(kill(pid, SIGHUP), 0);
@@ -312,9 +315,10 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   EXPECT_EQ(route_of("/newroute/x"), "newroute/ok");
 
   // 2. The file changes again, no signal: the watch applies it.
-  const std::string with_newer = absl::StrReplaceAll(
-      with_new, {{"routes:\n", "routes:\n  - {name: newer, match: {path_prefix: /newer}, "
-                               "binding: bearer}\n"}});
+  const std::string with_newer =
+      absl::StrReplaceAll(with_new, {{"routes:\n",
+                                      "routes:\n  - {name: newer, match: {path_prefix: /newer}, "
+                                      "binding: bearer}\n"}});
   env.dir().Write("reload.yaml", with_newer);
   ASSERT_TRUE(p.WaitForLogLine("\"trigger\":\"file_change\"", absl::Seconds(10))) << p.LogText();
   EXPECT_EQ(route_of("/newer/x"), "newer/ok");
@@ -331,12 +335,12 @@ TEST(OpsReloadTest, ReloadUnderLoadDropsNothing) {
   for (int i = 0; i < kMoreReloads; ++i) {
     SCOPED_TRACE(i);
     const bool with_toggle = i % 2 == 0;
-    env.dir().Write("reload.yaml",
-                    with_toggle ? absl::StrReplaceAll(
-                                      with_newer, {{"routes:\n", "routes:\n  - {name: toggle, "
-                                                                  "match: {path_prefix: /toggle}, "
-                                                                  "binding: bearer}\n"}})
-                                : with_newer);
+    env.dir().Write("reload.yaml", with_toggle ? absl::StrReplaceAll(
+                                                     with_newer, {{"routes:\n",
+                                                                   "routes:\n  - {name: toggle, "
+                                                                   "match: {path_prefix: /toggle}, "
+                                                                   "binding: bearer}\n"}})
+                                               : with_newer);
     ASSERT_EQ(kill(pid, SIGHUP), 0);
     const std::string want = with_toggle ? "toggle/ok" : "default/binding_required";
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -381,10 +385,9 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   ASSERT_TRUE(redis.ok()) << redis.status();
   TestEnv& env = TestEnv::Get();
   const std::string cfg = env.WriteConfig(
-      "drain.yaml",
-      {.log_level = "info",
-       .extra_yaml = absl::StrCat(kMetricsListen, RedisYaml(**redis),
-                                  "shutdown: {drain_delay: 1s, grace: 10s}\n")});
+      "drain.yaml", {.log_level = "info",
+                     .extra_yaml = absl::StrCat(kMetricsListen, RedisYaml(**redis),
+                                                "shutdown: {drain_delay: 1s, grace: 10s}\n")});
   auto process = PopguardProcess::Start(cfg);
   ASSERT_TRUE(process.ok()) << process.status();
   PopguardProcess& p = **process;
@@ -447,8 +450,8 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
       } else {
         ++load_other;
         absl::MutexLock lock(&other_mu);
-        absl::StrAppend(&others, st.error_code(), " ", st.error_message(), " ",
-                        resp.reason_code(), "; ");
+        absl::StrAppend(&others, st.error_code(), " ", st.error_message(), " ", resp.reason_code(),
+                        "; ");
       }
     }
   });
@@ -495,8 +498,8 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
             << ok_before_signal << " before the signal), " << load_unavailable.load()
             << " UNAVAILABLE after the listener closed, " << load_cancelled.load()
             << " CANCELLED by gRPC before a handler, " << load_other.load() << " other; "
-            << kInFlight << " held requests answered ok; exit "
-            << absl::Now() - signalled << " after the signal\n";
+            << kInFlight << " held requests answered ok; exit " << absl::Now() - signalled
+            << " after the signal\n";
   EXPECT_GT(load_ok.load(), ok_before_signal);  // still answered while draining
   {
     absl::MutexLock lock(&other_mu);
@@ -606,10 +609,9 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   const std::string cfg = env.WriteConfig(
       "overload-slow-redis.yaml",
       {.log_level = "info",
-       .extra_yaml = absl::StrCat(
-           kMetricsListen, "limits: {max_inflight: ", kMax, "}\n",
-           "replay:\n  backend: redis\n  redis:\n    addresses: [\"", (*proxy)->address(),
-           "\"]\n    command_timeout: 1s\n")});
+       .extra_yaml = absl::StrCat(kMetricsListen, "limits: {max_inflight: ", kMax, "}\n",
+                                  "replay:\n  backend: redis\n  redis:\n    addresses: [\"",
+                                  (*proxy)->address(), "\"]\n    command_timeout: 1s\n")});
   auto process = PopguardProcess::Start(cfg);
   ASSERT_TRUE(process.ok()) << process.status();
   PopguardProcess& p = **process;
@@ -681,12 +683,11 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
           std::string outcome;
           if ((c + i) % 2 == 0) {
             CheckResponse resp;
-            const grpc::Status st =
-                authz[c % kChannels]->Check(&ctx, ToCheckRequest(spec), &resp);
+            const grpc::Status st = authz[c % kChannels]->Check(&ctx, ToCheckRequest(spec), &resp);
             bool retry_after = false;
             for (const auto& h : resp.denied_response().headers()) {
-              retry_after = retry_after || (h.header().key() == "retry-after" &&
-                                            h.header().value() == "1");
+              retry_after =
+                  retry_after || (h.header().key() == "retry-after" && h.header().value() == "1");
             }
             if (!st.ok()) {
               outcome = absl::StrCat("check grpc ", st.error_code());
@@ -748,9 +749,9 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   // 10x the limit.
   Tally over = run(10 * kMax, 25);
   std::sort(over.latencies.begin(), over.latencies.end());
-  const absl::Duration p99 =
-      over.latencies.empty() ? absl::ZeroDuration()
-                             : over.latencies[over.latencies.size() * 99 / 100];
+  const absl::Duration p99 = over.latencies.empty()
+                                 ? absl::ZeroDuration()
+                                 : over.latencies[over.latencies.size() * 99 / 100];
   m = HttpGet(mport, "/metrics").body;
   const std::optional<double> shed_check =
       MetricValue(m, R"(popguard_shed_requests_total{api="check"})");
@@ -773,8 +774,7 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   EXPECT_GT(sampled.full, 0);
   // Shed at the door and nothing else: the 503s are exactly the shed count.
   EXPECT_EQ(shed_check.value_or(-1), over.overloaded_check) << m;
-  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), over.shed_verify)
-      << m;
+  EXPECT_EQ(MetricValue(m, R"(popguard_shed_requests_total{api="verify"})"), over.shed_verify) << m;
   // The clients go away first, as gateways do. (With kChannels idle client
   // connections still open, SIGTERM waited out the whole grace period here:
   // reported, not this test's subject.)
@@ -811,8 +811,8 @@ class HeldKeysTest : public ::testing::Test {
   void Start(const std::string& extra_yaml) {
     const std::string config = dir_.Write(
         "held.yaml",
-        absl::StrCat("log_level: info\nissuers:\n  - issuer: ", kIss, "\n    jwks_uri: ",
-                     jwks_->Url("/jwks"), "\n    ca_file: ", jwks_->ca_file(),
+        absl::StrCat("log_level: info\nissuers:\n  - issuer: ", kIss,
+                     "\n    jwks_uri: ", jwks_->Url("/jwks"), "\n    ca_file: ", jwks_->ca_file(),
                      "\n    audiences: [", TestEnv::kAudience, "]\n    fetch_timeout: 50s\n",
                      "default_binding: bearer\n", kMetricsListen, extra_yaml));
     auto process = PopguardProcess::Start(config);
@@ -889,9 +889,9 @@ TEST_F(HeldKeysTest, ExactlyTheExcessIsShedAndCheckShedsWithA503Denial) {
     for (const auto& h : responses[i].denied_response().headers()) {
       headers.emplace_back(h.header().key(), h.header().value());
     }
-    EXPECT_THAT(headers, ::testing::UnorderedElementsAre(
-                             std::make_pair("retry-after", "1"),
-                             std::make_pair("x-popguard-reason", "overloaded")));
+    EXPECT_THAT(headers,
+                ::testing::UnorderedElementsAre(std::make_pair("retry-after", "1"),
+                                                std::make_pair("x-popguard-reason", "overloaded")));
   }
   EXPECT_EQ(shed, kCalls - kMax);
   // Verify is shed too while the slots are taken.
@@ -977,10 +977,10 @@ TEST(OpsListenTest, SecondProcessOnAnAddressInUseExitsNonZero) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string cfg = env.WriteConfig(
-        "listen-second.yaml",
-        {.log_level = "info",
-         .extra_yaml = absl::StrCat("metrics: {listen: \"", c.metrics, "\"}\n")});
+    const std::string cfg =
+        env.WriteConfig("listen-second.yaml",
+                        {.log_level = "info",
+                         .extra_yaml = absl::StrCat("metrics: {listen: \"", c.metrics, "\"}\n")});
     auto second = PopguardProcess::Start(cfg, {.listen = c.listen});
     ASSERT_FALSE(second.ok()) << "a second popguard started on " << c.in_use;
     EXPECT_THAT(std::string(second.status().message()),
@@ -997,7 +997,8 @@ TEST(OpsListenTest, NoopIsNotAServerFlag) {
   const std::string cfg = TestEnv::Get().WriteConfig("noop.yaml", {.log_level = "info"});
   auto p = PopguardProcess::Start(cfg, {.extra_args = {"--noop"}});
   ASSERT_FALSE(p.ok());
-  EXPECT_THAT(std::string(p.status().message()), HasSubstr("unknown flag --noop (see popguard --help)"));
+  EXPECT_THAT(std::string(p.status().message()),
+              HasSubstr("unknown flag --noop (see popguard --help)"));
 }
 
 }  // namespace

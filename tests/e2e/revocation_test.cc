@@ -85,13 +85,13 @@ class RevocationE2eTest : public ::testing::Test {
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = *std::move(redis);
     ConfigOptions options;
-    options.extra_yaml = RedisReplayYaml({redis_->address()}, "fail_closed") +
-                         "revocation:\n  redis: true\n";
+    options.extra_yaml =
+        RedisReplayYaml({redis_->address()}, "fail_closed") + "revocation:\n  redis: true\n";
     for (const char* name : {"revoke-a.yaml", "revoke-b.yaml"}) {
       auto replica = StartServingReplica(name, options, absl::Seconds(10));
       ASSERT_NE(replica, nullptr);
-      ASSERT_TRUE(replica->process().WaitForLogLine("revocation_redis_subscribed",
-                                                    absl::Seconds(5)))
+      ASSERT_TRUE(
+          replica->process().WaitForLogLine("revocation_redis_subscribed", absl::Seconds(5)))
           << replica->process().LogText();
       replicas_.push_back(std::move(replica));
     }
@@ -134,12 +134,16 @@ TEST_F(RevocationE2eTest, ReachesBothReplicasWithinASecond) {
     std::string reason;
   };
   std::vector<Case> cases;
-  cases.push_back({"jti", BearerRequest(WithJti("e2e-jti-1")), {"--jti", "e2e-jti-1"},
+  cases.push_back(
+      {"jti", BearerRequest(WithJti("e2e-jti-1")), {"--jti", "e2e-jti-1"}, "token_revoked"});
+  cases.push_back({"sub",
+                   BearerRequest({.sub = "mallory"}),
+                   {"--sub", "mallory", "--iss", env.issuer().iss()},
                    "token_revoked"});
-  cases.push_back({"sub", BearerRequest({.sub = "mallory"}),
-                   {"--sub", "mallory", "--iss", env.issuer().iss()}, "token_revoked"});
-  cases.push_back({"client_id", BearerRequest({.client_id = "leaky-client"}),
-                   {"--client-id", "leaky-client"}, "token_revoked"});
+  cases.push_back({"client_id",
+                   BearerRequest({.client_id = "leaky-client"}),
+                   {"--client-id", "leaky-client"},
+                   "token_revoked"});
   {
     const std::string url = TestEnv::Url("/dpop/orders");
     const std::string token = env.issuer().MintToken({.jkt = dpop_key.Thumbprint()});
@@ -151,8 +155,10 @@ TEST_F(RevocationE2eTest, ReachesBothReplicasWithinASecond) {
                      "key_revoked"});
   }
   // Last: it revokes an issuer key every later token of this test would use.
-  cases.push_back({"kid", BearerRequest({.alg = JwsAlg::kES512}),
-                   {"--kid", "es512-1", "--iss", env.issuer().iss()}, "key_revoked"});
+  cases.push_back({"kid",
+                   BearerRequest({.alg = JwsAlg::kES512}),
+                   {"--kid", "es512-1", "--iss", env.issuer().iss()},
+                   "key_revoked"});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     if (c.name != "jkt") {  // a DPoP request is allowed once (its proof's jti)

@@ -46,8 +46,7 @@ HttpSpec Bearer(const std::string& path, const std::string& client) {
 HttpSpec Dpop(const std::string& path, const std::string& client, bool with_proof = true) {
   TestEnv& env = TestEnv::Get();
   const PrivateKey& key = env.client_key(JwsAlg::kES256);
-  const std::string token =
-      env.issuer().MintToken({.client_id = client, .jkt = key.Thumbprint()});
+  const std::string token = env.issuer().MintToken({.client_id = client, .jkt = key.Thumbprint()});
   const std::string url = TestEnv::Url(path);
   HttpSpec spec{.url = url, .headers = {H("Authorization", "DPoP " + token)}};
   if (with_proof) {
@@ -148,8 +147,8 @@ ProgramResult RunCli(const TempDir& dir, const std::vector<std::string>& args) {
 class RolloutTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = RunningServer::Start(
-        "rollout.yaml", {.extra_yaml = kRolloutYaml, .extra_routes_yaml = kExtraRoutes})
+    server_ = RunningServer::Start("rollout.yaml",
+                                   {.extra_yaml = kRolloutYaml, .extra_routes_yaml = kExtraRoutes})
                   .release();
   }
   static void TearDownTestSuite() {
@@ -277,32 +276,34 @@ TEST_F(RolloutTest, ReportMetricsAndCliAgreeOnTheTraffic) {
   EXPECT_EQ(
       cli.out,
       std::string(kPublicReport) +
-      "route mtls (enforce, binding mtls): 4 requests (bearer 1, dpop 0, mtls 2, dpop_mtls 0, "
-      "failed 1)\n"
-      "  failing now: mtls_cert_missing 1\n"
-      "  requiring dpop now would deny 75.0 % of 4 requests, from these 2 clients: pay (2), "
-      "batch (1)\n"
-      "  requiring mtls now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
-      "  requiring bound now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
-      "  enforcing already\n"
-      "route dpop (enforce, binding dpop): 0 requests" + kIdle +
-      "route admin (enforce, binding bound): 0 requests" + kIdle +
-      "route shadow (report_only, binding dpop): 6 requests (bearer 2, dpop 3, mtls 0, "
-      "dpop_mtls 0, failed 1)\n"
-      "  failing now: dpop_proof_missing 1\n"
-      "  requiring dpop now would deny 33.3 % of 6 requests, from 1 client: legacy-app (2)\n"
-      "  requiring mtls now would deny 83.3 % of 6 requests, from these 2 clients: client-1 (3), "
-      "legacy-app (2)\n"
-      "  requiring bound now would deny 33.3 % of 6 requests, from 1 client: legacy-app (2)\n"
-      "  not ready: enforcing now would deny 50.0 % of 6 requests (limit 25.0 %)\n" +
-      kLegacyAndBetaReport +
-      "route default (enforce, binding bound): 1 request (bearer 1, dpop 0, mtls 0, dpop_mtls 0, "
-      "failed 0)\n"
-      "  requiring dpop now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
-      "  requiring mtls now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
-      "  requiring bound now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
-      "  enforcing already\n"
-      "ready to enforce: legacy\n");
+          "route mtls (enforce, binding mtls): 4 requests (bearer 1, dpop 0, mtls 2, dpop_mtls 0, "
+          "failed 1)\n"
+          "  failing now: mtls_cert_missing 1\n"
+          "  requiring dpop now would deny 75.0 % of 4 requests, from these 2 clients: pay (2), "
+          "batch (1)\n"
+          "  requiring mtls now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
+          "  requiring bound now would deny 25.0 % of 4 requests, from 1 client: batch (1)\n"
+          "  enforcing already\n"
+          "route dpop (enforce, binding dpop): 0 requests" +
+          kIdle + "route admin (enforce, binding bound): 0 requests" + kIdle +
+          "route shadow (report_only, binding dpop): 6 requests (bearer 2, dpop 3, mtls 0, "
+          "dpop_mtls 0, failed 1)\n"
+          "  failing now: dpop_proof_missing 1\n"
+          "  requiring dpop now would deny 33.3 % of 6 requests, from 1 client: legacy-app (2)\n"
+          "  requiring mtls now would deny 83.3 % of 6 requests, from these 2 clients: client-1 "
+          "(3), "
+          "legacy-app (2)\n"
+          "  requiring bound now would deny 33.3 % of 6 requests, from 1 client: legacy-app (2)\n"
+          "  not ready: enforcing now would deny 50.0 % of 6 requests (limit 25.0 %)\n" +
+          kLegacyAndBetaReport +
+          "route default (enforce, binding bound): 1 request (bearer 1, dpop 0, mtls 0, dpop_mtls "
+          "0, "
+          "failed 0)\n"
+          "  requiring dpop now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
+          "  requiring mtls now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
+          "  requiring bound now would deny 100.0 % of 1 request, from 1 client: batch (1)\n"
+          "  enforcing already\n"
+          "ready to enforce: legacy\n");
 }
 
 TEST_F(RolloutTest, CliNamesAnUnreachableOrForeignAdminPort) {
@@ -351,9 +352,9 @@ class FleetRolloutTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     for (const char* name : {"fleet-a.yaml", "fleet-b.yaml"}) {
-      replicas_.push_back(
-          RunningServer::Start(name, {.extra_yaml = kRolloutYaml, .extra_routes_yaml = kExtraRoutes})
-              .release());
+      replicas_.push_back(RunningServer::Start(
+                              name, {.extra_yaml = kRolloutYaml, .extra_routes_yaml = kExtraRoutes})
+                              .release());
     }
   }
   static void TearDownTestSuite() {
@@ -411,26 +412,25 @@ TEST_F(FleetRolloutTest, MetricsOfTwoReplicasAreSummed) {
   EXPECT_EQ(cli.err, "");
   EXPECT_EQ(
       cli.out,
-      std::string(kPublicReport) +
-      "route mtls (enforce, binding mtls): 0 requests" + kIdle +
-      "route dpop (enforce, binding dpop): 0 requests" + kIdle +
-      "route admin (enforce, binding bound): 0 requests" + kIdle +
-      "route shadow (report_only, binding dpop): 7 requests (bearer 3, dpop 3, mtls 0, "
-      "dpop_mtls 0, failed 1)\n"
-      "  failing now: dpop_proof_missing 1\n"
-      "  requiring dpop now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
-      "  requiring mtls now would deny 85.7 % of 7 requests, from these 2 clients: client-1 (3), "
-      "legacy-app (3)\n"
-      "  requiring bound now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
-      "  not ready: enforcing now would deny 57.1 % of 7 requests (limit 25.0 %)\n" +
-      kLegacyAndBetaReport +
-      "route default (enforce, binding bound): 0 requests" + kIdle +
-      "ready to enforce: legacy\n");
+      std::string(kPublicReport) + "route mtls (enforce, binding mtls): 0 requests" + kIdle +
+          "route dpop (enforce, binding dpop): 0 requests" + kIdle +
+          "route admin (enforce, binding bound): 0 requests" + kIdle +
+          "route shadow (report_only, binding dpop): 7 requests (bearer 3, dpop 3, mtls 0, "
+          "dpop_mtls 0, failed 1)\n"
+          "  failing now: dpop_proof_missing 1\n"
+          "  requiring dpop now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
+          "  requiring mtls now would deny 85.7 % of 7 requests, from these 2 clients: client-1 "
+          "(3), "
+          "legacy-app (3)\n"
+          "  requiring bound now would deny 42.9 % of 7 requests, from 1 client: legacy-app (3)\n"
+          "  not ready: enforcing now would deny 57.1 % of 7 requests (limit 25.0 %)\n" +
+          kLegacyAndBetaReport + "route default (enforce, binding bound): 0 requests" + kIdle +
+          "ready to enforce: legacy\n");
 
   // Each replica alone: the same route, its own share (legacy on B: 4 requests,
   // too few for 5).
-  const ProgramResult b = RunCli(dir, {"rollout", "--metrics", metrics_urls_[1],
-                                       "--ready-min-requests", "5"});
+  const ProgramResult b =
+      RunCli(dir, {"rollout", "--metrics", metrics_urls_[1], "--ready-min-requests", "5"});
   EXPECT_EQ(b.exit_code, 0) << b.err;
   EXPECT_NE(b.out.find("route legacy (report_only, binding bearer): 4 requests (bearer 3, dpop 0, "
                        "mtls 1, dpop_mtls 0, failed 0)\n"),
@@ -463,26 +463,35 @@ TEST_F(FleetRolloutTest, CliNamesAnUnreachableOrForeignMetricsUrl) {
     std::string error;  // the start of stderr's one line
   };
   const std::vector<Case> cases = {
-      {"both sources", {"--admin", "http://127.0.0.1:1", "--metrics", a},
+      {"both sources",
+       {"--admin", "http://127.0.0.1:1", "--metrics", a},
        "popguard-cli: rollout: --admin and --metrics exclude each other"},
       {"no source", {}, "popguard-cli: rollout: needs --admin URL or --metrics URL"},
-      {"thresholds with --admin", {"--admin", "http://127.0.0.1:1", "--ready-min-requests", "1"},
+      {"thresholds with --admin",
+       {"--admin", "http://127.0.0.1:1", "--ready-min-requests", "1"},
        "popguard-cli: rollout: --ready-min-requests and --ready-max-deny-ratio go with --metrics"},
-      {"ratio out of range", {"--metrics", a, "--ready-max-deny-ratio", "2"},
+      {"ratio out of range",
+       {"--metrics", a, "--ready-max-deny-ratio", "2"},
        "popguard-cli: rollout: --ready-max-deny-ratio must be a number from 0 to 1"},
-      {"not a URL", {"--metrics", "127.0.0.1:9090"},
+      {"not a URL",
+       {"--metrics", "127.0.0.1:9090"},
        "popguard-cli: rollout: 127.0.0.1:9090: --metrics must be an http:// or https:// URL"},
-      {"the same replica twice", {"--metrics", a, "--metrics", a},
+      {"the same replica twice",
+       {"--metrics", a, "--metrics", a},
        absl::StrCat("popguard-cli: rollout: ", a, ": --metrics given twice")},
-      {"nothing listens, after a good one", {"--metrics", a, "--metrics", closed},
+      {"nothing listens, after a good one",
+       {"--metrics", a, "--metrics", closed},
        absl::StrCat("popguard-cli: rollout: ", closed, ": cannot read it: ")},
-      {"404", {"--metrics", missing},
+      {"404",
+       {"--metrics", missing},
        absl::StrCat("popguard-cli: rollout: ", missing, ": answered HTTP 404")},
-      {"not Prometheus text", {"--metrics", html_url},
+      {"not Prometheus text",
+       {"--metrics", html_url},
        absl::StrCat("popguard-cli: rollout: ", html_url,
                     ": not Prometheus text (line 1: expected a metric name, a comment or a "
                     "blank line)\n")},
-      {"another program's metrics", {"--metrics", a, "--metrics", foreign_url},
+      {"another program's metrics",
+       {"--metrics", a, "--metrics", foreign_url},
        absl::StrCat("popguard-cli: rollout: ", foreign_url,
                     ": no popguard_rollout_requests_total family; not a popguard /metrics (or "
                     "its federation)?\n")},

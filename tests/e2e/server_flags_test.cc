@@ -19,7 +19,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-
 class ServerFlagsTest : public ::testing::Test {
  protected:
   ProgramResult Run(const std::vector<std::string>& args) {
@@ -39,8 +38,8 @@ TEST_F(ServerFlagsTest, VersionIsTheProjectVersionAndGitRevision) {
                         R"(built outside a git checkout)\)\n)")))
       << r.out;
   EXPECT_EQ(r.err, "");
-  ProgramResult cli = RunProgram(std::string(POPGUARD_BINARY_DIR) + "/popguard-cli",
-                                 {"--version"}, dir_.path());
+  ProgramResult cli =
+      RunProgram(std::string(POPGUARD_BINARY_DIR) + "/popguard-cli", {"--version"}, dir_.path());
   EXPECT_EQ(cli.exit_code, 0);
   EXPECT_EQ(cli.out, "popguard-cli" + r.out.substr(std::string("popguard").size()));
 }
@@ -57,9 +56,9 @@ TEST_F(ServerFlagsTest, VersionScriptOutsideGitHasNoRevision) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.revision_arg);
     const std::string out = dir_.path() + "/version.cc";
-    const std::string cmd = absl::StrCat(
-        "cmake -DVERSION=1.2.3 -DSOURCE_DIR=", dir_.path(), " -DOUT=", out, " ", c.revision_arg,
-        " -P ", POPGUARD_SOURCE_DIR, "/cmake/popguard_version.cmake");
+    const std::string cmd =
+        absl::StrCat("cmake -DVERSION=1.2.3 -DSOURCE_DIR=", dir_.path(), " -DOUT=", out, " ",
+                     c.revision_arg, " -P ", POPGUARD_SOURCE_DIR, "/cmake/popguard_version.cmake");
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     ProgramResult cat = RunProgram("/bin/cat", {out}, dir_.path());
     EXPECT_THAT(cat.out, HasSubstr("kPopguardVersion[] = \"1.2.3\";"));
@@ -178,7 +177,7 @@ TEST_F(ServerFlagsTest, CheckConfigWarnsOnStderrAndStrictRefuses) {
     EXPECT_EQ(strict.exit_code, c.warnings.empty() ? 0 : 1) << strict.err;
     if (!c.warnings.empty()) {
       EXPECT_THAT(strict.err, HasSubstr(absl::StrCat("popguard: --strict: ", c.warnings.size(),
-                                                      " config warning")));
+                                                     " config warning")));
     }
   }
 }

@@ -38,18 +38,17 @@ class TlsListenerTest : public ::testing::Test {
         " -out client.pem -days 1 2>/dev/null");
     ASSERT_EQ(std::system(script.c_str()), 0);
     std::string jwks = absl::StrCat(POPGUARD_SOURCE_DIR, "/examples/quickstart/jwks.json");
-    std::string base = absl::StrCat(
-        "issuers:\n  - issuer: https://issuer.example\n    jwks_file: ", jwks,
-        "\n    audiences: [https://api.example]\n");
-    std::ofstream(d + "/tls.yaml") << base << "tls:\n  cert_file: server.pem\n  key_file: server.key\n";
+    std::string base =
+        absl::StrCat("issuers:\n  - issuer: https://issuer.example\n    jwks_file: ", jwks,
+                     "\n    audiences: [https://api.example]\n");
+    std::ofstream(d + "/tls.yaml")
+        << base << "tls:\n  cert_file: server.pem\n  key_file: server.key\n";
     std::ofstream(d + "/mtls.yaml") << base
                                     << "tls:\n  cert_file: server.pem\n  key_file: server.key\n"
                                        "  client_ca_file: ca.pem\n";
   }
 
-  static void TearDownTestSuite() {
-    std::system(absl::StrCat("rm -rf ", dir_).c_str());
-  }
+  static void TearDownTestSuite() { std::system(absl::StrCat("rm -rf ", dir_).c_str()); }
 
   // Sends one Verify with no credentials; a connected server answers DENY
   // token_missing, so a returned status OK proves the channel works.
@@ -75,8 +74,8 @@ class TlsListenerTest : public ::testing::Test {
     }
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
-    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::SslCredentials(opts), args);
+    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(opts),
+                                     args);
   }
 
   static std::string dir_;

@@ -152,8 +152,8 @@ TEST_F(VerifyE2eTest, DpopBoundTokenAllowedOnBearerAndBoundRoutes) {
 }
 
 TEST_F(VerifyE2eTest, AllowsMtlsBoundTokenWithCertificateInEveryForm) {
-  for (HttpSpec::CertForm form : {HttpSpec::CertForm::kPem, HttpSpec::CertForm::kDer,
-                                  HttpSpec::CertForm::kThumbprint}) {
+  for (HttpSpec::CertForm form :
+       {HttpSpec::CertForm::kPem, HttpSpec::CertForm::kDer, HttpSpec::CertForm::kThumbprint}) {
     SCOPED_TRACE(static_cast<int>(form));
     VerifyResponse r = server()->Verify(MtlsRequest(TestEnv::Url("/mtls/x"), form));
     ExpectAllow(r, "mtls", popguard::v1::BINDING_MTLS, IdentityHeaders("mtls"));
@@ -186,9 +186,9 @@ TEST_F(VerifyE2eTest, UntrustedXfccIsIgnored) {
   // stand in for the TLS peer certificate.
   const TestCert& cert = env().cert();
   HttpSpec spec = BearerRequest(TestEnv::Url("/mtls/x"), {.x5t = cert.thumbprint()});
-  spec.headers.push_back(H("x-forwarded-client-cert",
-                           absl::StrCat("Hash=", HexEncode(Sha256(cert.der())), ";Cert=\"",
-                                        cert.EnvoyUrlEncodedPem(), "\"")));
+  spec.headers.push_back(
+      H("x-forwarded-client-cert", absl::StrCat("Hash=", HexEncode(Sha256(cert.der())), ";Cert=\"",
+                                                cert.EnvoyUrlEncodedPem(), "\"")));
   VerifyResponse r = server()->Verify(spec);
   ExpectDeny(r, popguard::v1::REASON_MTLS_CERT_MISSING, "mtls_cert_missing", 401);
 }
@@ -221,12 +221,12 @@ TEST_F(VerifyE2eTest, InsufficientScopeIs403WithScopeChallenge) {
   ExpectDeny(r, popguard::v1::REASON_INSUFFICIENT_SCOPE, "insufficient_scope", 403);
   EXPECT_EQ(r.route(), "admin");
   EXPECT_EQ(r.principal(), "alice");
-  EXPECT_THAT(HeaderPairs(r.response_headers()),
-              ElementsAre(H("www-authenticate",
-                            absl::StrCat("DPoP error=\"insufficient_scope\", "
-                                         "error_description=\"insufficient_scope\", "
-                                         "scope=\"admin\", algs=\"",
-                                         TestEnv::kDpopAlgs, "\""))));
+  EXPECT_THAT(
+      HeaderPairs(r.response_headers()),
+      ElementsAre(H("www-authenticate", absl::StrCat("DPoP error=\"insufficient_scope\", "
+                                                     "error_description=\"insufficient_scope\", "
+                                                     "scope=\"admin\", algs=\"",
+                                                     TestEnv::kDpopAlgs, "\""))));
   // With the scope, the same route allows.
   VerifyResponse ok = server()->Verify(
       DpopRequest(TestEnv::Url("/admin/users"), JwsAlg::kES256, {.scope = "read admin"}));
@@ -238,33 +238,36 @@ TEST_F(VerifyE2eTest, MissingTokenOnBoundRouteChallengesBothSchemes) {
   VerifyResponse r = server()->Verify(HttpSpec{.url = TestEnv::Url("/orders")});
   ExpectDeny(r, popguard::v1::REASON_TOKEN_MISSING, "token_missing", 401);
   EXPECT_EQ(r.route(), "default");
-  EXPECT_THAT(HeaderPairs(r.response_headers()),
-              ElementsAre(H("www-authenticate", absl::StrCat("DPoP algs=\"", TestEnv::kDpopAlgs, "\"")),
-                          H("www-authenticate", "Bearer")));
+  EXPECT_THAT(
+      HeaderPairs(r.response_headers()),
+      ElementsAre(H("www-authenticate", absl::StrCat("DPoP algs=\"", TestEnv::kDpopAlgs, "\"")),
+                  H("www-authenticate", "Bearer")));
 }
 
 TEST_F(VerifyE2eTest, BearerDowngradeIsToldToUseDpop) {
-  std::string token = env().issuer().MintToken({.jkt = env().client_key(JwsAlg::kES256).Thumbprint()});
-  VerifyResponse r = server()->Verify(
-      HttpSpec{.url = TestEnv::Url("/public/x"), .headers = {H("Authorization", "Bearer " + token)}});
+  std::string token =
+      env().issuer().MintToken({.jkt = env().client_key(JwsAlg::kES256).Thumbprint()});
+  VerifyResponse r = server()->Verify(HttpSpec{.url = TestEnv::Url("/public/x"),
+                                               .headers = {H("Authorization", "Bearer " + token)}});
   ExpectDeny(r, popguard::v1::REASON_BEARER_DOWNGRADE, "bearer_downgrade", 401);
-  EXPECT_THAT(HeaderPairs(r.response_headers()),
-              ElementsAre(H("www-authenticate", DpopChallenge("invalid_token", "bearer_downgrade"))));
+  EXPECT_THAT(
+      HeaderPairs(r.response_headers()),
+      ElementsAre(H("www-authenticate", DpopChallenge("invalid_token", "bearer_downgrade"))));
 }
 
 TEST_F(VerifyE2eTest, HtuMismatchWithoutExternalOriginNamesBothUrls) {
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   std::string token = env().issuer().MintToken({.jkt = key.Thumbprint()});
   std::string proof = MintProof(key, {.url = "https://api.example/x", .token = token});
-  VerifyResponse r = server()->Verify(HttpSpec{
-      .url = "http://internal:8080/x",
-      .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
+  VerifyResponse r = server()->Verify(
+      HttpSpec{.url = "http://internal:8080/x",
+               .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
   ExpectDeny(r, popguard::v1::REASON_DPOP_HTU_MISMATCH, "dpop_htu_mismatch", 401);
   EXPECT_THAT(r.message(), HasSubstr("https://api.example/x"));
   EXPECT_THAT(r.message(), HasSubstr("http://internal:8080/x"));
-  EXPECT_THAT(HeaderPairs(r.response_headers()),
-              ElementsAre(H("www-authenticate",
-                            DpopChallenge("invalid_dpop_proof", "dpop_htu_mismatch"))));
+  EXPECT_THAT(
+      HeaderPairs(r.response_headers()),
+      ElementsAre(H("www-authenticate", DpopChallenge("invalid_dpop_proof", "dpop_htu_mismatch"))));
 }
 
 TEST_F(VerifyE2eTest, HealthCheckAnswersServing) {
@@ -286,8 +289,8 @@ TEST_F(VerifyE2eTest, VerifyStreamAnswersEveryRequestOnceWithItsCorrelationId) {
   constexpr int kRequests = 200;
   // Kind by i % 4: bearer allow, DPoP allow, no token, expired token.
   const std::string bearer = env().issuer().MintToken({});
-  const std::string expired = env().issuer().MintToken(
-      {.iat = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
+  const std::string expired =
+      env().issuer().MintToken({.iat = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   const std::string bound = env().issuer().MintToken({.jkt = key.Thumbprint()});
   std::vector<VerifyRequest> requests;
@@ -295,7 +298,8 @@ TEST_F(VerifyE2eTest, VerifyStreamAnswersEveryRequestOnceWithItsCorrelationId) {
     HttpSpec spec;
     switch (i % 4) {
       case 0:
-        spec = {.url = TestEnv::Url("/public/s"), .headers = {H("Authorization", "Bearer " + bearer)}};
+        spec = {.url = TestEnv::Url("/public/s"),
+                .headers = {H("Authorization", "Bearer " + bearer)}};
         break;
       case 1: {
         std::string url = TestEnv::Url(absl::StrCat("/dpop/s/", i));
@@ -308,7 +312,8 @@ TEST_F(VerifyE2eTest, VerifyStreamAnswersEveryRequestOnceWithItsCorrelationId) {
         spec = {.url = TestEnv::Url("/public/s")};
         break;
       case 3:
-        spec = {.url = TestEnv::Url("/public/s"), .headers = {H("Authorization", "Bearer " + expired)}};
+        spec = {.url = TestEnv::Url("/public/s"),
+                .headers = {H("Authorization", "Bearer " + expired)}};
         break;
     }
     requests.push_back(ToVerifyRequest(spec, absl::StrCat("stream-", i)));
@@ -364,7 +369,8 @@ TEST_F(VerifyE2eTest, LogsNeverContainTokensProofsOrPrivateKeys) {
   {
     std::string t = env().issuer().MintToken({.sub = "log-allow"});
     remember(t);
-    runs.push_back({{.url = TestEnv::Url(marker), .headers = {H("Authorization", "Bearer " + t)}}, "ok"});
+    runs.push_back(
+        {{.url = TestEnv::Url(marker), .headers = {H("Authorization", "Bearer " + t)}}, "ok"});
   }
   {
     std::string t = env().issuer().MintToken({.jkt = key.Thumbprint()});
@@ -383,15 +389,18 @@ TEST_F(VerifyE2eTest, LogsNeverContainTokensProofsOrPrivateKeys) {
                     "dpop_htu_mismatch"});
   }
   {
-    std::string t = env().issuer().MintToken({.iat = absl::Now() - absl::Hours(3), .ttl = absl::Hours(1)});
+    std::string t =
+        env().issuer().MintToken({.iat = absl::Now() - absl::Hours(3), .ttl = absl::Hours(1)});
     remember(t);
-    runs.push_back({{.url = TestEnv::Url("/public/log"), .headers = {H("Authorization", "Bearer " + t)}},
-                    "token_expired"});
+    runs.push_back(
+        {{.url = TestEnv::Url("/public/log"), .headers = {H("Authorization", "Bearer " + t)}},
+         "token_expired"});
     std::string bad = t;
     bad.back() = bad.back() == 'A' ? 'Q' : 'A';
     remember(bad);
-    runs.push_back({{.url = TestEnv::Url("/public/log"), .headers = {H("Authorization", "Bearer " + bad)}},
-                    "token_signature_invalid"});
+    runs.push_back(
+        {{.url = TestEnv::Url("/public/log"), .headers = {H("Authorization", "Bearer " + bad)}},
+         "token_signature_invalid"});
   }
   for (size_t i = 0; i < runs.size(); ++i) {
     SCOPED_TRACE(i);
@@ -453,8 +462,8 @@ class XfccE2eTest : public ServerTest<XfccE2eTest> {
   static ConfigOptions Options() { return {.trusted_xfcc = true}; }
 
   std::string Xfcc(const TestCert& cert) {
-    return absl::StrCat("By=spiffe://gateway.test;Hash=", HexEncode(Sha256(cert.der())),
-                        ";Cert=\"", cert.EnvoyUrlEncodedPem(), "\";Subject=\"CN=client.test\"");
+    return absl::StrCat("By=spiffe://gateway.test;Hash=", HexEncode(Sha256(cert.der())), ";Cert=\"",
+                        cert.EnvoyUrlEncodedPem(), "\";Subject=\"CN=client.test\"");
   }
 };
 
@@ -466,8 +475,8 @@ TEST_F(XfccE2eTest, TrustedXfccProvesTheCertificate) {
 
 TEST_F(XfccE2eTest, TrustedXfccWithHashOnly) {
   HttpSpec spec = BearerRequest(TestEnv::Url("/mtls/x"), {.x5t = env().cert().thumbprint()});
-  spec.headers.push_back(H("x-forwarded-client-cert",
-                           absl::StrCat("Hash=", HexEncode(Sha256(env().cert().der())))));
+  spec.headers.push_back(
+      H("x-forwarded-client-cert", absl::StrCat("Hash=", HexEncode(Sha256(env().cert().der())))));
   ExpectAllow(server()->Verify(spec), "mtls", popguard::v1::BINDING_MTLS, IdentityHeaders("mtls"));
 }
 
@@ -504,7 +513,8 @@ TEST_F(NonceE2eTest, FirstRequestGetsNonceAndRetryWithItIsAllowed) {
   ExpectDeny(first, popguard::v1::REASON_DPOP_NONCE_MISSING, "dpop_nonce_missing", 401);
   HeaderList headers = HeaderPairs(first.response_headers());
   ASSERT_EQ(headers.size(), 2u);
-  EXPECT_EQ(headers[0], H("www-authenticate", DpopChallenge("use_dpop_nonce", "dpop_nonce_missing")));
+  EXPECT_EQ(headers[0],
+            H("www-authenticate", DpopChallenge("use_dpop_nonce", "dpop_nonce_missing")));
   ASSERT_EQ(headers[1].first, "dpop-nonce");
   const std::string nonce = headers[1].second;
   EXPECT_FALSE(nonce.empty());
@@ -542,9 +552,9 @@ TEST_F(ExternalOriginE2eTest, ProofForThePublicOriginMatchesTheInternalRequest) 
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   std::string token = env().issuer().MintToken({.jkt = key.Thumbprint()});
   std::string proof = MintProof(key, {.url = "https://api.example/x", .token = token});
-  VerifyResponse r = server()->Verify(HttpSpec{
-      .url = "http://internal:8080/x",
-      .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
+  VerifyResponse r = server()->Verify(
+      HttpSpec{.url = "http://internal:8080/x",
+               .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
   ExpectAllow(r, "default", popguard::v1::BINDING_DPOP, IdentityHeaders("dpop"));
 }
 
@@ -552,9 +562,9 @@ TEST_F(ExternalOriginE2eTest, ProofForTheInternalOriginNoLongerMatches) {
   const PrivateKey& key = env().client_key(JwsAlg::kES256);
   std::string token = env().issuer().MintToken({.jkt = key.Thumbprint()});
   std::string proof = MintProof(key, {.url = "http://internal:8080/x", .token = token});
-  VerifyResponse r = server()->Verify(HttpSpec{
-      .url = "http://internal:8080/x",
-      .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
+  VerifyResponse r = server()->Verify(
+      HttpSpec{.url = "http://internal:8080/x",
+               .headers = {H("Authorization", "DPoP " + token), H("DPoP", proof)}});
   ExpectDeny(r, popguard::v1::REASON_DPOP_HTU_MISMATCH, "dpop_htu_mismatch", 401);
   EXPECT_THAT(r.message(), HasSubstr("https://api.example/x"));
 }

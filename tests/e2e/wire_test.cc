@@ -62,7 +62,9 @@ struct BadMessage {
 };
 const std::vector<BadMessage>& BadMessages() {
   static const auto* const kBad = new std::vector<BadMessage>{
-      {"length past the end", std::string("\x0a\x05" "ab", 4)},
+      {"length past the end", std::string("\x0a\x05"
+                                          "ab",
+                                          4)},
       {"truncated varint", std::string("\x08\xff", 2)},
       {"end-group tag without a group", std::string("\x0c", 1)},
   };
@@ -141,12 +143,21 @@ TEST_F(WireE2eTest, CheckHeaderBytesParseAndDenyOnlyWhereRead) {
       {"non-UTF-8 value in a header popguard ignores", {{"x-note", "caf" + bad}}, false, "", "ok"},
       {"non-UTF-8 header name", {{"x-" + bad, "1"}}, false, "", "ok"},
       {"non-UTF-8 in authorization", {}, false, "Bearer " + token + bad, "request_header_invalid"},
-      {"NUL in authorization", {}, false, "Bearer " + token + std::string(1, '\0'),
+      {"NUL in authorization",
+       {},
+       false,
+       "Bearer " + token + std::string(1, '\0'),
        "request_header_invalid"},
       {"non-UTF-8 in dpop", {{"dpop", "x" + bad}}, false, "", "request_header_invalid"},
-      {"LF in x-forwarded-host", {{"x-forwarded-host", "a\nb"}}, false, "",
+      {"LF in x-forwarded-host",
+       {{"x-forwarded-host", "a\nb"}},
+       false,
+       "",
        "request_header_invalid"},
-      {"raw header_map, non-UTF-8 in authorization", {}, true, "Bearer " + token + bad,
+      {"raw header_map, non-UTF-8 in authorization",
+       {},
+       true,
+       "Bearer " + token + bad,
        "request_header_invalid"},
       {"raw header_map, non-UTF-8 elsewhere", {{"x-note", bad}}, true, "", "ok"},
   };
@@ -176,9 +187,11 @@ TEST_F(WireE2eTest, VerifyRefusesControlBytesInHeadersItReads) {
     std::string want;
   };
   const Case cases[] = {
-      {"control byte in authorization", {"Authorization", "Bearer " + token + "\x01"},
+      {"control byte in authorization",
+       {"Authorization", "Bearer " + token + "\x01"},
        "request_header_invalid"},
-      {"non-ASCII UTF-8 in authorization", {"Authorization", "Bearer " + token + "\xc3\xa9"},
+      {"non-ASCII UTF-8 in authorization",
+       {"Authorization", "Bearer " + token + "\xc3\xa9"},
        "request_header_invalid"},
       {"DEL in an ignored header", {"X-Note", "\x7f"}, "ok"},
   };

@@ -18,8 +18,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "tests/testing/test_seed.h"
 #include "tests/testing/test_vectors.h"
 
@@ -117,10 +117,10 @@ const std::map<std::string, std::string>& Vars() {
         {"EDIDENTITY", EdEncoding(1, 0x00, 0x00)},
         {"EDORDER2", EdEncoding(0xec, 0xff, 0x7f)},
         {"EDORDER4", EdEncoding(0x00, 0x00, 0x00)},
-        {"EDYP", EdEncoding(0xed, 0xff, 0x7f)},         // y = p (0 unreduced)
-        {"EDYP1", EdEncoding(0xee, 0xff, 0x7f)},        // y = p + 1 (the identity)
-        {"EDNEGZERO", EdEncoding(1, 0x00, 0x80)},       // the identity with x = -0
-        {"EDNOTPOINT", EdEncoding(2, 0x00, 0x00)},      // y = 2: no x fits
+        {"EDYP", EdEncoding(0xed, 0xff, 0x7f)},     // y = p (0 unreduced)
+        {"EDYP1", EdEncoding(0xee, 0xff, 0x7f)},    // y = p + 1 (the identity)
+        {"EDNEGZERO", EdEncoding(1, 0x00, 0x80)},   // the identity with x = -0
+        {"EDNOTPOINT", EdEncoding(2, 0x00, 0x00)},  // y = 2: no x fits
         // 2^32 + 1: odd, but 33 bits.
         {"E33", Base64UrlEncode(std::string("\x01\x00\x00\x00\x01", 5))},
         // 2^32 - 1: the largest exponent accepted.
@@ -337,9 +337,9 @@ TEST_F(PublicKeyFromJwkTest, P256OpenSslKeyBuiltOnFirstUse) {
   EXPECT_EQ(encoded[0], 0x04);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(encoded + 1), 64), key.raw_public_key());
 
-  for (const char* jwk : {R"({"kty":"EC","crv":"P-384","x":"$P384X","y":"$P384Y"})",
-                          R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})",
-                          R"({"kty":"RSA","n":"$N","e":"AQAB"})"}) {
+  for (const char* jwk :
+       {R"({"kty":"EC","crv":"P-384","x":"$P384X","y":"$P384Y"})",
+        R"({"kty":"OKP","crv":"Ed25519","x":"$EDX"})", R"({"kty":"RSA","n":"$N","e":"AQAB"})"}) {
     SCOPED_TRACE(jwk);
     auto other = PublicKey::FromJwk(Json(Subst(jwk, Vars())));
     ASSERT_TRUE(other.ok()) << other.status();
@@ -353,8 +353,8 @@ TEST_F(PublicKeyFromJwkTest, P256OpenSslKeyBuiltOnFirstUse) {
 bool OpenSslAcceptsP256(const std::string& xy) {
   const std::string point = "\x04" + xy;
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                       const_cast<char*>("prime256v1"), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("prime256v1"),
+                                       0),
       OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<char*>(point.data()),
                                         point.size()),
       OSSL_PARAM_construct_end()};
@@ -401,16 +401,16 @@ TEST_F(PublicKeyFromJwkTest, P256PointCheckAgreesWithOpenSsl) {
     ASSERT_EQ(BN_set_word(k, i), 1);
     ASSERT_EQ(EC_POINT_mul(group, point, k, nullptr, nullptr, nullptr), 1);
     unsigned char oct[65];
-    ASSERT_EQ(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct),
-                                 nullptr),
-              sizeof(oct));
+    ASSERT_EQ(
+        EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct), nullptr),
+        sizeof(oct));
     const std::string x(reinterpret_cast<char*>(oct + 1), 32);
     const std::string y(reinterpret_cast<char*>(oct + 33), 32);
     candidates.push_back(x + y);
     ASSERT_EQ(EC_POINT_invert(group, point, nullptr), 1);  // (x, p - y)
-    ASSERT_EQ(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct),
-                                 nullptr),
-              sizeof(oct));
+    ASSERT_EQ(
+        EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, oct, sizeof(oct), nullptr),
+        sizeof(oct));
     candidates.emplace_back(reinterpret_cast<char*>(oct + 1), 64);
     std::string flipped = y;
     flipped[31] = static_cast<char>(flipped[31] ^ 1);
@@ -725,8 +725,12 @@ TEST_F(KeySetTest, ParseSkipsUnusableKeysWithWarnings) {
   EXPECT_EQ(set->keys()[1]->kid(), "bad\nline\"quote");
   ASSERT_EQ(warnings.size(), 9u);
   const std::vector<std::string> expected_fragments = {
-      "#0 (kid \"hmac\")",     "#1 (kid \"priv\")", "#2 (kid \"small\")",
-      "#3 (kid \"offcurve\")", "#4 (no kid)",       "#5 (no kid) skipped: not a JSON object",
+      "#0 (kid \"hmac\")",
+      "#1 (kid \"priv\")",
+      "#2 (kid \"small\")",
+      "#3 (kid \"offcurve\")",
+      "#4 (no kid)",
+      "#5 (no kid) skipped: not a JSON object",
       // An Ed25519 key of small order (under the identity OpenSSL accepts
       // forged tokens), a non-canonical one, an RSA key with a 64-bit
       // exponent (four times the verification cost of 65537).

@@ -364,9 +364,8 @@ TEST_F(VerifySchedulerTest, OnlyAlgorithmsThatBatchWellAreHandedOffEarly) {
   // ES256 batches poorly: with a core free it is verified right here.
   const OwnedCheck es = MakeCheck(JwsAlg::kES256, 1, "es", SignatureResult::kValid);
   std::thread::id es_thread;
-  scheduler.Submit(&verifier, es.view(), [&](SignatureResult) {
-    es_thread = std::this_thread::get_id();
-  });
+  scheduler.Submit(&verifier, es.view(),
+                   [&](SignatureResult) { es_thread = std::this_thread::get_id(); });
   EXPECT_EQ(es_thread, std::this_thread::get_id());
   // EdDSA batches well: another check is in progress, so it goes to a worker.
   const OwnedCheck ed = MakeCheck(JwsAlg::kEdDSA, 1, "ed", SignatureResult::kValid);

@@ -18,10 +18,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/authn/authenticator.h"
-#include "service/keys/jwks_fetcher.h"
-#include "service/common/log.h"
 #include "service/authn/reason.h"
+#include "service/common/log.h"
 #include "service/jose/native_verifier.h"
+#include "service/keys/jwks_fetcher.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/https_test_server.h"
 #include "tests/testing/unit_fixtures.h"
@@ -51,9 +51,8 @@ std::string JwksWith(const std::string& extra, const std::vector<const PrivateKe
 }
 
 // An X25519 key (RFC 8037 appendix A.6): a key agreement key, never a signer.
-constexpr char kX25519Jwk[] =
-    R"({"kty":"OKP","crv":"X25519","kid":"x25519",)"
-    R"("x":"3p7bfXt9wbTTW2HC7OQ1Nz-DQ8hbeGdNrfx-FG-IK08"})";
+constexpr char kX25519Jwk[] = R"({"kty":"OKP","crv":"X25519","kid":"x25519",)"
+                              R"("x":"3p7bfXt9wbTTW2HC7OQ1Nz-DQ8hbeGdNrfx-FG-IK08"})";
 constexpr char kOctJwk[] = R"({"kty":"oct","kid":"hmac","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"})";
 
 std::vector<std::string> Kids(const KeySet& keys) {

@@ -56,7 +56,8 @@ class ConfigRedisTest : public ::testing::Test {
 };
 
 TEST_F(ConfigRedisTest, DefaultsAreTheDocumentedOnes) {
-  absl::StatusOr<Config> c = Load("\n  backend: redis\n  redis:\n    addresses: [127.0.0.1:6379]\n");
+  absl::StatusOr<Config> c =
+      Load("\n  backend: redis\n  redis:\n    addresses: [127.0.0.1:6379]\n");
   ASSERT_TRUE(c.ok()) << c.status();
   const RedisReplayConfig& r = c->replay.redis;
   EXPECT_EQ(c->replay.backend, "redis");
@@ -160,7 +161,8 @@ TEST_F(ConfigRedisTest, RejectsInvalidValuesNamingTheKey) {
       {"database in a cluster",
        "\n  backend: redis\n  redis: {addresses: [\"a:1\", \"b:1\"], database: 1}\n",
        "replay.redis.database: must be 0 with several addresses"},
-      {"empty key prefix", r + "    key_prefix: \"\"\n", "replay.redis.key_prefix: must be 1 to 128"},
+      {"empty key prefix", r + "    key_prefix: \"\"\n",
+       "replay.redis.key_prefix: must be 1 to 128"},
       {"long key prefix", r + "    key_prefix: " + std::string(129, 'p') + "\n",
        "replay.redis.key_prefix: must be 1 to 128"},
       {"zero connect timeout", r + "    connect_timeout: 0ms\n",
@@ -168,7 +170,8 @@ TEST_F(ConfigRedisTest, RejectsInvalidValuesNamingTheKey) {
       {"bare-number command timeout", r + "    command_timeout: 50\n",
        "replay.redis.command_timeout: must be at most 10s (a bare number is seconds"},
       {"bad duration", r + "    command_timeout: fast\n", "replay.redis.command_timeout"},
-      {"pool size zero", r + "    pool_size: 0\n", "replay.redis.pool_size: must be an integer from 1 to 64"},
+      {"pool size zero", r + "    pool_size: 0\n",
+       "replay.redis.pool_size: must be an integer from 1 to 64"},
       {"pool size large", r + "    pool_size: 65\n", "replay.redis.pool_size"},
       {"unknown policy", r + "    failure_policy: fail_open\n",
        "replay.redis.failure_policy: \"fail_open\" is not one of fail_closed, local_fallback"},
@@ -190,8 +193,9 @@ TEST_F(ConfigRedisTest, RejectsInvalidValuesNamingTheKey) {
       auto store = CreateReplayStore(*config, nullptr);
       ASSERT_FALSE(store.ok());
       EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
-      EXPECT_THAT(store.status().message(),
-                  HasSubstr("replay.redis.password_file: " + Abs("empty.pw") + " holds no password"));
+      EXPECT_THAT(
+          store.status().message(),
+          HasSubstr("replay.redis.password_file: " + Abs("empty.pw") + " holds no password"));
       continue;
     }
     ASSERT_FALSE(config.ok());
@@ -220,8 +224,8 @@ TEST_F(ConfigRedisTest, FactoryBuildsTheConfiguredStore) {
 
   // Nothing listens on port 1: the store is created anyway (it never waits
   // for Redis) and readiness says why it is not ready.
-  absl::StatusOr<Config> redis =
-      Load("\n  backend: redis\n  redis: {addresses: [\"127.0.0.1:1\"], password_file: redis.pw}\n");
+  absl::StatusOr<Config> redis = Load(
+      "\n  backend: redis\n  redis: {addresses: [\"127.0.0.1:1\"], password_file: redis.pw}\n");
   ASSERT_TRUE(redis.ok()) << redis.status();
   auto r = CreateReplayStore(*redis, &readiness);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -15,8 +15,8 @@
 
 #include "service/authn/authenticator.h"
 #include "service/common/clock.h"
-#include "service/jose/native_verifier.h"
 #include "service/common/ip_cidr.h"
+#include "service/jose/native_verifier.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/test_env.h"
 #include "tests/testing/unit_fixtures.h"
@@ -71,8 +71,8 @@ TEST_F(ForwardAuthAdapterTest, RebuildsTheOriginalRequest) {
     std::string method, scheme, authority, path;
   };
   const std::vector<Case> cases = {
-      {"nginx auth_request", View("GET", "/auth", Nginx("POST", "/dpop/x?a=1,2")), "POST",
-       "https", "api.test", "/dpop/x?a=1,2"},
+      {"nginx auth_request", View("GET", "/auth", Nginx("POST", "/dpop/x?a=1,2")), "POST", "https",
+       "api.test", "/dpop/x?a=1,2"},
       {"oauth2-proxy path", View("GET", "/oauth2/auth", Nginx("GET", "/")), "GET", "https",
        "api.test", "/"},
       {"query on the endpoint is ignored", View("GET", "/auth?rd=x", Nginx("PUT", "/p")), "PUT",
@@ -163,7 +163,8 @@ TEST_F(ForwardAuthRefusalTest, RefusesWhatCannotBeBelieved) {
        Reason::kForwardedHeaderInvalid},
       {"no original method", Fa(),
        View("GET", "/auth",
-            {{"x-original-uri", "/"}, {"x-forwarded-proto", "https"},
+            {{"x-original-uri", "/"},
+             {"x-forwarded-proto", "https"},
              {"x-forwarded-host", "api.test"}}),
        Reason::kForwardedHeaderInvalid},
       {"URI twice, two spellings", Fa(),
@@ -234,8 +235,7 @@ TEST_F(ForwardAuthAdapterTest, ClientCertificateHeaderFormats) {
       {"escaped_pem", cert.EnvoyUrlEncodedPem(), HttpRequestInfo::CertKind::kEnvoyUrlEncodedPem,
        cert.EnvoyUrlEncodedPem()},
       {"der_base64", B64Std(cert.der()), HttpRequestInfo::CertKind::kPemOrDer, cert.der()},
-      {"rfc9440", ":" + B64Std(cert.der()) + ":", HttpRequestInfo::CertKind::kPemOrDer,
-       cert.der()},
+      {"rfc9440", ":" + B64Std(cert.der()) + ":", HttpRequestInfo::CertKind::kPemOrDer, cert.der()},
       {"rfc9440", "", HttpRequestInfo::CertKind::kNone, ""},  // empty: no certificate
       // Caddy 2.6 leaves the placeholder as it is when the client sent no
       // certificate: exactly that text is no certificate.
@@ -286,15 +286,15 @@ TEST(ForwardAuthResponseTest, AnswersFromTheDecision) {
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(r.body, "dpop_nonce_missing\n");
   // One WWW-Authenticate line: nginx's $upstream_http_www_authenticate keeps one.
-  EXPECT_THAT(r.headers,
-              ElementsAre(Pair("x-popguard-reason", "dpop_nonce_missing"), Pair("dpop-nonce", "n2"),
-                          Pair("www-authenticate",
-                               "Bearer realm=\"x\", DPoP error=\"use_dpop_nonce\"")));
+  EXPECT_THAT(
+      r.headers,
+      ElementsAre(Pair("x-popguard-reason", "dpop_nonce_missing"), Pair("dpop-nonce", "n2"),
+                  Pair("www-authenticate", "Bearer realm=\"x\", DPoP error=\"use_dpop_nonce\"")));
 
   r = ToForwardAuthResponse(UnavailableDecision());
   EXPECT_EQ(r.status, 503);
-  EXPECT_THAT(r.headers, ElementsAre(Pair("x-popguard-reason", "overloaded"),
-                                     Pair("retry-after", "1")));
+  EXPECT_THAT(r.headers,
+              ElementsAre(Pair("x-popguard-reason", "overloaded"), Pair("retry-after", "1")));
 
   // Security: a denial is never a 2xx on this listener (the gateways forward
   // on 2xx), even one whose status for Verify and Check is 200.
@@ -313,13 +313,20 @@ TEST(IpCidrTest, ParseAndContains) {
     bool contains;
   };
   const std::vector<Case> cases = {
-      {"127.0.0.1", "127.0.0.1", true},       {"127.0.0.1", "127.0.0.2", false},
-      {"10.0.0.0/8", "10.255.1.1", true},     {"10.0.0.0/8", "11.0.0.1", false},
-      {"10.1.0.0/17", "10.1.127.255", true},  {"10.1.0.0/17", "10.1.128.0", false},
-      {"0.0.0.0/0", "192.0.2.7", true},       {"0.0.0.0/0", "::1", false},
-      {"::1", "::1", true},                   {"::1/128", "::2", false},
-      {"fd00::/8", "fdff::1", true},          {"fd00::/8", "fe80::1", false},
-      {"10.0.0.0/8", "::ffff:10.0.0.1", true}, {"10.0.0.0/8", "garbage", false},
+      {"127.0.0.1", "127.0.0.1", true},
+      {"127.0.0.1", "127.0.0.2", false},
+      {"10.0.0.0/8", "10.255.1.1", true},
+      {"10.0.0.0/8", "11.0.0.1", false},
+      {"10.1.0.0/17", "10.1.127.255", true},
+      {"10.1.0.0/17", "10.1.128.0", false},
+      {"0.0.0.0/0", "192.0.2.7", true},
+      {"0.0.0.0/0", "::1", false},
+      {"::1", "::1", true},
+      {"::1/128", "::2", false},
+      {"fd00::/8", "fdff::1", true},
+      {"fd00::/8", "fe80::1", false},
+      {"10.0.0.0/8", "::ffff:10.0.0.1", true},
+      {"10.0.0.0/8", "garbage", false},
       {"10.0.0.0/8", "", false},
   };
   for (const Case& c : cases) {
@@ -328,9 +335,8 @@ TEST(IpCidrTest, ParseAndContains) {
     ASSERT_TRUE(cidr.ok()) << cidr.status();
     EXPECT_EQ(cidr->Contains(c.address), c.contains);
   }
-  for (const std::string bad :
-       {"", "10.0.0.0/", "10.0.0.0/33", "10.0.0.1/8", "::/129", "10.0.0.0/-1", "host", "10.0.0.0/8x",
-        "/8"}) {
+  for (const std::string bad : {"", "10.0.0.0/", "10.0.0.0/33", "10.0.0.1/8", "::/129",
+                                "10.0.0.0/-1", "host", "10.0.0.0/8x", "/8"}) {
     SCOPED_TRACE(bad);
     EXPECT_FALSE(IpCidr::Parse(bad).ok());
   }

@@ -12,12 +12,12 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "service/server/adapters.h"
 #include "service/authn/authenticator.h"
 #include "service/authn/rollout_stats.h"
 #include "service/common/clock.h"
-#include "service/jose/native_verifier.h"
 #include "service/common/json.h"
+#include "service/jose/native_verifier.h"
+#include "service/server/adapters.h"
 #include "storage/memory_replay_store.h"
 #include "tests/testing/unit_fixtures.h"
 
@@ -50,19 +50,25 @@ TEST_F(ResourceMetadataTest, DocumentAndPathFollowTheConfig) {
   };
   const std::string iss = std::string("[\"") + unit::kIssuer + "\"]";
   const std::vector<Case> cases = {
-      {"origin only, default bound, no routes", "https://api.example",
-       BindingRequirement::kBound, {}, {"ES256"}, "/.well-known/oauth-protected-resource",
+      {"origin only, default bound, no routes",
+       "https://api.example",
+       BindingRequirement::kBound,
+       {},
+       {"ES256"},
+       "/.well-known/oauth-protected-resource",
        "https://api.example/.well-known/oauth-protected-resource",
        "{\"resource\":\"https://api.example\",\"authorization_servers\":" + iss +
            ",\"bearer_methods_supported\":[\"header\"],"
            "\"dpop_signing_alg_values_supported\":[\"ES256\"],"
            "\"dpop_bound_access_tokens_required\":false,"
            "\"tls_client_certificate_bound_access_tokens\":true}"},
-      {"path suffix, everything dpop, scopes merged and sorted", "https://api.example:8443/v1/",
+      {"path suffix, everything dpop, scopes merged and sorted",
+       "https://api.example:8443/v1/",
        BindingRequirement::kDpop,
        {Route(BindingRequirement::kDpop, {"write", "read"}),
         Route(BindingRequirement::kDpop, {"read", "admin"})},
-       {"ES256", "EdDSA"}, "/.well-known/oauth-protected-resource/v1",
+       {"ES256", "EdDSA"},
+       "/.well-known/oauth-protected-resource/v1",
        "https://api.example:8443/.well-known/oauth-protected-resource/v1",
        "{\"resource\":\"https://api.example:8443/v1/\",\"authorization_servers\":" + iss +
            ",\"scopes_supported\":[\"admin\",\"read\",\"write\"],"
@@ -70,8 +76,11 @@ TEST_F(ResourceMetadataTest, DocumentAndPathFollowTheConfig) {
            "\"dpop_signing_alg_values_supported\":[\"ES256\",\"EdDSA\"],"
            "\"dpop_bound_access_tokens_required\":true,"
            "\"tls_client_certificate_bound_access_tokens\":false}"},
-      {"one mtls route among dpop ones", "https://api.example/a/b", BindingRequirement::kDpop,
-       {Route(BindingRequirement::kMtls, {})}, {"PS256"},
+      {"one mtls route among dpop ones",
+       "https://api.example/a/b",
+       BindingRequirement::kDpop,
+       {Route(BindingRequirement::kMtls, {})},
+       {"PS256"},
        "/.well-known/oauth-protected-resource/a/b",
        "https://api.example/.well-known/oauth-protected-resource/a/b",
        "{\"resource\":\"https://api.example/a/b\",\"authorization_servers\":" + iss +
@@ -118,8 +127,7 @@ TEST_F(ResourceMetadataTest, ChallengesCarryTheMetadataUrlWhenConfigured) {
     config.resource_metadata.challenge = c.challenge;
     MemoryReplayStore replay(100, 1);
     std::vector<std::string> warnings;
-    auto auth =
-        Authenticator::Create(config, NativeVerifier::Create(), &clock, &replay, &warnings);
+    auto auth = Authenticator::Create(config, NativeVerifier::Create(), &clock, &replay, &warnings);
     ASSERT_TRUE(auth.ok()) << auth.status();
     HttpRequestInfo req;
     req.method = "GET";
@@ -150,9 +158,9 @@ TEST_F(ResourceMetadataTest, MetadataAnswerOnlyForTheExactPathAndNeverAnAllow) {
   struct Case {
     std::string name;
     std::string method, path;
-    bool grpc_adapter;         // false: as the forward-auth listener asks
+    bool grpc_adapter;  // false: as the forward-auth listener asks
     bool answer_checks;
-    std::string reason;        // the exact reason code
+    std::string reason;  // the exact reason code
   };
   const std::string well_known = "/.well-known/oauth-protected-resource/v1";
   const std::vector<Case> cases = {
@@ -162,16 +170,15 @@ TEST_F(ResourceMetadataTest, MetadataAnswerOnlyForTheExactPathAndNeverAnAllow) {
       {"another resource's path", "GET", "/.well-known/oauth-protected-resource", true, true,
        "token_missing"},
       {"trailing slash", "GET", well_known + "/", true, true, "token_missing"},
-      {"a dot segment some reader removes", "GET",
-       "/.well-known/./oauth-protected-resource/v1", true, true, "token_missing"},
+      {"a dot segment some reader removes", "GET", "/.well-known/./oauth-protected-resource/v1",
+       true, true, "token_missing"},
       {"an encoded separator some reader decodes", "GET",
        "/.well-known%2Foauth-protected-resource/v1", true, true, "token_missing"},
       {"a ;param some reader drops", "GET", well_known + ";x", true, true, "token_missing"},
-      {"the metadata path with more after it", "GET", well_known + "/../../v1/things", true,
-       true, "token_missing"},
-      {"an API path", "GET", "/v1/things", true, true, "token_missing"},
-      {"asked as the forward-auth listener asks", "GET", well_known, false, true,
+      {"the metadata path with more after it", "GET", well_known + "/../../v1/things", true, true,
        "token_missing"},
+      {"an API path", "GET", "/v1/things", true, true, "token_missing"},
+      {"asked as the forward-auth listener asks", "GET", well_known, false, true, "token_missing"},
       {"answer_checks off", "GET", well_known, true, false, "token_missing"},
   };
   FakeClock clock(unit::kNow);
@@ -292,8 +299,7 @@ TEST_F(ResourceMetadataTest, SeveralResourcesEachWithItsRoutes) {
   EXPECT_EQ(set.UrlForRoute("v1-admin"),
             "https://admin.example/.well-known/oauth-protected-resource");
   EXPECT_EQ(set.UrlForRoute("other"), "https://api.example/.well-known/oauth-protected-resource");
-  EXPECT_EQ(set.UrlForRoute("default"),
-            "https://api.example/.well-known/oauth-protected-resource");
+  EXPECT_EQ(set.UrlForRoute("default"), "https://api.example/.well-known/oauth-protected-resource");
 }
 
 TEST_F(ResourceMetadataTest, ConfigKeys) {
@@ -320,40 +326,49 @@ TEST_F(ResourceMetadataTest, ConfigKeys) {
        "resource_metadata.resource: must not have a fragment"},
       {"unknown key", "resource_metadata: {resource: https://api.example, scopes: [a]}\n",
        "resource_metadata.scopes: unknown key"},
-      {"resource and resources", "resource_metadata: {resource: https://api.example, "
+      {"resource and resources",
+       "resource_metadata: {resource: https://api.example, "
        "resources: [{resource: https://b.example}]}\n",
        "resource_metadata.resources: give either resource"},
-      {"resources: unknown route", "resource_metadata: {resources: [{resource: "
+      {"resources: unknown route",
+       "resource_metadata: {resources: [{resource: "
        "https://b.example, routes: [nope]}]}\n",
        "resource_metadata.resources[0].routes[0]: names no route (nor \"default\")"},
-      {"resources: a route listed twice", "resource_metadata: {resources: ["
+      {"resources: a route listed twice",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example, routes: [default]}, "
        "{resource: https://b.example, routes: [default]}]}\n",
        "resource_metadata.resources[1].routes: route \"default\" is listed by another"},
-      {"resources: two for every other route", "resource_metadata: {resources: ["
+      {"resources: two for every other route",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example}, {resource: https://b.example}]}\n",
        "resource_metadata.resources[1].routes: only one resource may leave routes empty"},
-      {"resources: same metadata URL", "resource_metadata: {resources: ["
+      {"resources: same metadata URL",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example/v1, routes: [default]}, {resource: https://a.example/v1/}]}\n",
        "resource_metadata.resources[1].resource: another resource has the same host and "
        "metadata path"},
       // Find tells documents apart by host without port: a second port of
       // one host would serve one document in the other's place.
-      {"resources: same host on another port", "resource_metadata: {resources: ["
+      {"resources: same host on another port",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example/v1, routes: [default]}, "
        "{resource: \"https://A.example:8443/v1\"}]}\n",
        "resource_metadata.resources[1].resource: another resource has the same host and "
        "metadata path"},
-      {"resources: query on an authorization server", "resource_metadata: {resources: ["
+      {"resources: query on an authorization server",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example, authorization_servers: [https://as.example, "
        "\"https://as.example/?t=1\"]}]}\n",
        "resource_metadata.resources[0].authorization_servers[1]: must not have a query"},
-      {"resources: not a scope token", "resource_metadata: {resources: ["
+      {"resources: not a scope token",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example, scopes_supported: [read, \"a b\"]}]}\n",
        "resource_metadata.resources[0].scopes_supported[1]: is not a scope token"},
       {"resources: resource missing", "resource_metadata: {resources: [{routes: [default]}]}\n",
        "resource_metadata.resources[0].resource: required"},
-      {"resources: http authorization server", "resource_metadata: {resources: ["
+      {"resources: http authorization server",
+       "resource_metadata: {resources: ["
        "{resource: https://a.example, authorization_servers: [http://as.example]}]}\n",
        "resource_metadata.resources[0].authorization_servers[0]:"},
       {"resources: empty", "resource_metadata: {resources: []}\n",

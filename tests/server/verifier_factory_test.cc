@@ -48,8 +48,10 @@ class VerifierFactoryTest : public ::testing::Test {
 // built through it).
 TEST_F(VerifierFactoryTest, ConfigCryptoPicksTheVerifier) {
   const std::string jwks = "{\"keys\":[" + SerializeJson(priv_->PublicJwk()) + "]}";
-  const std::string base = "issuers:\n  - issuer: https://i.example\n    audiences: [a]\n"
-                           "    jwks: '" + jwks + "'\n";
+  const std::string base =
+      "issuers:\n  - issuer: https://i.example\n    audiences: [a]\n"
+      "    jwks: '" +
+      jwks + "'\n";
   struct Case {
     std::string yaml;
     bool native;

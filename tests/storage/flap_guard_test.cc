@@ -57,7 +57,8 @@ TEST(FlapLogTest, AtMostOnePairPerInterval) {
       {"a new pair after the interval is logged at once, with the count",
        {{0, '+'}, {50, '-'}, {100, '+'}, {150, '-'}, {10000, '+'}, {10100, '-'}},
        {"on@0(0)", "off@50(0)", "on@10000(2)", "off@10100(0)"}},
-      {"a long outage: one line in, one line out", {{0, '+'}, {60000, 'f'}, {60001, '-'}},
+      {"a long outage: one line in, one line out",
+       {{0, '+'}, {60000, 'f'}, {60001, '-'}},
        {"on@0(0)", "off@60001(0)"}},
   };
   for (const Case& c : cases) {

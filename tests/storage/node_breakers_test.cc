@@ -56,9 +56,9 @@ TEST_F(NodeBreakersTest, SlotsRouteToTheirOwnersBreaker) {
     int slot;
     const char* owner;
   };
-  for (const Case& c : {Case{0, "10.0.0.1:6379"}, Case{5460, "10.0.0.1:6379"},
-                        Case{5461, "10.0.0.2:6379"}, Case{10922, "10.0.0.2:6379"},
-                        Case{10923, "10.0.0.3:6379"}, Case{16383, "10.0.0.3:6379"}}) {
+  for (const Case& c :
+       {Case{0, "10.0.0.1:6379"}, Case{5460, "10.0.0.1:6379"}, Case{5461, "10.0.0.2:6379"},
+        Case{10922, "10.0.0.2:6379"}, Case{10923, "10.0.0.3:6379"}, Case{16383, "10.0.0.3:6379"}}) {
     SCOPED_TRACE(c.slot);
     EXPECT_EQ(breakers_.For(c.slot)->name, c.owner);
   }
@@ -97,7 +97,7 @@ TEST_F(NodeBreakersTest, ANewMapKeepsTheStateOfNodesThatStayAndDropsTheRest) {
   breakers_.SetTopology({"10.0.0.4:6379", "10.0.0.2:6379", "10.0.0.3:6379"}, ThreeMasters());
   EXPECT_EQ(breakers_.For(0)->name, "10.0.0.4:6379");
   EXPECT_EQ(breakers_.For(0)->breaker.state(), State::kClosed);  // a new node starts closed
-  EXPECT_EQ(breakers_.For(6000), second);                          // the same breaker, still open
+  EXPECT_EQ(breakers_.For(6000), second);                        // the same breaker, still open
   EXPECT_EQ(breakers_.For(6000)->breaker.state(), State::kOpen);
   std::vector<std::string> names;
   for (const auto& n : breakers_.All()) names.push_back(n->name);

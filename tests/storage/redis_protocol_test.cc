@@ -53,9 +53,9 @@ TEST(RedisHashTagTest, Extraction) {
     std::string hashed;
   };
   const std::vector<Case> cases = {
-      {"plain", "plain"},           {"{tag}rest", "tag"},   {"a{tag}b", "tag"},
-      {"a{}b{c}", "a{}b{c}"},       {"open{only", "open{only"},
-      {"close}only", "close}only"}, {"{{x}}", "{x"},
+      {"plain", "plain"},     {"{tag}rest", "tag"},       {"a{tag}b", "tag"},
+      {"a{}b{c}", "a{}b{c}"}, {"open{only", "open{only"}, {"close}only", "close}only"},
+      {"{{x}}", "{x"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.key);
@@ -66,7 +66,8 @@ TEST(RedisHashTagTest, Extraction) {
 TEST(RespTest, EncodesBulkStrings) {
   std::string out;
   AppendRedisCommand(&out, {"SET", "k", "1", "NX", "PX", "60000"});
-  EXPECT_EQ(out, "*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n$2\r\nNX\r\n$2\r\nPX\r\n$5\r\n60000\r\n");
+  EXPECT_EQ(out,
+            "*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n$2\r\nNX\r\n$2\r\nPX\r\n$5\r\n60000\r\n");
   out.clear();
   // Binary-safe: CR, LF and NUL travel inside the length-prefixed string.
   AppendRedisCommand(&out, {std::string_view("a\r\n\0b", 5)});
@@ -74,7 +75,8 @@ TEST(RespTest, EncodesBulkStrings) {
 }
 
 TEST(RespTest, ParsesPipelinedRepliesSplitAnywhere) {
-  const std::string wire = "+OK\r\n$-1\r\n-MOVED 3999 127.0.0.1:6381\r\n:42\r\n*2\r\n$1\r\na\r\n:1\r\n";
+  const std::string wire =
+      "+OK\r\n$-1\r\n-MOVED 3999 127.0.0.1:6381\r\n:42\r\n*2\r\n$1\r\na\r\n:1\r\n";
   // Every split point: replies must come out the same however TCP cuts them.
   for (size_t split = 0; split <= wire.size(); ++split) {
     SCOPED_TRACE(split);
@@ -107,8 +109,9 @@ TEST(RespTest, CorruptStreamIsAnError) {
   RespParser parser;
   const std::string junk = "?what\r\n";
   parser.Feed(junk.data(), junk.size());
-  EXPECT_EQ(parser.Next().status(),
-            absl::InternalError("redis protocol error: Protocol error, got \"?\" as reply type byte"));
+  EXPECT_EQ(
+      parser.Next().status(),
+      absl::InternalError("redis protocol error: Protocol error, got \"?\" as reply type byte"));
 }
 
 // ReplyOf parses one RESP reply from `wire`.
@@ -143,8 +146,7 @@ TEST(ClusterSlotsTest, RejectsMalformedReplies) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"not an array", "-ERR This instance has cluster support disabled\r\n"},
       {"short entry", "*1\r\n*2\r\n:0\r\n:1\r\n"},
-      {"slot past the end",
-       "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\na\r\n:1\r\n"},
+      {"slot past the end", "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\na\r\n:1\r\n"},
       {"start after end", "*1\r\n*3\r\n:9\r\n:8\r\n*2\r\n$1\r\na\r\n:1\r\n"},
       {"unknown address", "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$1\r\n?\r\n:1\r\n"},
       {"port zero", "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$1\r\na\r\n:0\r\n"},
@@ -154,8 +156,7 @@ TEST(ClusterSlotsTest, RejectsMalformedReplies) {
     SCOPED_TRACE(name);
     RedisReplyPtr reply = ReplyOf(wire);
     ASSERT_NE(reply, nullptr);
-    EXPECT_EQ(ParseClusterSlots(*reply, "h").status().code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ParseClusterSlots(*reply, "h").status().code(), absl::StatusCode::kInvalidArgument);
   }
 }
 
@@ -186,10 +187,10 @@ TEST(RedisRedirectTest, Parses) {
 }
 
 TEST(RedisRedirectTest, RejectsOtherErrors) {
-  for (const char* error : {"MOVED 16384 127.0.0.1:6381", "MOVED -1 127.0.0.1:6381",
-                            "MOVED 1 127.0.0.1", "MOVED 1 127.0.0.1:0", "MOVED x 127.0.0.1:1",
-                            "MOVED", "ERR wrong number of arguments",
-                            "TRYAGAIN Multiple keys request during rehashing of slot"}) {
+  for (const char* error :
+       {"MOVED 16384 127.0.0.1:6381", "MOVED -1 127.0.0.1:6381", "MOVED 1 127.0.0.1",
+        "MOVED 1 127.0.0.1:0", "MOVED x 127.0.0.1:1", "MOVED", "ERR wrong number of arguments",
+        "TRYAGAIN Multiple keys request during rehashing of slot"}) {
     SCOPED_TRACE(error);
     EXPECT_FALSE(ParseRedisRedirect(error, "default.host").has_value());
   }

@@ -6,12 +6,12 @@
 // detected before, during and after a slot migration via ASK and MOVED).
 #include "storage/redis_replay_store.h"
 
+#include <hiredis/hiredis.h>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <random>
 #include <set>
-#include <hiredis/hiredis.h>
 
 #include <iostream>
 #include <string>
@@ -204,7 +204,9 @@ TEST(RedisSingleNodeTest, ExpiryIsPxOfTheProofsRemainingLife) {
   EXPECT_EQ(Check(*store, key, absl::Milliseconds(150)), ReplayResult::kReplayed);
   // Once the window has passed, the key is gone from Redis itself.
   EXPECT_TRUE(WaitFor(
-      [&] { return (*redis)->CommandText({"EXISTS", store->RedisKey(key)}) == "0"; },
+      [&] {
+        return (*redis)->CommandText({"EXISTS", store->RedisKey(key)}) == "0";
+      },
       absl::Seconds(2)));
   EXPECT_EQ(Check(*store, key), ReplayResult::kFresh);
   // An expiry already past still records for 1 ms and answers by presence.
@@ -284,10 +286,10 @@ TEST(RedisSingleNodeTest, AclUserLogsIn) {
   auto redis = RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
   // The least a popguard user needs (docs/config.md).
-  ASSERT_EQ((*redis)->CommandText({"ACL", "SETUSER", "popguard", "on", ">s3cret-pw",
-                                   "~popguard:dpop:*", "+set", "+cluster|slots", "+asking",
-                                   "+client|setname", "+info"}),
-            "OK");
+  ASSERT_EQ(
+      (*redis)->CommandText({"ACL", "SETUSER", "popguard", "on", ">s3cret-pw", "~popguard:dpop:*",
+                             "+set", "+cluster|slots", "+asking", "+client|setname", "+info"}),
+      "OK");
   LogCapture log;
   RedisReplayStoreOptions o = Options({(*redis)->endpoint()}, &log);
   o.redis.username = "popguard";
@@ -497,9 +499,9 @@ TEST(RedisFailureTest, LocalFallbackKeepsAnsweringAndRecovers) {
   EXPECT_EQ(log.Count("replay_store_degraded"), 1) << log.All();
 
   ASSERT_TRUE((*redis)->Restart().ok());
-  EXPECT_TRUE(WaitFor([&] { return Check(*store, NewKey()) == ReplayResult::kFresh &&
-                                   !store->stats().degraded; },
-                      absl::Seconds(5)))
+  EXPECT_TRUE(WaitFor(
+      [&] { return Check(*store, NewKey()) == ReplayResult::kFresh && !store->stats().degraded; },
+      absl::Seconds(5)))
       << log.All();
   EXPECT_EQ(log.Count("replay_store_recovered"), 1) << log.All();
   // Redis never saw `during` (and lost `before` in the restart), but this
@@ -729,7 +731,8 @@ TEST(RedisFailureTest, LocalFallbackWritesBackBeforeReportingReady) {
 
   ASSERT_TRUE((*redis)->Restart().ok());
   ASSERT_TRUE(WaitFor([&] { return a->Ready(nullptr) && b->Ready(nullptr); }, absl::Seconds(10)))
-      << log_a.All() << "\n" << log_b.All();
+      << log_a.All() << "\n"
+      << log_b.All();
   // Ready means written back: every key is in Redis now.
   const RedisReplayStore::Stats sa = a->stats(), sb = b->stats();
   EXPECT_EQ(sa.writeback_pending, 0u);
@@ -786,8 +789,8 @@ class RedisClusterTest : public ::testing::Test {
     *store = Ready(o);
     for (int i = 0; i < cluster_->size(); ++i) {
       SCOPED_TRACE(i);
-      ASSERT_TRUE(WaitFor([&] { return StateMarkers(cluster_->node(i)).size() == 1; },
-                          absl::Seconds(2)));
+      ASSERT_TRUE(
+          WaitFor([&] { return StateMarkers(cluster_->node(i)).size() == 1; }, absl::Seconds(2)));
     }
   }
 
@@ -860,7 +863,7 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   // ASK to the target, while the slot is half-moved.
   const std::string listed = from.CommandText({"CLUSTER", "GETKEYSINSLOT", s, "1000"});
   std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(to.port()), "", "0",
-                                      "5000", "KEYS"};
+                                      "5000",    "KEYS"};
   for (const std::string& k : before) migrate.push_back(store->RedisKey(k));
   ASSERT_EQ(from.CommandText(migrate), "OK") << listed;
   const uint64_t ask_before = store->stats().redis.ask;
@@ -874,7 +877,7 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   ASSERT_TRUE(rest.ok()) << rest.status();
   if ((*rest)->type == REDIS_REPLY_ARRAY && (*rest)->elements > 0) {
     std::vector<std::string> more = {"MIGRATE", "127.0.0.1", std::to_string(to.port()), "", "0",
-                                     "5000", "KEYS"};
+                                     "5000",    "KEYS"};
     for (size_t i = 0; i < (*rest)->elements; ++i) {
       more.emplace_back((*rest)->element[i]->str, (*rest)->element[i]->len);
     }
@@ -886,8 +889,9 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   // After: the target owns the slot. The store's map is stale, so the first
   // command gets MOVED, the map is refreshed, and everything is found.
   for (int i = 0; i < cluster_->size(); ++i) {
-    ASSERT_EQ(cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE", cluster_->NodeId(dst)}),
-              "OK");
+    ASSERT_EQ(
+        cluster_->node(i).CommandText({"CLUSTER", "SETSLOT", s, "NODE", cluster_->NodeId(dst)}),
+        "OK");
   }
   const uint64_t refreshes = store->stats().redis.slot_refreshes;
   for (const std::string& k : before) EXPECT_EQ(Check(*store, k), ReplayResult::kReplayed);
@@ -896,8 +900,8 @@ TEST_F(RedisClusterTest, ReplaysDetectedAcrossASlotMigration) {
   EXPECT_EQ(Check(*store, after), ReplayResult::kFresh);
   EXPECT_EQ(Check(*store, after), ReplayResult::kReplayed);
   EXPECT_GE(store->stats().redis.moved, 1u);
-  EXPECT_TRUE(WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; },
-                      absl::Seconds(2)));
+  EXPECT_TRUE(
+      WaitFor([&] { return store->stats().redis.slot_refreshes > refreshes; }, absl::Seconds(2)));
   EXPECT_EQ(from.CommandText({"CLUSTER", "COUNTKEYSINSLOT", s}), "0");
   // The store's state marker, in this slot too (the prefix's hash tag), has
   // moved with it; only the replay keys are counted.
@@ -950,8 +954,8 @@ void MoveSlot(RedisCluster& cluster, int slot, int from, int to) {
   auto keys = src.Command({"CLUSTER", "GETKEYSINSLOT", s, "1000"});
   ASSERT_TRUE(keys.ok()) << keys.status();
   if ((*keys)->elements > 0) {
-    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(dst.port()), "",
-                                        "0", "5000", "KEYS"};
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(dst.port()), "", "0",
+                                        "5000",    "KEYS"};
     for (size_t i = 0; i < (*keys)->elements; ++i) {
       migrate.emplace_back((*keys)->element[i]->str, (*keys)->element[i]->len);
     }
@@ -975,8 +979,8 @@ TEST_F(RedisClusterTest, MarkerIsReplacedWhenItsSlotMigrates) {
   const int slot = RedisKeySlot(old_marker);
   ASSERT_NO_FATAL_FAILURE(MoveSlot(*cluster_, slot, kFrom, kTo));
   // The old marker went with its slot; the source gets a new one.
-  ASSERT_TRUE(WaitFor([&] { return StateMarkers(cluster_->node(kFrom)).size() == 1; },
-                      absl::Seconds(3)))
+  ASSERT_TRUE(
+      WaitFor([&] { return StateMarkers(cluster_->node(kFrom)).size() == 1; }, absl::Seconds(3)))
       << log.All();
   const std::string new_marker = StateMarkers(cluster_->node(kFrom))[0];
   EXPECT_NE(new_marker, old_marker);

@@ -165,9 +165,7 @@ TEST_F(RedisSubscriberTest, ClusterReadFollowsMovedAndPublishReachesEveryNode) {
   // Published on a third node: the cluster bus carries it to the subscriber's.
   (*cluster)->node(third).CommandText({"PUBLISH", kChannel, "from-elsewhere"});
   EXPECT_TRUE(recorder_.WaitFor(
-      [](const Recorder& r) {
-        return r.messages_ == std::vector<std::string>{"from-elsewhere"};
-      },
+      [](const Recorder& r) { return r.messages_ == std::vector<std::string>{"from-elsewhere"}; },
       absl::Seconds(2)));
 }
 

@@ -27,7 +27,6 @@
 namespace popguard::testserver {
 namespace {
 
-
 // Requests here are a request line and a few headers.
 constexpr size_t kMaxRequestHead = 16 << 10;
 
@@ -100,12 +99,18 @@ absl::StatusOr<std::string> CertificatePem(X509* cert) {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 304: return "Not Modified";
-    case 404: return "Not Found";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 304:
+      return "Not Modified";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 

@@ -248,9 +248,9 @@ absl::StatusOr<std::unique_ptr<PopguardProcess>> PopguardProcess::Start(
     const std::string& config_path, const Options& options, absl::Duration timeout) {
   const std::string binary = ServerBinary();
   if (access(binary.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("server binary ", binary, " is missing or not executable (build target "
-                     "`popguard` first)"));
+    return absl::FailedPreconditionError(absl::StrCat("server binary ", binary,
+                                                      " is missing or not executable (build target "
+                                                      "`popguard` first)"));
   }
   InstallAtExitOnce();
 
@@ -317,11 +317,11 @@ absl::StatusOr<std::unique_ptr<PopguardProcess>> PopguardProcess::Start(
   if (process->port_ != 0) return process;
 
   const int code = process->Stop();
-  return absl::UnavailableError(absl::StrCat(
-      "popguard did not report \"listening\" ",
-      timed_out ? absl::StrCat("within ", absl::FormatDuration(timeout))
-                : absl::StrCat("before exiting (exit code ", code, ")"),
-      "; config ", config_path, "; its output:\n", process->LogText()));
+  return absl::UnavailableError(
+      absl::StrCat("popguard did not report \"listening\" ",
+                   timed_out ? absl::StrCat("within ", absl::FormatDuration(timeout))
+                             : absl::StrCat("before exiting (exit code ", code, ")"),
+                   "; config ", config_path, "; its output:\n", process->LogText()));
 }
 
 PopguardProcess::~PopguardProcess() { Stop(); }
@@ -422,8 +422,8 @@ absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
   grpc::CompletionQueue cq;
   // grpc.health.v1.HealthCheckRequest { string service = 1; }
   const std::string request = service.empty() ? std::string() : LengthDelimited(1, service);
-  auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", ToByteBuffer(request),
-                                    &cq);
+  auto call =
+      stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", ToByteBuffer(request), &cq);
   call->StartCall();
   grpc::ByteBuffer response;
   grpc::Status status;
@@ -433,8 +433,8 @@ absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
   DrainAndShutdown(&cq);
   if (!done) return absl::UnavailableError("health check did not complete");
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("health check failed: ", status.error_code(), " ",
-                                               status.error_message()));
+    return absl::UnavailableError(
+        absl::StrCat("health check failed: ", status.error_code(), " ", status.error_message()));
   }
   // grpc.health.v1.HealthCheckResponse { ServingStatus status = 1; }
   // `raw` owns the bytes the parsed fields point into.
@@ -456,8 +456,8 @@ absl::StatusOr<std::vector<std::string>> ReflectionListServices(
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(
-      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   int start_tag = 0, write_tag = 0, writes_done_tag = 0, read_tag = 0, finish_tag = 0;
   call->StartCall(&start_tag);
   bool ok = NextTag(&cq, &start_tag);
@@ -582,8 +582,8 @@ int LoggedPort(const PopguardProcess& p, const std::string& event) {
 }
 
 std::optional<double> ScrapeMetric(int port, const std::string& series) {
-  const HttpReply reply = HttpExchange(
-      port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", absl::Seconds(2));
+  const HttpReply reply =
+      HttpExchange(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", absl::Seconds(2));
   if (reply.status != 200) return std::nullopt;
   return MetricValue(reply.body, series);
 }

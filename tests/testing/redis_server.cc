@@ -21,8 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 
 namespace popguard::redis_testing {
 namespace {
@@ -185,13 +185,20 @@ std::string RedisServer::address() const { return absl::StrCat("127.0.0.1:", por
 
 absl::Status RedisServer::Launch() {
   std::vector<std::string> argv = {"redis-server",
-                                   "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1",
-                                   "--save", "",
-                                   "--appendonly", "no",
-                                   "--enable-debug-command", "yes",
-                                   "--daemonize", "no",
-                                   "--dir", dir_};
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--enable-debug-command",
+                                   "yes",
+                                   "--daemonize",
+                                   "no",
+                                   "--dir",
+                                   dir_};
   if (options_.cluster) {
     for (const char* a : {"--cluster-enabled", "yes", "--cluster-config-file"}) argv.push_back(a);
     argv.push_back(dir_ + "/nodes.conf");
@@ -207,14 +214,15 @@ absl::Status RedisServer::Launch() {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       Unregister(pid_);
       pid_ = -1;
-      return absl::UnavailableError(
-          absl::StrCat("redis-server exited at start (port ", port_, "), see ", dir_, "/redis.log"));
+      return absl::UnavailableError(absl::StrCat("redis-server exited at start (port ", port_,
+                                                 "), see ", dir_, "/redis.log"));
     }
     if (CommandText({"PING"}) == "PONG") return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Kill();
-  return absl::DeadlineExceededError(absl::StrCat("redis-server on port ", port_, " never answered"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("redis-server on port ", port_, " never answered"));
 }
 
 void RedisServer::Kill() {
@@ -296,7 +304,7 @@ int64_t RedisServer::ReplayKeys(int slot) const {
 // --- RedisCluster ---
 
 absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(int masters,
-                                                                 int replicas_per_master) {
+                                                                  int replicas_per_master) {
   auto cluster = std::make_unique<RedisCluster>();
   std::vector<std::string> argv = {"redis-cli", "--cluster", "create"};
   const int total = masters * (1 + replicas_per_master);
@@ -402,8 +410,7 @@ absl::Status RedisCluster::WaitUntilOk(absl::Duration timeout, int except) const
       for (absl::string_view line :
            absl::StrSplit(nodes_[n]->CommandText({"CLUSTER", "NODES"}), '\n')) {
         std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-        if (f.size() > 8 && absl::StrContains(f[2], "master") &&
-            !absl::StrContains(f[2], "fail")) {
+        if (f.size() > 8 && absl::StrContains(f[2], "master") && !absl::StrContains(f[2], "fail")) {
           masters.push_back(absl::StrCat(f[1], "=", f[8]));
         }
       }

@@ -15,8 +15,8 @@
 
 #include <sys/types.h>
 
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,7 +52,7 @@ bool IsStateMarker(std::string_view key);
 class RedisServer {
  public:
   struct Options {
-    bool cluster = false;              // --cluster-enabled yes, config file in the temp dir
+    bool cluster = false;  // --cluster-enabled yes, config file in the temp dir
     std::vector<std::string> extra_args;
   };
 

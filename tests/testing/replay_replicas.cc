@@ -85,9 +85,8 @@ ReplayProof MintReplayProof(absl::Time iat, const std::string& key_prefix) {
   std::string material = key.Thumbprint();
   material.push_back('\0');
   material += jti;
-  return ReplayProof{
-      {.url = url, .headers = {{"Authorization", "DPoP " + token}, {"DPoP", proof}}},
-      key_prefix + absl::BytesToHexString(Sha256(material).substr(0, 16))};
+  return ReplayProof{{.url = url, .headers = {{"Authorization", "DPoP " + token}, {"DPoP", proof}}},
+                     key_prefix + absl::BytesToHexString(Sha256(material).substr(0, 16))};
 }
 
 void ReasonTally::Add(const popguard::v1::VerifyResponse& r) {

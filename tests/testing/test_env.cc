@@ -13,10 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "service/jose/base64url.h"
 #include "service/authn/client_cert.h"
 #include "service/common/crypto_util.h"
 #include "service/common/strings.h"
+#include "service/jose/base64url.h"
 
 namespace popguard::e2e {
 namespace {
@@ -29,10 +29,15 @@ namespace {
 bool SameFamily(JwsAlg a, JwsAlg b) {
   auto family = [](JwsAlg x) {
     switch (x) {
-      case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
-      case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
+      case JwsAlg::kRS256:
+      case JwsAlg::kRS384:
+      case JwsAlg::kRS512:
+      case JwsAlg::kPS256:
+      case JwsAlg::kPS384:
+      case JwsAlg::kPS512:
         return 0;
-      case JwsAlg::kEdDSA: case JwsAlg::kEd25519:  // one Ed25519 key signs both
+      case JwsAlg::kEdDSA:
+      case JwsAlg::kEd25519:  // one Ed25519 key signs both
         return 1 + static_cast<int>(JwsAlg::kEdDSA);
       default:
         return 1 + static_cast<int>(x);
@@ -116,10 +121,8 @@ std::string SignRaw(const PrivateKey& key, JwsAlg alg, std::string_view header_j
 
 std::string MintProof(const PrivateKey& key, const ProofOptions& o) {
   const JwsAlg alg = o.alg.value_or(key.DefaultAlg());
-  ProofSpec spec{.method = o.method,
-                 .url = o.url,
-                 .iat = o.iat.value_or(absl::Now()),
-                 .jti = o.jti};
+  ProofSpec spec{
+      .method = o.method, .url = o.url, .iat = o.iat.value_or(absl::Now()), .jti = o.jti};
   if (!o.token.empty()) spec.access_token = o.token;
   if (!o.nonce.empty()) spec.nonce = o.nonce;
   JsonValue header = ApplyMembers(ProofHeader(key, alg), o.header);
@@ -165,8 +168,8 @@ std::string TestIssuer::MintToken(const TokenOptions& o) const {
                        .x5t = o.x5t,
                        .iat = o.iat.value_or(absl::Now()),
                        .ttl = o.ttl};
-  JsonValue h = ApplyMembers(TokenHeader(o.alg, o.kid.empty() ? key.kid() : o.kid, o.typ),
-                             o.header);
+  JsonValue h =
+      ApplyMembers(TokenHeader(o.alg, o.kid.empty() ? key.kid() : o.kid, o.typ), o.header);
   JsonValue p = ApplyMembers(TokenClaims(spec), o.claims);
   return SignRaw(key, o.alg, SerializeJson(h), SerializeJson(p));
 }
@@ -205,7 +208,8 @@ TestEnv::TestEnv()
                                                   {"rs256-1", JwsAlg::kRS256},
                                                   {"ps256-1", JwsAlg::kPS256}});
   issuer2_ = std::make_unique<TestIssuer>(
-      "https://issuer2.test", std::vector<std::pair<std::string, JwsAlg>>{{"i2-es256", JwsAlg::kES256}});
+      "https://issuer2.test",
+      std::vector<std::pair<std::string, JwsAlg>>{{"i2-es256", JwsAlg::kES256}});
   for (JwsAlg alg : {JwsAlg::kES256, JwsAlg::kES384, JwsAlg::kEdDSA, JwsAlg::kRS256}) {
     client_keys_.push_back(MakeKey(alg));
   }
@@ -216,11 +220,19 @@ TestEnv::TestEnv()
 
 const PrivateKey& TestEnv::client_key(JwsAlg alg) const {
   switch (alg) {
-    case JwsAlg::kES256: return client_keys_[0];
-    case JwsAlg::kES384: return client_keys_[1];
-    case JwsAlg::kEdDSA: case JwsAlg::kEd25519: return client_keys_[2];
-    case JwsAlg::kRS256: case JwsAlg::kRS384: case JwsAlg::kRS512:
-    case JwsAlg::kPS256: case JwsAlg::kPS384: case JwsAlg::kPS512:
+    case JwsAlg::kES256:
+      return client_keys_[0];
+    case JwsAlg::kES384:
+      return client_keys_[1];
+    case JwsAlg::kEdDSA:
+    case JwsAlg::kEd25519:
+      return client_keys_[2];
+    case JwsAlg::kRS256:
+    case JwsAlg::kRS384:
+    case JwsAlg::kRS512:
+    case JwsAlg::kPS256:
+    case JwsAlg::kPS384:
+    case JwsAlg::kPS512:
       return client_keys_[3];
     default:
       Die(absl::StrCat("no client key for ", AV(JwsAlgName(alg))));
@@ -229,39 +241,28 @@ const PrivateKey& TestEnv::client_key(JwsAlg alg) const {
 
 std::string TestEnv::WriteConfig(const std::string& name, const ConfigOptions& o) const {
   std::string yaml = absl::StrCat(
-      "# Written by tests/testing/test_env.cc\n",
-      "log_level: ", o.log_level, "\n",
-      "issuers:\n",
-      "  - issuer: ", issuer_->iss(), "\n",
-      "    jwks_file: issuer1.jwks.json\n",
-      "    audiences: [", kAudience, "]\n",
-      "    algorithms: ",
+      "# Written by tests/testing/test_env.cc\n", "log_level: ", o.log_level, "\n", "issuers:\n",
+      "  - issuer: ", issuer_->iss(), "\n", "    jwks_file: issuer1.jwks.json\n",
+      "    audiences: [", kAudience, "]\n", "    algorithms: ",
       YamlList({"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256", "RS384", "PS256"}), "\n",
-      "    require_typ: true\n",
-      "  - issuer: ", issuer2_->iss(), "\n",
-      "    jwks_file: issuer2.jwks.json\n",
-      "    audiences: [", kAudience, "]\n",
-      "    algorithms: [ES256]\n",
-      "clock_skew: 60s\n",
-      "dpop:\n",
+      "    require_typ: true\n", "  - issuer: ", issuer2_->iss(), "\n",
+      "    jwks_file: issuer2.jwks.json\n", "    audiences: [", kAudience, "]\n",
+      "    algorithms: [ES256]\n", "clock_skew: 60s\n", "dpop:\n",
       "  algorithms: ", YamlList({"ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"}), "\n",
-      "  max_age: 60s\n",
-      "  clock_skew: 5s\n");
+      "  max_age: 60s\n", "  clock_skew: 5s\n");
   if (o.nonce_required) {
     absl::StrAppend(&yaml, "  nonce: {required: true, secret_file: nonce.key, step: 30s}\n");
   }
   absl::StrAppend(
-      &yaml,
-      "routes:\n",
-      "  - {name: public, match: {path_prefix: /public}, binding: bearer}\n",
+      &yaml, "routes:\n", "  - {name: public, match: {path_prefix: /public}, binding: bearer}\n",
       "  - {name: mtls, match: {path_prefix: /mtls}, binding: mtls}\n",
       "  - {name: dpop, match: {path_prefix: /dpop}, binding: dpop}\n",
       "  - {name: admin, match: {path_prefix: /admin}, binding: bound, scopes: [admin]}\n",
       "  - {name: shadow, match: {path_prefix: /shadow}, binding: dpop, report_only: true}\n",
-      o.extra_routes_yaml,
-      "default_binding: bound\n",
+      o.extra_routes_yaml, "default_binding: bound\n",
       "trusted_xfcc: ", o.trusted_xfcc ? "true" : "false", "\n");
-  if (!o.external_origin.empty()) absl::StrAppend(&yaml, "external_origin: ", o.external_origin, "\n");
+  if (!o.external_origin.empty())
+    absl::StrAppend(&yaml, "external_origin: ", o.external_origin, "\n");
   absl::StrAppend(&yaml, o.extra_yaml);
   return dir_.Write(name, yaml);
 }

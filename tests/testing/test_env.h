@@ -81,33 +81,33 @@ std::string SignRaw(const PrivateKey& key, JwsAlg alg, std::string_view header_j
 // e2e defaults, the signing key and header, and Members overrides.
 struct TokenOptions {
   JwsAlg alg = JwsAlg::kES256;
-  std::string kid{};                  // default: the kid of the issuer key for alg
-  const PrivateKey* key = nullptr;    // signing key; default: the issuer key for alg
-  std::string typ = "at+jwt";         // "" leaves typ out
-  std::string sub = "alice";          // "" leaves the claim out (same below)
+  std::string kid{};                // default: the kid of the issuer key for alg
+  const PrivateKey* key = nullptr;  // signing key; default: the issuer key for alg
+  std::string typ = "at+jwt";       // "" leaves typ out
+  std::string sub = "alice";        // "" leaves the claim out (same below)
   std::string client_id = "client-1";
   std::string scope = "read";
-  std::string aud{};                  // default: TestEnv::kAudience
-  std::string jkt{};                  // cnf.jkt
-  std::string x5t{};                  // cnf.x5t#S256
-  std::optional<absl::Time> iat{};    // default: now
+  std::string aud{};                // default: TestEnv::kAudience
+  std::string jkt{};                // cnf.jkt
+  std::string x5t{};                // cnf.x5t#S256
+  std::optional<absl::Time> iat{};  // default: now
   absl::Duration ttl = absl::Minutes(5);
-  Members claims{};                   // applied after the above
+  Members claims{};  // applied after the above
   Members header{};
 };
 
 // ProofOptions is a popguard::ProofSpec with the real clock's defaults, the
 // algorithm, Members overrides and a separate signer.
 struct ProofOptions {
-  std::optional<JwsAlg> alg{};        // default: key.DefaultAlg()
+  std::optional<JwsAlg> alg{};  // default: key.DefaultAlg()
   std::string method = "GET";
   std::string url{};
-  std::string token{};                // sets ath when non-empty
-  std::optional<absl::Time> iat{};    // default: now
-  std::string jti{};                  // default: 16 random bytes, base64url
-  std::string nonce{};                // "" leaves nonce out
-  Members claims{};                   // applied after the above
-  Members header{};                   // applied to {typ, alg, jwk}
+  std::string token{};                 // sets ath when non-empty
+  std::optional<absl::Time> iat{};     // default: now
+  std::string jti{};                   // default: 16 random bytes, base64url
+  std::string nonce{};                 // "" leaves nonce out
+  Members claims{};                    // applied after the above
+  Members header{};                    // applied to {typ, alg, jwk}
   const PrivateKey* signer = nullptr;  // sign with another key than the jwk's
 };
 
@@ -153,11 +153,11 @@ class TestCert {
 
 struct ConfigOptions {
   bool trusted_xfcc = false;
-  std::string external_origin{};      // "" leaves it out
-  bool nonce_required = false;        // writes a 32-byte secret file next to the config
+  std::string external_origin{};  // "" leaves it out
+  bool nonce_required = false;    // writes a 32-byte secret file next to the config
   std::string log_level = "debug";
-  std::string extra_yaml{};           // appended verbatim (top-level keys)
-  std::string extra_routes_yaml{};    // "  - {...}\n" lines appended to the standard routes
+  std::string extra_yaml{};         // appended verbatim (top-level keys)
+  std::string extra_routes_yaml{};  // "  - {...}\n" lines appended to the standard routes
 };
 
 // TestEnv is created once per test binary (TestEnv::Get) and owns the temp
@@ -211,7 +211,7 @@ class TestEnv {
 
 struct HttpSpec {
   std::string method = "GET";
-  std::string url{};                  // absolute, or anything for malformed cases
+  std::string url{};  // absolute, or anything for malformed cases
   // Header lines in order, names as a client wrote them (any case).
   std::vector<std::pair<std::string, std::string>> headers{};
   enum class CertForm { kNone, kPem, kDer, kThumbprint };

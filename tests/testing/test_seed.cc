@@ -25,8 +25,8 @@ uint64_t ProcessSeed() {
       std::random_device rd;
       s = (static_cast<uint64_t>(rd()) << 32) ^ rd();
     }
-    std::cout << "[ seed     ] POPGUARD_TEST_SEED=" << s
-              << " (reproduce: POPGUARD_TEST_SEED=" << s << " <this test binary>)" << std::endl;
+    std::cout << "[ seed     ] POPGUARD_TEST_SEED=" << s << " (reproduce: POPGUARD_TEST_SEED=" << s
+              << " <this test binary>)" << std::endl;
     return s;
   }();
   g_seed_used = true;

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/crypto_util.h"
+#include "service/jose/base64url.h"
 
 namespace popguard::unit {
 

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "service/config/config.h"
 #include "service/common/json.h"
+#include "service/config/config.h"
 #include "service/jose/signature.h"
 #include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"

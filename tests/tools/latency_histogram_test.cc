@@ -23,17 +23,11 @@ TEST(LatencyHistogramTest, BucketLayout) {
     int64_t upper;
   };
   const Case cases[] = {
-      {0, 0, 0},
-      {1, 1, 1},
-      {127, 127, 127},
-      {128, 128, 128},        // first log bucket: [128, 129)
-      {129, 129, 129},
-      {255, 255, 255},
-      {256, 256, 257},        // next power of two: buckets 2 wide
-      {257, 256, 257},
-      {258, 257, 259},
-      {511, 383, 511},
-      {512, 384, 515},        // 4 wide
+      {0, 0, 0},       {1, 1, 1},       {127, 127, 127},
+      {128, 128, 128},                                    // first log bucket: [128, 129)
+      {129, 129, 129}, {255, 255, 255}, {256, 256, 257},  // next power of two: buckets 2 wide
+      {257, 256, 257}, {258, 257, 259}, {511, 383, 511},
+      {512, 384, 515},  // 4 wide
   };
   for (const Case& c : cases) {
     SCOPED_TRACE("value " + std::to_string(c.value));

@@ -52,14 +52,24 @@ TEST_F(MintTest, TokenClaimsFollowTheCliOrder) {
     TokenSpec spec;
     std::string want;
   } kCases[] = {
-      {"minimal", {.iss = "i", .aud = "a", .iat = kIat, .jti = "j"},
+      {"minimal",
+       {.iss = "i", .aud = "a", .iat = kIat, .jti = "j"},
        R"({"iss":"i","aud":"a","iat":1900000000,"exp":1900000300,"jti":"j"})"},
       {"everything",
-       {.iss = "i", .aud = "a", .sub = "s", .client_id = "c", .scope = "read", .jkt = "t",
-        .x5t = "x", .iat = kIat, .ttl = absl::Hours(1), .jti = "j"},
+       {.iss = "i",
+        .aud = "a",
+        .sub = "s",
+        .client_id = "c",
+        .scope = "read",
+        .jkt = "t",
+        .x5t = "x",
+        .iat = kIat,
+        .ttl = absl::Hours(1),
+        .jti = "j"},
        R"({"iss":"i","aud":"a","iat":1900000000,"exp":1900003600,"jti":"j","sub":"s",)"
        R"("client_id":"c","scope":"read","cnf":{"jkt":"t","x5t#S256":"x"}})"},
-      {"mtls only", {.iss = "i", .aud = "a", .x5t = "x", .iat = kIat, .jti = "j"},
+      {"mtls only",
+       {.iss = "i", .aud = "a", .x5t = "x", .iat = kIat, .jti = "j"},
        R"({"iss":"i","aud":"a","iat":1900000000,"exp":1900000300,"jti":"j",)"
        R"("cnf":{"x5t#S256":"x"}})"},
   };
@@ -115,15 +125,17 @@ TEST_F(MintTest, ProofClaimsFollowTheCliOrder) {
     ProofSpec spec;
     std::string want;
   } kCases[] = {
-      {"no token", {.method = "POST", .url = "https://a/r", .iat = kIat, .jti = "j"},
+      {"no token",
+       {.method = "POST", .url = "https://a/r", .iat = kIat, .jti = "j"},
        R"({"jti":"j","htm":"POST","htu":"https://a/r","iat":1900000000})"},
       {"token and nonce",
        {.url = "https://a/r", .iat = kIat, .jti = "j", .access_token = "tok", .nonce = "n"},
        absl::StrCat(R"({"jti":"j","htm":"GET","htu":"https://a/r","iat":1900000000,"ath":")",
                     Ath("tok"), R"(","nonce":"n"})")},
-      {"empty token still has ath", {.url = "u", .iat = kIat, .jti = "j", .access_token = ""},
-       absl::StrCat(R"({"jti":"j","htm":"GET","htu":"u","iat":1900000000,"ath":")",
-                    Ath(""), R"("})")},
+      {"empty token still has ath",
+       {.url = "u", .iat = kIat, .jti = "j", .access_token = ""},
+       absl::StrCat(R"({"jti":"j","htm":"GET","htu":"u","iat":1900000000,"ath":")", Ath(""),
+                    R"("})")},
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.name);
@@ -134,9 +146,9 @@ TEST_F(MintTest, ProofClaimsFollowTheCliOrder) {
 TEST_F(MintTest, ProofMinterMatchesMintProof) {
   ProofMinter minter(*key_, JwsAlg::kES256);
   absl::StatusOr<std::string> a = minter.Mint("GET", "https://a/r", "tok", kIat, "j");
-  absl::StatusOr<std::string> b = MintProof(
-      *key_, JwsAlg::kES256,
-      {.url = "https://a/r", .iat = kIat, .jti = "j", .access_token = "tok"});
+  absl::StatusOr<std::string> b =
+      MintProof(*key_, JwsAlg::kES256,
+                {.url = "https://a/r", .iat = kIat, .jti = "j", .access_token = "tok"});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
   // ECDSA signatures are randomized: compare header and payload.

@@ -26,8 +26,8 @@ std::string Render(const PromText& t) {
     for (const auto& [n, v] : s.labels) labels.push_back(absl::StrCat(n, "=[", v, "]"));
     std::string value = std::isnan(s.value) ? "NaN" : absl::StrCat(s.value);
     lines.push_back(absl::StrCat(s.name, "{", absl::StrJoin(labels, ","), "} ", value,
-                                 s.timestamp_ms ? absl::StrCat(" @", *s.timestamp_ms) : "",
-                                 " L", s.line));
+                                 s.timestamp_ms ? absl::StrCat(" @", *s.timestamp_ms) : "", " L",
+                                 s.line));
   }
   return absl::StrJoin(lines, "\n");
 }
@@ -42,11 +42,10 @@ TEST(PrometheusTextTest, ParsesWellFormedExpositions) {
       {"empty", "", ""},
       {"plain sample", "a 1\n", "a{} 1 L1"},
       {"no final newline", "a 1", "a{} 1 L1"},
-      {"labels, colon in the name, trailing comma",
-       "ns:a_b{x=\"1\",y=\"two\",} 3.5\n", "ns:a_b{x=[1],y=[two]} 3.5 L1"},
+      {"labels, colon in the name, trailing comma", "ns:a_b{x=\"1\",y=\"two\",} 3.5\n",
+       "ns:a_b{x=[1],y=[two]} 3.5 L1"},
       {"blanks around everything", "  a { x = \"1\" , y=\"2\" }\t7  \n", "a{x=[1],y=[2]} 7 L1"},
-      {"escaped quote, backslash, newline",
-       R"(a{x="say \"hi\"",y="c:\\dir",z="one\ntwo"} 1)",
+      {"escaped quote, backslash, newline", R"(a{x="say \"hi\"",y="c:\\dir",z="one\ntwo"} 1)",
        "a{x=[say \"hi\"],y=[c:\\dir],z=[one\ntwo]} 1 L1"},
       {"UTF-8 value", "a{x=\"gr\xc3\xbc\xc3\x9f\"} 1", "a{x=[gr\xc3\xbc\xc3\x9f]} 1 L1"},
       {"HELP, TYPE and other comments",
@@ -55,11 +54,9 @@ TEST(PrometheusTextTest, ParsesWellFormedExpositions) {
        "a{} 2 L5\nb{} -1500 L8"},
       {"timestamps", "a 1 1700000000000\nb{x=\"y\"} 2 -5\n",
        "a{} 1 @1700000000000 L1\nb{x=[y]} 2 @-5 L2"},
-      {"NaN, +Inf, -Inf",
-       "a NaN\nb +Inf\nc -Inf\nh_bucket{le=\"+Inf\"} 4\n",
+      {"NaN, +Inf, -Inf", "a NaN\nb +Inf\nc -Inf\nh_bucket{le=\"+Inf\"} 4\n",
        "a{} NaN L1\nb{} inf L2\nc{} -inf L3\nh_bucket{le=[+Inf]} 4 L4"},
-      {"same name, other labels", "a{x=\"1\"} 1\na{x=\"2\"} 2\n",
-       "a{x=[1]} 1 L1\na{x=[2]} 2 L2"},
+      {"same name, other labels", "a{x=\"1\"} 1\na{x=\"2\"} 2\n", "a{x=[1]} 1 L1\na{x=[2]} 2 L2"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -111,13 +108,11 @@ TEST(PrometheusTextTest, RefusesMalformedLinesWithTheExactError) {
       {"unclosed braces", "a{x=\"1\"", "line 1: a: expected , or } after a label"},
       {"label twice", "a{x=\"1\",x=\"2\"} 1", "line 1: a: label x twice"},
       {"duplicate series", "a 1\nb 1\na 2\n", "line 3: duplicate series a (also on line 1)"},
-      {"duplicate series, labels reordered",
-       "a{x=\"1\",y=\"q\\\"\"} 1\na{y=\"q\\\"\",x=\"1\"} 1\n",
+      {"duplicate series, labels reordered", "a{x=\"1\",y=\"q\\\"\"} 1\na{y=\"q\\\"\",x=\"1\"} 1\n",
        R"(line 2: duplicate series a{y="q\"",x="1"} (also on line 1))"},
       {"TYPE unknown", "# TYPE a countr\n", "line 1: # TYPE a: unknown type \"countr\""},
       {"TYPE without a type", "# TYPE a\n", "line 1: # TYPE a: unknown type \"\""},
-      {"TYPE with extra words", "# TYPE a counter now\n",
-       "line 1: # TYPE a: unexpected \"now\""},
+      {"TYPE with extra words", "# TYPE a counter now\n", "line 1: # TYPE a: unexpected \"now\""},
       {"TYPE twice", "# TYPE a counter\n# TYPE a gauge\n", "line 2: second # TYPE for a"},
       {"TYPE without a name", "# TYPE\n", "line 1: # TYPE without a metric name"},
       {"HELP with a bad name", "# HELP 9a text\n", "line 1: # HELP: not a metric name"},
@@ -216,8 +211,7 @@ TEST_F(FleetRolloutTest, SumsCountersOverExpositions) {
        "  requiring bound now would deny 44.4 % of 9 requests, from 1 client: app (3) and other "
        "clients (1)\n"
        "  ready to enforce: enforcing now would deny 55.6 % of 9 requests\n" +
-           std::string(kDefaultAndUnrouted) +
-       "ready to enforce: shadow\n"},
+           std::string(kDefaultAndUnrouted) + "ready to enforce: shadow\n"},
       {"two replicas summed, a federate answer among them",
        {{"a", kReplicaA}, {"b", kReplicaB}},
        {.ready_min_requests = 10, .ready_max_deny_ratio = 0.5},
@@ -231,8 +225,7 @@ TEST_F(FleetRolloutTest, SumsCountersOverExpositions) {
        "  requiring bound now would deny 53.3 % of 15 requests, from 1 client: app (3) and "
        "other clients (5)\n"
        "  not ready: enforcing now would deny 60.0 % of 15 requests (limit 50.0 %)\n" +
-           std::string(kDefaultAndUnrouted) +
-       "ready to enforce: none\n"},
+           std::string(kDefaultAndUnrouted) + "ready to enforce: none\n"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -252,22 +245,28 @@ TEST_F(FleetRolloutTest, RefusesWhatIsNotPopguardMetrics) {
     std::string error;
   };
   const std::vector<Case> cases = {
-      {"not Prometheus text", {{"u", "<html></html>"}},
+      {"not Prometheus text",
+       {{"u", "<html></html>"}},
        "u: not Prometheus text (line 1: expected a metric name, a comment or a blank line)"},
-      {"another program's metrics", {{"u", "# TYPE up gauge\nup 1\n"}},
+      {"another program's metrics",
+       {{"u", "# TYPE up gauge\nup 1\n"}},
        "u: no popguard_rollout_requests_total family; not a popguard /metrics (or its "
        "federation)?"},
-      {"no route info", {{"u", family}},
+      {"no route info",
+       {{"u", family}},
        "u: no popguard_route_info series; a popguard older than popguard-cli?"},
-      {"the second input is wrong", {{"a", kReplicaA}, {"b", "up 1\nup 2\n"}},
+      {"the second input is wrong",
+       {{"a", kReplicaA}, {"b", "up 1\nup 2\n"}},
        "b: not Prometheus text (line 2: duplicate series up (also on line 1))"},
       {"no default route",
-       {{"u", family + "popguard_route_info{route=\"x\",binding=\"dpop\",report_only=\"true\"} 1\n"}},
+       {{"u",
+         family + "popguard_route_info{route=\"x\",binding=\"dpop\",report_only=\"true\"} 1\n"}},
        "no popguard_route_info{route=\"default\"} in any input"},
       {"replicas disagree on a route",
        {{"a", kReplicaA},
-        {"b", family + info +
-                  "popguard_route_info{route=\"shadow\",binding=\"bound\",report_only=\"true\"} 1\n"}},
+        {"b",
+         family + info +
+             "popguard_route_info{route=\"shadow\",binding=\"bound\",report_only=\"true\"} 1\n"}},
        "b: line 3: popguard_route_info{route=\"shadow\",binding=\"bound\",report_only=\"true\"}: "
        "route shadow has binding dpop, report_only true in a; wait until every replica runs the "
        "same config"},
@@ -304,8 +303,9 @@ TEST_F(FleetRolloutTest, RefusesWhatIsNotPopguardMetrics) {
        "u: line 2: popguard_rollout_requests_total{route=\"x\",client=\"c\",arrival=\"dpop\"}: "
        "the value is not a count"},
       {"unknown reason code",
-       {{"u", family + info +
-                  "popguard_decisions_total{result=\"deny\",reason=\"new_reason\",route=\"x\"} 1\n"}},
+       {{"u",
+         family + info +
+             "popguard_decisions_total{result=\"deny\",reason=\"new_reason\",route=\"x\"} 1\n"}},
        "u: line 3: popguard_decisions_total{result=\"deny\",reason=\"new_reason\",route=\"x\"}: "
        "unknown reason code (a popguard-cli older than the server?)"},
   };

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "service/jose/base64url.h"
 #include "service/common/json.h"
+#include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/signature.h"
 #include "tests/testing/test_vectors.h"
@@ -158,8 +158,8 @@ TEST_F(PrivateKeyTest, DefaultAlgFollowsAlgThenKeyType) {
     JwsAlg generated_for;
     JwsAlg expected;
   } kCases[] = {
-      {JwsAlg::kES256, JwsAlg::kES256}, {JwsAlg::kES384, JwsAlg::kES384},
-      {JwsAlg::kES512, JwsAlg::kES512}, {JwsAlg::kEdDSA, JwsAlg::kEdDSA},
+      {JwsAlg::kES256, JwsAlg::kES256},   {JwsAlg::kES384, JwsAlg::kES384},
+      {JwsAlg::kES512, JwsAlg::kES512},   {JwsAlg::kEdDSA, JwsAlg::kEdDSA},
       {JwsAlg::kEd25519, JwsAlg::kEdDSA},  // one Ed25519 key type: EdDSA
       {JwsAlg::kPS256, JwsAlg::kRS256},    // RSA without an alg member signs RS256
   };

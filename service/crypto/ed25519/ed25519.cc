@@ -52,10 +52,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519_msm.h"
 #include "service/crypto/ed25519/ed25519_point.h"
 #include "service/crypto/ed25519/ed25519_scalar.h"
-#include "service/common/openssl_util.h"
 
 namespace popguard::ed25519 {
 namespace internal {

@@ -49,9 +49,9 @@ bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message
 // Ed25519KeyCheck is the verdict of CheckEd25519PublicKey_vartime.
 enum class Ed25519KeyCheck {
   kOk,
-  kWrongLength,      // not 32 bytes
-  kNotCanonical,     // y >= p, no curve point has this y, or x = 0 with the sign bit set
-  kSmallOrder,       // one of the 8 points of order dividing 8
+  kWrongLength,   // not 32 bytes
+  kNotCanonical,  // y >= p, no curve point has this y, or x = 0 with the sign bit set
+  kSmallOrder,    // one of the 8 points of order dividing 8
 };
 
 // CheckEd25519PublicKey_vartime applies rules 1, 3 and 4 above to a public key

@@ -140,7 +140,6 @@ Sc ScSqrN(const Sc& a, int count) {
   return r;
 }
 
-
 // ---- Variable-time inversion: Bernstein-Yang "safegcd" divsteps ----
 //
 // (D. J. Bernstein, B.-Y. Yang, "Fast constant-time gcd computation and
@@ -168,8 +167,8 @@ struct Signed62 {
 };
 
 struct Modulus62 {
-  Signed62 m;       // the odd modulus
-  uint64_t inv62;   // m^-1 mod 2^62
+  Signed62 m;      // the odd modulus
+  uint64_t inv62;  // m^-1 mod 2^62
 };
 
 constexpr Signed62 ToSigned62(const uint64_t a[4]) {
@@ -304,9 +303,7 @@ void AddMultiple(Signed62* a, const Signed62& m, int64_t k) {
   }
 }
 
-bool IsZero62(const Signed62& a) {
-  return (a.v[0] | a.v[1] | a.v[2] | a.v[3] | a.v[4]) == 0;
-}
+bool IsZero62(const Signed62& a) { return (a.v[0] | a.v[1] | a.v[2] | a.v[3] | a.v[4]) == 0; }
 
 bool IsNegative62(const Signed62& a) { return a.v[4] < 0; }
 
@@ -322,8 +319,9 @@ void Invert_vartime(uint64_t out[4], const uint64_t x[4], const Modulus62& mod) 
   // guards against a bug turning into an endless loop.
   for (int round = 0; round < 16 && !IsZero62(g); ++round) {
     Transition t;
-    delta = Divsteps62_vartime(delta, static_cast<uint64_t>(f.v[0]) | (static_cast<uint64_t>(f.v[1]) << 62),
-                               static_cast<uint64_t>(g.v[0]) | (static_cast<uint64_t>(g.v[1]) << 62), &t);
+    delta = Divsteps62_vartime(
+        delta, static_cast<uint64_t>(f.v[0]) | (static_cast<uint64_t>(f.v[1]) << 62),
+        static_cast<uint64_t>(g.v[0]) | (static_cast<uint64_t>(g.v[1]) << 62), &t);
     UpdateFG(&f, &g, t);
     UpdateDE(&d, &e, t, mod);
   }
@@ -422,16 +420,16 @@ void FeInvert(Fe* r, const Fe& a) {
 
   Fe acc;
   FeSqrN(&acc, x32, 32);
-  FeMul(&acc, acc, a);     // 32 ones, 31 zeros, 1
-  FeSqrN(&acc, acc, 96);   // 96 zeros
+  FeMul(&acc, acc, a);    // 32 ones, 31 zeros, 1
+  FeSqrN(&acc, acc, 96);  // 96 zeros
   FeSqrN(&acc, acc, 32);
-  FeMul(&acc, acc, x32);   // 32 ones
+  FeMul(&acc, acc, x32);  // 32 ones
   FeSqrN(&acc, acc, 32);
-  FeMul(&acc, acc, x32);   // 32 ones
+  FeMul(&acc, acc, x32);  // 32 ones
   FeSqrN(&acc, acc, 30);
-  FeMul(&acc, acc, x30);   // 30 ones
+  FeMul(&acc, acc, x30);  // 30 ones
   FeSqrN(&acc, acc, 2);
-  FeMul(r, acc, a);        // 0, 1
+  FeMul(r, acc, a);  // 0, 1
 }
 
 void FeInvert_vartime(Fe* r, const Fe& a) {
@@ -491,7 +489,7 @@ Sc ScInvertMontConstTime(const Sc& a) {
   // n - 2 = 0xffffffff00000000ffffffffffffffff || low 128 bits; the high half
   // is 32 ones, 32 zeros, 64 ones; the low half goes by 4-bit windows.
   static constexpr uint64_t kLow[2] = {kN[0] - 2, kN[1]};  // n[0] >= 2: no borrow
-  Sc table[16];  // table[i] = a^i, Montgomery form
+  Sc table[16];                                            // table[i] = a^i, Montgomery form
   table[1] = a;
   for (int i = 2; i < 16; ++i) table[i] = ScMontMul(table[i - 1], a);
   const Sc x4 = table[15];
@@ -499,7 +497,7 @@ Sc ScInvertMontConstTime(const Sc& a) {
   const Sc x16 = ScMontMul(ScSqrN(x8, 8), x8);
   const Sc x32 = ScMontMul(ScSqrN(x16, 16), x16);
   const Sc x64 = ScMontMul(ScSqrN(x32, 32), x32);
-  Sc acc = ScSqrN(x32, 32);              // 32 ones, 32 zeros
+  Sc acc = ScSqrN(x32, 32);               // 32 ones, 32 zeros
   acc = ScMontMul(ScSqrN(acc, 64), x64);  // 64 ones
   for (int i = 127; i >= 0; i -= 4) {
     const int nibble = static_cast<int>((kLow[i / 64] >> (i % 64 - 3)) & 15);

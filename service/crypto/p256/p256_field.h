@@ -170,7 +170,8 @@ POPGUARD_P256_PORTABLE inline void FeSqrPortable(Fe* r, const Fe& a) {
     const u128 sq = static_cast<u128>(x[i]) * x[i];
     acc = static_cast<u128>(t[2 * i - 1]) + carry;
     t[2 * i - 1] = static_cast<uint64_t>(acc);
-    acc = static_cast<u128>(t[2 * i]) + static_cast<uint64_t>(sq) + static_cast<uint64_t>(acc >> 64);
+    acc =
+        static_cast<u128>(t[2 * i]) + static_cast<uint64_t>(sq) + static_cast<uint64_t>(acc >> 64);
     t[2 * i] = static_cast<uint64_t>(acc);
     carry = static_cast<uint64_t>(sq >> 64) + static_cast<uint64_t>(acc >> 64);
   }

@@ -36,21 +36,21 @@
 #include "absl/time/clock.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
-#include "service/common/url.h"
-#include "service/jose/base64url.h"
 #include "service/authn/client_cert.h"
-#include "service/config/config.h"
+#include "service/common/command_line.h"
 #include "service/common/crypto_util.h"
 #include "service/common/file.h"
 #include "service/common/json.h"
+#include "service/common/strings.h"
+#include "service/common/url.h"
+#include "service/common/version.h"
+#include "service/config/config.h"
+#include "service/jose/base64url.h"
 #include "service/tools/cli/probe.h"
+#include "service/tools/cli/revoke.h"
+#include "service/tools/cli/rollout.h"
 #include "service/tools/mint/mint.h"
 #include "service/tools/mint/signer.h"
-#include "service/tools/cli/rollout.h"
-#include "service/common/strings.h"
-#include "service/common/command_line.h"
-#include "service/common/version.h"
-#include "service/tools/cli/revoke.h"
 
 namespace popguard {
 namespace {
@@ -525,14 +525,16 @@ int Rollout(const Args& args) {
   const bool admin = args.Has("admin");
   const bool metrics = args.Has("metrics");
   if (admin && metrics) {
-    return Fail("rollout: --admin and --metrics exclude each other (one replica's report, or the "
-                "sum of the expositions)");
+    return Fail(
+        "rollout: --admin and --metrics exclude each other (one replica's report, or the "
+        "sum of the expositions)");
   }
   if (!admin && !metrics) return Fail("rollout: needs --admin URL or --metrics URL (repeatable)");
   if (admin) {
     if (args.Has("ready-min-requests") || args.Has("ready-max-deny-ratio")) {
-      return Fail("rollout: --ready-min-requests and --ready-max-deny-ratio go with --metrics "
-                  "(--admin reports the replica's own rollout thresholds)");
+      return Fail(
+          "rollout: --ready-min-requests and --ready-max-deny-ratio go with --metrics "
+          "(--admin reports the replica's own rollout thresholds)");
     }
     return RunRollout(args.Get("admin"));
   }

@@ -172,8 +172,8 @@ int RunProbe(const FlagValues& args) {
     return 2;
   }
   absl::StatusOr<ProbeHeaderValues> probe = MintProbe(
-      *key, {.method = args.Get("method", "GET"), .url = args.Get("url"),
-             .cert_thumbprint = thumbprint});
+      *key,
+      {.method = args.Get("method", "GET"), .url = args.Get("url"), .cert_thumbprint = thumbprint});
   if (!probe.ok()) {
     std::cerr << "popguard-cli: probe: --url: " << probe.status().message() << "\n";
     return 2;

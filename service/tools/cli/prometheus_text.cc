@@ -169,7 +169,7 @@ absl::Status ParseComment(Cursor& c, PromText* out) {
   const absl::string_view type = c.Token();
   c.SkipSpace();
   static constexpr absl::string_view kTypes[] = {"counter", "gauge", "histogram", "summary",
-                                                "untyped"};
+                                                 "untyped"};
   if (std::find(std::begin(kTypes), std::end(kTypes), type) == std::end(kTypes)) {
     return c.Error(absl::StrCat("# TYPE ", name, ": unknown type \"", type, "\""));
   }

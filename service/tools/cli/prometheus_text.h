@@ -38,7 +38,7 @@ struct PromSample {
 };
 
 struct PromText {
-  std::vector<PromSample> samples;                        // in exposition order
+  std::vector<PromSample> samples;                      // in exposition order
   absl::flat_hash_map<std::string, std::string> types;  // # TYPE: family -> type
 };
 

@@ -29,8 +29,10 @@ int Fail(absl::string_view msg) {
 // EntryFromFlags builds the entry the flags describe.
 absl::StatusOr<RevocationEntry> EntryFromFlags(const FlagValues& args, absl::Time now) {
   static constexpr std::pair<absl::string_view, RevocationKind> kFlags[] = {
-      {"jti", RevocationKind::kJti},       {"sub", RevocationKind::kSub},
-      {"client-id", RevocationKind::kClientId}, {"jkt", RevocationKind::kJkt},
+      {"jti", RevocationKind::kJti},
+      {"sub", RevocationKind::kSub},
+      {"client-id", RevocationKind::kClientId},
+      {"jkt", RevocationKind::kJkt},
       {"kid", RevocationKind::kKid}};
   std::optional<RevocationEntry> entry;
   for (const auto& [flag, kind] : kFlags) {
@@ -49,7 +51,8 @@ absl::StatusOr<RevocationEntry> EntryFromFlags(const FlagValues& args, absl::Tim
   }
   if (args.Has("until")) {
     absl::StatusOr<absl::Time> until = ParseRfc3339(args.Get("until"));
-    if (!until.ok()) return absl::InvalidArgumentError(absl::StrCat("--until: ", until.status().message()));
+    if (!until.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--until: ", until.status().message()));
     entry->until = *until;
   } else {
     absl::StatusOr<absl::Duration> d = ParseDuration(args.Get("for"));
@@ -59,8 +62,8 @@ absl::StatusOr<RevocationEntry> EntryFromFlags(const FlagValues& args, absl::Tim
     // Whole seconds, like exp: the entry lasts at least the time asked for.
     const absl::Time until = now + *d;
     const int64_t seconds = absl::ToUnixSeconds(until);
-    entry->until = absl::FromUnixSeconds(absl::FromUnixSeconds(seconds) < until ? seconds + 1
-                                                                                 : seconds);
+    entry->until =
+        absl::FromUnixSeconds(absl::FromUnixSeconds(seconds) < until ? seconds + 1 : seconds);
   }
   if (entry->until <= now) return absl::InvalidArgumentError("--until is in the past");
   if (absl::Status s = CheckRevocationEntry(*entry); !s.ok()) return s;
@@ -108,12 +111,13 @@ int WriteRedis(const FlagValues& args, const RevocationEntry& entry, absl::Time 
   int64_t receivers = 0;
   absl::Status s = WithOwner(*o, key, [&](redisContext* c) -> absl::Status {
     // GT: an entry already there with a later expiry keeps it.
-    auto added = RedisSyncCommand(c, {"ZADD", key, "GT", absl::StrCat(absl::ToUnixSeconds(entry.until)),
-                                      RevocationMember(entry)});
+    auto added =
+        RedisSyncCommand(c, {"ZADD", key, "GT", absl::StrCat(absl::ToUnixSeconds(entry.until)),
+                             RevocationMember(entry)});
     if (!added.ok()) return added.status();
     // Entries past their expiry deny nothing: the writer drops them.
-    (void)RedisSyncCommand(c, {"ZREMRANGEBYSCORE", key, "-inf",
-                               absl::StrCat(absl::ToUnixSeconds(now))});
+    (void)RedisSyncCommand(
+        c, {"ZREMRANGEBYSCORE", key, "-inf", absl::StrCat(absl::ToUnixSeconds(now))});
     // Written before it is announced: a replica that reconnects in between
     // reads it in full; one that is subscribed gets the message.
     auto published = RedisSyncCommand(c, {"PUBLISH", channel, RevocationMessage(entry)});
@@ -155,8 +159,9 @@ int List(const FlagValues& args, absl::Time now) {
     if (!o.ok()) return Fail(o.status().message());
     const std::string key = args.Get("key", std::string(kDefaultKey));
     absl::Status s = WithOwner(*o, key, [&](redisContext* c) -> absl::Status {
-      auto r = RedisSyncCommand(c, {"ZRANGEBYSCORE", key, absl::StrCat("(", absl::ToUnixSeconds(now)),
-                                    "+inf", "WITHSCORES"});
+      auto r =
+          RedisSyncCommand(c, {"ZRANGEBYSCORE", key, absl::StrCat("(", absl::ToUnixSeconds(now)),
+                               "+inf", "WITHSCORES"});
       if (!r.ok()) return r.status();
       for (size_t i = 0; i + 1 < (*r)->elements; i += 2) {
         int64_t until = 0;

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "service/keys/jwks_fetcher.h"
@@ -64,8 +64,7 @@ class Reader {
     return *kEmpty;
   }
   uint64_t Count(const JsonValue& v, std::string_view key) {
-    return static_cast<uint64_t>(
-        Member(v, key, JsonValue::Type::kNumber).AsInt64().value_or(0));
+    return static_cast<uint64_t>(Member(v, key, JsonValue::Type::kNumber).AsInt64().value_or(0));
   }
   double Number(const JsonValue& v, std::string_view key) {
     return Member(v, key, JsonValue::Type::kNumber).number_value();
@@ -114,8 +113,7 @@ absl::StatusOr<std::string> FormatRolloutReport(const JsonValue& report) {
   const double max_ratio = r.Number(readiness, "max_deny_ratio");
   std::string out;
   std::vector<std::string> ready;
-  for (const JsonValue& route :
-       r.Member(report, "routes", JsonValue::Type::kArray).array_items()) {
+  for (const JsonValue& route : r.Member(report, "routes", JsonValue::Type::kArray).array_items()) {
     const std::string& name = r.String(route, "route");
     const uint64_t requests = r.Count(route, "requests");
     absl::StrAppend(&out, "route ", name, " (", r.String(route, "mode"), ", binding ",
@@ -176,14 +174,14 @@ FetchResult Get(const std::string& url, size_t max_body_bytes) {
   std::unique_ptr<JwksFetcher> fetcher = JwksFetcher::CreateCurl(1);
   FetchResult result;
   absl::Notification done;
-  fetcher->Fetch(url,
-                 FetchOptions{.timeout = absl::Seconds(5),
-                              .max_body_bytes = max_body_bytes,
-                              .allow_http = true},
-                 [&](FetchResult r) {
-                   result = std::move(r);
-                   done.Notify();
-                 });
+  fetcher->Fetch(
+      url,
+      FetchOptions{
+          .timeout = absl::Seconds(5), .max_body_bytes = max_body_bytes, .allow_http = true},
+      [&](FetchResult r) {
+        result = std::move(r);
+        done.Notify();
+      });
   done.WaitForNotification();
   fetcher->Shutdown();
   return result;
@@ -201,7 +199,8 @@ int Fail(absl::string_view source, absl::string_view why) {
 // Print formats the GET /rollout JSON `json` to stdout.
 int Print(absl::string_view source, const std::string& json) {
   absl::StatusOr<JsonValue> report = ParseJson(json, JsonLimits{.max_depth = 8});
-  if (!report.ok()) return Fail(source, "GET /rollout did not answer JSON; not a popguard admin port?");
+  if (!report.ok())
+    return Fail(source, "GET /rollout did not answer JSON; not a popguard admin port?");
   absl::StatusOr<std::string> text = FormatRolloutReport(*report);
   if (!text.ok()) return Fail(source, text.status().message());
   std::cout << *text;
@@ -235,7 +234,8 @@ int RunFleetRollout(const std::vector<std::string>& metrics, const RolloutConfig
       if (e.source == url) return Fail(url, "--metrics given twice");
     }
     if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
-      return Fail(url, "--metrics must be an http:// or https:// URL (e.g. http://HOST:9090/metrics)");
+      return Fail(url,
+                  "--metrics must be an http:// or https:// URL (e.g. http://HOST:9090/metrics)");
     }
     // A /federate answer of a large fleet is bigger than one replica's page.
     FetchResult result = Get(url, size_t{64} << 20);

@@ -42,8 +42,7 @@ struct Sums {
   std::map<std::string, Route, std::less<>> routes;
 };
 
-absl::Status SampleError(const std::string& source, const PromSample& s,
-                         const std::string& why) {
+absl::Status SampleError(const std::string& source, const PromSample& s, const std::string& why) {
   return absl::InvalidArgumentError(
       absl::StrCat(source, ": line ", s.line, ": ", SeriesText(s), ": ", why));
 }
@@ -102,13 +101,12 @@ absl::Status AddRouteInfo(const std::string& source, const PromSample& s, Sums* 
   } else if (it->second.binding != facts.binding || it->second.report_only != facts.report_only) {
     // A config change reaching the replicas one by one: the binding a route's
     // readiness is judged against differs between them.
-    return SampleError(source, s,
-                       absl::StrCat("route ", route, " has binding ",
-                                    std::string(BindingRequirementName(it->second.binding)),
-                                    ", report_only ",
-                                    it->second.report_only ? "true" : "false", " in ",
-                                    it->second.source,
-                                    "; wait until every replica runs the same config"));
+    return SampleError(
+        source, s,
+        absl::StrCat("route ", route, " has binding ",
+                     std::string(BindingRequirementName(it->second.binding)), ", report_only ",
+                     it->second.report_only ? "true" : "false", " in ", it->second.source,
+                     "; wait until every replica runs the same config"));
   }
   return absl::OkStatus();
 }
@@ -179,8 +177,8 @@ absl::Status Add(const Exposition& e, Sums* sums) {
         e.source, ": no ", kRequests, " family; not a popguard /metrics (or its federation)?"));
   }
   if (!route_info) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        e.source, ": no ", kRouteInfo, " series; a popguard older than popguard-cli?"));
+    return absl::InvalidArgumentError(absl::StrCat(e.source, ": no ", kRouteInfo,
+                                                   " series; a popguard older than popguard-cli?"));
   }
   return absl::OkStatus();
 }
@@ -228,9 +226,8 @@ absl::StatusOr<std::string> FleetRolloutJson(const std::vector<Exposition>& expo
     }
     for (const auto& [client, c] : r.clients) rc.top.push_back(Client(client, c));
     // By volume, then by name: the order the report lists clients in.
-    std::stable_sort(rc.top.begin(), rc.top.end(), [](const auto& x, const auto& y) {
-      return x.Total() > y.Total();
-    });
+    std::stable_sort(rc.top.begin(), rc.top.end(),
+                     [](const auto& x, const auto& y) { return x.Total() > y.Total(); });
     rc.top_others = Client("", r.others);
     rc.labelled = rc.top;
     rc.labelled_others = rc.top_others;

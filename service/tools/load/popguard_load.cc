@@ -32,8 +32,8 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -54,18 +54,19 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "service/tools/load/latency_histogram.h"
-#include "service/tools/mint/mint.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "popguard/v1/verifier.grpc.pb.h"
 #include "service/common/file.h"
 #include "service/common/json.h"
-#include "service/tools/mint/signer.h"
 #include "service/common/url.h"
+#include "service/tools/load/latency_histogram.h"
+#include "service/tools/mint/mint.h"
+#include "service/tools/mint/signer.h"
 
 ABSL_FLAG(std::string, target, "", "host:port of the server to load (the only address contacted).");
-ABSL_FLAG(std::string, api, "check", "check (Envoy ext_authz Check), verify (Verifier.Verify) or "
-                                      "stream (Verifier.VerifyStream).");
+ABSL_FLAG(std::string, api, "check",
+          "check (Envoy ext_authz Check), verify (Verifier.Verify) or "
+          "stream (Verifier.VerifyStream).");
 ABSL_FLAG(std::string, binding, "dpop", "bearer, dpop or mtls: what the requests carry.");
 ABSL_FLAG(std::string, mode, "closed", "closed (fixed concurrency) or open (fixed arrival rate).");
 ABSL_FLAG(int, concurrency, 32, "closed loop: requests in flight.");
@@ -73,14 +74,17 @@ ABSL_FLAG(double, rate, 1000, "open loop: requests per second.");
 ABSL_FLAG(double, duration, 10, "seconds to measure (after --warmup).");
 ABSL_FLAG(double, warmup, 1, "seconds of load before measuring starts.");
 ABSL_FLAG(int64_t, requests, 0, "stop after this many measured requests (0: no limit).");
-ABSL_FLAG(int64_t, pool, 0, "DPoP proofs to pre-mint (0: enough for the run; closed loop "
-                            "assumes at most 25000 requests/s).");
-ABSL_FLAG(std::string, issuer_key, "", "private JWK the tokens are signed with (default: a fresh "
-                                       "ES256 key; see --write_issuer_key).");
+ABSL_FLAG(int64_t, pool, 0,
+          "DPoP proofs to pre-mint (0: enough for the run; closed loop "
+          "assumes at most 25000 requests/s).");
+ABSL_FLAG(std::string, issuer_key, "",
+          "private JWK the tokens are signed with (default: a fresh "
+          "ES256 key; see --write_issuer_key).");
 ABSL_FLAG(std::string, write_issuer_key, "", "write the (generated) issuer private JWK here.");
 ABSL_FLAG(std::string, write_jwks, "", "write the issuer's public JWKS here.");
-ABSL_FLAG(std::string, write_config, "", "write a popguard config trusting that JWKS here "
-                                         "(needs --write_jwks).");
+ABSL_FLAG(std::string, write_config, "",
+          "write a popguard config trusting that JWKS here "
+          "(needs --write_jwks).");
 ABSL_FLAG(std::string, issuer, "https://issuer.load.test", "token iss.");
 ABSL_FLAG(std::string, audience, "https://api.load.test", "token aud.");
 ABSL_FLAG(std::string, url, "https://api.load.test/load/resource", "request URL (and DPoP htu).");
@@ -88,7 +92,8 @@ ABSL_FLAG(std::string, method, "GET", "request method (and DPoP htm).");
 ABSL_FLAG(std::string, scope, "read", "token scope.");
 ABSL_FLAG(int, clients, 8, "distinct client keys (DPoP) or certificates (mTLS).");
 ABSL_FLAG(int, tokens_per_client, 1, "distinct access tokens per client.");
-ABSL_FLAG(std::string, proof_alg, "ES256", "DPoP proof algorithm: ES256, ES384, EdDSA, RS256, PS256.");
+ABSL_FLAG(std::string, proof_alg, "ES256",
+          "DPoP proof algorithm: ES256, ES384, EdDSA, RS256, PS256.");
 ABSL_FLAG(std::string, client, "cq",
           "check/verify client: cq (one thread drives a CompletionQueue; least client CPU) or "
           "callback (gRPC callback API).");
@@ -222,9 +227,15 @@ std::string ConfigYaml(const std::string& jwks_path, Binding binding, const Norm
       "listen: 127.0.0.1:9001\n"
       "log_level: info\n"
       "issuers:\n"
-      "  - issuer: \"", absl::GetFlag(FLAGS_issuer), "\"\n"
-      "    jwks_file: \"", jwks_path, "\"\n"
-      "    audiences: [\"", absl::GetFlag(FLAGS_audience), "\"]\n"
+      "  - issuer: \"",
+      absl::GetFlag(FLAGS_issuer),
+      "\"\n"
+      "    jwks_file: \"",
+      jwks_path,
+      "\"\n"
+      "    audiences: [\"",
+      absl::GetFlag(FLAGS_audience),
+      "\"]\n"
       "    algorithms: [ES256, ES384, EdDSA, RS256, PS256]\n"
       "    require_typ: true\n"
       "clock_skew: 60s\n"
@@ -234,8 +245,12 @@ std::string ConfigYaml(const std::string& jwks_path, Binding binding, const Norm
       "  clock_skew: 5s\n"
       "routes:\n"
       "  - name: load\n"
-      "    match: {path_prefix: \"", url.path, "\"}\n"
-      "    binding: ", std::string(binding_name), "\n"
+      "    match: {path_prefix: \"",
+      url.path,
+      "\"}\n"
+      "    binding: ",
+      std::string(binding_name),
+      "\n"
       "default_binding: bound\n"
       "replay:\n"
       "  backend: memory\n"
@@ -400,24 +415,42 @@ JsonValue PercentileDistribution(const LatencyHistogram& h) {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return absl::StrCat("CODE_", static_cast<int>(code));
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat("CODE_", static_cast<int>(code));
   }
 }
 
@@ -515,8 +548,8 @@ Outcome FromVerifyResponse(const VerifyResponse& resp) {
 template <typename Api>
 class UnaryTransport final : public Transport {
  public:
-  UnaryTransport(const Workload& w, const std::string& target, int channels,
-                 absl::Duration timeout, DoneFn done)
+  UnaryTransport(const Workload& w, const std::string& target, int channels, absl::Duration timeout,
+                 DoneFn done)
       : w_(w), timeout_(timeout), done_(std::move(done)) {
     for (auto& ch : MakeChannels(target, channels)) stubs_.push_back(Api::Service::NewStub(ch));
   }
@@ -780,8 +813,8 @@ class CqDriver {
       if (stop->load() && pacer_done.load() && outstanding_->load() == 0) break;
       void* tag = nullptr;
       bool ok = false;
-      gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                           gpr_time_from_millis(20, GPR_TIMESPAN));
+      gpr_timespec deadline =
+          gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(20, GPR_TIMESPAN));
       grpc::CompletionQueue::NextStatus st = cq_.AsyncNext(&tag, &ok, deadline);
       if (st == grpc::CompletionQueue::SHUTDOWN) break;
       if (st == grpc::CompletionQueue::GOT_EVENT) {
@@ -1005,7 +1038,7 @@ int Main() {
   const int64_t send_until = measure_from + static_cast<int64_t>(duration * 1e9);
   Collector collector(measure_from);
 
-  std::atomic<uint64_t> next{0};          // the next request index
+  std::atomic<uint64_t> next{0};           // the next request index
   std::atomic<uint64_t> measured_sent{0};  // requests sent at/after measure_from
   std::atomic<int64_t> outstanding{0};
   std::atomic<bool> stop{false};
@@ -1061,19 +1094,20 @@ int Main() {
   }
   std::unique_ptr<CqDriver> cq_driver;
   if (use_cq) {
-    cq_driver =
-        std::make_unique<CqDriver>(w, api, target_addr, channels, timeout, &collector, &outstanding);
-  } else switch (api) {
-    case Api::kCheck:
-      transport = std::make_unique<CheckTransport>(w, target_addr, channels, timeout, done);
-      break;
-    case Api::kVerify:
-      transport = std::make_unique<VerifyTransport>(w, target_addr, channels, timeout, done);
-      break;
-    case Api::kStream:
-      transport = std::make_unique<StreamTransport>(w, target_addr, channels, done);
-      break;
-  }
+    cq_driver = std::make_unique<CqDriver>(w, api, target_addr, channels, timeout, &collector,
+                                           &outstanding);
+  } else
+    switch (api) {
+      case Api::kCheck:
+        transport = std::make_unique<CheckTransport>(w, target_addr, channels, timeout, done);
+        break;
+      case Api::kVerify:
+        transport = std::make_unique<VerifyTransport>(w, target_addr, channels, timeout, done);
+        break;
+      case Api::kStream:
+        transport = std::make_unique<StreamTransport>(w, target_addr, channels, done);
+        break;
+    }
 
   // Progress, and the CPU snapshot when measuring starts.
   double server_cpu_start = -1, client_cpu_start = 0;
@@ -1097,15 +1131,14 @@ int Main() {
       next_tick += 1000000000;
       const uint64_t d = collector.completed();
       if (progress) {
-        std::fprintf(stderr,
-                     "[%5.1fs] %-7s done %llu (%llu/s) ok %llu deny %llu err %llu in flight %lld\n",
-                     (now - t0) / 1e9, now < measure_from ? "warmup" : "measure",
-                     static_cast<unsigned long long>(d),
-                     static_cast<unsigned long long>(d - last_done),
-                     static_cast<unsigned long long>(collector.allowed()),
-                     static_cast<unsigned long long>(collector.denied()),
-                     static_cast<unsigned long long>(collector.errors()),
-                     static_cast<long long>(outstanding.load()));
+        std::fprintf(
+            stderr, "[%5.1fs] %-7s done %llu (%llu/s) ok %llu deny %llu err %llu in flight %lld\n",
+            (now - t0) / 1e9, now < measure_from ? "warmup" : "measure",
+            static_cast<unsigned long long>(d), static_cast<unsigned long long>(d - last_done),
+            static_cast<unsigned long long>(collector.allowed()),
+            static_cast<unsigned long long>(collector.denied()),
+            static_cast<unsigned long long>(collector.errors()),
+            static_cast<long long>(outstanding.load()));
       }
       last_done = d;
     }
@@ -1224,11 +1257,12 @@ int Main() {
                   : absl::StrFormat("concurrency %d", absl::GetFlag(FLAGS_concurrency)));
     std::cout << absl::StrFormat("  measured     %.2f s, %llu requests, %.1f req/s\n", seconds,
                                  static_cast<unsigned long long>(measured), rps);
-    std::cout << absl::StrFormat("  latency us   p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.0f\n",
-                                 us(h.Percentile(0.5)), us(h.Percentile(0.9)),
-                                 us(h.Percentile(0.99)), us(h.Percentile(0.999)), us(h.Max()),
-                                 h.Mean() / 1000.0);
-    std::cout << absl::StrFormat("  errors       %llu", static_cast<unsigned long long>(measured_errors));
+    std::cout << absl::StrFormat(
+        "  latency us   p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.0f\n",
+        us(h.Percentile(0.5)), us(h.Percentile(0.9)), us(h.Percentile(0.99)),
+        us(h.Percentile(0.999)), us(h.Max()), h.Mean() / 1000.0);
+    std::cout << absl::StrFormat("  errors       %llu",
+                                 static_cast<unsigned long long>(measured_errors));
     for (const auto& [c, n] : errors) std::cout << " " << CodeName(c) << "=" << n;
     std::cout << "\n  decisions   ";
     for (const auto& [r, n] : reasons) std::cout << " " << r << "=" << n;

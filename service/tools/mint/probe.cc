@@ -5,9 +5,9 @@
 
 #include "absl/strings/numbers.h"
 #include "service/authn/diagnostics.h"
-#include "service/common/url.h"
 #include "service/common/crypto_util.h"
 #include "service/common/json.h"
+#include "service/common/url.h"
 #include "service/jose/base64url.h"
 
 namespace popguard {

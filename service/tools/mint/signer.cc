@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "service/jose/base64url.h"
 #include "service/common/openssl_util.h"
+#include "service/jose/base64url.h"
 
 namespace popguard {
 namespace {
@@ -110,7 +110,7 @@ absl::StatusOr<std::string> DecodeB64Member(const JsonValue& jwk, std::string_vi
 
 SecretBnPtr BytesToBn(std::string_view bytes) {
   return SecretBnPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
-                         static_cast<int>(bytes.size()), nullptr));
+                               static_cast<int>(bytes.size()), nullptr));
 }
 
 PkeyPtr KeypairFromData(const char* type, const OSSL_PARAM_BLD* bld_const) {

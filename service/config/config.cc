@@ -1049,7 +1049,76 @@ absl::StatusOr<std::string> ReadNonceSecret(const Config& config) {
   return secret.str();
 }
 
+namespace {
+
+// FlowEntryAtDocumentRoot returns the 1-based line of a ',' that stands where
+// a YAML document's root node would begin (after comments, directives,
+// `---`/`...` markers, an anchor or a tag), or 0 when there is none.
+//
+// Why: yaml-cpp 0.7 (Debian 12) never returns on such a document: it loops,
+// allocating, until the process runs out of memory (config_fuzzer: the two
+// bytes ",s" took 2 GB; `popguard --check_config` died of std::bad_alloc).
+// A config reload of a bad ConfigMap must be refused, never stall or kill a
+// replica, so the shape is refused before yaml-cpp sees it. A ',' at the root
+// is never valid YAML, so nothing valid is refused. The scan is linear and
+// conservative: a `---` or `...` at column 0 starts a new root, as it does in
+// YAML even inside a block scalar.
+int FlowEntryAtDocumentRoot(std::string_view yaml) {
+  int line = 1;
+  bool at_root = true;  // the current document's root has not begun yet
+  bool line_start = true;
+  size_t i = 0;
+  auto marker_at = [&](size_t k) {
+    if (yaml.compare(k, 3, "---") != 0 && yaml.compare(k, 3, "...") != 0) return false;
+    return k + 3 == yaml.size() || yaml[k + 3] == ' ' || yaml[k + 3] == '\t' ||
+           yaml[k + 3] == '\n' || yaml[k + 3] == '\r';
+  };
+  auto skip_to_line_end = [&] {
+    while (i < yaml.size() && yaml[i] != '\n') ++i;
+  };
+  while (i < yaml.size()) {
+    const char c = yaml[i];
+    if (c == '\n') {
+      ++line;
+      ++i;
+      line_start = true;
+      continue;
+    }
+    if (line_start && marker_at(i)) {
+      at_root = true;
+      i += 3;
+      line_start = false;
+      continue;
+    }
+    const bool was_line_start = line_start;
+    line_start = false;
+    if (!at_root) {
+      skip_to_line_end();
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') {
+      ++i;
+    } else if (c == '#' || (c == '%' && was_line_start)) {
+      skip_to_line_end();
+    } else if (c == '&' || c == '!') {  // an anchor or a tag on the root node
+      while (i < yaml.size() && yaml[i] != ' ' && yaml[i] != '\t' && yaml[i] != '\n') ++i;
+    } else if (c == ',') {
+      return line;
+    } else {
+      at_root = false;
+      skip_to_line_end();
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& base_dir) {
+  if (const int line = FlowEntryAtDocumentRoot(yaml); line > 0) {
+    return absl::InvalidArgumentError(absl::StrCat("config: YAML syntax error at line ", line,
+                                                   ": a document cannot begin with ','"));
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(yaml));

@@ -476,6 +476,17 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
       {"syntax error", WithIssuer("routes: [{name: a}\n"), "config: YAML syntax error at line"},
       {"two documents", WithIssuer("---\nlisten: 127.0.0.1:1\n"),
        "config: holds more than one YAML document"},
+      // yaml-cpp 0.7 loops without end, allocating, on a ',' where a
+      // document's root begins (config_fuzzer: ",s" took 2 GB); refused first.
+      {"flow entry at the root", ",s", "config: YAML syntax error at line 1: a document cannot"},
+      {"flow entry alone", ",", "config: YAML syntax error at line 1: a document cannot"},
+      {"flow entry after a comment", "# c\n  ,s\n", "config: YAML syntax error at line 2:"},
+      {"flow entry after ---", "--- ,", "config: YAML syntax error at line 1:"},
+      {"flow entry after an anchor", "&a ,", "config: YAML syntax error at line 1:"},
+      {"flow entry after a tag", "!t ,", "config: YAML syntax error at line 1:"},
+      {"flow entry in a second document", WithIssuer("---\n,\n"),
+       "config: YAML syntax error at line"},
+      {"flow entry after ...", "a: 1\n...\n,", "config: YAML syntax error at line 3:"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);

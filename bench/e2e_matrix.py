@@ -90,6 +90,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_cluster_port():
+    """A free loopback port for a cluster node: Redis Cluster listens on port + 10000
+    for its bus, so the port must be at most 55535 and port + 10000 free too."""
+    for _ in range(1000):
+        port = free_port()
+        if port > 55535:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free loopback port pair for a Redis Cluster node")
+
+
 def stop_process(proc):
     """SIGTERM, then SIGKILL after 20 s; waits either way."""
     if proc.poll() is None:
@@ -114,7 +130,7 @@ class RedisServer:
         # A port probed free can be taken by someone else before redis-server binds
         # it: then try another.
         for attempt in range(3):
-            self.port = free_port()
+            self.port = free_cluster_port() if cluster else free_port()
             self.dir = os.path.join(work, "%s-%d" % (name, self.port))
             os.makedirs(self.dir, exist_ok=True)
             self.log = open(os.path.join(self.dir, "redis.log"), "w")

@@ -106,6 +106,13 @@ class OneShotHttpServer {
   std::thread thread_;
 };
 
+// ClosedLoopbackPort returns a loopback port that was free a moment ago and
+// that nothing listens on now.
+int ClosedLoopbackPort() {
+  OneShotHttpServer probe("");  // closed again on return
+  return probe.port();
+}
+
 // Report lines both traffic mixes give (popguard-cli rollout, --admin or
 // --metrics): the routes whose counts are the same in either.
 constexpr char kPublicReport[] =
@@ -308,11 +315,7 @@ TEST_F(RolloutTest, ReportMetricsAndCliAgreeOnTheTraffic) {
 
 TEST_F(RolloutTest, CliNamesAnUnreachableOrForeignAdminPort) {
   TempDir dir;
-  int closed_port = 0;
-  {
-    OneShotHttpServer probe("");  // a free port, closed again at the end of this block
-    closed_port = probe.port();
-  }
+  const int closed_port = ClosedLoopbackPort();
   OneShotHttpServer not_found("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   OneShotHttpServer foreign_json(
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
@@ -441,11 +444,7 @@ TEST_F(FleetRolloutTest, MetricsOfTwoReplicasAreSummed) {
 
 TEST_F(FleetRolloutTest, CliNamesAnUnreachableOrForeignMetricsUrl) {
   TempDir dir;
-  int closed_port = 0;
-  {
-    OneShotHttpServer probe("");  // a free port, closed again at the end of this block
-    closed_port = probe.port();
-  }
+  const int closed_port = ClosedLoopbackPort();
   OneShotHttpServer not_found("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   OneShotHttpServer html(
       "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>");

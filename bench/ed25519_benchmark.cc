@@ -12,6 +12,7 @@
 //   BM_OpenSslVerifier        popguard's CreateOpenSslVerifier() (service/jose/signature.h)
 //   BM_NativeSingle           Ed25519Verify_vartime
 //   BM_NativeSingleFullSize   the full-size check it replaced (253 doublings)
+//   BM_HalfSizeReduction      HalfSize_vartime alone (the lattice step it adds)
 //   BM_NativeBatch/n          Ed25519VerifyBatch_vartime on n signatures
 //   BM_NativeBatchStraus/n, BM_NativeBatchPippenger/n   forced MSM algorithm
 //   BM_NativeBatchSameKey/n   n signatures by one key (keys are merged)
@@ -34,6 +35,7 @@
 #include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519.h"
 #include "service/crypto/ed25519/ed25519_msm.h"
+#include "service/crypto/ed25519/ed25519_scalar.h"
 #include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/signature.h"
@@ -161,6 +163,26 @@ void BM_NativeSingleFullSize(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_NativeSingleFullSize);
+
+void BM_HalfSizeReduction(benchmark::State& state) {
+  using namespace ed25519::internal;  // NOLINT(build/namespaces)
+  std::mt19937_64 rng(1);
+  std::vector<Scalar> ks(kKeys);
+  for (Scalar& k : ks) {
+    uint8_t wide[64];
+    for (uint8_t& b : wide) b = static_cast<uint8_t>(rng());
+    k = ScalarReduce64(wide);
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    HalfSizePair h;
+    benchmark::DoNotOptimize(HalfSize_vartime(ks[i], &h));
+    benchmark::DoNotOptimize(h);
+    i = (i + 1) % kKeys;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_HalfSizeReduction);
 
 std::vector<Ed25519Item> Items(size_t n, size_t offset, bool same_key) {
   const Corpus& c = GetCorpus();

@@ -64,8 +64,9 @@ namespace {
 // While searching a failed batch for its bad signatures, groups smaller than
 // this are verified one signature at a time: splitting them further would
 // cost more batch checks than it saves. (A fresh batch is checked as a batch
-// from 2 signatures on: two share the ~253 doublings a single check spends
-// alone.)
+// from 2 signatures on: two share one chain of ~253 doublings, which still
+// beats two half-size single checks of ~128 each: 62.9 against 2 x 36.2 µs,
+// bench/README.md, issue 15.)
 constexpr size_t kSingleCheckBelow = 4;
 
 // Larger inputs are verified in chunks of this many signatures.

@@ -11,12 +11,15 @@
 //                             reused EVP_MD_CTX (the cheapest EVP path)
 //   BM_OpenSslVerifier        popguard's CreateOpenSslVerifier() (service/jose/signature.h)
 //   BM_NativeSingle           Ed25519Verify_vartime
+//   BM_NativeSingleFullSize   the full-size check it replaced (253 doublings)
+//   BM_HalfSizeReduction      HalfSize_vartime alone (the lattice step it adds)
 //   BM_NativeBatch/n          Ed25519VerifyBatch_vartime on n signatures
 //   BM_NativeBatchStraus/n, BM_NativeBatchPippenger/n   forced MSM algorithm
 //   BM_NativeBatchSameKey/n   n signatures by one key (keys are merged)
 //   BM_NativeBatchOneBad/n    n signatures, one of them invalid
 //   BM_Speedup/n              OpenSSL and native interleaved, ratio as a counter
-//                             (n = 0: single verification; n > 0: batches of n)
+//                             (n = 0: single verification, and the full-size
+//                             check beside it; n > 0: batches of n)
 //   BM_MsmStraus/n, BM_MsmPippenger/n   the MSM alone over n random points
 #include <openssl/evp.h>
 #include <time.h>
@@ -32,6 +35,7 @@
 #include "service/common/openssl_util.h"
 #include "service/crypto/ed25519/ed25519.h"
 #include "service/crypto/ed25519/ed25519_msm.h"
+#include "service/crypto/ed25519/ed25519_scalar.h"
 #include "service/jose/base64url.h"
 #include "service/jose/jwk.h"
 #include "service/jose/signature.h"
@@ -146,6 +150,40 @@ void BM_NativeSingle(benchmark::State& state) {
 }
 BENCHMARK(BM_NativeSingle);
 
+void BM_NativeSingleFullSize(benchmark::State& state) {
+  const Corpus& c = GetCorpus();
+  size_t i = 0;
+  for (auto _ : state) {
+    bool ok = popguard::ed25519::internal::VerifyFullSize_vartime(c.public_keys[i], c.messages[i],
+                                                                  c.signatures[i]);
+    if (!ok) state.SkipWithError("rejected a valid signature");
+    benchmark::DoNotOptimize(ok);
+    i = (i + 1) % kKeys;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_NativeSingleFullSize);
+
+void BM_HalfSizeReduction(benchmark::State& state) {
+  using namespace ed25519::internal;  // NOLINT(build/namespaces)
+  std::mt19937_64 rng(1);
+  std::vector<Scalar> ks(kKeys);
+  for (Scalar& k : ks) {
+    uint8_t wide[64];
+    for (uint8_t& b : wide) b = static_cast<uint8_t>(rng());
+    k = ScalarReduce64(wide);
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    HalfSizePair h;
+    benchmark::DoNotOptimize(HalfSize_vartime(ks[i], &h));
+    benchmark::DoNotOptimize(h);
+    i = (i + 1) % kKeys;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_HalfSizeReduction);
+
 std::vector<Ed25519Item> Items(size_t n, size_t offset, bool same_key) {
   const Corpus& c = GetCorpus();
   std::vector<Ed25519Item> items;
@@ -227,7 +265,7 @@ void BM_Speedup(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   const size_t count = std::max<size_t>(n, 16);
   MdCtxPtr ctx(EVP_MD_CTX_new());
-  double openssl_seconds = 0, native_seconds = 0;
+  double openssl_seconds = 0, native_seconds = 0, full_size_seconds = 0;
   size_t offset = 0, verified = 0;
   for (auto _ : state) {
     std::vector<Ed25519Item> items = Items(count, offset, /*same_key=*/false);
@@ -255,6 +293,14 @@ void BM_Speedup(benchmark::State& state) {
       }
     }
     double t2 = ThreadCpuSeconds();
+    if (n == 0) {
+      for (const Ed25519Item& item : items) {
+        accepted += popguard::ed25519::internal::VerifyFullSize_vartime(
+            item.public_key, item.message, item.signature);
+      }
+      full_size_seconds += ThreadCpuSeconds() - t2;
+      accepted -= count;
+    }
     if (accepted != count) state.SkipWithError("native core rejected a valid signature");
     openssl_seconds += t1 - t0;
     native_seconds += t2 - t1;
@@ -264,6 +310,10 @@ void BM_Speedup(benchmark::State& state) {
   state.counters["openssl_us"] = 1e6 * openssl_seconds / static_cast<double>(verified);
   state.counters["native_us"] = 1e6 * native_seconds / static_cast<double>(verified);
   state.counters["speedup"] = openssl_seconds / native_seconds;
+  if (n == 0) {
+    state.counters["full_size_us"] = 1e6 * full_size_seconds / static_cast<double>(verified);
+    state.counters["speedup_full_size"] = openssl_seconds / full_size_seconds;
+  }
 }
 BENCHMARK(BM_Speedup)->Arg(0)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(128);
 

@@ -9,6 +9,8 @@
 //     OpenSSL's: the two rules differ only on small-order or torsion-carrying
 //     keys and R values, which a key made from a seed never has and a bit
 //     flip cannot produce (changing R changes k = H(R || A || M));
+//   - the single check with half-size scalars (the one Ed25519Verify_vartime
+//     runs) and the full-size check it replaced agree on every input;
 //   - nothing crashes or reads out of bounds (build with ASan/UBSan).
 //
 // Input layout: mode (1 byte) || seed or raw key (32) || signature mask (64) || message.
@@ -107,6 +109,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   const bool single = popguard::ed25519::Ed25519Verify_vartime(pub, msg, sig);
+  // The half-size check (ed25519.cc, CheckOne) must give the full-size
+  // check's verdict on every input, torsion components included.
+  if (single != popguard::ed25519::internal::VerifyFullSize_vartime(pub, msg, sig)) {
+    Fail("the half-size and full-size single checks disagree");
+  }
   // Batch: the input beside a copy of itself and a known-good member, so the
   // batch path (not a one-item shortcut) decides, and a bad input must not
   // drag the valid member down with it (nor a valid one hide a bad input).

@@ -286,6 +286,68 @@ Bn Recompose(const std::vector<int>& digits, int step) {
   return r;
 }
 
+// HalfSize_vartime: r = c1 k (mod L), 0 <= r < 2^126, 0 < |c1| < 2^127, for
+// random k, the edges (0, 1, L - 1, around 2^126 and 2^127, L / 2) and k with
+// long runs of equal bits.
+TEST(Ed25519ScalarTest, HalfSizePairs) {
+  std::mt19937_64 rng(TestSeed(9));
+  std::vector<Bn> cases;
+  for (uint64_t w : {0, 1, 2, 3, 1000}) {
+    Bn v = NewBn();
+    BN_set_word(v.get(), w);
+    cases.push_back(std::move(v));
+  }
+  for (int bit : {125, 126, 127, 128, 200, 251, 252}) {
+    for (int delta : {-1, 0, 1}) {
+      Bn v = NewBn();
+      BN_zero(v.get());
+      BN_set_bit(v.get(), bit);
+      if (delta < 0) BN_sub_word(v.get(), 1);
+      if (delta > 0) BN_add_word(v.get(), 1);
+      if (BN_cmp(v.get(), BnL()) < 0) cases.push_back(std::move(v));
+    }
+  }
+  for (uint64_t d : {1, 2, 3}) {
+    Bn v = NewBn();
+    BN_copy(v.get(), BnL());
+    BN_sub_word(v.get(), d);  // L - d
+    cases.push_back(std::move(v));
+  }
+  Bn half = NewBn();
+  BN_rshift1(half.get(), BnL());
+  cases.push_back(std::move(half));
+  const int rounds = LongMode() ? 200000 : 20000;
+  for (int i = 0; i < rounds; ++i) {
+    uint8_t raw[32];
+    RandomScalarBytes(rng, raw);
+    Bn v = BnFromLe(raw, 32);
+    BN_nnmod(v.get(), v.get(), BnL(), Ctx());
+    cases.push_back(std::move(v));
+  }
+  Bn two126 = NewBn(), two127 = NewBn(), lhs = NewBn(), rhs = NewBn();
+  BN_zero(two126.get());
+  BN_set_bit(two126.get(), 126);
+  BN_zero(two127.get());
+  BN_set_bit(two127.get(), 127);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    uint8_t bytes[32];
+    BN_bn2lebinpad(cases[i].get(), bytes, 32);
+    Scalar k;
+    ASSERT_TRUE(ScalarFromCanonicalBytes(bytes, &k)) << i;
+    HalfSizePair h;
+    ASSERT_TRUE(HalfSize_vartime(k, &h)) << i;
+    Bn r = ScalarBn(h.r), m = ScalarBn(h.m);
+    ASSERT_LT(BN_cmp(r.get(), two126.get()), 0) << i;
+    ASSERT_FALSE(BN_is_zero(m.get())) << i;
+    ASSERT_LT(BN_cmp(m.get(), two127.get()), 0) << i;
+    // r = c1 k (mod L) with c1 = +-m.
+    BN_mod_mul(lhs.get(), m.get(), cases[i].get(), BnL(), Ctx());
+    if (h.m_negative) BN_mod_sub(lhs.get(), BnL(), lhs.get(), BnL(), Ctx());
+    BN_nnmod(rhs.get(), r.get(), BnL(), Ctx());
+    ASSERT_TRUE(BnEq(lhs.get(), rhs.get())) << i;
+  }
+}
+
 TEST(Ed25519ScalarTest, RecodingsRecompose) {
   std::mt19937_64 rng(TestSeed(4));
   std::vector<Scalar> cases;

@@ -218,6 +218,30 @@ TEST(Ed25519PointTest, DoubleScalarMulMatchesSlow) {
   }
 }
 
+TEST(Ed25519PointTest, HalfSizeMulMatchesSlow) {
+  std::mt19937_64 rng(TestSeed(19));
+  const std::vector<P3> points = RandomPoints(rng, 80);
+  const std::vector<Scalar> s = RandomScalars(rng, 160);
+  const Scalar two128 = {{0, 0, 1, 0}};
+  const P3 base128 = ScalarMulSlow_vartime(two128, BasePoint());
+  for (size_t i = 0; i + 1 < points.size(); i += 2) {
+    // Four 128-bit scalars (the low halves of random ones; every eighth case
+    // also a zero or an all-ones one).
+    Scalar q[4];
+    for (int j = 0; j < 4; ++j) {
+      q[j] = Scalar{{s[2 * i + j % 2].v[j / 2 * 2], s[2 * i + j % 2].v[j / 2 * 2 + 1], 0, 0}};
+    }
+    if (i % 16 == 0) q[i / 16 % 4] = Scalar{{0, 0, 0, 0}};
+    if (i % 16 == 8) q[i / 16 % 4] = Scalar{{~0ULL, ~0ULL, 0, 0}};
+    const P3 expected = AddP3(
+        AddP3(ScalarMulSlow_vartime(q[0], BasePoint()), ScalarMulSlow_vartime(q[1], base128)),
+        AddP3(ScalarMulSlow_vartime(q[2], points[i]), ScalarMulSlow_vartime(q[3], points[i + 1])));
+    ASSERT_TRUE(PointEquals(HalfSizeMul_vartime(q[0], q[1], q[2], points[i], q[3], points[i + 1]),
+                            expected))
+        << i;
+  }
+}
+
 TEST(Ed25519PointTest, MultiScalarMulMatchesNaiveSum) {
   std::mt19937_64 rng(TestSeed(8));
   for (size_t n : {0, 1, 2, 3, 5, 8, 17, 64, 129, 300}) {

@@ -64,8 +64,9 @@ namespace {
 // While searching a failed batch for its bad signatures, groups smaller than
 // this are verified one signature at a time: splitting them further would
 // cost more batch checks than it saves. (A fresh batch is checked as a batch
-// from 2 signatures on: two share the ~253 doublings a single check spends
-// alone.)
+// from 2 signatures on: two share one chain of ~253 doublings, which still
+// beats two half-size single checks of ~128 each: 62.9 against 2 x 36.2 µs,
+// bench/README.md, issue 15.)
 constexpr size_t kSingleCheckBelow = 4;
 
 // Larger inputs are verified in chunks of this many signatures.
@@ -126,10 +127,35 @@ bool IsTorsion(const P1P1& t) {
   return IsIdentity(p);
 }
 
-// CheckOne applies rule 5 to one signature: [8]([S]B - [k]A - R) = 0.
-bool CheckOne(const Parsed& p) {
+// CheckOneFullSize applies rule 5 to one signature: [8]([S]B - [k]A - R) = 0,
+// with one 253-bit wNAF on A next to the base point's.
+bool CheckOneFullSize(const Parsed& p) {
   const P3 sb_minus_ka = DoubleScalarMulBase_vartime(p.s, ScalarNeg(p.k), p.a);
   return IsTorsion(SubCached(sb_minus_ka, ToCached(p.r)));
+}
+
+// CheckOne applies rule 5 like CheckOneFullSize, with half the doublings.
+// HalfSize_vartime gives r = c1 k (mod L) with r < 2^126 and 0 < |c1| < 2^127;
+// the check multiplied by c1 is
+//   [8]([c1 S mod L]B - [r]A - [c1]R) = 0,
+// whose scalars on A and R are half-size, and [c1 S mod L] splits into two
+// 128-bit halves on B and [2^128]B (fixed tables). It is the same verdict for
+// every input, torsion components included: with E = [S]B - [k]A - R,
+// [8] of the left side is [c1]([8]E), because B and [8]A have order L (so
+// [c1 S mod L]B = [c1 S]B and [8][r]A = [8][c1 k]A); [8]E lies in the
+// subgroup of prime order L, where multiplying by c1 (not 0 mod L, being
+// smaller than L) is a bijection: zero exactly when [8]E is.
+bool CheckOne(const Parsed& p) {
+  HalfSizePair h;
+  if (!HalfSize_vartime(p.k, &h)) return CheckOneFullSize(p);  // unreachable (bound)
+  Scalar c1s = ScalarMul(h.m, p.s);
+  if (h.m_negative) c1s = ScalarNeg(c1s);
+  const Scalar lo = {{c1s.v[0], c1s.v[1], 0, 0}};
+  const Scalar hi = {{c1s.v[2], c1s.v[3], 0, 0}};
+  // -[c1]R is [m](-R) for c1 = m, and [m]R for c1 = -m.
+  const P3 r_term = h.m_negative ? p.r : Negate(p.r);
+  return MulByCofactorIsIdentity_vartime(
+      HalfSizeMul_vartime(lo, hi, h.r, Negate(p.a), h.m, r_term));
 }
 
 BatchCounters& Counters() {
@@ -328,9 +354,11 @@ Ed25519KeyCheck CheckEd25519PublicKey_vartime(std::string_view public_key) {
   return Ed25519KeyCheck::kOk;
 }
 
-bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message,
-                           std::string_view signature) {
-  using namespace internal;  // NOLINT(build/namespaces)
+namespace internal {
+namespace {
+
+bool VerifyOne(std::string_view public_key, std::string_view message, std::string_view signature,
+               bool (*check)(const Parsed&)) {
   Parsed p;
   if (!CheckEncodings(Ed25519Item{public_key, message, signature}, &p.s)) return false;
   p.index = 0;
@@ -342,7 +370,21 @@ bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message
   if (!decoded[0] || !decoded[1]) return false;
   p.a = points[0];
   p.r = points[1];
-  return HashToScalar(encodings[1], p.key, message, &p.k) && CheckOne(p);
+  return HashToScalar(encodings[1], p.key, message, &p.k) && check(p);
+}
+
+}  // namespace
+
+bool VerifyFullSize_vartime(std::string_view public_key, std::string_view message,
+                            std::string_view signature) {
+  return VerifyOne(public_key, message, signature, CheckOneFullSize);
+}
+
+}  // namespace internal
+
+bool Ed25519Verify_vartime(std::string_view public_key, std::string_view message,
+                           std::string_view signature) {
+  return internal::VerifyOne(public_key, message, signature, internal::CheckOne);
 }
 
 std::vector<bool> Ed25519VerifyBatch_vartime(std::span<const Ed25519Item> items) {

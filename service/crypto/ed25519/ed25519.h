@@ -89,6 +89,12 @@ struct BatchCounters {
 };
 BatchCounters& ThreadBatchCounters();
 
+// For tests and benchmarks: Ed25519Verify_vartime with the full-size check
+// (one 253-bit wNAF on A beside the base point's, 253 doublings) instead of
+// the half-size one it uses (ed25519.cc, CheckOne). Same verdicts.
+bool VerifyFullSize_vartime(std::string_view public_key, std::string_view message,
+                            std::string_view signature);
+
 }  // namespace internal
 }  // namespace popguard::ed25519
 

@@ -20,8 +20,20 @@ Niels MakeNiels(const Fe& x, const Fe& y) {
 struct Tables {
   P3 base;
   Niels base_table[kBaseTableSize];
+  Niels base128_table[kBaseTableSize];  // the same for [2^128]B
   uint8_t small_order[8][32];
 };
+
+// FillOddMultiples writes [1]p .. [2 kBaseTableSize - 1]p, normalised to Z = 1.
+void FillOddMultiples(const P3& p, Niels* table) {
+  const Cached twice = ToCached(ToP3(Dbl(AsP2(p))));
+  P3 cur = p;
+  for (int i = 0; i < kBaseTableSize; ++i) {
+    if (i > 0) cur = ToP3(AddCached(cur, twice));
+    const Fe zinv = Invert(cur.Z);
+    table[i] = MakeNiels(Mul(cur.X, zinv), Mul(cur.Y, zinv));
+  }
+}
 
 void ComputeBase(Tables* t) {
   // B has y = 4/5 and the even ("positive") x (RFC 8032 section 5.1).
@@ -29,15 +41,10 @@ void ComputeBase(Tables* t) {
   uint8_t enc[32];
   ToBytes(y, enc);  // sign bit 0
   if (!DecodePoint_vartime(enc, &t->base)) std::abort();
-  // Odd multiples [1]B .. [2 kBaseTableSize - 1]B, normalised to Z = 1.
-  const P3 twice = ToP3(Dbl(AsP2(t->base)));
-  const Cached twice_cached = ToCached(twice);
-  P3 cur = t->base;
-  for (int i = 0; i < kBaseTableSize; ++i) {
-    if (i > 0) cur = ToP3(AddCached(cur, twice_cached));
-    const Fe zinv = Invert(cur.Z);
-    t->base_table[i] = MakeNiels(Mul(cur.X, zinv), Mul(cur.Y, zinv));
-  }
+  FillOddMultiples(t->base, t->base_table);
+  P2 b128 = AsP2(t->base);
+  for (int i = 0; i < 127; ++i) b128 = ToP2(Dbl(b128));
+  FillOddMultiples(ToP3(Dbl(b128)), t->base128_table);
 }
 
 void ComputeSmallOrder(Tables* t) {
@@ -178,6 +185,8 @@ const P3& BasePoint() { return GetTables().base; }
 
 const Niels* BaseTable() { return GetTables().base_table; }
 
+const Niels* BaseTable128() { return GetTables().base128_table; }
+
 P3 ScalarMulSlow_vartime(const Scalar& a, const P3& p) {
   P3 r = Identity();
   for (int i = 255; i >= 0; --i) {
@@ -221,6 +230,42 @@ P3 DoubleScalarMulBase_vartime(const Scalar& a, const Scalar& b, const P3& p) {
     if (db != 0) {
       r3 = ToP3(t);
       t = db > 0 ? AddCached(r3, table[db / 2]) : SubCached(r3, table[-db / 2]);
+    }
+    if (i == 0) return ToP3(t);
+    r = ToP2(t);
+  }
+  return Identity();
+}
+
+P3 HalfSizeMul_vartime(const Scalar& b_lo, const Scalar& b_hi, const Scalar& c, const P3& p,
+                       const Scalar& d, const P3& q) {
+  constexpr int kWidth = 5;
+  int8_t digits[4][256];
+  const int tops[4] = {Wnaf(b_lo, kBaseWnafWidth, digits[0]), Wnaf(b_hi, kBaseWnafWidth, digits[1]),
+                       Wnaf(c, kWidth, digits[2]), Wnaf(d, kWidth, digits[3])};
+  Cached p_table[1 << (kWidth - 2)];
+  Cached q_table[1 << (kWidth - 2)];
+  OddMultiples(p, 1 << (kWidth - 2), p_table);
+  OddMultiples(q, 1 << (kWidth - 2), q_table);
+  const Niels* bases[2] = {BaseTable(), BaseTable128()};
+  const Cached* tables[2] = {p_table, q_table};
+  int top = 0;
+  for (int t : tops) top = t > top ? t : top;
+
+  P2 r = AsP2(Identity());
+  for (int i = top - 1; i >= 0; --i) {
+    P1P1 t = Dbl(r);
+    for (int j = 0; j < 2; ++j) {
+      const int dj = digits[j][i];
+      if (dj == 0) continue;
+      const P3 r3 = ToP3(t);
+      t = dj > 0 ? AddNiels(r3, bases[j][dj / 2]) : SubNiels(r3, bases[j][-dj / 2]);
+    }
+    for (int j = 0; j < 2; ++j) {
+      const int dj = digits[2 + j][i];
+      if (dj == 0) continue;
+      const P3 r3 = ToP3(t);
+      t = dj > 0 ? AddCached(r3, tables[j][dj / 2]) : SubCached(r3, tables[j][-dj / 2]);
     }
     if (i == 0) return ToP3(t);
     r = ToP2(t);

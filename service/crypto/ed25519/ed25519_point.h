@@ -164,6 +164,10 @@ const P3& BasePoint();
 inline constexpr int kBaseWnafWidth = 8;
 const Niels* BaseTable();
 
+// BaseTable128 holds the same odd multiples of [2^128]B, so that [a]B for
+// a < 2^256 is [a mod 2^128]B + [a >> 128][2^128]B with two half-size wNAFs.
+const Niels* BaseTable128();
+
 // ScalarMulSlow_vartime returns [a]p by plain double-and-add over the bits of
 // the 256-bit integer a (not reduced mod L). For start-up and tests.
 P3 ScalarMulSlow_vartime(const Scalar& a, const P3& p);
@@ -174,6 +178,12 @@ void OddMultiples(const P3& p, int count, Cached* table);
 // DoubleScalarMulBase_vartime returns [a]B + [b]p for a, b < 2^253, with
 // interleaved width-8 (B, fixed table) and width-5 (p) wNAF.
 P3 DoubleScalarMulBase_vartime(const Scalar& a, const Scalar& b, const P3& p);
+
+// HalfSizeMul_vartime returns [b_lo]B + [b_hi][2^128]B + [c]p + [d]q for
+// b_lo, b_hi, c, d < 2^128: four wNAFs (width 8 on the fixed tables, width 5
+// on p and q) sharing at most 129 doublings, half of DoubleScalarMulBase's.
+P3 HalfSizeMul_vartime(const Scalar& b_lo, const Scalar& b_hi, const Scalar& c, const P3& p,
+                       const Scalar& d, const P3& q);
 
 }  // namespace popguard::ed25519::internal
 

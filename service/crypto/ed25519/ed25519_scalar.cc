@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <utility>
 
 namespace popguard::ed25519::internal {
 namespace {
@@ -202,6 +203,80 @@ int SignedRadix(const Scalar& a, int c, int16_t* digits) {
   if (carry == 0) return n;
   digits[n] = 1;
   return n + 1;
+}
+
+namespace {
+
+int BitLength(const Scalar& a) {
+  for (int i = 3; i >= 0; --i) {
+    if (a.v[i] != 0) return 64 * i + 64 - std::countl_zero(a.v[i]);
+  }
+  return 0;
+}
+
+// ShiftLeft returns a << s for 0 <= s < 256 (bits shifted out are lost).
+Scalar ShiftLeft(const Scalar& a, int s) {
+  Scalar r = {{0, 0, 0, 0}};
+  const int limbs = s / 64, bits = s % 64;
+  for (int i = 3; i >= limbs; --i) {
+    uint64_t v = a.v[i - limbs] << bits;
+    if (bits != 0 && i - limbs - 1 >= 0) v |= a.v[i - limbs - 1] >> (64 - bits);
+    r.v[i] = v;
+  }
+  return r;
+}
+
+void ShiftRight1(Scalar* a) {
+  for (int i = 0; i < 3; ++i) a->v[i] = (a->v[i] >> 1) | (a->v[i + 1] << 63);
+  a->v[3] >>= 1;
+}
+
+// DivMod_vartime sets *a = *a mod b and returns *a / b, for b != 0 and a
+// quotient below 2^128 (the caller's bound): schoolbook binary division.
+u128 DivMod_vartime(Scalar* a, const Scalar& b) {
+  const int shift = BitLength(*a) - BitLength(b);
+  if (shift < 0) return 0;
+  Scalar d = ShiftLeft(b, shift);
+  u128 q = 0;
+  for (int j = shift; j >= 0; --j) {
+    q <<= 1;
+    if (GreaterOrEqual(*a, d)) {
+      SubInPlace(a, d);
+      q |= 1;
+    }
+    ShiftRight1(&d);
+  }
+  return q;
+}
+
+}  // namespace
+
+bool HalfSize_vartime(const Scalar& k, HalfSizePair* out) {
+  // (prev, cur) = (r_(i-1), r_i), (m_prev, m_cur) = (|t_(i-1)|, |t_i|),
+  // starting at i = 1: (L, k), (0, 1). Everything here is a function of the
+  // public k only, so the data-dependent loop leaks nothing secret.
+  Scalar prev = kOrder, cur = k;
+  u128 m_prev = 0, m_cur = 1;
+  bool negative = false;  // the sign of t_i: t_1 = +1, then alternating
+  constexpr int kStopBits = 126;
+  while (BitLength(cur) > kStopBits) {
+    // r_(i+1) = r_(i-1) mod r_i, q_i = r_(i-1) / r_i; q_i < L / 2^126 < 2^127.
+    if (BitLength(prev) - BitLength(cur) >= 128) return false;
+    const u128 q = DivMod_vartime(&prev, cur);
+    u128 product, next;
+    if (__builtin_mul_overflow(q, m_cur, &product) ||
+        __builtin_add_overflow(m_prev, product, &next) || (next >> 127) != 0) {
+      return false;
+    }
+    std::swap(prev, cur);  // (r_i, r_(i+1))
+    m_prev = m_cur;
+    m_cur = next;
+    negative = !negative;
+  }
+  out->r = cur;
+  out->m = Scalar{{static_cast<uint64_t>(m_cur), static_cast<uint64_t>(m_cur >> 64), 0, 0}};
+  out->m_negative = negative;
+  return true;
 }
 
 }  // namespace popguard::ed25519::internal

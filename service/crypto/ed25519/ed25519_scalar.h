@@ -62,6 +62,31 @@ int Wnaf(const Scalar& a, int w, int8_t digits[256]);
 // 253 / c + 2 entries.
 int SignedRadix(const Scalar& a, int c, int16_t* digits);
 
+// HalfSizePair is a short vector of the lattice {(x, y) : x = y k mod L}:
+// r = c1 k (mod L) with c1 = -m when m_negative, else m.
+struct HalfSizePair {
+  Scalar r;         // 0 <= r < 2^126
+  Scalar m;         // 0 < m < 2^127
+  bool m_negative;  // the sign of c1
+};
+
+// HalfSize_vartime finds, for k < L, the pair above, so that a check
+// [S]B = [k]A + R can be multiplied by c1 and run with half-size scalars on A
+// and R (T. Pornin, "Optimized lattice basis reduction in dimension 2, and
+// fast Schnorr and EdDSA signature verification", 2020). It runs the
+// extended Euclidean algorithm on (L, k) and stops at the first remainder
+// below 2^126 (Lagrange-Gauss reduction of the basis {(L, 0), (k, 1)} would
+// find a shorter pair; this one is short enough and simpler to prove):
+//   - every remainder r_i satisfies r_i = t_i k (mod L), t_0 = 0, t_1 = 1,
+//     t_(i+1) = t_(i-1) - q_i t_i, so the signs of t_i alternate and
+//     |t_(i+1)| = |t_(i-1)| + q_i |t_i| >= |t_i| >= 1 for i >= 1;
+//   - |t_(i+1)| r_i + |t_i| r_(i+1) = L for every i (the determinant of the
+//     step matrices), so at the stop, where r_(j-1) >= 2^126,
+//     |t_j| <= L / r_(j-1) < 2^253 / 2^126 = 2^127.
+// Returns false only if an intermediate value would overflow its 128 bits,
+// which the bound above rules out; callers fall back to the full-size check.
+bool HalfSize_vartime(const Scalar& k, HalfSizePair* out);
+
 }  // namespace popguard::ed25519::internal
 
 #endif  // POPGUARD_SERVICE_ED25519_SCALAR_H_

@@ -3,12 +3,14 @@
 // validate.h.
 #include "service/config/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -1112,12 +1114,68 @@ int FlowEntryAtDocumentRoot(std::string_view yaml) {
   return 0;
 }
 
+// DocumentCounter is a yaml-cpp event handler that only counts documents.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) second_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  int documents() const { return documents_; }
+  const YAML::Mark& second() const { return second_; }
+
+ private:
+  int documents_ = 0;
+  YAML::Mark second_;
+};
+
+// SecondDocument returns the position where a second YAML document begins,
+// or nullopt when the input holds at most one. It parses with events only
+// and stops at the second document.
+//
+// Why: a config is one document, and yaml-cpp 0.7 (Debian 12) turns a ','
+// after a complete root node ("x",s  [a],s  {a: 1},s  !t,s  &a,s ...) into
+// an endless series of empty documents: YAML::LoadAll allocates until the
+// process runs out of memory (config_fuzzer, twice). Counting documents one
+// at a time bounds every such shape, whatever precedes the ',', instead of
+// recognising each; FlowEntryAtDocumentRoot below only keeps the clearer
+// message for the commonest one.
+std::optional<YAML::Mark> SecondDocument(std::string_view yaml) {
+  std::istringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  while (counter.documents() < 2 && parser.HandleNextDocument(counter)) {
+  }
+  if (counter.documents() < 2) return std::nullopt;
+  return counter.second();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> LoadConfigYaml(std::string_view yaml, const std::string& base_dir) {
   if (const int line = FlowEntryAtDocumentRoot(yaml); line > 0) {
     return absl::InvalidArgumentError(absl::StrCat("config: YAML syntax error at line ", line,
                                                    ": a document cannot begin with ','"));
+  }
+  try {
+    if (const std::optional<YAML::Mark> second = SecondDocument(yaml)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: holds more than one YAML document (the second begins at line ", second->line + 1,
+          ", column ", second->column + 1, "; a ',' outside [] or {} ends the first)"));
+    }
+  } catch (const YAML::Exception&) {
+    // A syntax error: reported with its position by the full parse below.
   }
   std::vector<YAML::Node> docs;
   try {

@@ -487,6 +487,17 @@ TEST_F(ConfigTest, RejectsInvalidConfigNamingTheKey) {
       {"flow entry in a second document", WithIssuer("---\n,\n"),
        "config: YAML syntax error at line"},
       {"flow entry after ...", "a: 1\n...\n,", "config: YAML syntax error at line 3:"},
+      // The same loop after any complete root node (config_fuzzer's third
+      // finding began with a tag glued to a scalar, "!~~:\"EC\",c"): the
+      // documents are counted first and the second one is refused.
+      {"flow entry after a quoted root", "\"x\",s",
+       "config: holds more than one YAML document (the second begins at line 1, column 4"},
+      {"flow entry after a single-quoted root", "'x',s", "config: holds more than one YAML"},
+      {"flow entry after a flow sequence", "[a],s", "config: holds more than one YAML"},
+      {"flow entry after a flow map", "{a: 1},s", "config: holds more than one YAML"},
+      {"flow entry after a glued tag", "!a,s", "config: holds more than one YAML"},
+      {"flow entry after a glued anchor", "&a,s", "config: holds more than one YAML"},
+      {"flow entry on a later line", WithIssuer("\"x\"\n,\n"), "config: YAML syntax error"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);

@@ -288,7 +288,7 @@ bool IsStateMarker(std::string_view key) {
   return absl::StrContains(absl::string_view(key.data(), key.size()), ":marker:");
 }
 
-int64_t RedisServer::ReplayKeys(int slot) const {
+int64_t RedisServer::ReplayKeys(int slot, std::string_view prefix) const {
   absl::StatusOr<RedisReplyPtr> r =
       slot < 0 ? Command({"KEYS", "*"})
                : Command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000000"});
@@ -296,7 +296,8 @@ int64_t RedisServer::ReplayKeys(int slot) const {
   int64_t n = 0;
   for (size_t i = 0; i < (*r)->elements; ++i) {
     const redisReply* e = (*r)->element[i];
-    n += IsStateMarker(std::string_view(e->str, e->len)) ? 0 : 1;
+    const std::string_view key(e->str, e->len);
+    n += !IsStateMarker(key) && key.substr(0, prefix.size()) == prefix ? 1 : 0;
   }
   return n;
 }

@@ -94,8 +94,10 @@ class RedisServer {
   // ReplayKeys counts the keys in database 0 (in `slot` when >= 0: CLUSTER
   // GETKEYSINSLOT), leaving out popguard's state markers (IsStateMarker):
   // each popguard process keeps one per node, so tests that count the
-  // replay window's keys must not see them. -1 when the server fails.
-  int64_t ReplayKeys(int slot = -1) const;
+  // replay window's keys must not see them. With a `prefix`, only keys that
+  // begin with it: another test's key can hash to the same slot. -1 when the
+  // server fails.
+  int64_t ReplayKeys(int slot = -1, std::string_view prefix = "") const;
 
  private:
   RedisServer() = default;

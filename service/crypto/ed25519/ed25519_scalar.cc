@@ -231,22 +231,24 @@ void ShiftRight1(Scalar* a) {
   a->v[3] >>= 1;
 }
 
-// DivMod_vartime sets *a = *a mod b and returns *a / b, for b != 0 and a
-// quotient below 2^128 (the caller's bound): schoolbook binary division.
-u128 DivMod_vartime(Scalar* a, const Scalar& b) {
+// DivMod_vartime sets *q = *a / b and *a = *a mod b, for b != 0, by
+// schoolbook binary division. False, with *a unchanged, when the quotient
+// could reach 2^128.
+bool DivMod_vartime(Scalar* a, const Scalar& b, u128* q) {
   const int shift = BitLength(*a) - BitLength(b);
-  if (shift < 0) return 0;
+  *q = 0;
+  if (shift >= 128) return false;
+  if (shift < 0) return true;
   Scalar d = ShiftLeft(b, shift);
-  u128 q = 0;
   for (int j = shift; j >= 0; --j) {
-    q <<= 1;
+    *q <<= 1;
     if (GreaterOrEqual(*a, d)) {
       SubInPlace(a, d);
-      q |= 1;
+      *q |= 1;
     }
     ShiftRight1(&d);
   }
-  return q;
+  return true;
 }
 
 }  // namespace
@@ -261,10 +263,8 @@ bool HalfSize_vartime(const Scalar& k, HalfSizePair* out) {
   constexpr int kStopBits = 126;
   while (BitLength(cur) > kStopBits) {
     // r_(i+1) = r_(i-1) mod r_i, q_i = r_(i-1) / r_i; q_i < L / 2^126 < 2^127.
-    if (BitLength(prev) - BitLength(cur) >= 128) return false;
-    const u128 q = DivMod_vartime(&prev, cur);
-    u128 product, next;
-    if (__builtin_mul_overflow(q, m_cur, &product) ||
+    u128 q, product, next;
+    if (!DivMod_vartime(&prev, cur, &q) || __builtin_mul_overflow(q, m_cur, &product) ||
         __builtin_add_overflow(m_prev, product, &next) || (next >> 127) != 0) {
       return false;
     }

@@ -297,7 +297,7 @@ int64_t RedisServer::ReplayKeys(int slot, std::string_view prefix) const {
   for (size_t i = 0; i < (*r)->elements; ++i) {
     const redisReply* e = (*r)->element[i];
     const std::string_view key(e->str, e->len);
-    n += !IsStateMarker(key) && key.substr(0, prefix.size()) == prefix ? 1 : 0;
+    n += !IsStateMarker(key) && key.starts_with(prefix) ? 1 : 0;
   }
   return n;
 }

@@ -331,6 +331,9 @@ struct Config {
       {"x-popguard-client-id", "client_id"},
       {"x-popguard-scope", "scope"},
       {"x-popguard-binding", "@binding"},
+      // The issuer beside the subject: with several issuers, sub alone does not say who
+      // the caller is (a partner issuer can mint any sub), so the upstream gets both.
+      {"x-popguard-issuer", "@issuer"},
   };
   size_t access_token_cache_entries = 100000;  // 0 disables the cache
   // Parsed DPoP proof keys by jwk (proof_key_cache.h); 0 disables the cache.

@@ -683,7 +683,8 @@ TEST_P(AuthenticatorTest, ReplayStoreFull) {
 TEST_P(AuthenticatorTest, ReportOnly) {
   const std::string url = std::string(kOrigin) + "/report/x";
   const std::vector<std::string> all_headers = {"x-popguard-sub", "x-popguard-client-id",
-                                                "x-popguard-scope", "x-popguard-binding"};
+                                                "x-popguard-scope", "x-popguard-binding",
+                                                "x-popguard-issuer"};
   // Would deny: binding required (a bearer token on a dpop route).
   Decision d = Decide(Req("GET", url, {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}}));
   EXPECT_TRUE(d.allow);
@@ -823,10 +824,13 @@ TEST_P(AuthenticatorTest, UpstreamHeadersSetAndRemoved) {
       "GET", url,
       {{"authorization", "Bearer " + Token(TokenKind::kUnbound)}, {"x-popguard-sub", "mallory"}}));
   ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
+  // The default headers carry the issuer beside sub (issue 10 item 13: with several
+  // issuers, sub alone does not name the caller).
   EXPECT_EQ(d.upstream_headers, (HeaderList{{"x-popguard-sub", "alice"},
                                             {"x-popguard-client-id", "client-1"},
                                             {"x-popguard-scope", "read write"},
-                                            {"x-popguard-binding", "none"}}));
+                                            {"x-popguard-binding", "none"},
+                                            {"x-popguard-issuer", unit::kIssuer}}));
   EXPECT_TRUE(d.upstream_headers_to_remove.empty());
 
   // Headers popguard does not set are removed, so a client's copies never
@@ -834,8 +838,9 @@ TEST_P(AuthenticatorTest, UpstreamHeadersSetAndRemoved) {
   JsonValue sparse = WithoutMember(WithoutMember(unit::TokenClaims(kNow), "client_id"), "scope");
   d = Decide(Req("GET", url, {{"authorization", "Bearer " + Token(sparse)}}));
   ASSERT_EQ(ReasonCode(d.reason), "ok") << d.message;
-  EXPECT_EQ(d.upstream_headers,
-            (HeaderList{{"x-popguard-sub", "alice"}, {"x-popguard-binding", "none"}}));
+  EXPECT_EQ(d.upstream_headers, (HeaderList{{"x-popguard-sub", "alice"},
+                                            {"x-popguard-binding", "none"},
+                                            {"x-popguard-issuer", unit::kIssuer}}));
   EXPECT_EQ(d.upstream_headers_to_remove,
             (std::vector<std::string>{"x-popguard-client-id", "x-popguard-scope"}));
 }

@@ -614,9 +614,12 @@ TEST_F(ConfigTest, MinimalConfigHasTheDocumentedDefaults) {
   EXPECT_TRUE(config->xfcc.trusted_peers.empty());
   EXPECT_EQ(OriginOf(*config), "");
   EXPECT_FALSE(config->trusted_forwarded_headers);
-  ASSERT_EQ(config->upstream_headers.size(), 4u);
+  ASSERT_EQ(config->upstream_headers.size(), 5u);
   EXPECT_EQ(config->upstream_headers[3].header, "x-popguard-binding");
   EXPECT_EQ(config->upstream_headers[3].value, "@binding");
+  // Issue 10 item 13: the upstream learns the issuer by default, not only sub.
+  EXPECT_EQ(config->upstream_headers[4].header, "x-popguard-issuer");
+  EXPECT_EQ(config->upstream_headers[4].value, "@issuer");
   EXPECT_EQ(config->access_token_cache_entries, 100000u);
   EXPECT_EQ(config->proof_key_cache_entries, 4096u);
   EXPECT_EQ(config->cert_thumbprint_cache_entries, 4096u);

@@ -56,7 +56,8 @@ std::pair<std::string, std::string> H(std::string name, std::string value) {
 
 std::vector<HeaderOption> IdentityHeaders(const std::string& binding) {
   return {Set("x-popguard-sub", "alice"), Set("x-popguard-client-id", "client-1"),
-          Set("x-popguard-scope", "read"), Set("x-popguard-binding", binding)};
+          Set("x-popguard-scope", "read"), Set("x-popguard-binding", binding),
+          Set("x-popguard-issuer", TestEnv::Get().issuer().iss())};
 }
 
 template <typename Derived>
@@ -112,7 +113,8 @@ TEST_F(ExtAuthzE2eTest, AllowRemovesIdentityHeadersItDoesNotSet) {
       .url = TestEnv::Url("/public/x"),
       .headers = {H("Authorization", "Bearer " + token), H("X-Popguard-Client-Id", "forged")}};
   ExpectOk(server()->Check(spec),
-           {Set("x-popguard-sub", "alice"), Set("x-popguard-binding", "none")},
+           {Set("x-popguard-sub", "alice"), Set("x-popguard-binding", "none"),
+            Set("x-popguard-issuer", env().issuer().iss())},
            {"x-popguard-client-id", "x-popguard-scope"});
 }
 
@@ -257,7 +259,8 @@ TEST_F(ExtAuthzE2eTest, ReportOnlyRouteAllowsAndRemovesIdentityHeaders) {
   HttpSpec spec = {.url = TestEnv::Url("/shadow/x"),
                    .headers = {H("authorization", "Bearer " + env().issuer().MintToken({}))}};
   ExpectOk(server()->Check(spec), {},
-           {"x-popguard-sub", "x-popguard-client-id", "x-popguard-scope", "x-popguard-binding"});
+           {"x-popguard-sub", "x-popguard-client-id", "x-popguard-scope", "x-popguard-binding",
+            "x-popguard-issuer"});
 }
 
 // --- DPoP nonces through ext_authz ---

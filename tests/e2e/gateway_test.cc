@@ -492,12 +492,14 @@ TEST_P(GatewayE2eTest, BearerAllowedIdentityReachesUpstreamAndForgedOnesAreStrip
   Reply r = Send("GET", "/public",
                  {{"Authorization", "Bearer " + env().issuer().MintToken({})},
                   {"X-Popguard-Sub", "mallory"},
-                  {"X-Popguard-Binding", "mtls"}});
+                  {"X-Popguard-Binding", "mtls"},
+                  {"X-Popguard-Issuer", "https://partner.example"}});
   ASSERT_EQ(r.status, 200) << r.body << Diagnostics();
   ASSERT_EQ(Upstream()->RequestCount("/public"), before + 1);
   const testserver::HttpRequest got = Upstream()->LastRequest("/public");
-  std::vector<std::string> sub, binding, scope, client;
+  std::vector<std::string> sub, binding, scope, client, issuer;
   for (const auto& [k, v] : got.headers) {
+    if (k == "x-popguard-issuer") issuer.push_back(v);
     if (k == "x-popguard-sub") sub.push_back(v);
     if (k == "x-popguard-binding") binding.push_back(v);
     if (k == "x-popguard-scope") scope.push_back(v);
@@ -507,6 +509,7 @@ TEST_P(GatewayE2eTest, BearerAllowedIdentityReachesUpstreamAndForgedOnesAreStrip
   EXPECT_THAT(binding, ElementsAre("none"));
   EXPECT_THAT(scope, ElementsAre("read"));
   EXPECT_THAT(client, ElementsAre("client-1"));
+  EXPECT_THAT(issuer, ElementsAre(env().issuer().iss()));  // the default headers carry it
 }
 
 TEST_P(GatewayE2eTest, DenialsReachTheClientWithStatusAndChallenge) {

@@ -42,7 +42,8 @@ std::pair<std::string, std::string> H(std::string name, std::string value) {
 // The upstream headers an allow sets with the default upstream_headers.
 HeaderList IdentityHeaders(const std::string& binding) {
   return {H("x-popguard-sub", "alice"), H("x-popguard-client-id", "client-1"),
-          H("x-popguard-scope", "read"), H("x-popguard-binding", binding)};
+          H("x-popguard-scope", "read"), H("x-popguard-binding", binding),
+          H("x-popguard-issuer", TestEnv::Get().issuer().iss())};
 }
 
 // ServerTest starts one popguard per test suite (Derived names the config).
@@ -207,7 +208,7 @@ TEST_F(VerifyE2eTest, ReportOnlyRouteAllowsWithWouldDenyReason) {
   EXPECT_THAT(r.upstream_headers(), IsEmpty());
   EXPECT_THAT(r.upstream_headers_to_remove(),
               ElementsAre("x-popguard-sub", "x-popguard-client-id", "x-popguard-scope",
-                          "x-popguard-binding"));
+                          "x-popguard-binding", "x-popguard-issuer"));
   EXPECT_TRUE(server()->process().WaitForLogLine("\"would_deny\"", absl::Seconds(5)));
 }
 

@@ -220,6 +220,11 @@ class RedisCluster:
             n.stop()
 
 
+# KEY=VALUE pairs (--server_env) set in the server's environment only, e.g. LD_PRELOAD to
+# try another allocator; popguard-load and redis-server keep the caller's environment.
+SERVER_ENV = {}
+
+
 class Server:
     def __init__(self, build, config, noop, log, cpu=None):
         if noop:
@@ -229,7 +234,8 @@ class Server:
             args = [os.path.join(build, "popguard"), "--config", config,
                     "--listen", "127.0.0.1:0", "--log_level", "info"]
         self.log = open(log, "w+")
-        self.proc = subprocess.Popen(pinned(cpu, args), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(pinned(cpu, args), stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **SERVER_ENV))
         self.port = None
         for _ in range(200):
             self.log.seek(0)
@@ -593,7 +599,15 @@ def main():
     p.add_argument("--curve_rates", default="",
                    help="--production: also run each configuration once at each of these "
                         "rates (comma-separated) for the throughput-latency curves")
+    p.add_argument("--server_env", action="append", default=[], metavar="KEY=VALUE",
+                   help="set in the environment of the server under test only (repeatable), "
+                        "e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
     a = p.parse_args()
+    for kv in a.server_env:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            p.error("--server_env wants KEY=VALUE, got %r" % kv)
+        SERVER_ENV[key] = value
     if a.production or a.max or a.tail:
         return production(a)
     modes = a.modes.split(",")

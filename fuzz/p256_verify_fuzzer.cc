@@ -179,7 +179,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const CombTable& table = TableFor(*native, xy, window);
     const EcdsaVerdict cold =
         popguard::p256::EcdsaVerifyDigest_vartime(*native, nullptr, digest, sig);
-    const EcdsaVerdict hot = popguard::p256::EcdsaVerifyDigest_vartime(*native, &table, digest, sig);
+    const EcdsaVerdict hot =
+        popguard::p256::EcdsaVerifyDigest_vartime(*native, &table, digest, sig);
     const bool expected = OpenSslVerify(pkey, digest, sig);
     if (cold != hot || (cold == EcdsaVerdict::kValid) != expected) {
       std::fprintf(stderr, "verdicts differ: cold %d hot %d openssl %d\n", static_cast<int>(cold),

@@ -107,6 +107,17 @@ void ReleaseRedisWrites(const RedisServer& redis) {
   ASSERT_EQ(redis.CommandText({"CLIENT", "UNPAUSE"}), "OK");
 }
 
+// WaitForRedisMet waits until `p` has finished its first handshake with
+// Redis. Until then a reply would be dated by a first sight that is still to
+// come (RedisClient: "holds its data since" that whole second), so a proof
+// minted earlier, in the second before, is refused dpop_replay_window_reset:
+// correct, but not what a test of something else expects. Behind a
+// DelayProxy the handshake takes several delayed round trips, so "listening"
+// comes well before it.
+bool WaitForRedisMet(const PopguardProcess& p) {
+  return p.WaitForLogLine("redis_node_connected", absl::Seconds(10));
+}
+
 // WaitForInflight polls popguard_inflight_requests on the metrics port until
 // it is `n` (true) or 5 s have passed (false).
 bool WaitForInflight(int mport, int n) {
@@ -396,6 +407,7 @@ TEST(OpsDrainTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   ASSERT_GT(mport, 0);
   auto channel = p.NewChannel();
   auto stub = popguard::v1::Verifier::NewStub(channel);
+  ASSERT_TRUE(WaitForRedisMet(p)) << p.LogText();
   // Warm up (connections to Redis, and the channel).
   {
     VerifyResponse resp;
@@ -523,6 +535,7 @@ TEST(OpsOverloadTest, BeyondMaxInflightAnswersResourceExhaustedQuickly) {
   PopguardProcess& p = **process;
   const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
   auto stub = popguard::v1::Verifier::NewStub(p.NewChannel());
+  ASSERT_TRUE(WaitForRedisMet(p)) << p.LogText();
   {
     VerifyResponse resp;
     ASSERT_TRUE(Call(*stub, ToVerifyRequest(DpopRequest("/dpop/w"), "warm"), &resp).ok());
@@ -617,6 +630,7 @@ TEST(OpsOverloadTest, TenTimesMaxInflightWithSlowRedisShedsOnlyTheExcess) {
   PopguardProcess& p = **process;
   const int mport = static_cast<int>(LoggedInt(p, "metrics_listening", "port"));
   ASSERT_GT(mport, 0);
+  ASSERT_TRUE(WaitForRedisMet(p)) << p.LogText();
   // Several connections (distinct channel arguments: no shared subchannel),
   // as from several gateway instances.
   std::vector<std::unique_ptr<envoy::service::auth::v3::Authorization::Stub>> authz;

@@ -592,6 +592,32 @@ TEST(RedisStateLossTest, RestartedEmptyServerRefusesProofsIssuedBeforeTheLoss) {
   EXPECT_EQ(log.Count("redis_node_state_lost"), 1) << log.All();
 }
 
+// A server met for the first time: what it lost before is unknowable, so
+// the store dates its state to the whole second of the first handshake
+// (RedisClient::Loop::OnServerReady). A proof issued in an earlier second is
+// refused with kWindowReset; one issued in the second the store was ready is
+// fresh (iat has whole-second precision). No loss is counted or logged.
+TEST(RedisStateLossTest, FirstSightIsDatedToTheWholeSecondOfTheHandshake) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  LogCapture log;
+  const absl::Time before_create = absl::Now();
+  auto store = Ready(Options({(*redis)->endpoint()}, &log));
+  const absl::Time ready_at = absl::Now();
+  // The handshake's second lies in [floor(before_create), floor(ready_at)].
+  const absl::Time earlier_second =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(before_create)) - absl::Seconds(1);
+  const absl::Time ready_second = absl::FromUnixSeconds(absl::ToUnixSeconds(ready_at));
+  EXPECT_EQ(std::string_view(Name(CheckIssued(*store, NewKey(), earlier_second))), "window_reset");
+  const std::string key = NewKey();
+  EXPECT_EQ(std::string_view(Name(CheckIssued(*store, key, ready_second))), "fresh");
+  EXPECT_EQ(std::string_view(Name(CheckIssued(*store, key, ready_second))), "replayed");
+  const RedisReplayStore::Stats s = store->stats();
+  EXPECT_EQ(s.window_resets, 1u);
+  EXPECT_EQ(s.redis.state_losses, 0u);
+  EXPECT_EQ(log.Count("redis_node_state_lost"), 0) << log.All();
+}
+
 // StateMarkers lists popguard's state markers on `redis` (RedisClient).
 std::vector<std::string> StateMarkers(const RedisServer& redis) {
   std::vector<std::string> out;

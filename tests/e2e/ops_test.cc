@@ -112,8 +112,8 @@ void ReleaseRedisWrites(const RedisServer& redis) {
 // come (RedisClient: "holds its data since" that whole second), so a proof
 // minted earlier, in the second before, is refused dpop_replay_window_reset:
 // correct, but not what a test of something else expects. Behind a
-// DelayProxy the handshake takes several delayed round trips, so "listening"
-// comes well before it.
+// DelayProxy the handshake takes a few delayed round trips and can end after
+// "listening".
 bool WaitForRedisMet(const PopguardProcess& p) {
   return p.WaitForLogLine("redis_node_connected", absl::Seconds(10));
 }

@@ -24,7 +24,6 @@
 // only ever connects to --target.
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -38,7 +37,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,37 +131,21 @@ double ProcessCpuSeconds() {
 }
 
 // ServerCpuSeconds returns the CPU time `pid` has used, all its threads
-// (including exited ones) in user and kernel mode, or -1.
+// (including exited ones) in user and kernel mode, or -1 (no such process).
 //
-// Why the process CPU clock first: /proc/<pid>/stat's utime + stime is the
-// same quantity in clock ticks (10 ms at USER_HZ 100). Over a smoke run of a
-// few hundred requests at ~25 us each, the no-op server's whole CPU use is
+// Why the process CPU clock and not /proc/<pid>/stat's utime + stime: that is
+// the same quantity in clock ticks (10 ms at USER_HZ 100). Over a smoke run of
+// a few hundred requests at ~25 us each, the no-op server's whole CPU use is
 // under one tick, and a run's figure was 0 or one tick depending on where the
 // ticks fell (e2e_matrix_test failed on a 0 under load). The clock from
-// clock_getcpuclockid reads the scheduler's runtime in nanoseconds. /proc is
-// the fallback where that clock is unavailable.
+// clock_getcpuclockid reads the scheduler's runtime in nanoseconds, and Linux
+// serves it for any process that /proc would show.
 double ServerCpuSeconds(int pid) {
   if (pid <= 0) return -1;
   clockid_t clock;
   timespec ts;
-  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &ts) == 0) {
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-  }
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(in, line)) return -1;
-  // The command name (field 2) may contain spaces; fields resume after ')'.
-  size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream fields(line.substr(paren + 2));
-  std::string f;
-  long long utime = 0, stime = 0;
-  // After ')': state is field 3; utime is field 14, stime field 15.
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14) utime = std::stoll(f);
-    if (i == 15) stime = std::stoll(f);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& data) {
